@@ -1,0 +1,1 @@
+"""The domain: pure Python, testable without Streamlit. Fronts call this; this calls services."""

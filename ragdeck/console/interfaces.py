@@ -1,0 +1,141 @@
+"""Every seam between the domain and the outside world, in one file.
+
+Each Protocol is what ``console`` needs from a component; ``services`` holds the adapters that satisfy
+them and ``console.wiring`` picks one per component from settings. Reading this file tells you
+every dependency the domain has.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from ragdeck.services.types import (
+    CollectionInfo,
+    ComponentHealth,
+    HnswConfig,
+    PayloadFilter,
+    ScoredHit,
+    SnapshotInfo,
+    StoredPoint,
+    VectorPoint,
+)
+
+
+@runtime_checkable
+class VectorStore(Protocol):
+    """Collections of vectors with payloads, aliases and snapshots (embedded engine or Qdrant server)."""
+
+    mode: str  # "embedded" | "server"
+
+    def health(self) -> ComponentHealth:
+        """Whether the store answers, with its version and endpoint."""
+
+    def list_collections(self) -> list[CollectionInfo]:
+        """Every physical collection with counts, HNSW config and the aliases pointing at it."""
+
+    def collection_info(self, name: str) -> CollectionInfo:
+        """One collection (an alias is resolved); raises CollectionNotFound."""
+
+    def collection_exists(self, name: str) -> bool:
+        """True when ``name`` is a physical collection (aliases do not count)."""
+
+    def create_collection(self, name: str, dimension: int, hnsw: HnswConfig) -> None:
+        """Create an empty cosine collection; raises CollectionExists."""
+
+    def delete_collection(self, name: str) -> None:
+        """Delete a collection and every alias that points at it; raises CollectionNotFound."""
+
+    def upsert(self, name: str, points: Sequence[VectorPoint]) -> None:
+        """Insert or replace points (by chunk id); raises DimensionMismatch on a wrong vector size."""
+
+    def finish_indexing(self, name: str) -> None:
+        """Build the HNSW index for everything upserted and make it durable (flush)."""
+
+    def search(
+        self,
+        name: str,
+        vector: Sequence[float],
+        limit: int,
+        *,
+        hnsw_ef: int | None = None,
+        exact: bool = False,
+        payload_filter: PayloadFilter | None = None,
+    ) -> list[ScoredHit]:
+        """Nearest points by cosine similarity, best first; ``name`` may be an alias."""
+
+    def retrieve(self, name: str, ids: Sequence[str], *, with_vectors: bool = False) -> list[StoredPoint]:
+        """Points by chunk id (missing ids are skipped)."""
+
+    def iter_points(
+        self, name: str, *, batch_size: int = 256, with_vectors: bool = False
+    ) -> Iterator[StoredPoint]:
+        """Every point of a collection, in batches (for rebuilds and sweeps)."""
+
+    def update_hnsw(self, name: str, hnsw: HnswConfig) -> None:
+        """Change m / ef_construct and rebuild the index (embedded: in place; server: update_collection)."""
+
+    def list_aliases(self) -> dict[str, str]:
+        """Alias -> collection for every alias."""
+
+    def set_alias(self, alias: str, collection: str) -> None:
+        """Create or move an alias in one atomic step; readers see the old target or the new one."""
+
+    def delete_alias(self, alias: str) -> None:
+        """Remove an alias (the collection stays)."""
+
+    def resolve(self, name: str) -> str:
+        """The physical collection behind an alias, or ``name`` itself; raises CollectionNotFound."""
+
+    def create_snapshot(self, name: str) -> SnapshotInfo:
+        """Snapshot one collection and record the current alias mapping with it."""
+
+    def list_snapshots(self, name: str) -> list[SnapshotInfo]:
+        """Snapshots of one collection, newest first."""
+
+    def restore_snapshot(self, name: str, snapshot: str, *, restore_aliases: bool = True) -> None:
+        """Replace the collection's contents with a snapshot and, by default, its recorded aliases."""
+
+    def snapshot_path(self, name: str, snapshot: str) -> Path | None:
+        """Local file of a snapshot for download, or None when the store keeps it remotely."""
+
+    def close(self) -> None:
+        """Release files and connections."""
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """Turns texts into unit-length dense vectors (sentence-transformers in process, or TEI)."""
+
+    mode: str  # "local" | "server"
+    model_name: str
+
+    @property
+    def dimension(self) -> int:
+        """Vector size."""
+
+    def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+        """Embed passages; returns float32 array of shape (len(texts), dimension)."""
+
+    def embed_query(self, text: str) -> np.ndarray:
+        """Embed one query; returns float32 array of shape (dimension,)."""
+
+    def health(self) -> ComponentHealth:
+        """Whether the embedder answers, with its model and dimension."""
+
+
+@runtime_checkable
+class Reranker(Protocol):
+    """Scores (query, passage) pairs with a cross-encoder (TEI /rerank or a local model directory)."""
+
+    mode: str  # "local" | "server"
+    model_name: str
+
+    def rerank(self, query: str, texts: Sequence[str]) -> list[float]:
+        """One relevance score per text, in input order (higher is more relevant)."""
+
+    def health(self) -> ComponentHealth:
+        """Whether the reranker answers, with its model."""

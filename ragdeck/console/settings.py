@@ -1,0 +1,108 @@
+"""All of ragdeck's settings in one typed object (pydantic-settings).
+
+Sources, strongest first: explicit arguments, environment, ``.env`` in the working directory, a TOML file
+(``RAGDECK_CONFIG`` or ``./ragdeck.toml``), defaults. Component URLs use the stack's usual names
+(``QDRANT_URL``, ``TEI_URL``, ...); everything else is ``RAGDECK_<FIELD>``. With no URL set, every
+component runs embedded in this process.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+
+def default_data_dir() -> Path:
+    """``$XDG_DATA_HOME/ragdeck``, else ``~/.local/share/ragdeck``."""
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "ragdeck"
+
+
+def config_file() -> Path:
+    """The TOML settings file: ``RAGDECK_CONFIG`` if set, else ``ragdeck.toml`` in the working directory."""
+    return Path(os.environ.get("RAGDECK_CONFIG", "ragdeck.toml"))
+
+
+def _env(name: str, field: str) -> AliasChoices:
+    return AliasChoices(name, field)
+
+
+class Settings(BaseSettings):
+    """ragdeck settings; see the README's settings table for each one."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="RAGDECK_", env_file=".env", extra="ignore", populate_by_name=True
+    )
+
+    data_dir: Path = Field(default_factory=default_data_dir, description="Where ragdeck keeps its state.")
+
+    # Component endpoints: unset means embedded / in-process.
+    qdrant_url: str | None = Field(None, validation_alias=_env("QDRANT_URL", "qdrant_url"))
+    qdrant_api_key: SecretStr | None = Field(None, validation_alias=_env("QDRANT_API_KEY", "qdrant_api_key"))
+    tei_url: str | None = Field(None, validation_alias=_env("TEI_URL", "tei_url"))
+    tei_rerank_url: str | None = Field(None, validation_alias=_env("TEI_RERANK_URL", "tei_rerank_url"))
+    llm_base_url: str | None = Field(None, validation_alias=_env("LLM_BASE_URL", "llm_base_url"))
+    prometheus_url: str | None = Field(None, validation_alias=_env("PROMETHEUS_URL", "prometheus_url"))
+
+    # Models.
+    embedding_model: str | None = Field(
+        None, description="Local sentence-transformers model dir; unset = packaged all-MiniLM-L6-v2."
+    )
+    reranker_model_dir: Path | None = Field(None, description="Local CrossEncoder model directory.")
+    embed_batch_size: int = Field(64, ge=1)
+    embed_device: str = "cpu"
+
+    # Retrieval defaults.
+    alias: str = Field("rag_chunks", description="Alias the console and API serve from.")
+    top_k: int = Field(40, ge=1, description="Candidates taken from the vector store.")
+    top_n: int = Field(10, ge=1, description="Results kept after reranking.")
+    hnsw_ef: int | None = Field(None, ge=1, description="Search-time ef; unset = the engine's default.")
+
+    # Index defaults for new collections.
+    hnsw_m: int = Field(16, ge=2)
+    hnsw_ef_construct: int = Field(100, ge=4)
+
+    # Chunking (DESIGN.md: 600-1500 characters, 10-20 % overlap).
+    chunk_min_chars: int = Field(600, ge=50)
+    chunk_max_chars: int = Field(1500, ge=100)
+    chunk_overlap: float = Field(0.15, ge=0.0, lt=0.5)
+
+    # Network calls.
+    http_timeout_s: float = Field(30.0, gt=0)
+    http_retries: int = Field(4, ge=0)
+
+    @field_validator("qdrant_url", "tei_url", "tei_rerank_url", "llm_base_url", "prometheus_url")
+    @classmethod
+    def _blank_is_unset(cls, value: str | None) -> str | None:
+        value = (value or "").strip()
+        return value.rstrip("/") or None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml = TomlConfigSettingsSource(settings_cls, toml_file=config_file())
+        return init_settings, env_settings, dotenv_settings, toml, file_secret_settings
+
+    @property
+    def qdrant_dir(self) -> Path:
+        """Root of the embedded vector store."""
+        return self.data_dir / "qdrant"
+
+    @property
+    def state_db(self) -> Path:
+        """The SQLite state store."""
+        return self.data_dir / "ragdeck.sqlite3"

@@ -1,0 +1,101 @@
+"""Plain data types exchanged between the domain and the adapters (no behaviour, no I/O)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+# Qdrant point ids must be integers or UUIDs; ragdeck's chunk ids are readable strings.
+# Both vector-store adapters map a chunk id to the same UUID with this namespace.
+CHUNK_ID_NAMESPACE = uuid.UUID("6f1c0d3e-7a52-4c1b-9e55-2b7f7f4f0a11")
+
+# Scalar payload filter: every key must equal its value (logical AND).
+PayloadFilter = dict[str, str | int | bool]
+
+
+def point_uuid(chunk_id: str) -> str:
+    """The Qdrant point id (UUID string) for a chunk id; stable across runs and adapters."""
+    return str(uuid.uuid5(CHUNK_ID_NAMESPACE, chunk_id))
+
+
+@dataclass(frozen=True)
+class HnswConfig:
+    """HNSW build parameters of a collection."""
+
+    m: int = 16
+    ef_construct: int = 100
+    full_scan_threshold: int = 10_000  # in KB of vectors (Qdrant's unit); below it search is exact
+
+
+@dataclass
+class VectorPoint:
+    """One point to upsert: ``id`` is the chunk id; adapters convert it with ``point_uuid``."""
+
+    id: str
+    vector: list[float]
+    payload: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class StoredPoint:
+    """A point read back: chunk id, payload and (when asked for) its vector."""
+
+    id: str
+    payload: dict[str, Any]
+    vector: list[float] | None = None
+
+
+@dataclass
+class ScoredHit:
+    """A search result from the vector store: chunk id, similarity score, payload."""
+
+    id: str
+    score: float
+    payload: dict[str, Any]
+
+
+@dataclass
+class CollectionInfo:
+    """What a collection holds and how it is indexed."""
+
+    name: str
+    dimension: int
+    distance: str
+    points: int
+    indexed_vectors: int
+    hnsw: HnswConfig
+    aliases: list[str] = field(default_factory=list)
+    status: str = "green"
+    segments: int | None = None
+    disk_bytes: int | None = None
+
+    @property
+    def indexed_share(self) -> float:
+        """Share of points covered by the HNSW index (1.0 for an empty collection)."""
+        return 1.0 if self.points == 0 else min(1.0, self.indexed_vectors / self.points)
+
+
+@dataclass
+class SnapshotInfo:
+    """A snapshot of one collection, with the alias mapping recorded when it was taken."""
+
+    name: str
+    collection: str
+    created_at: str  # ISO 8601, UTC
+    size_bytes: int
+    aliases: dict[str, str] = field(default_factory=dict)  # alias -> collection at snapshot time
+
+
+@dataclass
+class ComponentHealth:
+    """Health of one component for the Stack page and the CLI."""
+
+    component: str  # "vector store", "embedder", "reranker", ...
+    mode: str  # "embedded" | "server" | "local" | "none"
+    ok: bool
+    detail: str = ""
+    version: str | None = None
+    model: str | None = None
+    dimension: int | None = None
+    endpoint: str | None = None
