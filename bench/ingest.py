@@ -1,0 +1,69 @@
+"""Ingest benchmark: chunks per second, and the pipeline's overhead over raw ``model.encode``.
+
+Usage: python bench/ingest.py [--corpus PATH] [--repeat 3] [--batch-size 64]
+
+Each repetition (1) ingests the corpus into a fresh embedded collection through ``ragdeck.console.ingest``
+(load, redact, chunk, embed, upsert, build HNSW) and (2) runs ``SentenceTransformer.encode`` on exactly the
+same chunk texts with the same batch size. Overhead = (ingest time - encode time) / encode time.
+Reports medians over the repetitions. Target: overhead <= 15 %.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from ragdeck.console.chunking import ChunkingConfig
+from ragdeck.console.demo import DEMO_CORPUS
+from ragdeck.console.ingest import ingest, prepare_chunks
+from ragdeck.services.embedders import LocalEmbedder
+from ragdeck.services.qdrant_embedded import EmbeddedQdrantStore
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--corpus", type=Path, default=DEMO_CORPUS)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--batch-size", type=int, default=64)
+    args = parser.parse_args()
+
+    embedder = LocalEmbedder(batch_size=args.batch_size)
+    model = embedder.model  # the raw SentenceTransformer: the baseline
+    _, chunks, _ = prepare_chunks(args.corpus, ChunkingConfig())
+    texts = [c.text for c in chunks]
+    model.encode(texts[:64], batch_size=args.batch_size)  # warm-up
+
+    ingest_s, encode_s = [], []
+    for run in range(args.repeat):
+        with tempfile.TemporaryDirectory() as tmp, EmbeddedQdrantStore(Path(tmp) / "qdrant") as store:
+            t0 = time.perf_counter()
+            report = ingest(args.corpus, store, embedder, collection="bench", batch_size=args.batch_size)
+            ingest_s.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        model.encode(texts, batch_size=args.batch_size, normalize_embeddings=True, convert_to_numpy=True)
+        encode_s.append(time.perf_counter() - t0)
+        print(
+            f"run {run + 1}: ingest {ingest_s[-1]:.1f} s (stages {report.seconds}), "
+            f"encode {encode_s[-1]:.1f} s",
+            flush=True,
+        )
+
+    ing, enc = statistics.median(ingest_s), statistics.median(encode_s)
+    print(f"corpus: {report.documents} documents, {len(texts)} chunks; {args.repeat} runs, medians:")
+    print(f"  ingest pipeline   {ing:7.1f} s   {len(texts) / ing:6.1f} chunks/s")
+    print(f"  raw model.encode  {enc:7.1f} s   {len(texts) / enc:6.1f} chunks/s")
+    print(f"  overhead          {100 * (ing - enc) / enc:6.1f} %   (target <= 15 %)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,18 @@
+"""Streamlit entry point: ``ragdeck console`` runs ``streamlit run`` on this file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+PAGES = Path(__file__).resolve().parent / "pages"
+
+st.set_page_config(page_title="ragdeck", page_icon="🗂️", layout="wide")
+
+navigation = st.navigation(
+    [
+        st.Page(PAGES / "stack.py", title="Stack", icon="🧱", default=True),
+    ]
+)
+navigation.run()

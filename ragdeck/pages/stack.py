@@ -1,0 +1,113 @@
+"""Stack page: each component's health, every collection, and a search box over the pipeline."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from ragdeck.console.retrieval import RetrievalParams, Retriever, SearchResult
+from ragdeck.console.stack import collection_rows
+from ragdeck.ui import get_stack, user_errors
+
+st.title("Stack")
+stack = get_stack()
+settings = stack.settings
+st.caption(f"Data directory `{settings.data_dir}` · serving alias `{settings.alias}`")
+
+st.subheader("Components")
+with user_errors():
+    health = pd.DataFrame([asdict(h) for h in stack.health()])
+    health.insert(0, "status", health.pop("ok").map({True: "● up", False: "○ DOWN"}))
+    st.dataframe(
+        health[["status", "component", "mode", "version", "model", "dimension", "endpoint", "detail"]],
+        hide_index=True,
+        width="stretch",
+    )
+
+st.subheader("Collections")
+rows: list[dict] = []
+with user_errors():
+    rows = collection_rows(stack.store)
+if rows:
+    st.dataframe(
+        pd.DataFrame(rows),
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "indexed_share": st.column_config.ProgressColumn(
+                "indexed", min_value=0.0, max_value=1.0, format="percent"
+            ),
+        },
+    )
+else:
+    st.info(
+        "No collections yet. Build the demo collection with `ragdeck demo`, or index your own corpus with "
+        "`ragdeck ingest PATH --collection NAME --alias rag_chunks`.",
+        icon="📭",
+    )
+
+st.subheader("Search")
+aliases = sorted(stack.store.list_aliases()) if rows else []
+targets = aliases + [row["collection"] for row in rows]
+if not targets:
+    st.caption("Search appears here once a collection exists.")
+    st.stop()
+
+with st.form("search", enter_to_submit=True, border=True):
+    question = st.text_input(
+        "Question", placeholder="How do I compute a 95th percentile latency from a histogram?"
+    )
+    col1, col2, col3, col4, col5 = st.columns(5)
+    default = targets.index(settings.alias) if settings.alias in targets else 0
+    target = col1.selectbox("Collection or alias", targets, index=default)
+    top_n = col2.number_input("Results (top-N)", min_value=1, max_value=200, value=settings.top_n)
+    top_k = col3.number_input("Candidates (top-K)", min_value=1, max_value=1000, value=settings.top_k)
+    ef = col4.number_input("HNSW ef (0 = default)", min_value=0, max_value=4096, value=settings.hnsw_ef or 0)
+    exact = col5.toggle(
+        "Exact search", value=False, help="Brute force instead of HNSW: the recall reference."
+    )
+    submitted = st.form_submit_button("Search", type="primary")
+
+if submitted:
+    with user_errors():
+        params = RetrievalParams(top_k=int(top_k), top_n=int(top_n), hnsw_ef=int(ef) or None, exact=exact)
+        st.session_state["stack_search"] = Retriever(stack.store, stack.embedder, stack.reranker).search(
+            question, target, params
+        )
+
+result: SearchResult | None = st.session_state.get("stack_search")
+if result is not None:
+    timings = result.timings_ms
+    stages = ["embed", "search", "rerank"]
+    fig = go.Figure(
+        [go.Bar(x=[timings[s]], y=["pipeline"], name=s, orientation="h", hovertemplate=f"{s}: %{{x:.1f}} ms")
+         for s in stages]
+    )  # fmt: skip
+    fig.update_layout(barmode="stack", height=140, margin=dict(l=0, r=0, t=10, b=0), xaxis_title="ms")
+    left, right = st.columns([1, 3])
+    left.metric("Total", f"{timings['total']:.1f} ms")
+    left.caption(
+        f"{len(result.hits)} chunks from `{result.collection}`"
+        + (f", reranked by {result.reranker}" if result.reranker else ", vector order (no reranker)")
+    )
+    right.plotly_chart(fig, width="stretch")
+    for hit in result.hits:
+        heading = f"**{hit.rank}.** `{hit.score:.3f}` · {hit.title}" + (
+            f" › {hit.section}" if hit.section else ""
+        )
+        with st.expander(heading, expanded=hit.rank <= 3):
+            st.caption(
+                f"`{hit.chunk_id}` · document `{hit.doc_id}` · characters {hit.start}–{hit.end}"
+                + (f" · {hit.source}" if hit.source else "")
+            )
+            st.markdown(hit.body or hit.text)
+    st.download_button(
+        "Download results (JSON)",
+        data=json.dumps(result.to_json(), indent=2),
+        file_name="ragdeck-search.json",
+        mime="application/json",
+    )

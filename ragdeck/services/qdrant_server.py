@@ -1,0 +1,762 @@
+"""Vector store on a Qdrant server, through qdrant-client (REST).
+
+Chunk ids map to point ids with ``point_uuid``; the chunk id also rides in the payload under ``chunk_id``
+and comes back as the id of every hit. Aliases are Qdrant's own (a move is one atomic
+``update_collection_aliases`` call). Qdrant does not keep aliases in snapshots, so every snapshot taken here
+gets a sidecar JSON under ``meta_dir/snapshots/<collection>/<snapshot>.json`` with the whole alias mapping.
+
+The same class also runs on qdrant-client's local mode (``QdrantClient(":memory:")`` or ``path=``), which the
+tests use. Local mode is brute force: it ignores HNSW settings (``collection_info`` shows the defaults it
+reports, ``update_hnsw`` changes nothing), always reports 0 indexed vectors, and has no snapshots.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import httpx
+from qdrant_client import QdrantClient, models
+from qdrant_client.common.client_exceptions import ResourceExhaustedResponse
+from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
+
+from ragdeck.errors import (
+    CollectionExists,
+    CollectionNotFound,
+    ConfigError,
+    DimensionMismatch,
+    InputError,
+    RagdeckError,
+    ServiceUnavailable,
+)
+from ragdeck.services.types import (
+    CollectionInfo,
+    ComponentHealth,
+    HnswConfig,
+    PayloadFilter,
+    ScoredHit,
+    SnapshotInfo,
+    StoredPoint,
+    VectorPoint,
+    point_uuid,
+)
+
+UPSERT_BATCH = 256
+# Segments bigger than this (KB of vectors) get an HNSW index. Qdrant's default (20 MB) would leave the
+# collections ragdeck builds (a few MB) brute force forever, so m / ef would change nothing.
+INDEXING_THRESHOLD_KB = 1
+_NAME = re.compile(r"(?!\.)[A-Za-z0-9_.\-]{1,255}")
+_DIM_ERROR = re.compile(r"expected dim:?\s*(\d+),\s*got\s*(\d+)")
+
+
+def check_name(name: str, what: str = "collection") -> str:
+    """Raise InputError unless ``name`` is a valid collection or alias name; return it."""
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise InputError(
+            f"invalid {what} name {name!r}: use 1-255 letters, digits, '_', '-' or '.', not starting with '.'"
+        )
+    return name
+
+
+def check_hnsw(hnsw: HnswConfig) -> None:
+    """Raise InputError for HNSW settings Qdrant would refuse (or silently misread)."""
+    if hnsw.m < 0 or hnsw.ef_construct < 4 or hnsw.full_scan_threshold < 0:
+        raise InputError(
+            f"invalid HNSW settings m={hnsw.m}, ef_construct={hnsw.ef_construct}, "
+            f"full_scan_threshold={hnsw.full_scan_threshold}: use m >= 0, ef_construct >= 4, "
+            f"full_scan_threshold >= 0"
+        )
+
+
+def _server_message(exc: UnexpectedResponse) -> str:
+    try:
+        return str(exc.structured()["status"]["error"])
+    except Exception:
+        return exc.content.decode("utf-8", "replace")[:300] or (exc.reason_phrase or "")
+
+
+def _created_at(value: str | None) -> str:
+    """Qdrant's naive UTC timestamp as ISO 8601 with an explicit UTC offset."""
+    if not value:
+        return ""
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return value
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.isoformat()
+
+
+def _write_json_atomic(path: Path, data: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(data, f, indent=2, sort_keys=True)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class QdrantServerStore:
+    """``VectorStore`` over a Qdrant server (or qdrant-client's local mode, for tests)."""
+
+    mode: str = "server"
+
+    def __init__(self, client: QdrantClient, *, meta_dir: Path, url: str | None = None) -> None:
+        options = client.init_options
+        self.client = client
+        self.meta_dir = Path(meta_dir)
+        self.local = options.get("location") == ":memory:" or options.get("path") is not None
+        self.url = url or options.get("url") or options.get("location") or options.get("host")
+        self._api_key: str | None = options.get("api_key")
+        if self.local:
+            self.endpoint = f"qdrant-client local mode ({options.get('path') or ':memory:'})"
+        else:
+            self.endpoint = str(self.url or getattr(client._client, "rest_uri", "Qdrant server"))
+
+    @classmethod
+    def connect(cls, url: str, api_key: str | None, timeout_s: float, meta_dir: Path) -> QdrantServerStore:
+        """A store on the Qdrant server at ``url`` (REST). Connects lazily: nothing is sent until first use.
+
+        A URL without a port gets qdrant-client's default port 6333 (write ``:443`` behind a proxy).
+        """
+        try:
+            client = QdrantClient(
+                url=url, api_key=api_key, timeout=max(1, math.ceil(timeout_s)), check_compatibility=False
+            )
+        except ValueError as exc:
+            raise ConfigError(
+                f"QDRANT_URL {url!r} is not usable: {exc}; write it like http://qdrant:6333"
+            ) from exc
+        return cls(client, meta_dir=meta_dir, url=url)
+
+    # ---- error translation ---------------------------------------------------------------------
+
+    @contextmanager
+    def _calls(self, name: str | None = None) -> Iterator[None]:
+        """Turn qdrant-client, httpx and local-mode exceptions into ragdeck errors (the one place)."""
+        try:
+            yield
+        except RagdeckError:
+            raise
+        except UnexpectedResponse as exc:
+            raise self._from_status(exc, name) from exc
+        except ResponseHandlingException as exc:
+            if isinstance(exc.source, httpx.HTTPError):
+                raise self._unreachable(exc.source) from exc
+            raise ServiceUnavailable(
+                f"Qdrant at {self.endpoint} answered something qdrant-client cannot read "
+                f"({type(exc.source).__name__}); check that QDRANT_URL points at a Qdrant server "
+                f"of a version qdrant-client 1.20 supports"
+            ) from exc
+        except httpx.HTTPError as exc:
+            raise self._unreachable(exc) from exc
+        except ResourceExhaustedResponse as exc:  # HTTP 429 with Retry-After
+            raise ServiceUnavailable(
+                f"Qdrant at {self.endpoint} is rate limiting ({exc}); retry in {exc.retry_after_s} s"
+            ) from exc
+        except json.JSONDecodeError as exc:  # a 200 that is not JSON: a proxy page, not Qdrant
+            raise ServiceUnavailable(
+                f"Qdrant at {self.endpoint} answered something that is not JSON; "
+                f"check that QDRANT_URL points at Qdrant's REST port, not a proxy or another service"
+            ) from exc
+        except NotImplementedError as exc:  # local mode: snapshots
+            raise ConfigError(
+                f"snapshots need a Qdrant server; {self.endpoint} cannot take or restore them "
+                f"(set QDRANT_URL to a Qdrant server)"
+            ) from exc
+        except ValueError as exc:  # local mode reports user errors as ValueError
+            raise self._from_message(str(exc), name, exc) from exc
+        except RuntimeError as exc:
+            if "closed" in str(exc):
+                raise ServiceUnavailable(
+                    f"the connection to {self.endpoint} is closed; reopen the vector store"
+                ) from exc
+            raise
+
+    def _unreachable(self, source: BaseException) -> ServiceUnavailable:
+        if isinstance(source, httpx.TimeoutException):
+            what = f"did not answer in time ({type(source).__name__})"
+            hint = "check the server's load, or raise RAGDECK_HTTP_TIMEOUT_S"
+        else:
+            what = f"cannot be reached ({source})"
+            hint = "check that the server runs and that QDRANT_URL names its REST port (6333)"
+        return ServiceUnavailable(f"Qdrant at {self.endpoint} {what}: {hint}")
+
+    def _from_status(self, exc: UnexpectedResponse, name: str | None) -> RagdeckError:
+        status = exc.status_code or 0
+        message = _server_message(exc)
+        if status == 404 and name is not None:
+            return self._not_found(name)
+        if status in (401, 403):
+            return ConfigError(
+                f"Qdrant at {self.endpoint} refused the request (HTTP {status}: {message}); "
+                f"check QDRANT_API_KEY"
+            )
+        if status == 409:
+            return CollectionExists(f"{message} (Qdrant at {self.endpoint}); pick another name")
+        if status in (400, 422):
+            return self._from_message(message, name, exc)
+        return ServiceUnavailable(
+            f"Qdrant at {self.endpoint} answered HTTP {status}: {message}; check the server's log and retry"
+        )
+
+    def _from_message(self, message: str, name: str | None, exc: Exception) -> RagdeckError:
+        lowered = message.lower()
+        dims = _DIM_ERROR.search(lowered)
+        if dims:
+            return self._dimension_error(name or "?", int(dims.group(1)), int(dims.group(2)))
+        if "not found" in lowered or "doesn't exist" in lowered or "does not exist" in lowered:
+            return self._not_found(name) if name else CollectionNotFound(message)
+        if "already exists" in lowered:
+            return CollectionExists(f"{message}; pick another name")
+        if isinstance(exc, UnexpectedResponse):
+            return InputError(f"Qdrant at {self.endpoint} rejected the request: {message}")
+        raise exc
+
+    @staticmethod
+    def _dimension_error(name: str, expected: int, got: int) -> DimensionMismatch:
+        return DimensionMismatch(
+            f"collection '{name}' holds {expected}-d vectors but got {got}-d ones; "
+            f"use the embedder the collection was built with or rebuild it"
+        )
+
+    def _not_found(self, name: str) -> CollectionNotFound:
+        """CollectionNotFound naming what does exist (best effort: listing may fail too)."""
+        try:
+            collections = sorted(c.name for c in self.client.get_collections().collections)
+            aliases = self._aliases()
+            known = ", ".join(collections) or "none"
+            alias_text = ", ".join(f"{a} -> {c}" for a, c in sorted(aliases.items())) or "none"
+            listing = f"collections: {known}; aliases: {alias_text}"
+        except Exception:
+            listing = "could not list what exists"
+        return CollectionNotFound(
+            f"no collection or alias '{name}' in Qdrant at {self.endpoint} ({listing}); "
+            f"check the name or build the collection first"
+        )
+
+    # ---- names ------------------------------------------------------------------------------------
+
+    def _aliases(self) -> dict[str, str]:
+        return {a.alias_name: a.collection_name for a in self.client.get_aliases().aliases}
+
+    def _collections(self) -> set[str]:
+        return {c.name for c in self.client.get_collections().collections}
+
+    def resolve(self, name: str) -> str:
+        """The physical collection behind an alias, or ``name`` itself; raises CollectionNotFound."""
+        check_name(name)
+        with self._calls(name):
+            target = self._aliases().get(name)
+            if target is not None:
+                return target
+            if name in self._collections():
+                return name
+        raise self._not_found(name)
+
+    def collection_exists(self, name: str) -> bool:
+        """True when ``name`` is a physical collection (aliases do not count)."""
+        if not isinstance(name, str) or not _NAME.fullmatch(name):
+            return False
+        with self._calls(name):
+            return name in self._collections()
+
+    def list_aliases(self) -> dict[str, str]:
+        """Alias -> collection for every alias."""
+        with self._calls():
+            return dict(sorted(self._aliases().items()))
+
+    def set_alias(self, alias: str, collection: str) -> None:
+        """Create or move an alias in one atomic step (delete + create in one request)."""
+        check_name(alias, "alias")
+        check_name(collection)
+        with self._calls(collection):
+            collections, aliases = self._collections(), self._aliases()
+            if alias in collections:
+                raise InputError(
+                    f"'{alias}' is a collection, so it cannot also be an alias; pick another alias name"
+                )
+            if collection not in collections:
+                if collection in aliases:
+                    raise CollectionNotFound(
+                        f"'{collection}' is an alias (of '{aliases[collection]}'), not a collection; "
+                        f"point '{alias}' at a collection"
+                    )
+                raise self._not_found(collection)
+            operations: list[models.AliasOperations] = []
+            if alias in aliases:
+                operations.append(
+                    models.DeleteAliasOperation(delete_alias=models.DeleteAlias(alias_name=alias))
+                )
+            operations.append(
+                models.CreateAliasOperation(
+                    create_alias=models.CreateAlias(collection_name=collection, alias_name=alias)
+                )
+            )
+            self.client.update_collection_aliases(change_aliases_operations=operations)
+
+    def delete_alias(self, alias: str) -> None:
+        """Remove an alias (the collection stays); raises CollectionNotFound for an unknown alias."""
+        check_name(alias, "alias")
+        with self._calls(alias):
+            aliases = self._aliases()
+            if alias not in aliases:
+                known = ", ".join(sorted(aliases)) or "none"
+                raise CollectionNotFound(
+                    f"no alias '{alias}' in Qdrant at {self.endpoint} (aliases: {known})"
+                )
+            self.client.update_collection_aliases(
+                change_aliases_operations=[
+                    models.DeleteAliasOperation(delete_alias=models.DeleteAlias(alias_name=alias))
+                ]
+            )
+
+    # ---- collections ------------------------------------------------------------------------------
+
+    def create_collection(self, name: str, dimension: int, hnsw: HnswConfig) -> None:
+        """Create an empty cosine collection with one unnamed dense vector; raises CollectionExists."""
+        check_name(name)
+        if not isinstance(dimension, int) or dimension < 1:
+            raise InputError(f"invalid vector dimension {dimension!r} for '{name}': use a positive integer")
+        check_hnsw(hnsw)
+        with self._calls(name):
+            aliases = self._aliases()
+            if name in aliases:
+                raise InputError(
+                    f"'{name}' is an alias (of '{aliases[name]}'); a collection cannot share its name: "
+                    f"pick another name or delete the alias"
+                )
+            if name in self._collections():
+                raise CollectionExists(f"collection '{name}' already exists; pick another name or delete it")
+            self.client.create_collection(
+                collection_name=name,
+                vectors_config=models.VectorParams(size=dimension, distance=models.Distance.COSINE),
+                hnsw_config=models.HnswConfigDiff(
+                    m=hnsw.m, ef_construct=hnsw.ef_construct, full_scan_threshold=hnsw.full_scan_threshold
+                ),
+                optimizers_config=models.OptimizersConfigDiff(indexing_threshold=INDEXING_THRESHOLD_KB),
+            )
+
+    def delete_collection(self, name: str) -> None:
+        """Delete a collection and every alias that points at it; raises CollectionNotFound."""
+        check_name(name)
+        with self._calls(name):
+            aliases = self._aliases()
+            if name not in self._collections():
+                if name in aliases:
+                    raise CollectionNotFound(
+                        f"'{name}' is an alias of '{aliases[name]}', not a collection; "
+                        f"delete the alias, or delete '{aliases[name]}' itself"
+                    )
+                raise self._not_found(name)
+            pointing = [a for a, c in aliases.items() if c == name]
+            if pointing:
+                self.client.update_collection_aliases(
+                    change_aliases_operations=[
+                        models.DeleteAliasOperation(delete_alias=models.DeleteAlias(alias_name=a))
+                        for a in pointing
+                    ]
+                )
+            self.client.delete_collection(collection_name=name)
+
+    def _info(self, physical: str, aliases: dict[str, str]) -> CollectionInfo:
+        info = self.client.get_collection(collection_name=physical)
+        vectors = info.config.params.vectors
+        if isinstance(vectors, dict):  # named vectors: a collection ragdeck did not build; show the first
+            vectors = next(iter(vectors.values()), None)
+        hnsw = info.config.hnsw_config
+        points = info.points_count or 0
+        return CollectionInfo(
+            name=physical,
+            dimension=vectors.size if vectors else 0,
+            distance=str(vectors.distance.value) if vectors else "none",
+            points=points,
+            indexed_vectors=min(info.indexed_vectors_count or 0, points),
+            hnsw=HnswConfig(
+                m=hnsw.m, ef_construct=hnsw.ef_construct, full_scan_threshold=hnsw.full_scan_threshold
+            ),
+            aliases=sorted(a for a, c in aliases.items() if c == physical),
+            status=str(getattr(info.status, "value", info.status)),
+            segments=info.segments_count,
+        )
+
+    def collection_info(self, name: str) -> CollectionInfo:
+        """One collection (an alias is resolved); raises CollectionNotFound."""
+        physical = self.resolve(name)
+        with self._calls(name):
+            return self._info(physical, self._aliases())
+
+    def list_collections(self) -> list[CollectionInfo]:
+        """Every physical collection with counts, HNSW config and the aliases pointing at it."""
+        with self._calls():
+            aliases, names = self._aliases(), sorted(self._collections())
+        infos = []
+        for name in names:
+            try:
+                with self._calls(name):
+                    infos.append(self._info(name, aliases))
+            except CollectionNotFound:  # deleted meanwhile
+                continue
+        return infos
+
+    def finish_indexing(self, name: str, *, timeout_s: float = 600.0, poll_s: float = 0.5) -> None:
+        """Wait until the server has indexed everything (collection status green).
+
+        Upserts are written with ``wait=True``, so they are already durable in the server's WAL. A grey
+        collection (optimizations pending) gets an empty optimizer update, which starts them. Local mode has
+        no index and returns at once. Raises ServiceUnavailable on red status or after ``timeout_s``.
+        """
+        physical = self.resolve(name)
+        if self.local:
+            return
+        deadline = time.monotonic() + timeout_s
+        nudged = False
+        with self._calls(physical):
+            while True:
+                info = self.client.get_collection(collection_name=physical)
+                status = info.status
+                if status == models.CollectionStatus.GREEN:
+                    return
+                if status == models.CollectionStatus.RED:
+                    raise ServiceUnavailable(
+                        f"collection '{physical}' in Qdrant at {self.endpoint} is red (optimizer: "
+                        f"{info.optimizer_status}); check the server's log, then rebuild the collection"
+                    )
+                if status == models.CollectionStatus.GREY and not nudged:
+                    self.client.update_collection(
+                        collection_name=physical, optimizers_config=models.OptimizersConfigDiff()
+                    )
+                    nudged = True
+                if time.monotonic() >= deadline:
+                    raise ServiceUnavailable(
+                        f"collection '{physical}' in Qdrant at {self.endpoint} is still {status.value} "
+                        f"after {timeout_s:.0f} s of indexing ({info.indexed_vectors_count or 0} of "
+                        f"{info.points_count or 0} vectors indexed); wait and check its status again"
+                    )
+                time.sleep(poll_s)
+
+    def update_hnsw(self, name: str, hnsw: HnswConfig) -> None:
+        """Change m / ef_construct / full_scan_threshold; the server rebuilds the index in the background.
+
+        ``finish_indexing`` waits for the rebuild. Local mode is brute force: it keeps its reported config
+        and nothing changes.
+        """
+        check_hnsw(hnsw)
+        physical = self.resolve(name)
+        with self._calls(physical):
+            accepted = self.client.update_collection(
+                collection_name=physical,
+                hnsw_config=models.HnswConfigDiff(
+                    m=hnsw.m, ef_construct=hnsw.ef_construct, full_scan_threshold=hnsw.full_scan_threshold
+                ),
+            )
+        if not accepted and not self.local:
+            raise ServiceUnavailable(
+                f"Qdrant at {self.endpoint} did not apply the HNSW change to '{physical}'; "
+                f"check the server's log"
+            )
+
+    # ---- points -----------------------------------------------------------------------------------
+
+    def upsert(self, name: str, points: Sequence[VectorPoint]) -> None:
+        """Insert or replace points (by chunk id) in batches; raises DimensionMismatch on a wrong size."""
+        physical = self.resolve(name)
+        if not points:
+            return
+        with self._calls(physical):
+            dimension = self._info(physical, {}).dimension
+        structs = []
+        for point in points:
+            if not isinstance(point.id, str) or not point.id:
+                raise InputError(f"point id {point.id!r} is not a non-empty chunk id string")
+            if len(point.vector) != dimension:
+                raise self._dimension_error(physical, dimension, len(point.vector))
+            payload = dict(point.payload or {})
+            stored_id = payload.setdefault("chunk_id", point.id)
+            if stored_id != point.id:
+                raise InputError(
+                    f"point '{point.id}' carries payload chunk_id '{stored_id}'; "
+                    f"they must be the same chunk id"
+                )
+            structs.append(
+                models.PointStruct(
+                    id=point_uuid(point.id), vector=[float(x) for x in point.vector], payload=payload
+                )
+            )
+        with self._calls(physical):
+            for begin in range(0, len(structs), UPSERT_BATCH):
+                self.client.upsert(
+                    collection_name=physical, points=structs[begin : begin + UPSERT_BATCH], wait=True
+                )
+
+    def search(
+        self,
+        name: str,
+        vector: Sequence[float],
+        limit: int,
+        *,
+        hnsw_ef: int | None = None,
+        exact: bool = False,
+        payload_filter: PayloadFilter | None = None,
+    ) -> list[ScoredHit]:
+        """Nearest points by cosine similarity, best first; ``name`` may be an alias (the server resolves
+        it in the same request, so a concurrent alias move is seen whole)."""
+        check_name(name)
+        if limit <= 0:
+            self.resolve(name)
+            return []
+        query_filter = None
+        if payload_filter:
+            query_filter = models.Filter(
+                must=[
+                    models.FieldCondition(key=key, match=models.MatchValue(value=value))
+                    for key, value in payload_filter.items()
+                ]
+            )
+        query = [float(x) for x in vector]
+        params = models.SearchParams(hnsw_ef=hnsw_ef, exact=exact) if exact or hnsw_ef else None
+        try:
+            with self._calls(name):
+                response = self.client.query_points(
+                    collection_name=name,
+                    query=query,
+                    limit=limit,
+                    query_filter=query_filter,
+                    search_params=params,
+                    with_payload=True,
+                )
+        except ValueError:
+            # Local mode does not check the query's size (numpy fails instead); the server does.
+            dimension = self.collection_info(name).dimension
+            if dimension != len(query):
+                raise self._dimension_error(self.resolve(name), dimension, len(query)) from None
+            raise
+        return [
+            ScoredHit(id=self._chunk_id(p.id, p.payload), score=float(p.score), payload=dict(p.payload or {}))
+            for p in response.points
+        ]
+
+    @staticmethod
+    def _chunk_id(point_id: Any, payload: dict[str, Any] | None) -> str:
+        return str((payload or {}).get("chunk_id", point_id))
+
+    def _stored(self, record: models.Record, with_vectors: bool) -> StoredPoint:
+        vector = None
+        if with_vectors and record.vector is not None:
+            vector = [float(x) for x in record.vector]  # type: ignore[union-attr]
+        return StoredPoint(
+            id=self._chunk_id(record.id, record.payload), payload=dict(record.payload or {}), vector=vector
+        )
+
+    def retrieve(self, name: str, ids: Sequence[str], *, with_vectors: bool = False) -> list[StoredPoint]:
+        """Points by chunk id, in the order asked (missing ids are skipped). Vectors come back unit-length."""
+        physical = self.resolve(name)
+        wanted = list(dict.fromkeys(ids))
+        if not wanted:
+            return []
+        with self._calls(physical):
+            records = self.client.retrieve(
+                collection_name=physical,
+                ids=[point_uuid(i) for i in wanted],
+                with_payload=True,
+                with_vectors=with_vectors,
+            )
+        found = {(p := self._stored(r, with_vectors)).id: p for r in records}
+        return [found[i] for i in wanted if i in found]
+
+    def iter_points(
+        self, name: str, *, batch_size: int = 256, with_vectors: bool = False
+    ) -> Iterator[StoredPoint]:
+        """Every point of a collection, fetched ``batch_size`` at a time with scroll (checked eagerly)."""
+        physical = self.resolve(name)
+        if batch_size < 1:
+            raise InputError(f"batch_size must be at least 1, got {batch_size}")
+        return self._scroll(physical, batch_size, with_vectors)
+
+    def _scroll(self, physical: str, batch_size: int, with_vectors: bool) -> Iterator[StoredPoint]:
+        offset: Any = None
+        while True:
+            with self._calls(physical):
+                records, offset = self.client.scroll(
+                    collection_name=physical,
+                    limit=batch_size,
+                    offset=offset,
+                    with_payload=True,
+                    with_vectors=with_vectors,
+                )
+            for record in records:
+                yield self._stored(record, with_vectors)
+            if offset is None:
+                return
+
+    # ---- snapshots --------------------------------------------------------------------------------
+
+    def _sidecar(self, collection: str, snapshot: str) -> Path:
+        if not _NAME.fullmatch(snapshot):
+            raise InputError(f"invalid snapshot name {snapshot!r}")
+        return self.meta_dir / "snapshots" / collection / f"{snapshot}.json"
+
+    def _recorded_aliases(self, collection: str, snapshot: str) -> dict[str, str]:
+        path = self._sidecar(collection, snapshot)
+        if not path.exists():
+            return {}
+        try:
+            return dict(json.loads(path.read_text(encoding="utf-8"))["aliases"])
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise InputError(f"cannot read the alias record {path}: {exc}; delete or fix the file") from exc
+
+    def _require_server(self, what: str) -> None:
+        if self.local:
+            raise ConfigError(
+                f"{what} needs a Qdrant server; {self.endpoint} has no snapshots "
+                f"(set QDRANT_URL to a Qdrant server)"
+            )
+
+    def create_snapshot(self, name: str) -> SnapshotInfo:
+        """Snapshot one collection on the server and record the current alias mapping in a sidecar file."""
+        self._require_server("taking a snapshot")
+        physical = self.resolve(name)
+        with self._calls(physical):
+            aliases = dict(sorted(self._aliases().items()))
+            description = self.client.create_snapshot(collection_name=physical, wait=True)
+        if description is None:
+            raise ServiceUnavailable(
+                f"Qdrant at {self.endpoint} returned no snapshot for '{physical}'; retry"
+            )
+        info = SnapshotInfo(
+            name=description.name,
+            collection=physical,
+            created_at=_created_at(description.creation_time),
+            size_bytes=description.size,
+            aliases=aliases,
+        )
+        _write_json_atomic(self._sidecar(physical, info.name), asdict(info))
+        return info
+
+    def list_snapshots(self, name: str) -> list[SnapshotInfo]:
+        """Snapshots of one collection (an alias is resolved), newest first, with their alias mappings."""
+        check_name(name)
+        with self._calls(name):
+            physical = self._aliases().get(name, name)
+            descriptions = self.client.list_snapshots(collection_name=physical)
+        infos = [
+            SnapshotInfo(
+                name=d.name,
+                collection=physical,
+                created_at=_created_at(d.creation_time),
+                size_bytes=d.size,
+                aliases=self._recorded_aliases(physical, d.name),
+            )
+            for d in descriptions
+        ]
+        return sorted(infos, key=lambda s: (s.created_at, s.name), reverse=True)
+
+    def restore_snapshot(self, name: str, snapshot: str, *, restore_aliases: bool = True) -> None:
+        """Replace the collection's contents with a snapshot the server holds; then, by default, point the
+        aliases that pointed at this collection when the snapshot was taken back at it (one atomic step).
+
+        The server fetches the snapshot from its own REST URL, so it must reach itself at the URL this
+        store uses (true for ``http://qdrant:6333`` in compose and for ``localhost`` with the same port).
+        """
+        self._require_server("restoring a snapshot")
+        check_name(name)
+        with self._calls(name):
+            physical = self._aliases().get(name, name)
+        known = [s.name for s in self.list_snapshots(physical)]
+        if snapshot not in known:
+            raise InputError(
+                f"collection '{physical}' has no snapshot '{snapshot}' "
+                f"(snapshots: {', '.join(known) or 'none'})"
+            )
+        recorded = self._recorded_aliases(physical, snapshot)
+        pointing = sorted(a for a, c in recorded.items() if c == physical)
+        with self._calls(physical):
+            clash = sorted(set(pointing) & self._collections())
+        if restore_aliases and clash:
+            raise InputError(
+                f"cannot restore aliases {', '.join(clash)}: collections now have those names; "
+                f"delete them or restore with restore_aliases=False"
+            )
+        base = str(getattr(self.client._client, "rest_uri", self.url)).rstrip("/")
+        with self._calls(physical):
+            self.client.recover_snapshot(
+                collection_name=physical,
+                location=f"{base}/collections/{physical}/snapshots/{snapshot}",
+                api_key=self._api_key,
+                priority=models.SnapshotPriority.SNAPSHOT,
+                wait=True,
+            )
+            if restore_aliases and pointing:
+                current = self._aliases()
+                operations: list[models.AliasOperations] = [
+                    models.DeleteAliasOperation(delete_alias=models.DeleteAlias(alias_name=a))
+                    for a in pointing
+                    if a in current
+                ]
+                operations += [
+                    models.CreateAliasOperation(
+                        create_alias=models.CreateAlias(collection_name=physical, alias_name=a)
+                    )
+                    for a in pointing
+                ]
+                self.client.update_collection_aliases(change_aliases_operations=operations)
+
+    def snapshot_path(self, name: str, snapshot: str) -> Path | None:
+        """None: the server keeps its snapshots (download them from its REST API)."""
+        return None
+
+    # ---- health and lifetime ----------------------------------------------------------------------
+
+    def health(self) -> ComponentHealth:
+        """Whether the server answers, with its version; never raises."""
+        try:
+            with self._calls():
+                version = "local-mode" if self.local else self.client.info().version
+                count = len(self._collections())
+        except Exception as exc:
+            return ComponentHealth(
+                component="vector store", mode=self.mode, ok=False, endpoint=self.endpoint, detail=str(exc)
+            )
+        detail = f"{count} collection{'s' if count != 1 else ''}"
+        if self.local:
+            detail += "; local mode is brute force (no HNSW, no snapshots)"
+        return ComponentHealth(
+            component="vector store",
+            mode=self.mode,
+            ok=True,
+            version=version,
+            endpoint=self.endpoint,
+            detail=detail,
+        )
+
+    def close(self) -> None:
+        """Close the client's connections (or local files)."""
+        self.client.close()
+
+    def __enter__(self) -> QdrantServerStore:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

@@ -1,0 +1,93 @@
+"""The console in a real headless Chromium: start ``ragdeck console``, search, see ranked chunks."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
+    "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
+]  # fmt: skip
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
+
+
+def _require_browser() -> None:
+    if not CHROMIUM.exists():
+        if os.environ.get("RAGDECK_REQUIRE_BROWSER"):
+            pytest.fail("RAGDECK_REQUIRE_BROWSER is set but /usr/bin/chromium is missing")
+        pytest.skip("Debian chromium is not installed (./dev test installs it)")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def console_url(demo_data_dir: Path, tmp_path: Path):
+    port = _free_port()
+    log = (tmp_path / "console.log").open("w")
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).parent / "ragdeck"), "console", "--no-demo", "--port", str(port)],
+        stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy(),
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{url}/_stcore/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert proc.poll() is None, (tmp_path / "console.log").read_text()
+            time.sleep(0.5)
+        else:
+            pytest.fail("console did not become healthy in 120 s")
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        log.close()
+
+
+def test_stack_page_in_chromium(console_url: str, tmp_path: Path) -> None:
+    _require_browser()
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1800})
+        page.goto(console_url)
+        expect(page.get_by_role("heading", name="Stack")).to_be_visible(timeout=90_000)
+        expect(page.get_by_text("Components")).to_be_visible(timeout=60_000)
+        expect(page.get_by_text("Collections", exact=True)).to_be_visible(timeout=60_000)
+        expect(page.locator("[data-testid=stDataFrame]")).to_have_count(2)
+        box = page.get_by_label("Question")
+        expect(box).to_be_visible(timeout=60_000)
+        box.fill("How do I write a recording rule?")
+        box.press("Enter")
+        expect(page.get_by_text("1.", exact=False).first).to_be_visible(timeout=90_000)
+        expect(page.get_by_text("Download results (JSON)")).to_be_visible(timeout=90_000)
+        page.screenshot(path=str(tmp_path / "stack.png"), full_page=True)
+        if os.environ.get(
+            "RAGDECK_SCREENSHOT"
+        ):  # refresh the README picture: RAGDECK_SCREENSHOT=docs/stack.png
+            page.screenshot(path=os.environ["RAGDECK_SCREENSHOT"], full_page=False)
+        text = page.inner_text("body")
+        assert "recording" in text.lower()
+        assert "Traceback" not in text
+        browser.close()
+    assert (tmp_path / "stack.png").stat().st_size > 10_000

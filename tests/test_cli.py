@@ -1,0 +1,142 @@
+"""The ``ragdeck`` command as a user runs it: output, exit codes, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ragdeck.cli import main
+from ragdeck.services.qdrant_embedded import EmbeddedQdrantStore
+from ragdeck.services.types import HnswConfig
+
+
+def run_cli(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, *args: str
+) -> tuple[int, str, str]:
+    monkeypatch.setattr(sys, "argv", ["ragdeck", *args])
+    code = 0
+    try:
+        main()
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def assert_one_line_error(code: int, err: str, *needles: str) -> None:
+    assert code == 1
+    lines = [line for line in err.strip().splitlines() if line.strip()]
+    text = " ".join(lines)
+    assert text.startswith("error:"), err
+    assert "Traceback" not in err
+    for needle in needles:
+        assert needle in text, (needle, err)
+
+
+@pytest.mark.slow
+def test_search_json_on_demo(demo_data_dir: Path, monkeypatch, capsys) -> None:
+    code, out, _ = run_cli(
+        monkeypatch, capsys, "search", "How does Prometheus store samples on disk?", "--json", "--k", "5"
+    )
+    assert code == 0
+    result = json.loads(out)
+    assert result["collection"] == "rag_chunks_v1"
+    assert len(result["hits"]) == 5
+    for hit in result["hits"]:
+        assert {"chunk_id", "doc_id", "score", "text"} <= hit.keys()
+    assert [h["score"] for h in result["hits"]] == sorted((h["score"] for h in result["hits"]), reverse=True)
+    assert {"embed", "search", "rerank", "total"} <= result["timings_ms"].keys()
+    assert any("storage" in h["doc_id"] for h in result["hits"])
+
+
+@pytest.mark.slow
+def test_search_filter_exact_and_table(demo_data_dir: Path, monkeypatch, capsys) -> None:
+    doc = "prometheus-server/docs/storage"
+    code, out, _ = run_cli(
+        monkeypatch, capsys, "search", "retention", "--json", "--filter", f"doc_id={doc}", "--exact"
+    )
+    assert code == 0
+    hits = json.loads(out)["hits"]
+    assert hits and {h["doc_id"] for h in hits} == {doc}
+    code, out, _ = run_cli(monkeypatch, capsys, "search", "retention", "--ef", "16")
+    assert code == 0 and "total" in out and "rag_chunks_v1" in out
+
+
+@pytest.mark.slow
+def test_collections_and_demo_idempotent(demo_data_dir: Path, monkeypatch, capsys) -> None:
+    code, out, _ = run_cli(monkeypatch, capsys, "collections", "--json")
+    assert code == 0
+    (row,) = json.loads(out)
+    assert row["collection"] == "rag_chunks_v1" and row["aliases"] == "rag_chunks"
+    assert row["points"] > 1000 and row["indexed_share"] == 1.0 and row["hnsw_m"] == 16
+    code, out, _ = run_cli(monkeypatch, capsys, "demo")
+    assert code == 0 and "ready" in out
+
+
+def test_search_unknown_collection(data_dir: Path, monkeypatch, capsys) -> None:
+    code, _, err = run_cli(monkeypatch, capsys, "search", "anything", "--collection", "nope")
+    assert_one_line_error(code, err, "nope")
+
+
+def test_search_dimension_mismatch(data_dir: Path, monkeypatch, capsys) -> None:
+    with EmbeddedQdrantStore(data_dir / "qdrant") as store:
+        store.create_collection("wide", 768, HnswConfig())
+    code, _, err = run_cli(monkeypatch, capsys, "search", "anything", "--collection", "wide")
+    assert_one_line_error(code, err, "768", "384")
+
+
+def test_ingest_missing_path(data_dir: Path, monkeypatch, capsys) -> None:
+    code, _, err = run_cli(monkeypatch, capsys, "ingest", "no/such/dir", "--collection", "x")
+    assert_one_line_error(code, err, "no/such/dir")
+
+
+def test_ingest_empty_corpus(data_dir: Path, tmp_path: Path, monkeypatch, capsys) -> None:
+    (tmp_path / "empty").mkdir()
+    code, _, err = run_cli(monkeypatch, capsys, "ingest", str(tmp_path / "empty"), "--collection", "x")
+    assert_one_line_error(code, err, "no documents")
+    assert not (data_dir / "qdrant" / "collections" / "x").exists()
+
+
+def test_ingest_unreadable_file(data_dir: Path, tmp_path: Path, monkeypatch, capsys) -> None:
+    bad = tmp_path / "corpus" / "latin1.md"
+    bad.parent.mkdir()
+    bad.write_bytes(b"# Title\n\nCaf\xe9 au lait\n")
+    code, _, err = run_cli(monkeypatch, capsys, "ingest", str(bad.parent), "--collection", "x")
+    assert_one_line_error(code, err, "latin1.md")
+    assert not (data_dir / "qdrant" / "collections" / "x").exists()
+
+
+def test_ingest_jsonl_line_not_object(data_dir: Path, tmp_path: Path, monkeypatch, capsys) -> None:
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text('{"_id": "a", "text": "ok"}\n42\n')
+    code, _, err = run_cli(monkeypatch, capsys, "ingest", str(corpus), "--collection", "x")
+    assert code == 1 and "line 2" in err and "Traceback" not in err
+    assert not (data_dir / "qdrant" / "collections" / "x").exists()
+
+
+def test_ingest_then_search_through_installed_command(data_dir: Path, tmp_path: Path) -> None:
+    corpus = tmp_path / "kb"
+    corpus.mkdir()
+    (corpus / "tls.md").write_text(
+        "# TLS\n\nServe the web UI over HTTPS with a web config file and a certificate.\n"
+    )
+    (corpus / "remote.md").write_text(
+        "# Remote write\n\nForward samples to long-term storage with remote_write.\n"
+    )
+    ragdeck = Path(sys.executable).parent / "ragdeck"
+    done = subprocess.run(
+        [str(ragdeck), "ingest", str(corpus), "--collection", "kb_v1", "--alias", "kb"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "Indexed 2 documents" in done.stdout
+    found = subprocess.run(
+        [str(ragdeck), "search", "send samples to long term storage", "--alias", "kb", "--json", "--k", "1"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert found.returncode == 0, found.stderr
+    assert json.loads(found.stdout)["hits"][0]["doc_id"] == "remote"
