@@ -58,3 +58,12 @@ def demo_data_dir(demo_snapshot: Path, data_dir: Path) -> Iterator[Path]:
     # cp keeps the engine's sparse files sparse (a Python copy would write them out in full).
     subprocess.run(["cp", "-a", "--sparse=always", str(demo_snapshot), str(data_dir)], check=True)
     yield data_dir
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real redis-server (Debian's) for the session; each test should use its own key prefix or flush."""
+    from servers import redis_server
+
+    with redis_server(tmp_path_factory.mktemp("redis")) as url:
+        yield url

@@ -323,13 +323,6 @@ class FakeTei:
     state: FakeTeiState
 
 
-def free_port() -> int:
-    """A port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextmanager
 def run_fake_tei(embedder: LocalEmbedder | None = None, **state: Any) -> Iterator[FakeTei]:
     """Serve a fake TEI on 127.0.0.1:<free port> in a background thread; stop it on exit.

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -11,6 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from servers import free_port
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -29,15 +29,9 @@ def _require_browser() -> None:
         pytest.skip("Debian chromium is not installed (./dev test installs it)")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 def console_url(demo_data_dir: Path, tmp_path: Path):
-    port = _free_port()
+    port = free_port()
     log = (tmp_path / "console.log").open("w")
     proc = subprocess.Popen(
         [str(Path(sys.executable).parent / "ragdeck"), "console", "--no-demo", "--port", str(port)],

@@ -13,7 +13,8 @@ from datetime import UTC, datetime
 import httpx
 import numpy as np
 import pytest
-from tei_fake import FakeTei, free_port, run_fake_tei
+from servers import free_port
+from tei_fake import FakeTei, run_fake_tei
 
 from ragdeck.console.interfaces import Embedder
 from ragdeck.errors import ConfigError, InputError, ServiceUnavailable

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tei_fake import FakeTei, free_port, rerank_score, run_fake_tei
+from servers import free_port
+from tei_fake import FakeTei, rerank_score, run_fake_tei
 
 from ragdeck.console.interfaces import Reranker
 from ragdeck.errors import ConfigError, ServiceUnavailable

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import threading
 import time
 import uuid
@@ -21,6 +20,7 @@ import httpx
 import numpy as np
 import pytest
 from qdrant_client import QdrantClient, models
+from servers import free_port
 
 from ragdeck.console.interfaces import VectorStore
 from ragdeck.errors import (
@@ -294,14 +294,8 @@ def test_persists_across_reopen(tmp_path: Path) -> None:
     assert np.allclose([h.score for h in after], [h.score for h in before], atol=1e-6)  # float32 on disk
 
 
-def _unused_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_unreachable_server(tmp_path: Path) -> None:
-    url = f"http://127.0.0.1:{_unused_port()}"
+    url = f"http://127.0.0.1:{free_port()}"
     store = QdrantServerStore.connect(url, None, 2.0, tmp_path)
     health = store.health()
     assert not health.ok

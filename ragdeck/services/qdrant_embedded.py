@@ -21,7 +21,6 @@ import fcntl
 import importlib.metadata
 import json
 import os
-import re
 import shutil
 import subprocess
 import threading
@@ -62,6 +61,17 @@ from ragdeck.errors import (
     RagdeckError,
     StoreBusy,
 )
+from ragdeck.services.common import (
+    check_batch_size,
+    check_hnsw,
+    check_name,
+    dimension_mismatch,
+    in_order,
+    is_valid_name,
+    scored_hit,
+    stored_point,
+    write_json_atomic,
+)
 from ragdeck.services.types import (
     CollectionInfo,
     ComponentHealth,
@@ -76,8 +86,6 @@ from ragdeck.services.types import (
 
 __all__ = ["EmbeddedQdrantStore"]
 
-# Qdrant's collection-name rule, restricted to what is safe as a directory name.
-_NAME_RE = re.compile(r"[A-Za-z0-9_\-][A-Za-z0-9_.\-]{0,254}", re.ASCII)
 _INDEXING_THRESHOLD_KB = 1  # index every segment larger than 1 KB once optimize() runs (0 would disable it)
 _DEFAULT_SEGMENTS = 2
 _DISTANCE = "Cosine"
@@ -101,30 +109,6 @@ _ALIAS_LOCK = threading.Lock()  # serialises aliases.json read-modify-write insi
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON next to ``path``, fsync it and ``os.replace`` it in: readers see old or new, never half."""
-    tmp = path.parent / f".{uuid.uuid4().hex}{path.suffix}.tmp"  # short: names may be long
-    try:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, indent=2, sort_keys=True)
-            fh.write("\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-    _fsync_dir(path.parent)
 
 
 def _read_json(path: Path) -> Any:
@@ -152,15 +136,6 @@ def _remove_tree(path: Path) -> None:
     elif path.exists():
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
-
-
-def _validate_hnsw(hnsw: HnswConfig) -> None:
-    if hnsw.m < 0 or hnsw.ef_construct < 4 or hnsw.full_scan_threshold < 0:
-        raise InputError(
-            f"invalid HNSW settings m={hnsw.m}, ef_construct={hnsw.ef_construct}, "
-            f"full_scan_threshold={hnsw.full_scan_threshold}: use m >= 0, ef_construct >= 4, "
-            f"full_scan_threshold >= 0"
-        )
 
 
 def _hnsw_from_meta(meta: dict[str, Any]) -> HnswConfig:
@@ -204,9 +179,8 @@ def _vector_list(vector: Any) -> list[float]:
     return [float(x) for x in vector]
 
 
-def _chunk_id(point_id: Any, payload: dict[str, Any]) -> str:
-    chunk_id = payload.get("chunk_id")
-    return str(chunk_id) if chunk_id is not None else str(point_id)
+def _stored(record: Any, with_vectors: bool) -> StoredPoint:
+    return stored_point(record.id, record.payload, _vector_list(record.vector) if with_vectors else None)
 
 
 class EmbeddedQdrantStore:
@@ -253,20 +227,11 @@ class EmbeddedQdrantStore:
     def _aliases_path(self) -> Path:
         return self.root / "aliases.json"
 
-    @staticmethod
-    def _check_name(name: str, what: str = "collection") -> str:
-        if not isinstance(name, str) or not _NAME_RE.fullmatch(name):
-            raise InputError(
-                f"invalid {what} name {name!r}: use 1-255 letters, digits, '_', '-' or '.', "
-                f"not starting with '.'"
-            )
-        return name
-
     def _collection_dir(self, name: str) -> Path:
-        return self._collections_dir / self._check_name(name)
+        return self._collections_dir / check_name(name)
 
     def _snapshot_dir(self, collection: str) -> Path:
-        return self.root / "snapshots" / self._check_name(collection)
+        return self.root / "snapshots" / check_name(collection)
 
     def _exists(self, name: str) -> bool:
         return (self._collections_dir / name / "meta.json").is_file()
@@ -386,7 +351,7 @@ class EmbeddedQdrantStore:
                 before = dict(mapping)
                 yield mapping
                 if mapping != before:
-                    _write_json_atomic(self._aliases_path, dict(sorted(mapping.items())))
+                    write_json_atomic(self._aliases_path, dict(sorted(mapping.items())))
             finally:
                 fcntl.flock(lock_file.fileno(), fcntl.LOCK_UN)
 
@@ -396,8 +361,8 @@ class EmbeddedQdrantStore:
 
     def set_alias(self, alias: str, collection: str) -> None:
         """Create or move ``alias`` to ``collection`` with one atomic replace of aliases.json."""
-        self._check_name(alias, "alias")
-        self._check_name(collection)
+        check_name(alias, "alias")
+        check_name(collection)
         with self._alias_txn() as mapping:
             if self._exists(alias):
                 raise InputError(
@@ -414,7 +379,7 @@ class EmbeddedQdrantStore:
 
     def delete_alias(self, alias: str) -> None:
         """Remove an alias (the collection stays); raises CollectionNotFound for an unknown alias."""
-        self._check_name(alias, "alias")
+        check_name(alias, "alias")
         with self._alias_txn() as mapping:
             if alias not in mapping:
                 known = ", ".join(sorted(mapping)) or "none"
@@ -423,7 +388,7 @@ class EmbeddedQdrantStore:
 
     def resolve(self, name: str) -> str:
         """The collection behind an alias, or ``name`` itself; raises CollectionNotFound."""
-        self._check_name(name)
+        check_name(name)
         if self._exists(name):
             return name
         target = self._read_aliases().get(name)
@@ -460,7 +425,7 @@ class EmbeddedQdrantStore:
 
     def collection_exists(self, name: str) -> bool:
         """True when ``name`` is a physical collection (aliases do not count)."""
-        return isinstance(name, str) and bool(_NAME_RE.fullmatch(name)) and self._exists(name)
+        return is_valid_name(name) and self._exists(name)
 
     def list_collections(self) -> list[CollectionInfo]:
         """Every collection, sorted by name, with counts, HNSW settings and aliases."""
@@ -502,7 +467,7 @@ class EmbeddedQdrantStore:
         final = self._collection_dir(name)
         if not isinstance(dimension, int) or dimension < 1:
             raise InputError(f"invalid vector dimension {dimension!r} for '{name}': use a positive integer")
-        _validate_hnsw(hnsw)
+        check_hnsw(hnsw)
         meta = {
             "dimension": dimension,
             "distance": _DISTANCE,
@@ -524,7 +489,7 @@ class EmbeddedQdrantStore:
                     )
                 work.mkdir()
                 EdgeShard.create(str(work / "shard"), _edge_config(dimension, hnsw)).close()
-                _write_json_atomic(work / "meta.json", meta)
+                write_json_atomic(work / "meta.json", meta)
                 try:
                     os.rename(work, final)
                 except OSError as exc:
@@ -571,10 +536,7 @@ class EmbeddedQdrantStore:
                 raise InputError(f"point id {p.id!r} is not a non-empty chunk id string")
             vector = p.vector.tolist() if isinstance(p.vector, np.ndarray) else list(p.vector)
             if len(vector) != dimension:
-                raise DimensionMismatch(
-                    f"collection '{collection}' holds {dimension}-d vectors but got {len(vector)}-d ones; "
-                    f"use the embedder the collection was built with or rebuild it"
-                )
+                raise dimension_mismatch(collection, dimension, len(vector))
             payload = dict(p.payload or {})
             if payload.setdefault("chunk_id", p.id) != p.id:
                 raise InputError(
@@ -641,11 +603,7 @@ class EmbeddedQdrantStore:
                     f"{len(query)}-d; use the embedder the collection was built with or rebuild it"
                 )
             found = slot.shard.search(request)
-        hits = []
-        for p in found:
-            payload = dict(p.payload or {})
-            hits.append(ScoredHit(id=_chunk_id(p.id, payload), score=float(p.score), payload=payload))
-        return hits
+        return [scored_hit(p.id, p.score, p.payload) for p in found]
 
     def retrieve(self, name: str, ids: Sequence[str], *, with_vectors: bool = False) -> list[StoredPoint]:
         """Points by chunk id, in the order asked (missing ids are skipped)."""
@@ -658,24 +616,14 @@ class EmbeddedQdrantStore:
             records = slot.shard.retrieve(
                 [point_uuid(i) for i in wanted], with_payload=True, with_vector=with_vectors
             )
-        by_id: dict[str, StoredPoint] = {}
-        for r in records:
-            payload = dict(r.payload or {})
-            point = StoredPoint(
-                id=_chunk_id(r.id, payload),
-                payload=payload,
-                vector=_vector_list(r.vector) if with_vectors else None,
-            )
-            by_id[point.id] = point
-        return [by_id[i] for i in wanted if i in by_id]
+        return in_order((_stored(r, with_vectors) for r in records), wanted)
 
     def iter_points(
         self, name: str, *, batch_size: int = 256, with_vectors: bool = False
     ) -> Iterator[StoredPoint]:
         """Every point of a collection, scrolled in batches (the lock is not held between batches)."""
         collection = self.resolve(name)
-        if batch_size < 1:
-            raise InputError(f"batch_size must be at least 1, got {batch_size}")
+        check_batch_size(batch_size)
         return self._scroll(collection, batch_size, with_vectors)
 
     def _scroll(self, collection: str, batch_size: int, with_vectors: bool) -> Iterator[StoredPoint]:
@@ -689,18 +637,13 @@ class EmbeddedQdrantStore:
                     )
                 )
             for r in records:
-                payload = dict(r.payload or {})
-                yield StoredPoint(
-                    id=_chunk_id(r.id, payload),
-                    payload=payload,
-                    vector=_vector_list(r.vector) if with_vectors else None,
-                )
+                yield _stored(r, with_vectors)
             if offset is None:
                 return
 
     def update_hnsw(self, name: str, hnsw: HnswConfig) -> None:
         """Reload the shard with new HNSW settings, rebuild the index (``optimize``) and record them."""
-        _validate_hnsw(hnsw)
+        check_hnsw(hnsw)
         collection = self.resolve(name)
         slot = self._slot(collection)
         with slot.lock:
@@ -712,7 +655,7 @@ class EmbeddedQdrantStore:
             shard = self._load(collection, shard_dir, _edge_config(int(meta["dimension"]), hnsw))
             meta["hnsw"] = asdict(hnsw)
             try:
-                _write_json_atomic(self._collection_dir(collection) / "meta.json", meta)
+                write_json_atomic(self._collection_dir(collection) / "meta.json", meta)
             except BaseException:
                 shard.close()
                 raise
@@ -724,14 +667,14 @@ class EmbeddedQdrantStore:
 
     def _snapshot_collection(self, name: str) -> str:
         """The collection whose snapshots ``name`` means: itself, an alias's target, or a deleted one."""
-        self._check_name(name)
+        check_name(name)
         if self._exists(name):
             return name
         target = self._read_aliases().get(name)
         return target if target is not None else name
 
     def _snapshot_files(self, collection: str, snapshot: str) -> tuple[Path, Path]:
-        self._check_name(snapshot, "snapshot")
+        check_name(snapshot, "snapshot")
         folder = self._snapshot_dir(collection)
         tar, sidecar = folder / f"{snapshot}.tar", folder / f"{snapshot}.json"
         if not (tar.is_file() and sidecar.is_file()):
@@ -792,7 +735,7 @@ class EmbeddedQdrantStore:
                     size_bytes=final.stat().st_size,
                     aliases=self.list_aliases(),
                 )
-                _write_json_atomic(folder / f"{snapshot}.json", {**asdict(info), "meta": meta})
+                write_json_atomic(folder / f"{snapshot}.json", {**asdict(info), "meta": meta})
                 done = True
             finally:
                 with contextlib.suppress(FileNotFoundError):
@@ -863,7 +806,7 @@ class EmbeddedQdrantStore:
                         f"snapshot '{snapshot}' cannot be unpacked ({exc}); pick another snapshot"
                     ) from exc
                 self._load(collection, work / "shard").close()  # prove it opens before swapping
-                _write_json_atomic(work / "meta.json", meta)
+                write_json_atomic(work / "meta.json", meta)
                 had_live = live.exists()
                 if had_live:
                     os.rename(live, trash)

@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
-import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -35,10 +33,20 @@ from ragdeck.errors import (
     CollectionExists,
     CollectionNotFound,
     ConfigError,
-    DimensionMismatch,
     InputError,
     RagdeckError,
     ServiceUnavailable,
+)
+from ragdeck.services.common import (
+    check_batch_size,
+    check_hnsw,
+    check_name,
+    dimension_mismatch,
+    in_order,
+    is_valid_name,
+    scored_hit,
+    stored_point,
+    write_json_atomic,
 )
 from ragdeck.services.types import (
     CollectionInfo,
@@ -56,27 +64,7 @@ UPSERT_BATCH = 256
 # Segments bigger than this (KB of vectors) get an HNSW index. Qdrant's default (20 MB) would leave the
 # collections ragdeck builds (a few MB) brute force forever, so m / ef would change nothing.
 INDEXING_THRESHOLD_KB = 1
-_NAME = re.compile(r"(?!\.)[A-Za-z0-9_.\-]{1,255}")
 _DIM_ERROR = re.compile(r"expected dim:?\s*(\d+),\s*got\s*(\d+)")
-
-
-def check_name(name: str, what: str = "collection") -> str:
-    """Raise InputError unless ``name`` is a valid collection or alias name; return it."""
-    if not isinstance(name, str) or not _NAME.fullmatch(name):
-        raise InputError(
-            f"invalid {what} name {name!r}: use 1-255 letters, digits, '_', '-' or '.', not starting with '.'"
-        )
-    return name
-
-
-def check_hnsw(hnsw: HnswConfig) -> None:
-    """Raise InputError for HNSW settings Qdrant would refuse (or silently misread)."""
-    if hnsw.m < 0 or hnsw.ef_construct < 4 or hnsw.full_scan_threshold < 0:
-        raise InputError(
-            f"invalid HNSW settings m={hnsw.m}, ef_construct={hnsw.ef_construct}, "
-            f"full_scan_threshold={hnsw.full_scan_threshold}: use m >= 0, ef_construct >= 4, "
-            f"full_scan_threshold >= 0"
-        )
 
 
 def _server_message(exc: UnexpectedResponse) -> str:
@@ -97,20 +85,6 @@ def _created_at(value: str | None) -> str:
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     return parsed.isoformat()
-
-
-def _write_json_atomic(path: Path, data: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=2, sort_keys=True)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 class QdrantServerStore:
@@ -221,7 +195,7 @@ class QdrantServerStore:
         lowered = message.lower()
         dims = _DIM_ERROR.search(lowered)
         if dims:
-            return self._dimension_error(name or "?", int(dims.group(1)), int(dims.group(2)))
+            return dimension_mismatch(name or "?", int(dims.group(1)), int(dims.group(2)))
         if "not found" in lowered or "doesn't exist" in lowered or "does not exist" in lowered:
             return self._not_found(name) if name else CollectionNotFound(message)
         if "already exists" in lowered:
@@ -229,13 +203,6 @@ class QdrantServerStore:
         if isinstance(exc, UnexpectedResponse):
             return InputError(f"Qdrant at {self.endpoint} rejected the request: {message}")
         raise exc
-
-    @staticmethod
-    def _dimension_error(name: str, expected: int, got: int) -> DimensionMismatch:
-        return DimensionMismatch(
-            f"collection '{name}' holds {expected}-d vectors but got {got}-d ones; "
-            f"use the embedder the collection was built with or rebuild it"
-        )
 
     def _not_found(self, name: str) -> CollectionNotFound:
         """CollectionNotFound naming what does exist (best effort: listing may fail too)."""
@@ -273,7 +240,7 @@ class QdrantServerStore:
 
     def collection_exists(self, name: str) -> bool:
         """True when ``name`` is a physical collection (aliases do not count)."""
-        if not isinstance(name, str) or not _NAME.fullmatch(name):
+        if not is_valid_name(name):
             return False
         with self._calls(name):
             return name in self._collections()
@@ -487,7 +454,7 @@ class QdrantServerStore:
             if not isinstance(point.id, str) or not point.id:
                 raise InputError(f"point id {point.id!r} is not a non-empty chunk id string")
             if len(point.vector) != dimension:
-                raise self._dimension_error(physical, dimension, len(point.vector))
+                raise dimension_mismatch(physical, dimension, len(point.vector))
             payload = dict(point.payload or {})
             stored_id = payload.setdefault("chunk_id", point.id)
             if stored_id != point.id:
@@ -546,24 +513,16 @@ class QdrantServerStore:
             # Local mode does not check the query's size (numpy fails instead); the server does.
             dimension = self.collection_info(name).dimension
             if dimension != len(query):
-                raise self._dimension_error(self.resolve(name), dimension, len(query)) from None
+                raise dimension_mismatch(self.resolve(name), dimension, len(query)) from None
             raise
-        return [
-            ScoredHit(id=self._chunk_id(p.id, p.payload), score=float(p.score), payload=dict(p.payload or {}))
-            for p in response.points
-        ]
+        return [scored_hit(p.id, p.score, p.payload) for p in response.points]
 
     @staticmethod
-    def _chunk_id(point_id: Any, payload: dict[str, Any] | None) -> str:
-        return str((payload or {}).get("chunk_id", point_id))
-
-    def _stored(self, record: models.Record, with_vectors: bool) -> StoredPoint:
+    def _stored(record: models.Record, with_vectors: bool) -> StoredPoint:
         vector = None
         if with_vectors and record.vector is not None:
             vector = [float(x) for x in record.vector]  # type: ignore[union-attr]
-        return StoredPoint(
-            id=self._chunk_id(record.id, record.payload), payload=dict(record.payload or {}), vector=vector
-        )
+        return stored_point(record.id, record.payload, vector)
 
     def retrieve(self, name: str, ids: Sequence[str], *, with_vectors: bool = False) -> list[StoredPoint]:
         """Points by chunk id, in the order asked (missing ids are skipped). Vectors come back unit-length."""
@@ -578,16 +537,14 @@ class QdrantServerStore:
                 with_payload=True,
                 with_vectors=with_vectors,
             )
-        found = {(p := self._stored(r, with_vectors)).id: p for r in records}
-        return [found[i] for i in wanted if i in found]
+        return in_order((self._stored(r, with_vectors) for r in records), wanted)
 
     def iter_points(
         self, name: str, *, batch_size: int = 256, with_vectors: bool = False
     ) -> Iterator[StoredPoint]:
         """Every point of a collection, fetched ``batch_size`` at a time with scroll (checked eagerly)."""
         physical = self.resolve(name)
-        if batch_size < 1:
-            raise InputError(f"batch_size must be at least 1, got {batch_size}")
+        check_batch_size(batch_size)
         return self._scroll(physical, batch_size, with_vectors)
 
     def _scroll(self, physical: str, batch_size: int, with_vectors: bool) -> Iterator[StoredPoint]:
@@ -609,7 +566,7 @@ class QdrantServerStore:
     # ---- snapshots --------------------------------------------------------------------------------
 
     def _sidecar(self, collection: str, snapshot: str) -> Path:
-        if not _NAME.fullmatch(snapshot):
+        if not is_valid_name(snapshot):
             raise InputError(f"invalid snapshot name {snapshot!r}")
         return self.meta_dir / "snapshots" / collection / f"{snapshot}.json"
 
@@ -647,7 +604,9 @@ class QdrantServerStore:
             size_bytes=description.size,
             aliases=aliases,
         )
-        _write_json_atomic(self._sidecar(physical, info.name), asdict(info))
+        sidecar = self._sidecar(physical, info.name)
+        sidecar.parent.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(sidecar, asdict(info))
         return info
 
     def list_snapshots(self, name: str) -> list[SnapshotInfo]:

@@ -8,7 +8,6 @@ model's sigmoid, so scores lie in [0, 1] for single-logit rerankers.
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,7 +16,7 @@ import httpx
 import numpy as np
 
 from ragdeck.errors import ConfigError, ServiceUnavailable
-from ragdeck.services.embedders import quiet_model_loading
+from ragdeck.services.common import LazyModel, TeiClient, quiet_model_loading
 from ragdeck.services.http import RetryPolicy, TeiEndpoint
 from ragdeck.services.types import ComponentHealth
 
@@ -28,7 +27,7 @@ if TYPE_CHECKING:
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
-class TeiReranker:
+class TeiReranker(TeiClient[TeiEndpoint]):
     """Scores from a text-embeddings-inference reranker (``POST /rerank``, raw_scores off, truncate on).
 
     Texts go in requests of at most ``min(batch_size, max_client_batch_size from /info)``; TEI answers each
@@ -53,20 +52,6 @@ class TeiReranker:
         )
         self.batch_size = batch_size
         self._model_name: str | None = None
-
-    @property
-    def base_url(self) -> str:
-        """The server's base URL (no trailing slash)."""
-        return self.endpoint.base_url
-
-    @property
-    def model_name(self) -> str:
-        """The served model id from ``/info`` (or ``TEI at <url>`` while unknown)."""
-        return self._model_name or self.endpoint.model_id() or f"TEI at {self.base_url}"
-
-    @model_name.setter
-    def model_name(self, value: str) -> None:
-        self._model_name = value
 
     def _rerank_batch(self, query: str, texts: list[str]) -> list[float]:
         body = {"query": query, "texts": texts, "raw_scores": False, "truncate": True, "return_text": False}
@@ -116,16 +101,6 @@ class TeiReranker:
             endpoint=self.base_url,
         )
 
-    def close(self) -> None:
-        """Close the HTTP client if this reranker created it."""
-        self.endpoint.close()
-
-    def __enter__(self) -> TeiReranker:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
 
 class CrossEncoderReranker:
     """A local ``sentence_transformers.CrossEncoder`` model directory (e.g. a downloaded bge-reranker).
@@ -151,23 +126,12 @@ class CrossEncoderReranker:
         self.model_name: str = self.model_dir.name
         self.device = device
         self.batch_size = batch_size
-        self._lock = threading.Lock()
-        self._model: CrossEncoder | None = None
-        self._load_error: ConfigError | None = None
+        self._model: LazyModel[CrossEncoder] = LazyModel(self._load)
 
     @property
     def model(self) -> CrossEncoder:
         """The loaded ``CrossEncoder`` (loaded on first access, once)."""
-        with self._lock:
-            if self._model is None:
-                if self._load_error is not None:
-                    raise self._load_error
-                try:
-                    self._model = self._load()
-                except ConfigError as exc:
-                    self._load_error = exc
-                    raise
-            return self._model
+        return self._model.get()
 
     def _load(self) -> CrossEncoder:
         from sentence_transformers import CrossEncoder

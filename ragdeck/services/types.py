@@ -99,3 +99,28 @@ class ComponentHealth:
     model: str | None = None
     dimension: int | None = None
     endpoint: str | None = None
+
+
+@dataclass(frozen=True)
+class ChatMessage:
+    """One chat message: ``role`` is "system", "user" or "assistant"."""
+
+    role: str
+    content: str
+
+
+@dataclass
+class ChatResult:
+    """One chat completion: the text, token usage as the server reported it, and how long it took."""
+
+    text: str
+    model: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    finish_reason: str | None = None
+    latency_ms: float = 0.0
+
+    @property
+    def total_tokens(self) -> int:
+        """Prompt plus completion tokens."""
+        return self.prompt_tokens + self.completion_tokens

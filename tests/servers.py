@@ -1,0 +1,79 @@
+"""Real local servers for tests (Debian's redis-server and prometheus), started on free loopback ports.
+
+In CI (``RAGDECK_REQUIRE_SERVERS=1``) a missing binary fails the test instead of skipping it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_port(port: int, proc: subprocess.Popen | None = None, timeout_s: float = 20.0) -> None:
+    """Block until something accepts connections on 127.0.0.1:``port``; fail if ``proc`` dies first."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"server exited with code {proc.returncode} before listening on {port}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"nothing listening on 127.0.0.1:{port} after {timeout_s} s")
+
+
+def require_binary(name: str, *candidates: str) -> str:
+    """Path of a server binary; skip the test when absent (fail when RAGDECK_REQUIRE_SERVERS=1)."""
+    for path in (*candidates, shutil.which(name)):
+        if path and Path(path).is_file() and os.access(path, os.X_OK):
+            return path
+    message = f"{name} is not installed (apt-get install {name}); `./dev test` installs it"
+    if os.environ.get("RAGDECK_REQUIRE_SERVERS") == "1":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def stop(proc: subprocess.Popen) -> None:
+    """Terminate a server process and reap it."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@contextmanager
+def redis_server(workdir: Path) -> Iterator[str]:
+    """A throwaway redis-server on a free loopback port; yields its ``redis://`` URL."""
+    binary = require_binary("redis-server", "/usr/bin/redis-server")
+    port = free_port()
+    workdir.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+         "--dir", str(workdir)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        wait_for_port(port, proc)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        stop(proc)
