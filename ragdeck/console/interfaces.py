@@ -157,3 +157,44 @@ class ChatModel(Protocol):
 
     def health(self) -> ComponentHealth:
         """Whether the server answers, with the model it serves."""
+
+
+@runtime_checkable
+class KeyValueStore(Protocol):
+    """Small shared values with expiry: in process by default, Redis when ``REDIS_URL`` is set."""
+
+    mode: str  # "memory" | "redis"
+
+    def get(self, key: str) -> str | None:
+        """The value, or None when absent or expired."""
+
+    def set(self, key: str, value: str, *, ttl_s: float | None = None) -> None:
+        """Store ``value``; it expires after ``ttl_s`` seconds when given."""
+
+    def delete(self, key: str) -> None:
+        """Remove a key (no error when absent)."""
+
+    def health(self) -> ComponentHealth:
+        """Whether the store answers."""
+
+
+@runtime_checkable
+class RoutingState(Protocol):
+    """Canary weights, guard thresholds and guard events, shared by every API replica (Redis or SQLite)."""
+
+    mode: str  # "sqlite" | "redis"
+
+    def weights(self) -> dict[str, float]:
+        """Policy name -> routing weight (share of users, 0..1) as last set; empty when never set."""
+
+    def set_weight(self, policy: str, weight: float, *, actor: str, reason: str = "") -> None:
+        """Set one policy's weight and record who did it and why."""
+
+    def thresholds(self) -> dict[str, float]:
+        """Guard thresholds by name (e.g. p95_ms, error_rate, min_samples, window_s); empty when never set."""
+
+    def set_thresholds(self, values: dict[str, float], *, actor: str) -> None:
+        """Update some thresholds (others keep their value)."""
+
+    def events(self, limit: int = 50) -> list[dict[str, object]]:
+        """Recent weight changes and guard trips, newest first (each a dict with ts, kind, policy, ...)."""
