@@ -77,3 +77,44 @@ def redis_server(workdir: Path) -> Iterator[str]:
         yield f"redis://127.0.0.1:{port}/0"
     finally:
         stop(proc)
+
+
+@contextmanager
+def prometheus_server(workdir: Path, scrape_targets: list[str], scrape_interval_s: int = 1) -> Iterator[str]:
+    """A throwaway Prometheus (Debian's) scraping ``scrape_targets`` ("127.0.0.1:port") every
+    ``scrape_interval_s`` seconds on a free loopback port; yields its ``http://`` URL once ready."""
+    import urllib.request
+
+    binary = require_binary("prometheus", "/usr/bin/prometheus")
+    port = free_port()
+    workdir.mkdir(parents=True, exist_ok=True)
+    targets = ", ".join(f'"{target}"' for target in scrape_targets)
+    config = workdir / "prometheus.yml"
+    config.write_text(
+        f"global:\n  scrape_interval: {scrape_interval_s}s\n  evaluation_interval: {scrape_interval_s}s\n"
+        f"scrape_configs:\n  - job_name: ragdeck-test\n    static_configs:\n      - targets: [{targets}]\n"
+    )
+    log = open(workdir / "prometheus.log", "wb")  # noqa: SIM115 - closed in finally
+    proc = subprocess.Popen(
+        [binary, f"--config.file={config}", f"--storage.tsdb.path={workdir / 'tsdb'}",
+         f"--web.listen-address=127.0.0.1:{port}", "--storage.tsdb.retention.time=1d"],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_port(port, proc)
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/-/ready", timeout=1) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+            time.sleep(0.05)
+        yield url
+    finally:
+        stop(proc)
+        log.close()

@@ -71,7 +71,13 @@ def embed_and_upsert(
     batch_size: int = 64,
     progress: Progress | None = None,
 ) -> None:
-    """Embed chunk texts in batches and upsert each batch as it is ready."""
+    """Embed chunk texts in batches and upsert each batch as it is ready.
+
+    Batches are formed longest text first (as sentence-transformers does inside one ``encode`` call), so
+    texts of similar length share a batch and little compute goes to padding; the order of points in the
+    collection does not matter.
+    """
+    chunks = sorted(chunks, key=lambda c: len(c.text), reverse=True)
     for begin in range(0, len(chunks), batch_size):
         batch = chunks[begin : begin + batch_size]
         vectors = embedder.embed_documents([c.text for c in batch])

@@ -196,5 +196,10 @@ class RoutingState(Protocol):
     def set_thresholds(self, values: dict[str, float], *, actor: str) -> None:
         """Update some thresholds (others keep their value)."""
 
+    def record_event(
+        self, kind: str, *, policy: str = "", actor: str, reason: str = "", **data: object
+    ) -> None:
+        """Append an event (e.g. kind "guard_trip") to the shared log."""
+
     def events(self, limit: int = 50) -> list[dict[str, object]]:
         """Recent weight changes and guard trips, newest first (each a dict with ts, kind, policy, ...)."""

@@ -79,11 +79,55 @@ class Settings(BaseSettings):
     http_timeout_s: float = Field(30.0, gt=0)
     http_retries: int = Field(4, ge=0)
 
-    @field_validator("qdrant_url", "tei_url", "tei_rerank_url", "llm_base_url", "prometheus_url")
+    # The LLM: any OpenAI-compatible server at LLM_BASE_URL; `ragdeck llm serve` runs llama.cpp locally.
+    llm_model: str | None = Field(None, description="Model name to request; unset = the server's first.")
+    llm_api_key: SecretStr | None = Field(None, validation_alias=_env("LLM_API_KEY", "llm_api_key"))
+    llm_timeout_s: float = Field(60.0, gt=0, description="Seconds to wait for one completion.")
+    llm_max_tokens: int = Field(384, ge=1, description="Completion length cap per answer.")
+    llm_gguf_path: Path | None = Field(None, description="GGUF for `ragdeck llm serve`; unset = packaged.")
+    llm_port: int = Field(8088, ge=1, le=65535, description="Port of the local llama.cpp server.")
+    llm_ctx: int = Field(4096, ge=256, description="Context length of the local llama.cpp server.")
+    llm_threads: int | None = Field(None, ge=1, description="CPU threads of the local server; unset = auto.")
+    llm_prices: dict[str, dict[str, float]] = Field(
+        default_factory=dict,
+        description='USD per 1M tokens by model: TOML [llm_prices."name"] prompt = 0.1, completion = 0.4.',
+    )
+
+    # Shared state across API replicas (routing state, answer cache); unset = local only.
+    redis_url: str | None = Field(None, validation_alias=_env("REDIS_URL", "redis_url"))
+
+    # Answer cache (Redis when REDIS_URL is set, else in process).
+    cache_ttl_s: float = Field(600.0, gt=0, description="Seconds a cached answer is served.")
+    cache_max_entries: int = Field(2048, ge=1, description="Bound of the in-process answer cache (LRU).")
+
+    # Canary routing and its guard (shared across replicas through REDIS_URL, else SQLite in data_dir).
+    policies: dict[str, dict] = Field(
+        default_factory=dict, description="Retrieval policies by name (TOML [policies.A] tables)."
+    )
+    control_policy: str = Field("A", description="Policy every user gets unless routed to the canary.")
+    canary_policy: str = Field("B", description="Policy a share of users (canary_weight) is routed to.")
+    canary_weight: float = Field(0.0, ge=0.0, le=1.0, description="Default canary share until one is set.")
+    guard_p95_ms: float = Field(2500.0, gt=0, description="Canary P95 latency above which the guard trips.")
+    guard_error_rate: float = Field(0.05, ge=0.0, le=1.0, description="Canary error share that trips it.")
+    guard_min_samples: int = Field(100, ge=1, description="Canary requests needed before the guard judges.")
+    guard_window_s: float = Field(300.0, gt=0, description="Sliding window the guard judges over.")
+    admin_token: SecretStr | None = Field(None, description="Bearer token for the API's admin endpoints.")
+
+    @field_validator("qdrant_url", "tei_url", "tei_rerank_url", "llm_base_url", "prometheus_url", "redis_url")
     @classmethod
     def _blank_is_unset(cls, value: str | None) -> str | None:
         value = (value or "").strip()
         return value.rstrip("/") or None
+
+    @field_validator("admin_token", mode="before")
+    @classmethod
+    def _blank_token_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("llm_model", "llm_api_key", mode="before")
+    @classmethod
+    def _blank_llm_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @classmethod
     def settings_customise_sources(
