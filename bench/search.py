@@ -11,30 +11,16 @@ search. Share outside embedding and vector search = (pipeline - baseline) / pipe
 from __future__ import annotations
 
 import argparse
-import os
-import random
-import re
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from common import ALIAS, ensure_demo_store, pct, sample_questions
 
-from ragdeck.console.demo import DEMO_CORPUS
-from ragdeck.console.ingest import ingest
 from ragdeck.console.retrieval import RetrievalParams, Retriever
 from ragdeck.services.embedders import LocalEmbedder
 from ragdeck.services.qdrant_embedded import EmbeddedQdrantStore
-
-ALIAS = "rag_chunks"
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def main() -> None:
@@ -49,17 +35,11 @@ def main() -> None:
     tmp = tempfile.TemporaryDirectory()
     root = (args.data_dir or Path(tmp.name)) / "qdrant"
     embedder = LocalEmbedder()
+    ensure_demo_store(root, embedder)
     with EmbeddedQdrantStore(root) as store:
-        if ALIAS not in store.list_aliases():
-            print("building the demo collection…", flush=True)
-            ingest(DEMO_CORPUS, store, embedder, collection="rag_chunks_v1", alias=ALIAS)
         physical = store.resolve(ALIAS)
-        bodies = [p.payload.get("body", "") for p in store.iter_points(physical)]
-        rng = random.Random(7)
-        queries = []
-        for body in rng.sample(bodies, min(args.queries, len(bodies))):
-            sentence = re.split(r"(?<=[.?!])\s", body.strip(), maxsplit=1)[0]
-            queries.append(sentence[:200] or body[:200])
+        chunks = store.collection_info(physical).points
+        queries = sample_questions(store, args.queries)
 
         retriever = Retriever(store, embedder)
         params = RetrievalParams(top_k=40, top_n=args.k)
@@ -82,7 +62,7 @@ def main() -> None:
     p50, p95 = statistics.median(pipeline), pct(pipeline, 0.95)
     b50 = statistics.median(baseline)
     outside = [(p - b) / p for p, b in zip(pipeline, baseline, strict=True)]
-    print(f"{len(queries)} queries on {physical} ({len(bodies)} chunks), top-{args.k}, no reranker:")
+    print(f"{len(queries)} queries on {physical} ({chunks} chunks), top-{args.k}, no reranker:")
     print(f"  pipeline          P50 {p50:6.2f} ms   P95 {p95:6.2f} ms")
     print(
         f"  baseline          P50 {b50:6.2f} ms   P95 {pct(baseline, 0.95):6.2f} ms"

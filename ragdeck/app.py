@@ -13,6 +13,7 @@ st.set_page_config(page_title="ragdeck", page_icon="🗂️", layout="wide")
 navigation = st.navigation(
     [
         st.Page(PAGES / "stack.py", title="Stack", icon="🧱", default=True),
+        st.Page(PAGES / "ask.py", title="Ask", icon="💬"),
     ]
 )
 navigation.run()

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
+import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
@@ -17,6 +20,8 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from ragdeck.cli_llm import app as llm_app
+from ragdeck.cli_llm import model_path
 from ragdeck.console.chunking import ChunkingConfig
 from ragdeck.console.demo import ensure_demo
 from ragdeck.console.ingest import IngestReport, ingest
@@ -256,15 +261,102 @@ def demo() -> None:
         _build_demo(stack)
 
 
+AddressOpt = Annotated[str, typer.Option(help="Address to listen on.")]
+AllInterfacesOpt = Annotated[
+    bool, typer.Option("--all-interfaces", help="Listen on every interface (in a container; else loopback).")
+]
+DemoOpt = Annotated[
+    bool, typer.Option("--demo/--no-demo", help="Build the demo collection first if missing.")
+]
+LlmOpt = Annotated[
+    bool,
+    typer.Option(
+        "--llm/--no-llm",
+        help="With LLM_BASE_URL unset, start the local llama.cpp server (ragdeck[llm]).",
+    ),
+]
+ALL_INTERFACES = str(ipaddress.IPv4Address(0))
+
+
+@contextmanager
+def _local_llm(settings: Settings, enabled: bool) -> Iterator[None]:
+    """Run the packaged model on loopback for the duration and point LLM_BASE_URL at it.
+
+    Nothing happens when LLM_BASE_URL is set or ``enabled`` is false. A server already answering on the
+    local port is reused. When the local LLM cannot run, say why and go on: answers are then extractive.
+    """
+    if settings.llm_base_url or not enabled:
+        yield
+        return
+    from ragdeck.services.llama_local import LlamaServer, llama_cpp_available
+    from ragdeck.services.llm import OpenAIChatModel
+
+    url = f"http://127.0.0.1:{settings.llm_port}/v1"
+    with OpenAIChatModel(url, timeout_s=2.0) as probe:
+        running = probe.health().ok
+    server = None
+    if running:
+        out.print(f"Using the LLM already serving at {url}.")
+    elif not llama_cpp_available():
+        err.print("note: no local LLM (install it with pip install 'ragdeck[llm]'): answers are extractive.")
+        yield
+        return
+    else:
+        try:
+            path = model_path(settings, None)
+            server = LlamaServer(
+                path,
+                port=settings.llm_port,
+                ctx=settings.llm_ctx,
+                threads=settings.llm_threads,
+                log_path=settings.data_dir / "logs" / "llama-server.log",
+            )
+            out.print(f"Starting the local LLM ({path.name}) on 127.0.0.1:{settings.llm_port} …")
+            server.start()
+        except RagdeckError as exc:
+            err.print(f"note: the local LLM is not available ({exc}); answers are extractive.")
+            yield
+            return
+        url = server.base_url
+    os.environ["LLM_BASE_URL"] = url
+    try:
+        yield
+    finally:
+        os.environ.pop("LLM_BASE_URL", None)
+        if server is not None:
+            server.stop()
+
+
+def _run_foreground(command: list[str]) -> int:
+    """Run ``command`` until it exits; Ctrl+C or SIGTERM stop it too (no orphaned child)."""
+    proc = subprocess.Popen(command, env=os.environ.copy())
+
+    def forward(signum: int, frame: object) -> None:
+        proc.terminate()
+
+    previous = signal.signal(signal.SIGTERM, forward)
+    try:
+        return proc.wait()
+    except KeyboardInterrupt:
+        proc.terminate()
+        return proc.wait()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        if proc.poll() is None:
+            proc.kill()
+
+
 @app.command()
 def console(
-    port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 8501,
-    address: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    build_demo: Annotated[
-        bool, typer.Option("--demo/--no-demo", help="Build the demo collection first.")
-    ] = True,
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8501,
+    address: AddressOpt = "127.0.0.1",
+    all_interfaces: AllInterfacesOpt = False,
+    build_demo: DemoOpt = True,
+    llm: LlmOpt = True,
 ) -> None:
     """Start the web console (building the demo collection first unless --no-demo)."""
+    if all_interfaces:
+        address = ALL_INTERFACES
     if build_demo:
         with _stack() as stack:
             _build_demo(stack)
@@ -275,12 +367,55 @@ def console(
         "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
         "--client.toolbarMode", "minimal",
     ]  # fmt: skip
-    out.print(f"ragdeck console on http://{address}:{port}  (Ctrl+C to stop)")
-    raise typer.Exit(subprocess.call(command, env=os.environ.copy()))
+    with _local_llm(Settings(), llm):
+        out.print(f"ragdeck console on http://{address}:{port}  (Ctrl+C to stop)")
+        code = _run_foreground(command)
+    raise typer.Exit(code)
+
+
+api_app = typer.Typer(help="The RAG API service (FastAPI): /query, /feedback, /healthz, /readyz, /metrics.")
+app.add_typer(api_app, name="api")
+app.add_typer(llm_app, name="llm")
+
+
+@api_app.command("serve")
+def api_serve(
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    address: AddressOpt = "127.0.0.1",
+    all_interfaces: AllInterfacesOpt = False,
+    build_demo: DemoOpt = False,
+    llm: LlmOpt = True,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+) -> None:
+    """Serve the RAG API on the configured stack (one process; run replicas behind a gateway)."""
+    import uvicorn
+
+    from ragdeck.api.app import create_app
+    from ragdeck.api.runtime import build_runtime
+
+    if all_interfaces:
+        address = ALL_INTERFACES
+    with _local_llm(Settings(), llm):
+        runtime = build_runtime(Settings())
+        try:
+            if build_demo:
+                _build_demo(runtime.stack)
+            out.print(f"ragdeck API on http://{address}:{port}  (docs at /docs; Ctrl+C to stop)")
+            uvicorn.run(create_app(runtime), host=address, port=port, log_level=log_level)
+        finally:
+            runtime.close()
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 def main() -> None:
-    """Entry point: user mistakes print one line and exit 1; bugs keep their traceback."""
+    """Entry point: user mistakes print one line and exit 1; bugs keep their traceback.
+
+    SIGTERM unwinds like Ctrl+C, so what a command started (the local LLM server) is stopped too.
+    """
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         app()
     except RagdeckError as exc:

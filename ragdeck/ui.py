@@ -7,9 +7,11 @@ from contextlib import contextmanager
 
 import streamlit as st
 
+from ragdeck.console.rag import RagService
 from ragdeck.console.settings import Settings
-from ragdeck.console.wiring import Stack, build_stack
+from ragdeck.console.wiring import Stack, build_rag_service, build_stack
 from ragdeck.errors import RagdeckError
+from ragdeck.services.feedback_log import SqliteFeedbackLog
 
 
 @st.cache_resource(show_spinner="Connecting to the stack…")
@@ -20,6 +22,24 @@ def _cached_stack(settings_json: str) -> Stack:
 def get_stack() -> Stack:
     """The process-wide stack for the current settings (built once, shared by every session)."""
     return _cached_stack(Settings().model_dump_json())
+
+
+@st.cache_resource(show_spinner="Loading the answering pipeline…")
+def _cached_rag(settings_json: str) -> RagService:
+    settings = Settings.model_validate_json(settings_json)
+    service, _ = build_rag_service(settings, _cached_stack(settings_json))
+    return service
+
+
+def get_rag_service() -> RagService:
+    """The process-wide answering service (policies, cache, LLM or extractive) over the cached stack."""
+    return _cached_rag(Settings().model_dump_json())
+
+
+@st.cache_resource
+def get_feedback_log() -> SqliteFeedbackLog:
+    """Thumbs up/down from the Ask page, in the state store."""
+    return SqliteFeedbackLog(Settings().state_db)
 
 
 @contextmanager

@@ -67,3 +67,36 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
     with redis_server(tmp_path_factory.mktemp("redis")) as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def llama_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
+    """The real llama.cpp server with the packaged Qwen2.5-Coder-1.5B (or RAGDECK_LLM_GGUF_PATH) on a free
+    loopback port, for the session; yields the ``LlamaServer`` (``base_url``, ``model_alias``).
+
+    The joined GGUF is kept in pytest's cache directory, so later sessions skip the 1.1 GB join. Skips when
+    llama-cpp-python or the model parts are absent; fails instead when ``RAGDECK_REQUIRE_LLM=1`` (CI).
+    """
+    from servers import free_port
+
+    from ragdeck.errors import ConfigError
+    from ragdeck.services.llama_local import LlamaServer, llama_cpp_available, packaged_gguf
+
+    def unavailable(why: str) -> None:
+        if os.environ.get("RAGDECK_REQUIRE_LLM") == "1":
+            pytest.fail(f"{why} (RAGDECK_REQUIRE_LLM=1)")
+        pytest.skip(why)
+
+    if not llama_cpp_available():
+        unavailable("llama-cpp-python[server] is not installed: pip install 'ragdeck[llm]'")
+    gguf_env = os.environ.get("RAGDECK_LLM_GGUF_PATH")
+    cache = request.config.cache
+    models = Path(cache.mkdir("ragdeck-llm")) if cache is not None else tmp_path_factory.mktemp("models")
+    try:
+        gguf = Path(gguf_env) if gguf_env else packaged_gguf(models)
+    except ConfigError as exc:
+        unavailable(str(exc))
+    log = tmp_path_factory.mktemp("llama") / "llama-server.log"
+    threads = max(1, os.cpu_count() or 1)
+    with LlamaServer(gguf, port=free_port(), ctx=2048, threads=threads, log_path=log) as server:
+        yield server

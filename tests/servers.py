@@ -10,7 +10,7 @@ import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -118,3 +118,38 @@ def prometheus_server(workdir: Path, scrape_targets: list[str], scrape_interval_
     finally:
         stop(proc)
         log.close()
+
+
+@contextmanager
+def serve_asgi(app: object, name: str = "asgi", on_stop: Callable[[], None] | None = None) -> Iterator[str]:
+    """Serve an ASGI app with uvicorn on 127.0.0.1:<free port> in a background thread; yields its origin.
+
+    ``on_stop`` runs first on exit (e.g. to release requests a fake holds open).
+    """
+    import threading
+
+    import uvicorn
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(
+        app, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=2
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name=name, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 15
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError(f"the {name} server did not start")
+            time.sleep(0.01)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        if on_stop is not None:
+            on_stop()
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()

@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import functools
 import math
-import socket
 import threading
-import time
 from collections import Counter, deque
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,9 +23,9 @@ from typing import Any
 
 import numpy as np
 import torch
-import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from servers import serve_asgi
 
 from ragdeck.services.embedders import PACKAGED_MODEL_NAME, LocalEmbedder
 
@@ -331,25 +329,5 @@ def run_fake_tei(embedder: LocalEmbedder | None = None, **state: Any) -> Iterato
     """
     fake_state = FakeTeiState(**state)
     app = create_app(embedder or shared_local_embedder(), fake_state)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(
-        app, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=2
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="fake-tei", daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 15
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the fake TEI server did not start")
-            time.sleep(0.01)
-        yield FakeTei(url=f"http://127.0.0.1:{port}", state=fake_state)
-    finally:
-        fake_state.stop.set()
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
+    with serve_asgi(app, "fake-tei", on_stop=fake_state.stop.set) as origin:
+        yield FakeTei(url=origin, state=fake_state)

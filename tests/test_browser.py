@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -34,8 +36,9 @@ def console_url(demo_data_dir: Path, tmp_path: Path):
     port = free_port()
     log = (tmp_path / "console.log").open("w")
     proc = subprocess.Popen(
-        [str(Path(sys.executable).parent / "ragdeck"), "console", "--no-demo", "--port", str(port)],
-        stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy(),
+        [str(Path(sys.executable).parent / "ragdeck"), "console", "--no-demo", "--no-llm",
+         "--port", str(port)],
+        stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy(), start_new_session=True,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     try:
@@ -52,9 +55,13 @@ def console_url(demo_data_dir: Path, tmp_path: Path):
             pytest.fail("console did not become healthy in 120 s")
         yield url
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        log.close()
+        proc.terminate()  # the CLI stops its Streamlit child; the group kill is a safety net
+        try:
+            proc.wait(timeout=30)
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            log.close()
 
 
 def test_stack_page_in_chromium(console_url: str, tmp_path: Path) -> None:
@@ -73,8 +80,8 @@ def test_stack_page_in_chromium(console_url: str, tmp_path: Path) -> None:
         expect(box).to_be_visible(timeout=60_000)
         box.fill("How do I write a recording rule?")
         box.press("Enter")
-        expect(page.get_by_text("1.", exact=False).first).to_be_visible(timeout=90_000)
         expect(page.get_by_text("Download results (JSON)")).to_be_visible(timeout=90_000)
+        expect(page.locator("[data-testid=stExpander]")).to_have_count(10)
         page.screenshot(path=str(tmp_path / "stack.png"), full_page=True)
         if os.environ.get(
             "RAGDECK_SCREENSHOT"
@@ -83,5 +90,16 @@ def test_stack_page_in_chromium(console_url: str, tmp_path: Path) -> None:
         text = page.inner_text("body")
         assert "recording" in text.lower()
         assert "Traceback" not in text
+
+        page.get_by_role("link", name="Ask").click()
+        expect(page.get_by_role("heading", name="Ask")).to_be_visible(timeout=60_000)
+        expect(page.get_by_text("Extractive answers", exact=False)).to_be_visible(timeout=60_000)
+        question = page.get_by_label("Question")
+        question.fill("How do I expose TEI metrics to Prometheus?")
+        question.press("Enter")
+        expect(page.get_by_text("Download answer (JSON)")).to_be_visible(timeout=90_000)
+        expect(page.get_by_text("Extractive · no LLM")).to_be_visible()
+        expect(page.locator("[data-testid=stExpander]").first).to_be_visible()
+        assert "Traceback" not in page.inner_text("body")
         browser.close()
     assert (tmp_path / "stack.png").stat().st_size > 10_000

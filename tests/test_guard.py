@@ -211,7 +211,7 @@ def test_invalid_thresholds_are_refused(values: dict) -> None:
 def test_thresholds_from_settings(data_dir: Path) -> None:
     settings = Settings(guard_p95_ms=1200, guard_error_rate=0.02, guard_min_samples=80, guard_window_s=60)
     assert GuardThresholds.from_settings(settings) == GuardThresholds(1200, 0.02, 80, 60)
-    assert GuardThresholds.from_settings(Settings()) == GuardThresholds()  # settings and class agree on the defaults
+    assert GuardThresholds.from_settings(Settings()) == GuardThresholds()  # the same defaults
 
 
 def test_p95_is_linear_interpolation_between_ranks() -> None:

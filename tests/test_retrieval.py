@@ -115,7 +115,13 @@ def test_server_mode_wiring_drives_tei_end_to_end(
         stack = build_stack(Settings())
         try:
             assert stack.embedder.mode == "server" and stack.reranker is not None
-            assert [h.ok for h in stack.health()] == [True, True, True]
+            health = {h.component: h for h in stack.health()}
+            assert all(h.ok for h in health.values())
+            assert (health["embedder"].mode, health["reranker"].mode, health["llm"].mode) == (
+                "server",
+                "server",
+                "none",
+            )
             ingest(corpus, stack.store, stack.embedder, collection="t_v1", alias="t")
             result = Retriever(stack.store, stack.embedder, stack.reranker).search(
                 "federating Prometheus servers", "t", RetrievalParams(top_k=6, top_n=3)

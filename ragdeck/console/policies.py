@@ -93,13 +93,14 @@ def _is_int(value: object) -> bool:
 
 
 def default_policy(name: str, settings: Settings) -> Policy:
-    """A policy with the settings' alias, top_k, top_n and hnsw_ef (top_n capped at top_k)."""
+    """A policy with the settings' alias, top_k, top_n, hnsw_ef (top_n capped at top_k) and max tokens."""
     return Policy(
         name=name,
         alias=settings.alias,
         top_k=settings.top_k,
         top_n=min(settings.top_n, settings.top_k),
         hnsw_ef=settings.hnsw_ef,
+        max_tokens=settings.llm_max_tokens,
     )
 
 

@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from ragdeck.console.interfaces import Embedder, Reranker, VectorStore
+from ragdeck.console.answer_cache import AnswerCache
+from ragdeck.console.guard import CanaryGuard, GuardThresholds
+from ragdeck.console.interfaces import ChatModel, Embedder, KeyValueStore, Reranker, RoutingState, VectorStore
+from ragdeck.console.policies import Policy, load_policies
+from ragdeck.console.rag import RagService
+from ragdeck.console.retrieval import Retriever
+from ragdeck.console.routing import Router
 from ragdeck.console.settings import Settings
 from ragdeck.services.types import ComponentHealth
 
@@ -79,9 +86,27 @@ class Stack:
                 self._embedder = build_embedder(self.settings)
             return self._embedder
 
+    def use_embedder(self, embedder: Embedder) -> None:
+        """Use an embedder built elsewhere (an already loaded model) instead of building one."""
+        with self._lock:
+            self._embedder = embedder
+
     def health(self) -> list[ComponentHealth]:
         """Health of every component, for the Stack page and ``ragdeck stack``."""
         rows = [self.store.health(), self.embedder.health()]
+        chat_model = build_chat_model(self.settings)
+        if chat_model is not None:
+            rows.append(chat_model.health())
+        else:
+            rows.append(
+                ComponentHealth(
+                    component="llm",
+                    mode="none",
+                    ok=True,
+                    detail="no LLM configured: answers are extractive (the best supporting sentences); "
+                    "set LLM_BASE_URL or run `ragdeck llm serve`",
+                )
+            )
         if self.reranker is not None:
             rows.append(self.reranker.health())
         else:
@@ -105,3 +130,98 @@ def build_stack(settings: Settings | None = None) -> Stack:
     """All adapters for one process, from settings (``Settings()`` when not given)."""
     settings = settings or Settings()
     return Stack(settings=settings, store=build_store(settings), reranker=build_reranker(settings))
+
+
+def build_chat_model(settings: Settings, model: str | None = None) -> ChatModel | None:
+    """An OpenAI-compatible chat client when ``LLM_BASE_URL`` is set (vLLM, llama.cpp), else None
+    (the extractive answerer). ``model`` overrides ``settings.llm_model`` (a policy's own model)."""
+    if not settings.llm_base_url:
+        return None
+    from ragdeck.services.http import RetryPolicy
+    from ragdeck.services.llm import OpenAIChatModel
+
+    key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
+    return OpenAIChatModel(
+        settings.llm_base_url,
+        model=model or settings.llm_model,
+        api_key=key,
+        timeout_s=settings.llm_timeout_s,
+        retry=RetryPolicy.from_retries(settings.http_retries),
+    )
+
+
+def build_chat_models(settings: Settings, policies: Mapping[str, Policy]) -> dict[str, ChatModel | None]:
+    """One chat client per policy; policies without a model of their own share the default client."""
+    default = build_chat_model(settings)
+    models: dict[str, ChatModel | None] = {}
+    for name, policy in policies.items():
+        models[name] = build_chat_model(settings, policy.model) if policy.model and default else default
+    return models
+
+
+def cost_estimator(settings: Settings) -> Callable[[str, int, int], float | None]:
+    """``(model, prompt_tokens, completion_tokens) -> USD`` from the price table (None if unknown)."""
+    from ragdeck.console.costs import PriceTable, estimate_cost
+
+    table = PriceTable.from_settings(settings)
+
+    def cost(model: str, prompt_tokens: int, completion_tokens: int) -> float | None:
+        estimate = estimate_cost((prompt_tokens, completion_tokens), model, table)
+        return estimate.usd if estimate.known else None
+
+    return cost
+
+
+def build_routing_state(settings: Settings) -> RoutingState:
+    """Redis when ``REDIS_URL`` is set (every replica shares it), else SQLite in the data directory."""
+    from ragdeck.services.routing_state import open_routing_state
+
+    return open_routing_state(settings.redis_url, settings.state_db)
+
+
+def build_kv(settings: Settings, prefix: str) -> KeyValueStore:
+    """Redis when ``REDIS_URL`` is set, else an in-process store."""
+    if settings.redis_url:
+        from ragdeck.services.kv import RedisKV
+
+        return RedisKV(settings.redis_url, prefix=prefix)
+    from ragdeck.services.kv import MemoryKV
+
+    return MemoryKV(max_entries=settings.cache_max_entries)
+
+
+def build_guard(settings: Settings, state: RoutingState) -> CanaryGuard:
+    """The canary guard; it judges from Prometheus (every replica) when ``PROMETHEUS_URL`` is set."""
+    source = None
+    if settings.prometheus_url:
+        from ragdeck.services.prometheus import PrometheusReader
+
+        # One short try: the guard runs on the request path and must not stall it when Prometheus is down.
+        source = PrometheusReader(settings.prometheus_url, timeout_s=1.0, retries=0)
+    thresholds = GuardThresholds(
+        p95_ms=settings.guard_p95_ms,
+        error_rate=settings.guard_error_rate,
+        min_samples=settings.guard_min_samples,
+        window_s=settings.guard_window_s,
+    )
+    return CanaryGuard(state, thresholds, policy=settings.canary_policy, source=source)
+
+
+def build_rag_service(settings: Settings, stack: Stack) -> tuple[RagService, RoutingState]:
+    """The answering service over ``stack``: policies, routing, guard, cache; and the shared routing state."""
+    policies = load_policies(settings)
+    state = build_routing_state(settings)
+    router = Router(
+        settings.control_policy, settings.canary_policy, state, settings.canary_weight, known=policies
+    )
+    service = RagService(
+        retriever=Retriever(stack.store, stack.embedder, stack.reranker),
+        chat_models=build_chat_models(settings, policies),
+        policies=policies,
+        router=router,
+        guard=build_guard(settings, state),
+        cache=AnswerCache(build_kv(settings, "ragdeck:cache:"), ttl_s=settings.cache_ttl_s),
+        responses=build_kv(settings, "ragdeck:responses:"),
+        cost_of=cost_estimator(settings),
+    )
+    return service, state

@@ -1,0 +1,83 @@
+"""The RAG API's Prometheus metrics (one registry per app, so tests can build several apps in one process).
+
+Names and labels are a contract with ``monitoring/`` (recording rules, alerts, the Grafana dashboard).
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+STAGE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1.0, 2.5, 5.0)
+SLOW_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 5.0, 7.5, 10.0, 20.0, 30.0, 60.0)
+TOKEN_BUCKETS = (64, 128, 256, 512, 1024, 2048, 4096, 8192)
+
+
+class ApiMetrics:
+    """Every metric the API exports."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.retrieval = Histogram(
+            "rag_retrieval_seconds", "Query embedding plus vector search.", ["policy"],
+            buckets=STAGE_BUCKETS, registry=r,
+        )  # fmt: skip
+        self.rerank = Histogram(
+            "rag_rerank_seconds", "Reranking the candidates.", ["policy"], buckets=STAGE_BUCKETS, registry=r
+        )
+        self.retrieval_rerank = Histogram(
+            "rag_retrieval_rerank_seconds", "Retrieval and reranking together (the latency SLO's subject).",
+            ["policy"], buckets=STAGE_BUCKETS, registry=r,
+        )  # fmt: skip
+        self.generation = Histogram(
+            "rag_generation_seconds", "Answer generation.", ["policy"], buckets=SLOW_BUCKETS, registry=r
+        )
+        self.request = Histogram(
+            "rag_request_seconds", "A whole /query request.", ["policy"], buckets=SLOW_BUCKETS, registry=r
+        )
+        self.requests = Counter(
+            "rag_requests", "Finished /query requests by outcome: ok, error (5xx) or rejected (4xx).",
+            ["policy", "status"], registry=r,
+        )  # fmt: skip
+        self.prompt_ctx_tokens = Histogram(
+            "rag_prompt_ctx_tokens", "Estimated tokens of context put into the prompt.", ["policy"],
+            buckets=TOKEN_BUCKETS, registry=r,
+        )  # fmt: skip
+        self.no_answer = Counter(
+            "rag_no_answer", "Answers saying the context is insufficient.", ["policy"], registry=r
+        )
+        self.feedback = Counter("rag_feedback", "Thumbs up/down by policy.", ["policy", "vote"], registry=r)
+        self.cache_hits = Counter("rag_cache_hits", "Answers served from the cache.", ["policy"], registry=r)
+        self.cache_misses = Counter("rag_cache_misses", "Cache lookups that missed.", ["policy"], registry=r)
+        self.guard_trips = Counter(
+            "rag_guard_trips", "Times the canary guard set a policy's weight to 0.", ["policy"], registry=r
+        )
+        self.policy_weight = Gauge(
+            "rag_policy_weight", "Share of users routed to the policy (0..1).", ["policy"], registry=r
+        )
+
+    def prime(self, policies: list[str]) -> None:
+        """Create every counter series at 0 for the known policies, so ``rate()`` sees the first event."""
+        for policy in policies:
+            for status in ("ok", "error", "rejected"):
+                self.requests.labels(policy, status)
+            for vote in ("up", "down"):
+                self.feedback.labels(policy, vote)
+            for counter in (self.no_answer, self.cache_hits, self.cache_misses, self.guard_trips):
+                counter.labels(policy)
+
+    def observe_answer(
+        self, policy: str, timings_ms: dict[str, float], ctx_tokens: int, cached: bool
+    ) -> None:
+        """Stage histograms for one answered question (a cached answer only counts the cache hit)."""
+        if cached:
+            self.cache_hits.labels(policy).inc()
+            return
+        self.cache_misses.labels(policy).inc()
+        retrieval = timings_ms.get("retrieval", 0.0) / 1000
+        rerank = timings_ms.get("rerank", 0.0) / 1000
+        self.retrieval.labels(policy).observe(retrieval)
+        self.rerank.labels(policy).observe(rerank)
+        self.retrieval_rerank.labels(policy).observe(retrieval + rerank)
+        self.generation.labels(policy).observe(timings_ms.get("generation", 0.0) / 1000)
+        self.prompt_ctx_tokens.labels(policy).observe(ctx_tokens)

@@ -1,0 +1,89 @@
+"""What one API process holds, built once from settings: the stack, the service, shared state, metrics."""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from ragdeck.api.metrics import ApiMetrics
+from ragdeck.console.interfaces import Embedder, RoutingState
+from ragdeck.console.rag import RagService
+from ragdeck.console.settings import Settings
+from ragdeck.console.wiring import Stack, build_rag_service, build_stack
+from ragdeck.services.feedback_log import SqliteFeedbackLog
+
+log = logging.getLogger("ragdeck.api")
+
+
+@dataclass
+class ApiRuntime:
+    """One API process: the service and what the admin endpoints and ``/metrics`` read."""
+
+    settings: Settings
+    stack: Stack
+    service: RagService
+    routing_state: RoutingState
+    feedback_log: SqliteFeedbackLog
+    metrics: ApiMetrics = field(default_factory=ApiMetrics)
+
+    @property
+    def admin_token(self) -> str | None:
+        """The admin bearer token, or None when admin endpoints are disabled."""
+        token = self.settings.admin_token
+        return token.get_secret_value() if token else None
+
+    def policy_weights(self) -> dict[str, float]:
+        """Share of users per policy right now (control gets what the canary does not)."""
+        router = self.service.router
+        weight = router.weight()
+        weights = dict.fromkeys(self.service.policies, 0.0)
+        weights[router.canary] = weight
+        weights[router.control] = 1.0 - weight
+        return weights
+
+    def routing_summary(self) -> dict[str, Any]:
+        """What ``GET /admin/routing`` shows: policies, weights, guard thresholds and recent events."""
+        guard = self.service.guard
+        return {
+            "control": self.service.router.control,
+            "canary": self.service.router.canary,
+            "weights": self.policy_weights(),
+            "thresholds": guard.current_thresholds().as_dict() if guard else {},
+            "events": self.routing_state.events(20),
+            "policies": {name: policy.as_dict() for name, policy in self.service.policies.items()},
+        }
+
+    def record_feedback(self, response_id: str, policy: str, vote: str, comment: str | None) -> None:
+        """Keep a vote in the state store."""
+        self.feedback_log.add(response_id, policy, vote, comment)
+
+    def close(self) -> None:
+        """Release the store, state and connections."""
+        self.feedback_log.close()
+        self.stack.close()
+
+
+def build_runtime(settings: Settings | None = None, *, embedder: Embedder | None = None) -> ApiRuntime:
+    """Wire the API from settings (default ``Settings()``); ``embedder`` replaces the configured one."""
+    settings = settings or Settings()
+    stack = build_stack(settings)
+    if embedder is not None:
+        stack.use_embedder(embedder)
+    try:
+        service, state = build_rag_service(settings, stack)
+    except Exception:
+        stack.close()
+        raise
+    if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
+        from ragdeck.api.tracing import setup_tracing
+
+        setup_tracing("ragdeck-api")
+    return ApiRuntime(
+        settings=settings,
+        stack=stack,
+        service=service,
+        routing_state=state,
+        feedback_log=SqliteFeedbackLog(settings.state_db),
+    )
