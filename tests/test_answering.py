@@ -247,6 +247,19 @@ def test_answer_question_with_a_chat_model_parses_citations() -> None:
     assert answer.context_tokens > 0 and answer.generation_ms >= 0
 
 
+def test_uncited_answer_gets_inferred_citations_marked_as_such() -> None:
+    # Small models answer right but often without [n] markers: attribute by word overlap, and say so.
+    model = ScriptedChatModel("The retention time defaults to 15d.")
+    answer = answer_question("How long is data kept?", HITS, model)
+    assert [c.n for c in answer.citations] == [2] and answer.citation_source == "inferred"
+    cited = answer_question("How long?", HITS, ScriptedChatModel("It is 15d [2]."))
+    assert cited.citation_source == "model"
+    unrelated = answer_question("Who?", HITS, ScriptedChatModel("Paris hosted the final in July."))
+    assert unrelated.citations == [] and unrelated.citation_source == "none"
+    refusal = answer_question("What port does Qdrant use?", HITS, ScriptedChatModel(NO_ANSWER))
+    assert refusal.citations == [] and refusal.citation_source == "none"
+
+
 def test_answer_question_flags_the_models_refusal() -> None:
     model = ScriptedChatModel(NO_ANSWER)
     answer = answer_question("What port does Qdrant use?", HITS, model)

@@ -261,6 +261,7 @@ class Answer:
     context_tokens: int = 0
     generation_ms: float = 0.0
     finish_reason: str | None = None
+    citation_source: str = "model"  # "model": its own [n] markers; "inferred": by word overlap; "none"
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict of every field (citations and contexts as lists of dicts)."""
@@ -313,13 +314,20 @@ def answer_question(
     result = chat_model.chat(prompt, max_tokens=max_tokens, temperature=temperature)
     elapsed_ms = (time.perf_counter() - started) * 1000
     text = result.text.strip()
+    no_answer = is_no_answer(text)
     cited = parse_citations(text, len(contexts))
+    source = "model" if cited else "none"
+    if not cited and not no_answer:
+        from ragdeck.console.attribution import infer_citations
+
+        cited = infer_citations(text, [c.text for c in contexts])
+        source = "inferred" if cited else "none"
     return Answer(
         question=question,
         text=text,
         mode="llm",
         model=result.model or chat_model.model_name,
-        no_answer=is_no_answer(text),
+        no_answer=no_answer,
         citations=[contexts[n - 1] for n in cited],
         contexts=contexts,
         prompt_tokens=result.prompt_tokens,
@@ -327,4 +335,5 @@ def answer_question(
         context_tokens=prompt.context_tokens,
         generation_ms=elapsed_ms,
         finish_reason=result.finish_reason,
+        citation_source=source,
     )

@@ -294,4 +294,5 @@ def extractive_answer(
         citations=[contexts[n - 1] for n in used],
         contexts=contexts,
         generation_ms=(time.perf_counter() - started) * 1000,
+        citation_source="model" if picked else "none",
     )

@@ -61,6 +61,7 @@ class QueryOutcome:
             "model": body["model"],
             "no_answer": body["no_answer"],
             "citations": body["citations"],
+            "citation_source": body["citation_source"],
             "contexts": body["contexts"],
             "timings_ms": {k: round(v, 3) for k, v in self.timings_ms.items()},
             "tokens": {
@@ -94,6 +95,7 @@ class RagService:
     cache: AnswerCache | None = None
     responses: KeyValueStore | None = None  # response id -> policy, for feedback
     cost_of: Any = None  # callable(model, prompt_tokens, completion_tokens) -> float | None
+    max_context_chars: int = 4000  # prompt budget for retrieved contexts
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def policy(self, name: str) -> Policy:
@@ -175,6 +177,7 @@ class RagService:
                 self.chat_models.get(policy.name),
                 system_prompt=policy.system_prompt or DEFAULT_SYSTEM_PROMPT,
                 max_tokens=policy.max_tokens,
+                max_context_chars=self.max_context_chars,
             )
             span.set_attribute("rag.mode", answer.mode)
         generation_ms = (time.perf_counter() - t_gen) * 1000

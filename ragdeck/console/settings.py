@@ -84,6 +84,9 @@ class Settings(BaseSettings):
     llm_api_key: SecretStr | None = Field(None, validation_alias=_env("LLM_API_KEY", "llm_api_key"))
     llm_timeout_s: float = Field(60.0, gt=0, description="Seconds to wait for one completion.")
     llm_max_tokens: int = Field(384, ge=1, description="Completion length cap per answer.")
+    llm_context_chars: int = Field(
+        4000, ge=200, description="Characters of retrieved context put into a prompt (lowest ranks dropped)."
+    )
     llm_gguf_path: Path | None = Field(None, description="GGUF for `ragdeck llm serve`; unset = packaged.")
     llm_port: int = Field(8088, ge=1, le=65535, description="Port of the local llama.cpp server.")
     llm_ctx: int = Field(4096, ge=256, description="Context length of the local llama.cpp server.")

@@ -223,5 +223,6 @@ def build_rag_service(settings: Settings, stack: Stack) -> tuple[RagService, Rou
         cache=AnswerCache(build_kv(settings, "ragdeck:cache:"), ttl_s=settings.cache_ttl_s),
         responses=build_kv(settings, "ragdeck:responses:"),
         cost_of=cost_estimator(settings),
+        max_context_chars=settings.llm_context_chars,
     )
     return service, state

@@ -74,6 +74,10 @@ if not outcome.cached:
     st.plotly_chart(fig, width="stretch")
 
 cited = {c.n for c in answer.citations}
+if answer.citation_source == "inferred":
+    st.caption(
+        "The model cited no context; the ✅ ones are inferred from the words the answer shares with them."
+    )
 st.subheader(f"Contexts ({len(cited)} cited of {len(answer.contexts)})")
 for context in answer.contexts:
     mark = "✅ " if context.n in cited else ""
