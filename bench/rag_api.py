@@ -37,7 +37,7 @@ def start_api(data_dir: Path, port: int, env_extra: dict[str, str], log: Path) -
     env = {**os.environ, "RAGDECK_DATA_DIR": str(data_dir), **env_extra}
     ragdeck = Path(sys.executable).parent / "ragdeck"
     proc = subprocess.Popen(
-        [str(ragdeck), "api", "serve", "--port", str(port), "--log-level", "warning"],
+        [str(ragdeck), "api", "serve", "--port", str(port), "--no-llm", "--log-level", "warning"],
         env=env, stdout=log.open("w"), stderr=subprocess.STDOUT,
     )  # fmt: skip
     deadline = time.monotonic() + 120
