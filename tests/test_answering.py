@@ -9,14 +9,17 @@ import pytest
 
 from ragdeck.console.answering import (
     DEFAULT_SYSTEM_PROMPT,
+    FEW_SHOT,
     NO_ANSWER,
     Answer,
     Prompt,
     answer_question,
     approx_tokens,
     build_messages,
+    few_shot_messages,
     is_no_answer,
     parse_citations,
+    user_message,
 )
 from ragdeck.console.interfaces import ChatModel
 from ragdeck.console.retrieval import RetrievedChunk
@@ -94,9 +97,9 @@ def test_system_prompt_states_the_rules() -> None:
 def test_build_messages_numbers_contexts_in_rank_order_with_title_and_section() -> None:
     prompt = build_messages("  How long is data kept? ", list(reversed(HITS)))
     assert isinstance(prompt, Prompt) and isinstance(prompt, list)
-    assert [m.role for m in prompt] == ["system", "user"]
+    assert [m.role for m in prompt] == ["system", "user", "assistant", "user", "assistant", "user"]
     assert prompt[0].content == DEFAULT_SYSTEM_PROMPT
-    user = prompt[1].content
+    user = prompt[-1].content
     assert user.index("[1] Storage > Local storage\nPrometheus keeps") < user.index(
         "[2] Storage > Operational aspects\nThe retention time"
     )
@@ -109,12 +112,33 @@ def test_build_messages_numbers_contexts_in_rank_order_with_title_and_section() 
     assert prompt.context_tokens == approx_tokens(contexts)
 
 
+def test_few_shot_turns_teach_the_format_and_can_be_left_out() -> None:
+    (q1, a1), (q2, a2) = FEW_SHOT
+    assert parse_citations(a1, 2) == [1] and not is_no_answer(a1)
+    assert a2 == NO_ANSWER and is_no_answer(a2)
+    shots = few_shot_messages()
+    assert [m.content for m in shots[1::2]] == [a1, a2]
+    assert q1 in shots[0].content and q2 in shots[2].content and "[1] Server > Flags" in shots[0].content
+    assert shots[0].content.endswith("citing them as [n].")
+    real = build_messages("How long is data kept?", HITS)
+    assert real[1:5] == shots and real[-1].content.startswith("Contexts:\n\n[1] Storage > Local storage")
+    bare = build_messages("How long is data kept?", HITS, few_shot=False)
+    assert [m.role for m in bare] == ["system", "user"] and bare[-1] == real[-1]
+    assert (
+        user_message("", "q? ")
+        == "Contexts: (none)\n\nQuestion: q?\n\nAnswer from the contexts only, citing them as [n]."
+    )
+    model = ScriptedChatModel("15d [2].")
+    answer_question("How long?", HITS, model, few_shot=False)
+    assert len(model.calls[0][0]) == 2
+
+
 def test_build_messages_drops_lowest_ranked_contexts_whole_to_fit_the_budget() -> None:
     hits = [hit(r, f"Sentence {r}. " + " ".join(["word"] * 190)) for r in (1, 2, 3)]
     block = len("[1] Storage > Local storage\n" + hits[0].body)
     prompt = build_messages("q?", hits, max_context_chars=2 * block + 2 + 50)
     assert [h.rank for h in prompt.included] == [1, 2] and prompt.dropped == 1 and not prompt.truncated
-    user = prompt[1].content
+    user = prompt[-1].content
     assert hits[0].body in user and hits[1].body in user
     assert "Sentence 3" not in user and "[3]" not in user  # never a piece of a later context
     assert len(user[user.index("[1]") : user.index("\n\nQuestion:")]) <= 2 * block + 2 + 50
@@ -125,22 +149,22 @@ def test_build_messages_drops_lowest_ranked_contexts_whole_to_fit_the_budget() -
 def test_build_messages_cuts_only_a_first_context_that_alone_is_over_budget() -> None:
     hits = [hit(1, "alpha " * 400), hit(2, "short one")]
     prompt = build_messages("q?", hits, max_context_chars=500)
-    user = prompt[1].content
+    user = prompt[-1].content
     contexts = user[user.index("[1]") : user.index("\n\nQuestion:")]
     assert prompt.truncated and len(prompt.included) == 1 and prompt.dropped == 1
     assert len(contexts) <= 500 and contexts.endswith("alpha …")
     assert "short one" not in user
     for budget in (1, 2, 3, 7):
         tiny = build_messages("q?", hits, max_context_chars=budget)
-        body = tiny[1].content
+        body = tiny[-1].content
         assert len(body[len("Contexts:\n\n") : body.index("\n\nQuestion:")]) <= budget
 
 
 def test_build_messages_without_body_uses_text_minus_its_prefix_and_rejects_bad_input() -> None:
     bare = RetrievedChunk(1, "c1", "d1", 0.9, 0.9, None, "Title > Sec\n\nThe body text.", "Title", "Sec")
-    user = build_messages("q?", [bare])[1].content
+    user = build_messages("q?", [bare])[-1].content
     assert "[1] Title > Sec\nThe body text." in user and user.count("Title > Sec") == 1
-    assert "Contexts: (none)" in build_messages("q?", [])[1].content
+    assert "Contexts: (none)" in build_messages("q?", [])[-1].content
     with pytest.raises(InputError, match="empty"):
         build_messages("   ", HITS)
     with pytest.raises(InputError, match="max_context_chars"):
@@ -237,7 +261,7 @@ def test_answer_question_with_a_chat_model_parses_citations() -> None:
     answer = answer_question("How long is data kept?", HITS, model, max_tokens=99, temperature=0.3)
     [(messages, max_tokens, temperature)] = model.calls
     assert (max_tokens, temperature) == (99, 0.3)
-    assert messages[0].role == "system" and "[3] TEI > Quick tour" in messages[1].content
+    assert messages[0].role == "system" and "[3] TEI > Quick tour" in messages[-1].content
     assert answer.mode == "llm" and answer.model == "served-model" and not answer.no_answer
     assert answer.text == "Data is kept 15d [2], in two-hour blocks [1][2]. See also [9]."
     assert [(c.n, c.chunk_id) for c in answer.citations] == [(2, "doc2#sec:2"), (1, "doc1#sec:1")]
@@ -332,10 +356,12 @@ def test_real_local_model_follows_the_prompt(llama_server) -> None:
     )
     try:
         answered = answer_question("What is the default retention time?", hits, model, max_tokens=48)
+        cpu = answer_question("Does TEI run on CPU?", hits, model, max_tokens=48)
         refused = answer_question("Which port does Grafana listen on by default?", hits, model, max_tokens=48)
     finally:
         model.close()
     assert "15d" in answered.text and not answered.no_answer, answered.text
     assert [c.n for c in answered.citations][:1] == [2], answered.text
     assert answered.prompt_tokens > 0 and answered.completion_tokens > 0
+    assert not cpu.no_answer and "CPU" in cpu.text and cpu.citations, cpu.text  # refused without few-shot
     assert refused.no_answer, refused.text

@@ -2,7 +2,8 @@
 
 The model sees the retrieved chunks as numbered contexts ``[1]..[n]`` (rank order) and is told to answer
 only from them, cite every claim with ``[n]`` and reply ``NO_ANSWER`` verbatim when they do not hold the
-answer. With no chat model configured the extractive answerer (``console.extractive``) answers instead.
+answer; two worked example turns (``FEW_SHOT``) come first, which the small packaged model needs. With
+no chat model configured the extractive answerer (``console.extractive``) answers instead.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from ragdeck.services.types import ChatMessage
 
 __all__ = [
     "DEFAULT_SYSTEM_PROMPT",
+    "FEW_SHOT",
     "NO_ANSWER",
     "Answer",
     "CitedContext",
@@ -29,8 +31,10 @@ __all__ = [
     "approx_tokens",
     "build_messages",
     "context_body",
+    "few_shot_messages",
     "is_no_answer",
     "parse_citations",
+    "user_message",
 ]
 
 NO_ANSWER = "The context is insufficient to answer this question."
@@ -45,6 +49,20 @@ DEFAULT_SYSTEM_PROMPT = (
 )
 
 TRUNCATION_MARK = " …"
+
+_EXAMPLE_CONTEXTS = (
+    "[1] Server > Flags\nThe HTTP API listens on port 9090 unless --web.listen-address is set.\n\n"
+    "[2] Server > Logging\nLogs are written to stderr in logfmt."
+)
+# Two worked turns shown before the real question: one cited answer, one refusal. Small local models
+# (the packaged Qwen2.5 1.5B) otherwise either refuse answerable questions or answer without citing.
+FEW_SHOT: tuple[tuple[str, str], ...] = (
+    (
+        "Which port does the HTTP API use?",
+        "The HTTP API listens on port 9090 unless --web.listen-address is set [1].",
+    ),
+    ("Who founded the project?", NO_ANSWER),
+)
 
 
 def approx_tokens(text: str) -> int:
@@ -93,14 +111,33 @@ class Prompt(list[ChatMessage]):
         self.context_tokens = context_tokens
 
 
+def user_message(contexts: str, question: str) -> str:
+    """The user turn: the numbered context blocks (or "(none)"), the question and the reminder to cite."""
+    head = f"Contexts:\n\n{contexts}\n\n" if contexts else "Contexts: (none)\n\n"
+    return f"{head}Question: {question.strip()}\n\nAnswer from the contexts only, citing them as [n]."
+
+
+def few_shot_messages() -> list[ChatMessage]:
+    """The ``FEW_SHOT`` turns as user/assistant messages over the same two example contexts."""
+    turns: list[ChatMessage] = []
+    for question, answer in FEW_SHOT:
+        turns += [
+            ChatMessage("user", user_message(_EXAMPLE_CONTEXTS, question)),
+            ChatMessage("assistant", answer),
+        ]
+    return turns
+
+
 def build_messages(
     question: str,
     hits: Sequence[RetrievedChunk],
     *,
     system_prompt: str = DEFAULT_SYSTEM_PROMPT,
     max_context_chars: int = 6000,
+    few_shot: bool = True,
 ) -> Prompt:
-    """A system message and a user message holding contexts ``[1]..[n]`` (rank order) and the question.
+    """The system message, the ``FEW_SHOT`` example turns (unless ``few_shot=False``, about 180 tokens
+    saved) and a user message holding contexts ``[1]..[n]`` (rank order) and the question.
 
     Budget: the context blocks (header line + chunk text, blank lines between) take at most
     ``max_context_chars``. Hits are added best rank first until the next one would not fit; it and every
@@ -130,10 +167,9 @@ def build_messages(
             truncated = True
         break
     contexts = "\n\n".join(blocks)
-    user = (
-        f"Contexts:\n\n{contexts}\n\n" if blocks else "Contexts: (none)\n\n"
-    ) + f"Question: {question.strip()}\n\nAnswer from the contexts only, citing them as [n]."
-    messages = [ChatMessage("system", system_prompt), ChatMessage("user", user)]
+    messages = [ChatMessage("system", system_prompt)]
+    messages += few_shot_messages() if few_shot else []
+    messages.append(ChatMessage("user", user_message(contexts, question)))
     return Prompt(
         messages,
         ranked[: len(blocks)],
@@ -294,6 +330,7 @@ def answer_question(
     max_tokens: int = 384,
     temperature: float = 0.0,
     max_context_chars: int = 6000,
+    few_shot: bool = True,
 ) -> Answer:
     """Answer ``question`` from ``hits``: with ``chat_model`` by prompting it, else extractively.
 
@@ -308,7 +345,9 @@ def answer_question(
         return extractive_answer(question, hits)
     if not hits:
         return Answer(question, NO_ANSWER, "llm", chat_model.model_name, True)
-    prompt = build_messages(question, hits, system_prompt=system_prompt, max_context_chars=max_context_chars)
+    prompt = build_messages(
+        question, hits, system_prompt=system_prompt, max_context_chars=max_context_chars, few_shot=few_shot
+    )
     contexts = [CitedContext.of(n, hit) for n, hit in enumerate(prompt.included, start=1)]
     started = time.perf_counter()
     result = chat_model.chat(prompt, max_tokens=max_tokens, temperature=temperature)
