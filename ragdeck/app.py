@@ -14,6 +14,9 @@ navigation = st.navigation(
     [
         st.Page(PAGES / "stack.py", title="Stack", icon="🧱", default=True),
         st.Page(PAGES / "ask.py", title="Ask", icon="💬"),
+        st.Page(PAGES / "annotate.py", title="Annotate", icon="🏷️"),
+        st.Page(PAGES / "review.py", title="Review", icon="⚖️"),
+        st.Page(PAGES / "publish.py", title="Publish", icon="📦"),
     ]
 )
 navigation.run()

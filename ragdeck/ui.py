@@ -7,10 +7,12 @@ from contextlib import contextmanager
 
 import streamlit as st
 
+from ragdeck.console.gold_mapping import SpanIndex
 from ragdeck.console.rag import RagService
 from ragdeck.console.settings import Settings
 from ragdeck.console.wiring import Stack, build_rag_service, build_stack
 from ragdeck.errors import RagdeckError
+from ragdeck.services.annotation_store import AnnotationStore
 from ragdeck.services.feedback_log import SqliteFeedbackLog
 
 
@@ -40,6 +42,18 @@ def get_rag_service() -> RagService:
 def get_feedback_log() -> SqliteFeedbackLog:
     """Thumbs up/down from the Ask page, in the state store."""
     return SqliteFeedbackLog(Settings().state_db)
+
+
+@st.cache_resource
+def get_annotation_store() -> AnnotationStore:
+    """Questions, labels and answers of every annotator, in the state store."""
+    return AnnotationStore(Settings().state_db)
+
+
+@st.cache_resource(show_spinner="Reading chunk spans…")
+def get_span_index(collection: str) -> SpanIndex:
+    """Chunk spans of one physical collection (for neighbours); cached per collection name."""
+    return SpanIndex.from_store(get_stack().store, collection)
 
 
 @contextmanager

@@ -90,7 +90,7 @@ def llama_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
     if not llama_cpp_available():
         unavailable("llama-cpp-python[server] is not installed: pip install 'ragdeck[llm]'")
     gguf_env = os.environ.get("RAGDECK_LLM_GGUF_PATH")
-    cache = request.config.cache
+    cache = getattr(request.config, "cache", None)  # absent with -p no:cacheprovider
     models = Path(cache.mkdir("ragdeck-llm")) if cache is not None else tmp_path_factory.mktemp("models")
     try:
         gguf = Path(gguf_env) if gguf_env else packaged_gguf(models)

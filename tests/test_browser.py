@@ -103,3 +103,43 @@ def test_stack_page_in_chromium(console_url: str, tmp_path: Path) -> None:
         assert "Traceback" not in page.inner_text("body")
         browser.close()
     assert (tmp_path / "stack.png").stat().st_size > 10_000
+
+
+def test_one_question_labelled_in_chromium_lands_in_the_store(console_url: str) -> None:
+    _require_browser()
+    from playwright.sync_api import expect, sync_playwright
+
+    from ragdeck.console.settings import Settings
+    from ragdeck.services.annotation_store import AnnotationStore
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1800})
+        page.goto(console_url)
+        page.get_by_role("link", name="Annotate").click()
+        expect(page.get_by_role("heading", name="Annotate")).to_be_visible(timeout=90_000)
+        name = page.get_by_role("textbox", name="Your name")
+        name.fill("carol")
+        name.press("Enter")
+        questions = page.get_by_role("textbox", name="One question per line")
+        questions.fill("How long does Prometheus keep data by default?")
+        page.get_by_role("button", name="Add").click()
+        expect(
+            page.get_by_role("heading", name="How long does Prometheus keep data by default?")
+        ).to_be_visible(timeout=90_000)
+        page.get_by_text("relevant", exact=True).first.click()
+        page.wait_for_timeout(1500)  # the radio's change runs a rerun that saves the label
+        answer = page.get_by_role("textbox", name="Reference answer")
+        answer.fill("15 days, unless --storage.tsdb.retention.time says otherwise.")
+        answer.press("Tab")
+        page.get_by_role("button", name="Save and next").click()
+        expect(page.get_by_text("Nothing left in your queue")).to_be_visible(timeout=60_000)
+        assert "Traceback" not in page.inner_text("body")
+        browser.close()
+
+    store = AnnotationStore(Settings().state_db)
+    [question] = store.questions()
+    [label] = store.labels(question.id, "carol")
+    assert label.relevance == 2 and label.span is not None
+    [saved] = store.answers(question.id, "carol")
+    assert saved.status == "done" and saved.reference_answer.startswith("15 days")

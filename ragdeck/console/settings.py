@@ -96,6 +96,9 @@ class Settings(BaseSettings):
         description='USD per 1M tokens by model: TOML [llm_prices."name"] prompt = 0.1, completion = 0.4.',
     )
 
+    # Published eval sets (reviewed in git).
+    eval_sets_dir: Path = Field(Path("eval_sets"), description="Where published eval sets are written.")
+
     # Shared state across API replicas (routing state, answer cache); unset = local only.
     redis_url: str | None = Field(None, validation_alias=_env("REDIS_URL", "redis_url"))
 

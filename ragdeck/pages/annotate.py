@@ -1,0 +1,155 @@
+"""Annotate page: a queue of questions; for the current one, candidate chunks to judge, a reference answer,
+skip / flag / undo. Every click is saved at once in the annotation store (several annotators may work at
+the same time)."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import streamlit as st
+
+from ragdeck.console.annotate import (
+    RELEVANCE_LABELS,
+    candidates,
+    highlight,
+    neighbour_text,
+    neighbours,
+    query_terms,
+)
+from ragdeck.console.evalset_io import read_any
+from ragdeck.console.retrieval import Retriever
+from ragdeck.ui import get_annotation_store, get_span_index, get_stack, user_errors
+
+CHOICES = ["unjudged", *RELEVANCE_LABELS.values()]
+GRADE = {label: grade for grade, label in RELEVANCE_LABELS.items()}
+
+st.title("Annotate")
+stack = get_stack()
+store = get_annotation_store()
+
+left, right = st.columns(2)
+annotator = left.text_input(
+    "Your name", key="annotator", placeholder="e.g. alice", help="Labels are saved under this name."
+).strip()
+aliases = sorted(stack.store.list_aliases())
+targets = aliases + [c.name for c in stack.store.list_collections()]
+if not targets:
+    st.info(
+        "No collection to label against yet: build one with `ragdeck demo` or `ragdeck ingest`.", icon="📭"
+    )
+    st.stop()
+default = targets.index(stack.settings.alias) if stack.settings.alias in targets else 0
+collection = right.selectbox("Collection or alias to label against", targets, index=default)
+
+adding = st.expander("Add questions", expanded=not store.questions())
+with adding, st.form("add_questions", clear_on_submit=True):
+    typed = st.text_area("One question per line", placeholder="How do I expose TEI metrics to Prometheus?")
+    if st.form_submit_button("Add"):
+        lines = [line.strip() for line in typed.splitlines() if line.strip()]
+        with user_errors():
+            if not annotator:
+                st.error("Type your name first: questions are recorded with who added them.")
+            elif lines:
+                ids = store.add_questions(lines, source="typed", actor=annotator)
+                st.toast(f"Added {len(set(ids))} question(s) (duplicates are merged).")
+    uploaded = st.file_uploader(
+        "…or import an eval set (JSONL or CSV; its questions join the queue)", ["jsonl", "csv"]
+    )
+    if st.form_submit_button("Import") and uploaded is not None:
+        with user_errors(), tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / Path(uploaded.name).name
+            path.write_bytes(uploaded.getvalue())
+            records = read_any(path).records
+            if not annotator:
+                st.error("Type your name first: questions are recorded with who added them.")
+            else:
+                items = [{"question": r.question, "id": r.id, "tags": r.tags} for r in records]
+                ids = store.add_questions(items, source="imported", actor=annotator)
+                st.toast(f"Imported {len(set(ids))} question(s) from {uploaded.name}.")
+
+if not annotator:
+    st.info("Type your name to start labelling.", icon="✍️")
+    st.stop()
+
+progress = store.progress(annotator)
+finished = progress.done + progress.skipped + progress.flagged
+share = finished / progress.total if progress.total else 0.0
+st.progress(
+    share, text=f"{finished} of {progress.total} questions handled · {progress.labelled} labels by you"
+)
+queue = store.queue(annotator, limit=1)
+if not queue:
+    st.success("Nothing left in your queue. Add questions above, or publish the eval set.", icon="🎉")
+    st.stop()
+question = queue[0]
+st.subheader(question.question)
+st.caption(f"`{question.id}` · {question.source}" + (" · draft" if question.draft else ""))
+
+
+def save_label(chunk_id: str, key: str, span: tuple[str, int, int] | None) -> None:
+    """Persist the radio's value for one chunk (autosave)."""
+    choice = st.session_state[key]
+    if choice == "unjudged":
+        store.clear_label(question.id, annotator, chunk_id)
+    else:
+        store.set_label(question.id, annotator, chunk_id, GRADE[choice], span)
+
+
+def finish(status: str) -> None:
+    """Save the reference answer with a status and move on to the next question."""
+    store.set_answer(question.id, annotator, st.session_state.get(f"answer_{question.id}", ""), status)
+
+
+keyword = st.text_input("Keyword filter", key=f"kw_{question.id}", placeholder="only chunks containing…")
+with user_errors():
+    hits = candidates(Retriever(stack.store, stack.embedder), question.question, collection, keyword=keyword)
+    physical = stack.store.resolve(collection)
+    saved = {label.chunk_id: label.relevance for label in store.labels(question.id, annotator)}
+    terms = query_terms(question.question) + ([keyword.strip().casefold()] if keyword.strip() else [])
+    if not hits:
+        st.warning("No chunk matches: clear the keyword filter or rephrase the question.", icon="🔎")
+    for hit in hits:
+        key = f"rel_{question.id}_{hit.chunk_id}"
+        if key not in st.session_state:
+            st.session_state[key] = RELEVANCE_LABELS.get(saved.get(hit.chunk_id, -1), "unjudged")
+        span = (hit.doc_id, hit.start, hit.end) if hit.start is not None and hit.end is not None else None
+        with st.container(border=True):
+            top, choice = st.columns([3, 2])
+            top.markdown(
+                f"**{hit.rank}.** `{hit.score:.3f}` · {hit.title}"
+                + (f" › {hit.section}" if hit.section else "")
+            )
+            top.caption(f"`{hit.chunk_id}`")
+            choice.radio("Relevance", CHOICES, key=key, horizontal=True, label_visibility="collapsed",
+                         on_change=save_label, args=(hit.chunk_id, key, span))  # fmt: skip
+            st.markdown(highlight(hit.body or hit.text, terms))
+            with st.expander("Neighbours in the document"):
+                around = neighbours(get_span_index(physical), hit.chunk_id)
+                for label, chunk_id in (("Before", around.before), ("After", around.after)):
+                    text = neighbour_text(stack.store, physical, chunk_id)
+                    st.caption(
+                        f"{label}: `{chunk_id}`" if chunk_id else f"{label}: start or end of the document"
+                    )
+                    if text:
+                        st.markdown(highlight(text, terms))
+
+    answers = {a.question_id: a for a in store.answers(question.id, annotator)}
+    answer_key = f"answer_{question.id}"
+    if answer_key not in st.session_state and question.id in answers:
+        st.session_state[answer_key] = answers[question.id].reference_answer
+    st.text_area(
+        "Reference answer",
+        key=answer_key,
+        placeholder="The answer a person would accept, from the gold chunks.",
+    )
+    done, skip, flag, undo = st.columns(4)
+    done.button("Save and next", type="primary", on_click=finish, args=("done",), width="stretch")
+    skip.button("Skip", on_click=finish, args=("skipped",), width="stretch")
+    flag.button("Flag for review", on_click=finish, args=("flagged",), width="stretch")
+    if undo.button("Undo my last change", width="stretch"):
+        change = store.undo(annotator)
+        for key in [k for k in st.session_state if str(k).startswith(("rel_", "answer_"))]:
+            del st.session_state[key]  # reload what the store now holds
+        st.toast(f"Undid {change.action}." if change else "Nothing to undo.")
+        st.rerun()

@@ -1,0 +1,90 @@
+"""The Annotate page through Streamlit's AppTest, on the real embedded stack with the demo collection."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from ragdeck.console.annotate import highlight, neighbours, query_terms
+from ragdeck.console.gold_mapping import ChunkSpan, SpanIndex
+from ragdeck.console.settings import Settings
+from ragdeck.services.annotation_store import AnnotationStore
+
+APP = str(Path(__file__).resolve().parent.parent / "ragdeck" / "app.py")
+
+
+def annotate_page() -> AppTest:
+    from ragdeck.ui import _cached_rag, _cached_stack, get_annotation_store, get_span_index
+
+    for cache in (_cached_stack, _cached_rag, get_annotation_store, get_span_index):
+        cache.clear()
+    at = AppTest.from_file(APP, default_timeout=120).run()
+    at.switch_page("pages/annotate.py").run()
+    assert not at.exception, at.exception
+    return at
+
+
+@pytest.mark.slow
+def test_label_a_question_end_to_end(demo_data_dir: Path) -> None:
+    at = annotate_page()
+    assert at.title[0].value == "Annotate"
+    assert any("Type your name" in i.value for i in at.info)
+    at.text_input(key="annotator").input("alice").run()
+    at.text_area[0].input(
+        "How long does Prometheus keep data by default?\nWhat does the /rerank route return?"
+    )
+    at.button[0].click().run()  # Add
+    assert not at.exception, at.exception
+    assert at.subheader[0].value == "How long does Prometheus keep data by default?"
+    radios = [r for r in at.radio if r.key and r.key.startswith("rel_")]
+    assert len(radios) == 20 and all(r.value == "unjudged" for r in radios)
+    radios[0].set_value("relevant").run()
+    [r for r in at.radio if r.key and r.key.startswith("rel_")][1].set_value("partly relevant").run()
+    at.text_area(key=next(k for k in at.session_state if str(k).startswith("answer_"))).input("15 days.")
+    next(b for b in at.button if b.label == "Save and next").click().run()
+    assert not at.exception, at.exception
+    assert at.subheader[0].value == "What does the /rerank route return?"
+
+    store = AnnotationStore(Settings().state_db)
+    [first, _] = store.questions()
+    labels = {label.chunk_id: label.relevance for label in store.labels(first.id, "alice")}
+    assert sorted(labels.values()) == [1, 2]
+    assert all(label.span is not None for label in store.labels(first.id, "alice"))
+    [answer] = store.answers(first.id, "alice")
+    assert (answer.reference_answer, answer.status) == ("15 days.", "done")
+
+    # Undo walks back the last change: the question is open again with its answer unsaved.
+    next(b for b in at.button if b.label == "Undo my last change").click().run()
+    assert not at.exception, at.exception
+    assert [a.status for a in store.answers(first.id, "alice")] in ([], ["open"])
+    assert at.subheader[0].value == "How long does Prometheus keep data by default?"
+
+
+@pytest.mark.slow
+def test_keyword_filter_keeps_only_matching_chunks(demo_data_dir: Path) -> None:
+    at = annotate_page()
+    at.text_input(key="annotator").input("bob").run()
+    at.text_area[0].input("How do I compute a 95th percentile latency?")
+    at.button[0].click().run()
+    kw = next(t for t in at.text_input if t.key and t.key.startswith("kw_"))
+    kw.input("histogram_quantile").run()
+    assert not at.exception, at.exception
+    bodies = [m.value for m in at.markdown if "histogram_quantile" in m.value.casefold()]
+    radios = [r for r in at.radio if r.key and r.key.startswith("rel_")]
+    assert radios and len(bodies) >= len(radios)
+
+
+def test_terms_highlighting_and_neighbours() -> None:
+    assert query_terms("How do I expose TEI metrics to Prometheus?") == [
+        "expose",
+        "tei",
+        "metrics",
+        "prometheus",
+    ]
+    marked = highlight("TEI exports metrics; teis stay.", ["tei", "metrics"])
+    assert marked == ":orange-background[TEI] exports :orange-background[metrics]; teis stay."
+    index = SpanIndex.of([ChunkSpan("d#s:1", "d", 500, 900), ChunkSpan("d#s:0", "d", 0, 600)])
+    assert neighbours(index, "d#s:0").after == "d#s:1" and neighbours(index, "d#s:0").before is None
+    assert neighbours(index, "missing").before is None

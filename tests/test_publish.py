@@ -1,0 +1,80 @@
+"""Publishing the annotation store's gold as versioned eval sets, with history and diffs (and the page)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from ragdeck.console.evalset_io import read_csv, read_jsonl
+from ragdeck.console.publish import diff, gold_to_evalset, load_version, publish, versions
+from ragdeck.console.settings import Settings
+from ragdeck.errors import InputError
+from ragdeck.services.annotation_store import AnnotationStore
+
+APP = str(Path(__file__).resolve().parent.parent / "ragdeck" / "app.py")
+
+
+def labelled_store() -> tuple[AnnotationStore, list[str]]:
+    store = AnnotationStore(Settings().state_db)
+    ids = store.add_questions(["What is a recording rule?", "What is TEI?", "Unlabelled?"], "typed", "ann")
+    store.set_label(ids[0], "alice", "docs/rules#recording:0", 2, ("docs/rules", 0, 800))
+    store.set_label(ids[0], "alice", "docs/rules#recording:1", 1, ("docs/rules", 700, 1500))
+    store.set_answer(ids[0], "alice", "A rule that precomputes an expression.", "done")
+    store.set_label(ids[1], "alice", "tei/index#intro:0", 2, ("tei/index", 0, 600))
+    return store, ids
+
+
+def test_publish_versions_and_diff(data_dir: Path, tmp_path: Path) -> None:
+    store, ids = labelled_store()
+    out = tmp_path / "eval_sets"
+    first = gold_to_evalset("demo", store.export_gold())
+    assert [r.id for r in first.records] == ids[:2]  # the unlabelled question is left out
+    record = first.by_id()[ids[0]]
+    assert record.relevance == {"docs/rules#recording:0": 2} and len(record.gold_spans) == 2
+    v1, new = publish(first, out, annotators=["alice"], note="first cut")
+    assert new and v1.version == 1 and v1.hash == first.content_hash()
+    assert read_jsonl(out / "demo.jsonl").content_hash() == v1.hash
+    assert read_csv(out / "demo.csv").records[0].question == "What is a recording rule?"
+    again, new = publish(gold_to_evalset("demo", store.export_gold()), out)
+    assert not new and again.version == 1  # same content, no new version
+
+    store.set_label(ids[1], "alice", "tei/index#intro:1", 2, ("tei/index", 500, 1100))
+    store.set_label(ids[2], "alice", "x/y#z:0", 2, ("x/y", 0, 10))
+    v2, new = publish(gold_to_evalset("demo", store.export_gold()), out, annotators=["alice"])
+    assert new and v2.version == 2
+    assert [v.version for v in versions(out, "demo")] == [1, 2]
+    change = diff(load_version(out, "demo", 1), load_version(out, "demo", 2))
+    assert change.added == [ids[2]] and change.removed == []
+    assert set(change.changed) == {ids[1]} and "gold_context_ids" in change.changed[ids[1]]
+    lines = (out / "demo.versions.jsonl").read_text().splitlines()
+    assert [json.loads(line)["note"] for line in lines] == ["first cut", ""]
+
+
+def test_refusals(data_dir: Path, tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="no question with gold"):
+        publish(gold_to_evalset("empty", []), tmp_path)
+    with pytest.raises(InputError, match="invalid eval set name"):
+        gold_to_evalset("../escape", [])
+    with pytest.raises(InputError, match="no version 3"):
+        load_version(tmp_path, "demo", 3)
+
+
+def test_publish_page(data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ragdeck.ui import get_annotation_store
+
+    monkeypatch.setenv("RAGDECK_EVAL_SETS_DIR", str(tmp_path / "sets"))
+    labelled_store()
+    get_annotation_store.clear()
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    at.switch_page("pages/publish.py").run()
+    assert not at.exception, at.exception
+    assert {m.label: m.value for m in at.metric}["Questions with gold"] == "2"
+    at.text_input(key="publish_name").input("team_gold").run()
+    at.button[0].click().run()
+    assert not at.exception, at.exception
+    assert any("Published team_gold v1" in s.value for s in at.success)
+    assert (tmp_path / "sets" / "team_gold.jsonl").exists()
+    assert at.dataframe[0].value["version"].tolist() == [1]

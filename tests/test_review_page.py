@@ -1,0 +1,52 @@
+"""The Review page through AppTest: agreement figures, disagreements side by side, adjudication saved."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+from ragdeck.console.settings import Settings
+from ragdeck.services.annotation_store import AnnotationStore
+
+APP = str(Path(__file__).resolve().parent.parent / "ragdeck" / "app.py")
+
+
+def review_page() -> AppTest:
+    from ragdeck.ui import get_annotation_store
+
+    get_annotation_store.clear()
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    at.switch_page("pages/review.py").run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_empty_state_explains_what_to_do(data_dir: Path) -> None:
+    at = review_page()
+    assert any("two annotators" in i.value for i in at.info)
+
+
+def test_disagreement_is_shown_and_adjudicated(data_dir: Path) -> None:
+    store = AnnotationStore(Settings().state_db)
+    q1, q2 = store.add_questions(["What is a recording rule?", "What is TEI?"], source="typed", actor="ann")
+    for annotator, grades in (("alice", {"c1": 2, "c2": 0}), ("bob", {"c1": 2, "c2": 2})):
+        for chunk, grade in grades.items():
+            store.set_label(q1, annotator, chunk, grade, ("doc", 0, 10))
+        store.set_label(q2, annotator, "c9", 2, ("doc", 20, 30))
+    at = review_page()
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Questions labelled by 2+"] == "2"
+    assert metrics["Mean Jaccard of gold sets"] == "0.750"  # (1/2 + 1) / 2
+    grades = at.dataframe[1].value
+    assert list(grades.index) == ["c1", "c2"] and list(grades.columns) == ["alice", "bob"]
+    assert at.markdown[-1].value == "`c2`"  # the only disputed chunk gets a decision form
+    at.radio[0].set_value("relevant")
+    at.text_input[0].input("it defines the rule")
+    at.text_input[1].input("carol")
+    at.button[0].click().run()
+    assert not at.exception, at.exception
+    [decision] = store.adjudications(q1)
+    assert (decision.chunk_id, decision.relevance, decision.adjudicator) == ("c2", 2, "carol")
+    [gold] = [g for g in store.export_gold() if g.question_id == q1]
+    assert set(gold.gold_chunk_ids) == {"c1", "c2"}
