@@ -84,7 +84,7 @@ POSITIVE = [
 NEGATIVE = [
     # numbers that are not phone numbers
     "version 2.53.1 and v1.2.3.4",
-    "listen on 192.168.1.1:9090 or 0.0.0.0:8080",
+    "listen on 127.0.0.1:9090 or [::1]:8080",
     "at 2024-01-01T00:00:00Z, 01-01 00:00 and 2023-10-15",
     'http_requests_total{code="200"} 1027 1395066363000',
     "latency 0.054 1520879607 and 5m30s",
