@@ -63,6 +63,34 @@ def test_label_a_question_end_to_end(demo_data_dir: Path) -> None:
 
 
 @pytest.mark.slow
+def test_a_generated_draft_is_reviewed_before_it_is_queued(demo_data_dir: Path) -> None:
+    store = AnnotationStore(Settings().state_db)
+    [draft_id, _discarded] = store.add_questions(
+        [{"question": "What port does TEI use?", "tags": ["from:x#y:0"]}, "Is this a good draft?"],
+        source="generated",
+        actor="llm",
+    )
+    at = annotate_page()
+    at.text_input(key="annotator").input("dora").run()
+    assert any("Nothing left in your queue" in s.value for s in at.success)  # drafts are not queued
+    assert any("Needs an LLM" in c.value for c in at.caption)
+    drafts = [t for t in at.text_input if t.label == "Draft"]
+    assert [t.value for t in drafts] == ["What port does TEI use?", "Is this a good draft?"]
+    drafts[0].input("Which port does TEI listen on by default?")
+    next(b for b in at.button if b.label == "Accept").click().run()
+    assert not at.exception, at.exception
+    next(b for b in at.button if b.label == "Discard").click().run()
+    assert not at.exception, at.exception
+    [kept] = store.questions()
+    assert (kept.id, kept.question, kept.draft) == (
+        draft_id,
+        "Which port does TEI listen on by default?",
+        False,
+    )
+    assert at.subheader[0].value == "Which port does TEI listen on by default?"
+
+
+@pytest.mark.slow
 def test_keyword_filter_keeps_only_matching_chunks(demo_data_dir: Path) -> None:
     at = annotate_page()
     at.text_input(key="annotator").input("bob").run()
@@ -88,3 +116,18 @@ def test_terms_highlighting_and_neighbours() -> None:
     index = SpanIndex.of([ChunkSpan("d#s:1", "d", 500, 900), ChunkSpan("d#s:0", "d", 0, 600)])
     assert neighbours(index, "d#s:0").after == "d#s:1" and neighbours(index, "d#s:0").before is None
     assert neighbours(index, "missing").before is None
+
+
+@pytest.mark.slow
+def test_overlap_sample_is_assigned_from_the_page(demo_data_dir: Path) -> None:
+    store = AnnotationStore(Settings().state_db)
+    ids = store.add_questions([f"What is metric number {i}?" for i in range(10)], source="typed", actor="x")
+    at = annotate_page()
+    at.text_input(key="annotator").input("lead").run()
+    next(t for t in at.text_input if t.label == "Annotators (comma-separated)").input("alice, bob")
+    next(s for s in at.slider if s.label == "Overlap share").set_value(0.5)
+    next(b for b in at.button if b.label == "Assign").click().run()
+    assert not at.exception, at.exception
+    assigned = store.assignments()
+    both = [q for q in ids if set(assigned.get(q, ())) == {"alice", "bob"}]
+    assert len(both) == 5 and all(len(assigned[q]) >= 1 for q in ids)

@@ -17,9 +17,10 @@ from ragdeck.console.annotate import (
     neighbours,
     query_terms,
 )
+from ragdeck.console.drafts import draft_questions, pick_chunks
 from ragdeck.console.evalset_io import read_any
 from ragdeck.console.retrieval import Retriever
-from ragdeck.ui import get_annotation_store, get_span_index, get_stack, user_errors
+from ragdeck.ui import get_annotation_store, get_rag_service, get_span_index, get_stack, user_errors
 
 CHOICES = ["unjudged", *RELEVANCE_LABELS.values()]
 GRADE = {label: grade for grade, label in RELEVANCE_LABELS.items()}
@@ -71,6 +72,53 @@ with adding, st.form("add_questions", clear_on_submit=True):
 if not annotator:
     st.info("Type your name to start labelling.", icon="✍️")
     st.stop()
+
+chat_model = next((m for m in get_rag_service().chat_models.values() if m is not None), None)
+drafts = [q for q in store.questions() if q.draft]
+with st.expander(f"Draft questions with the LLM ({len(drafts)} to review)", expanded=bool(drafts)):
+    if chat_model is None:
+        st.caption("Needs an LLM: set LLM_BASE_URL or start the console with the local LLM.")
+    else:
+        how_many = st.number_input("Chunks to draft from", min_value=1, max_value=50, value=5)
+        if st.button("Draft questions"):
+            with user_errors(), st.spinner(f"Asking {chat_model.model_name} for questions…"):
+                chunks = pick_chunks(stack.store, stack.store.resolve(collection), int(how_many))
+                made = draft_questions(chat_model, chunks)
+                items = [{"question": d.question, "tags": [f"from:{d.chunk_id}"]} for d in made]
+                store.add_questions(items, source="generated", actor=annotator)
+                st.rerun()
+    for draft in drafts:
+        with st.form(f"draft_{draft.id}", border=True):
+            text = st.text_input("Draft", value=draft.question, label_visibility="collapsed")
+            st.caption(" · ".join(draft.tags) or "generated")
+            keep, drop = st.columns(2)
+            if keep.form_submit_button("Accept", type="primary", width="stretch"):
+                with user_errors():
+                    store.accept_draft(draft.id, annotator, text)
+                    st.rerun()
+            if drop.form_submit_button("Discard", width="stretch"):
+                with user_errors():
+                    store.discard_draft(draft.id, annotator)
+                    st.rerun()
+
+with st.expander("Share questions between annotators"), st.form("overlap"):
+    st.caption(
+        "An overlap sample goes to several annotators so their agreement can be measured (Review page); "
+        "the other questions go to one annotator each."
+    )
+    names = st.text_input("Annotators (comma-separated)", placeholder="alice, bob, carol")
+    cols = st.columns(3)
+    k = cols[0].number_input("Annotators per overlap question", min_value=2, max_value=10, value=2)
+    fraction = cols[1].slider("Overlap share", 0.0, 1.0, 0.2, 0.05)
+    seed = cols[2].number_input("Seed", min_value=0, value=0)
+    if st.form_submit_button("Assign"):
+        with user_errors():
+            people = [n.strip() for n in names.split(",") if n.strip()]
+            ids = [q.id for q in store.questions(include_drafts=False)]
+            plan = store.overlap_sample(
+                ids, people, k=int(k), fraction=fraction, seed=int(seed), actor=annotator
+            )
+            st.toast(f"{len(plan.overlap)} of {len(ids)} questions go to {int(k)} annotators each.")
 
 progress = store.progress(annotator)
 finished = progress.done + progress.skipped + progress.flagged
