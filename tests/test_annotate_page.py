@@ -5,30 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from streamlit.testing.v1 import AppTest
+from pages import open_page
 
 from ragdeck.console.annotate import highlight, neighbours, query_terms
 from ragdeck.console.gold_mapping import ChunkSpan, SpanIndex
 from ragdeck.console.settings import Settings
 from ragdeck.services.annotation_store import AnnotationStore
 
-APP = str(Path(__file__).resolve().parent.parent / "ragdeck" / "app.py")
-
-
-def annotate_page() -> AppTest:
-    from ragdeck.ui import _cached_rag, _cached_stack, get_annotation_store, get_span_index
-
-    for cache in (_cached_stack, _cached_rag, get_annotation_store, get_span_index):
-        cache.clear()
-    at = AppTest.from_file(APP, default_timeout=120).run()
-    at.switch_page("pages/annotate.py").run()
-    assert not at.exception, at.exception
-    return at
-
 
 @pytest.mark.slow
 def test_label_a_question_end_to_end(demo_data_dir: Path) -> None:
-    at = annotate_page()
+    at = open_page("annotate")
     assert at.title[0].value == "Annotate"
     assert any("Type your name" in i.value for i in at.info)
     at.text_input(key="annotator").input("alice").run()
@@ -70,7 +57,7 @@ def test_a_generated_draft_is_reviewed_before_it_is_queued(demo_data_dir: Path) 
         source="generated",
         actor="llm",
     )
-    at = annotate_page()
+    at = open_page("annotate")
     at.text_input(key="annotator").input("dora").run()
     assert any("Nothing left in your queue" in s.value for s in at.success)  # drafts are not queued
     assert any("Needs an LLM" in c.value for c in at.caption)
@@ -92,7 +79,7 @@ def test_a_generated_draft_is_reviewed_before_it_is_queued(demo_data_dir: Path) 
 
 @pytest.mark.slow
 def test_keyword_filter_keeps_only_matching_chunks(demo_data_dir: Path) -> None:
-    at = annotate_page()
+    at = open_page("annotate")
     at.text_input(key="annotator").input("bob").run()
     at.text_area[0].input("How do I compute a 95th percentile latency?")
     at.button[0].click().run()
@@ -122,7 +109,7 @@ def test_terms_highlighting_and_neighbours() -> None:
 def test_overlap_sample_is_assigned_from_the_page(demo_data_dir: Path) -> None:
     store = AnnotationStore(Settings().state_db)
     ids = store.add_questions([f"What is metric number {i}?" for i in range(10)], source="typed", actor="x")
-    at = annotate_page()
+    at = open_page("annotate")
     at.text_input(key="annotator").input("lead").run()
     next(t for t in at.text_input if t.label == "Annotators (comma-separated)").input("alice, bob")
     next(s for s in at.slider if s.label == "Overlap share").set_value(0.5)

@@ -7,22 +7,10 @@ from pathlib import Path
 
 import pytest
 from openai_fake import run_fake_openai
+from pages import open_page
 from streamlit.testing.v1 import AppTest
 
 from ragdeck.console.settings import Settings
-
-APP = str(Path(__file__).resolve().parent.parent / "ragdeck" / "app.py")
-
-
-def ask_page() -> AppTest:
-    from ragdeck.ui import _cached_rag, _cached_stack, get_feedback_log
-
-    for cache in (_cached_stack, _cached_rag, get_feedback_log):
-        cache.clear()  # each test has its own data directory and settings
-    at = AppTest.from_file(APP, default_timeout=120).run()
-    at.switch_page("pages/ask.py").run()
-    assert not at.exception, at.exception
-    return at
 
 
 def ask(at: AppTest, question: str) -> AppTest:
@@ -35,7 +23,7 @@ def ask(at: AppTest, question: str) -> AppTest:
 
 @pytest.mark.slow
 def test_extractive_answer_is_labelled_and_cites_chunks(demo_data_dir: Path) -> None:
-    at = ask_page()
+    at = open_page("ask")
     assert at.title[0].value == "Ask"
     assert any("Extractive answers" in w.value for w in at.warning)
     at = ask(at, "How do I expose TEI metrics to Prometheus?")
@@ -52,7 +40,7 @@ def test_extractive_answer_is_labelled_and_cites_chunks(demo_data_dir: Path) -> 
 def test_llm_answer_and_feedback_saved_once(demo_data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     with run_fake_openai(models=["fake-chat-1"]) as llm:
         monkeypatch.setenv("LLM_BASE_URL", llm.url)
-        at = ask_page()
+        at = open_page("ask")
         assert not any("Extractive answers" in w.value for w in at.warning)
         at = ask(at, "What is a recording rule?")
         outcome = at.session_state["ask_outcome"]
@@ -69,5 +57,5 @@ def test_llm_answer_and_feedback_saved_once(demo_data_dir: Path, monkeypatch: py
 
 
 def test_empty_question_is_a_clear_error(demo_data_dir: Path) -> None:
-    at = ask(ask_page(), "   ")
+    at = ask(open_page("ask"), "   ")
     assert "empty" in at.error[0].value

@@ -8,33 +8,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from cli_runner import assert_one_line_error, run_cli
 
-from ragdeck.cli import main
 from ragdeck.services.qdrant_embedded import EmbeddedQdrantStore
 from ragdeck.services.types import HnswConfig
-
-
-def run_cli(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, *args: str
-) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["ragdeck", *args])
-    code = 0
-    try:
-        main()
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
-def assert_one_line_error(code: int, err: str, *needles: str) -> None:
-    assert code == 1
-    lines = [line for line in err.strip().splitlines() if line.strip()]
-    text = " ".join(lines)
-    assert text.startswith("error:"), err
-    assert "Traceback" not in err
-    for needle in needles:
-        assert needle in text, (needle, err)
 
 
 @pytest.mark.slow

@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from cli_runner import assert_one_line_error, run_cli
 
-from ragdeck.cli import main
 from ragdeck.console.evalset_io import read_any, read_jsonl
 from ragdeck.services.qdrant_embedded import EmbeddedQdrantStore
 from ragdeck.services.types import HnswConfig, VectorPoint
@@ -21,27 +21,6 @@ CHUNKS = {
     "storage#wal:0": "storage",
     "tei/quick_tour#top:0": "tei/quick_tour",
 }
-
-
-def run_cli(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, *args: str
-) -> tuple[int, str, str]:
-    """``ragdeck ARGS`` through ``ragdeck.cli.main`` (the entry point): exit code, stdout, stderr."""
-    monkeypatch.setattr(sys, "argv", ["ragdeck", *args])
-    code = 0
-    try:
-        main()
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
-def assert_one_line_error(code: int, err: str, *needles: str) -> None:
-    text = " ".join(line for line in err.strip().splitlines() if line.strip())
-    assert code == 1 and text.startswith("error:") and "Traceback" not in err, err
-    for needle in needles:
-        assert needle in text, (needle, err)
 
 
 def write_lines(path: Path, *objs: object) -> Path:

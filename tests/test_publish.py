@@ -6,15 +6,13 @@ import json
 from pathlib import Path
 
 import pytest
-from streamlit.testing.v1 import AppTest
+from pages import open_page
 
 from ragdeck.console.evalset_io import read_csv, read_jsonl
 from ragdeck.console.publish import diff, gold_to_evalset, load_version, publish, versions
 from ragdeck.console.settings import Settings
 from ragdeck.errors import InputError
 from ragdeck.services.annotation_store import AnnotationStore
-
-APP = str(Path(__file__).resolve().parent.parent / "ragdeck" / "app.py")
 
 
 def labelled_store() -> tuple[AnnotationStore, list[str]]:
@@ -63,13 +61,9 @@ def test_refusals(data_dir: Path, tmp_path: Path) -> None:
 
 
 def test_publish_page(data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from ragdeck.ui import get_annotation_store
-
     monkeypatch.setenv("RAGDECK_EVAL_SETS_DIR", str(tmp_path / "sets"))
     labelled_store()
-    get_annotation_store.clear()
-    at = AppTest.from_file(APP, default_timeout=60).run()
-    at.switch_page("pages/publish.py").run()
+    at = open_page("publish")
     assert not at.exception, at.exception
     assert {m.label: m.value for m in at.metric}["Questions with gold"] == "2"
     at.text_input(key="publish_name").input("team_gold").run()

@@ -4,26 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from streamlit.testing.v1 import AppTest
+from pages import open_page
 
 from ragdeck.console.settings import Settings
 from ragdeck.services.annotation_store import AnnotationStore
 
-APP = str(Path(__file__).resolve().parent.parent / "ragdeck" / "app.py")
-
-
-def review_page() -> AppTest:
-    from ragdeck.ui import get_annotation_store
-
-    get_annotation_store.clear()
-    at = AppTest.from_file(APP, default_timeout=60).run()
-    at.switch_page("pages/review.py").run()
-    assert not at.exception, at.exception
-    return at
-
 
 def test_empty_state_explains_what_to_do(data_dir: Path) -> None:
-    at = review_page()
+    at = open_page("review")
     assert any("two annotators" in i.value for i in at.info)
 
 
@@ -34,7 +22,7 @@ def test_disagreement_is_shown_and_adjudicated(data_dir: Path) -> None:
         for chunk, grade in grades.items():
             store.set_label(q1, annotator, chunk, grade, ("doc", 0, 10))
         store.set_label(q2, annotator, "c9", 2, ("doc", 20, 30))
-    at = review_page()
+    at = open_page("review")
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Questions labelled by 2+"] == "2"
     assert metrics["Mean Jaccard of gold sets"] == "0.750"  # (1/2 + 1) / 2

@@ -5,21 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from streamlit.testing.v1 import AppTest
-
-APP = str(Path(__file__).resolve().parent.parent / "ragdeck" / "app.py")
-
-
-def fresh_app() -> AppTest:
-    from ragdeck.ui import _cached_stack
-
-    _cached_stack.clear()  # each test has its own data directory
-    return AppTest.from_file(APP, default_timeout=120)
+from pages import open_page
 
 
 @pytest.mark.slow
 def test_stack_page_shows_components_collections_and_searches(demo_data_dir: Path) -> None:
-    at = fresh_app().run()
+    at = open_page().run()
     assert not at.exception, at.exception
     assert at.title[0].value == "Stack"
     components = at.dataframe[0].value
@@ -44,14 +35,14 @@ def test_stack_page_shows_components_collections_and_searches(demo_data_dir: Pat
 
 
 def test_stack_page_empty_state(data_dir: Path) -> None:
-    at = fresh_app().run()
+    at = open_page().run()
     assert not at.exception, at.exception
     assert any("No collections yet" in info.value for info in at.info)
     assert len(at.text_input) == 0  # no search box without a collection
 
 
 def test_stack_page_empty_question_is_a_clear_error(demo_data_dir: Path) -> None:
-    at = fresh_app().run()
+    at = open_page().run()
     at.selectbox[0].select("rag_chunks_v1")
     at.text_input[0].input("")
     at.button[0].click()

@@ -36,6 +36,10 @@ class SpanIndex:
 
     by_doc: dict[str, list[ChunkSpan]]
     by_id: dict[str, ChunkSpan]
+    starts: dict[str, list[int]] = field(default_factory=dict)  # by_doc's start offsets, for bisect
+
+    def __post_init__(self) -> None:
+        self.starts = {doc: [c.start for c in chunks] for doc, chunks in self.by_doc.items()}
 
     @classmethod
     def of(cls, spans: list[ChunkSpan]) -> SpanIndex:
@@ -62,7 +66,7 @@ class SpanIndex:
         """Chunks of ``doc_id`` overlapping [start, end), with the overlap in characters."""
         chunks = self.by_doc.get(doc_id, [])
         # Chunks are at most a few thousand characters: scan from the first that could reach ``start``.
-        first = bisect.bisect_left([c.start for c in chunks], start - 100_000)
+        first = bisect.bisect_left(self.starts.get(doc_id, []), start - 100_000)
         hits = []
         for chunk in chunks[first:]:
             if chunk.start >= end:

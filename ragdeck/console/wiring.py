@@ -75,6 +75,7 @@ class Stack:
     settings: Settings
     store: VectorStore
     reranker: Reranker | None
+    chat_model: ChatModel | None = None  # the default LLM client; None = extractive answers
     _embedder: Embedder | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -94,9 +95,8 @@ class Stack:
     def health(self) -> list[ComponentHealth]:
         """Health of every component, for the Stack page and ``ragdeck stack``."""
         rows = [self.store.health(), self.embedder.health()]
-        chat_model = build_chat_model(self.settings)
-        if chat_model is not None:
-            rows.append(chat_model.health())
+        if self.chat_model is not None:
+            rows.append(self.chat_model.health())
         else:
             rows.append(
                 ComponentHealth(
@@ -123,13 +123,21 @@ class Stack:
 
     def close(self) -> None:
         """Release the vector store's files and connections."""
+        close_llm = getattr(self.chat_model, "close", None)
+        if close_llm is not None:
+            close_llm()
         self.store.close()
 
 
 def build_stack(settings: Settings | None = None) -> Stack:
     """All adapters for one process, from settings (``Settings()`` when not given)."""
     settings = settings or Settings()
-    return Stack(settings=settings, store=build_store(settings), reranker=build_reranker(settings))
+    return Stack(
+        settings=settings,
+        store=build_store(settings),
+        reranker=build_reranker(settings),
+        chat_model=build_chat_model(settings),
+    )
 
 
 def build_chat_model(settings: Settings, model: str | None = None) -> ChatModel | None:
@@ -150,9 +158,10 @@ def build_chat_model(settings: Settings, model: str | None = None) -> ChatModel 
     )
 
 
-def build_chat_models(settings: Settings, policies: Mapping[str, Policy]) -> dict[str, ChatModel | None]:
-    """One chat client per policy; policies without a model of their own share the default client."""
-    default = build_chat_model(settings)
+def build_chat_models(
+    settings: Settings, policies: Mapping[str, Policy], default: ChatModel | None
+) -> dict[str, ChatModel | None]:
+    """One chat client per policy; policies without a model of their own share ``default``."""
     models: dict[str, ChatModel | None] = {}
     for name, policy in policies.items():
         models[name] = build_chat_model(settings, policy.model) if policy.model and default else default
@@ -216,7 +225,7 @@ def build_rag_service(settings: Settings, stack: Stack) -> tuple[RagService, Rou
     )
     service = RagService(
         retriever=Retriever(stack.store, stack.embedder, stack.reranker),
-        chat_models=build_chat_models(settings, policies),
+        chat_models=build_chat_models(settings, policies, stack.chat_model),
         policies=policies,
         router=router,
         guard=build_guard(settings, state),
