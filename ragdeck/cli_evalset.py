@@ -1,7 +1,11 @@
-"""``ragdeck evalset``: validate eval set files (also against a collection) and convert between formats."""
+"""``ragdeck evalset``: validate eval set files (also against a collection), convert between formats, and
+map a set's gold onto the chunks of another collection."""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -9,11 +13,12 @@ import typer
 
 from ragdeck.console.evalset import EvalSet, Problem, validate
 from ragdeck.console.evalset_io import EvalSetProblems, format_of, lost_fields, read_any, write_any
+from ragdeck.console.gold_mapping import MIN_COVERAGE, MappingReport, SpanIndex, map_evalset
 from ragdeck.console.settings import Settings
-from ragdeck.errors import InputError
+from ragdeck.errors import InputError, RagdeckError
 
 app = typer.Typer(
-    help="Eval sets: validate JSONL / CSV / TREC qrels files and convert between them.",
+    help="Eval sets: validate JSONL / CSV / TREC qrels files, convert them, map gold onto a collection.",
     no_args_is_help=True,
 )
 
@@ -123,3 +128,125 @@ def convert_cmd(
     typer.echo(
         f"wrote {files}: {len(result.records)} records, content hash sha256:{result.content_hash()}{same}"
     )
+
+
+@contextmanager
+def _bad_input_exits_2() -> Iterator[None]:
+    """An error that stops the mapping (unreadable set, unknown collection, bad option, store unavailable)
+    as one ``error:`` line and exit 2 (exit 1 means: mapped in part)."""
+    try:
+        yield
+    except EvalSetProblems as exc:
+        for problem in exc.problems:
+            typer.echo(f"{exc.file}: {problem}" if exc.file else str(problem), err=True)
+        count = f"{len(exc.problems)} problem" + ("s" if len(exc.problems) != 1 else "")
+        typer.echo(
+            f"error: {exc.file or 'eval set'}: {count} (listed above); fix them and map again", err=True
+        )
+        raise typer.Exit(2) from None
+    except RagdeckError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+def _default_out(file: Path, collection: str) -> Path:
+    """``NAME.mapped-COLLECTION.EXT`` beside the input set."""
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", collection)
+    return file.with_name(f"{file.stem}.mapped-{safe}{file.suffix}")
+
+
+def _span_indexes(target: str, source: str | None) -> tuple[SpanIndex, SpanIndex | None]:
+    """The chunk spans of the target (and source) collection or alias; InputError when one has none."""
+    from ragdeck.console.wiring import build_stack
+
+    stack = build_stack(Settings())
+    try:
+        indexes = {name: SpanIndex.from_store(stack.store, name) for name in (target, source) if name}
+    finally:
+        stack.close()
+    for name, index in indexes.items():
+        if not index.by_id:
+            raise InputError(
+                f"collection {name!r} has no chunks with source spans (doc_id, start, end) to map by: "
+                "build it with `ragdeck ingest`, which records them"
+            )
+    return indexes[target], indexes[source] if source else None
+
+
+def _outcomes(report: MappingReport) -> dict[str, str]:
+    """Record id -> ``full`` (every gold id or span found a chunk), ``partial`` (some did, or document ids
+    are left) or ``none`` (no gold left: the record cannot be scored on the target)."""
+    result = {}
+    for record in report.evalset.records:
+        if record.id not in report.unmapped:
+            result[record.id] = "full"
+        else:
+            result[record.id] = "partial" if record.gold_context_ids else "none"
+    return result
+
+
+def _print_mapping(report: MappingReport, collection: str) -> None:
+    """Records mapped fully / partly / not at all, then every gold id or span that found no chunk."""
+    outcomes = _outcomes(report)
+    counts = {kind: sum(1 for o in outcomes.values() if o == kind) for kind in ("full", "partial", "none")}
+    typer.echo(
+        f"mapped onto {collection}: {counts['full']} records fully, {counts['partial']} partly, "
+        f"{counts['none']} not at all ({report.mapped} spans mapped, "
+        f"{report.kept_document_ids} document ids kept as they are)"
+    )
+    for record_id, lost in report.unmapped.items():
+        where = "record left out" if outcomes[record_id] == "none" else "rest kept"
+        typer.echo(f"  {record_id}: no chunk for {', '.join(lost)} ({where})")
+
+
+@app.command("map")
+def map_cmd(
+    file: Annotated[Path, typer.Argument(help="Eval set to map: .jsonl, .csv, or .qrels/.txt/.tsv.")],
+    collection: Annotated[
+        str, typer.Option("--collection", "--alias", "-c", help="Collection or alias to map the gold onto.")
+    ],
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", "-o", help="Mapped set; its extension picks the format (default: NAME.mapped-COLL.EXT)."
+        ),
+    ] = None,
+    min_coverage: Annotated[
+        float,
+        typer.Option(
+            "--min-coverage",
+            help="Share of the gold span a chunk must cover, or of the chunk the span must cover (0-1].",
+        ),
+    ] = MIN_COVERAGE,
+    source: Annotated[
+        str | None,
+        typer.Option(
+            "--source",
+            "-s",
+            help="Collection the set was labelled on: gives gold chunk ids without gold_spans their span.",
+        ),
+    ] = None,
+    queries: QueriesOpt = None,
+) -> None:
+    """Map gold onto another chunking by source span. Exit 0: all mapped; 1: some not (the rest is
+    written); 2: nothing done (bad input, unknown collection, store unavailable)."""
+    with _bad_input_exits_2():
+        if not 0 < min_coverage <= 1:
+            raise InputError(
+                f"--min-coverage {min_coverage} is out of range: give a share in (0, 1], e.g. 0.5"
+            )
+        target_file = out or _default_out(file, collection)
+        format_of(target_file)  # an unknown extension fails before any work
+        evalset = read_any(file, queries)
+        target, origin = _span_indexes(collection, source)
+        report = map_evalset(evalset, target, origin, min_coverage=min_coverage)
+        outcomes = _outcomes(report)
+        # A record with no gold left is not a valid eval record: it stays in the input only.
+        kept = [r for r in report.evalset.records if outcomes[r.id] != "none"]
+        mapped_set = EvalSet(report.evalset.name, kept, dict(report.evalset.meta))
+        written = write_any(mapped_set, target_file)
+    _print_mapping(report, collection)
+    files = " and ".join(str(p) for p in written)
+    typer.echo(f"wrote {files}: {len(kept)} records, content hash sha256:{mapped_set.content_hash()}")
+    if not report.complete:
+        raise typer.Exit(1)

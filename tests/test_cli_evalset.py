@@ -1,4 +1,4 @@
-"""``ragdeck evalset validate`` and ``convert`` as a user runs them: output, exit codes, problem lists."""
+"""``ragdeck evalset validate``, ``convert`` and ``map`` as a user runs them: output, exit codes, problems."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 from cli_runner import assert_one_line_error, run_cli
 
-from ragdeck.console.evalset_io import read_any, read_jsonl
+from ragdeck.console.evalset import EvalSet
+from ragdeck.console.evalset_io import read_any, read_jsonl, write_jsonl
+from ragdeck.console.gold_mapping import SpanIndex
 from ragdeck.services.qdrant_embedded import EmbeddedQdrantStore
 from ragdeck.services.types import HnswConfig, VectorPoint
 
@@ -193,3 +195,140 @@ def test_installed_command_validates_beir_qrels() -> None:
     )  # fmt: skip
     assert failed.returncode == 1
     assert "queries.jsonl, line 3: query '3' has no judgement" in failed.stderr
+
+
+# ------------------------------------------------------------------ map
+
+DEMO_GOLD = Path(__file__).parent.parent / "eval_sets" / "demo_gold.jsonl"
+SMALL_DOCS = (
+    "prometheus-docs/docs/practices/pushing",
+    "prometheus-docs/docs/guides/basic-auth",
+    "prometheus-docs/docs/visualization/perses",
+    "prometheus-docs/docs/visualization/grafana",
+)
+
+
+@pytest.fixture
+def two_chunkings(data_dir: Path, tmp_path: Path, local_embedder) -> tuple[SpanIndex, SpanIndex]:
+    """Four small demo documents indexed twice: ``coarse_v1`` (the default chunking, alias ``coarse``) and
+    ``fine_v1`` (300-700 characters, alias ``fine``); their span indexes."""
+    from ragdeck.console.chunking import ChunkingConfig
+    from ragdeck.console.demo import DEMO_CORPUS
+    from ragdeck.console.ingest import ingest
+
+    corpus = tmp_path / "corpus"
+    for doc_id in SMALL_DOCS:  # same relative paths: same document ids and offsets as the demo collection
+        target = corpus / f"{doc_id}.md"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes((DEMO_CORPUS / f"{doc_id}.md").read_bytes())
+    with EmbeddedQdrantStore(data_dir / "qdrant") as store:
+        ingest(corpus, store, local_embedder, collection="coarse_v1", alias="coarse")
+        fine = ChunkingConfig(300, 700, 0.1)
+        ingest(corpus, store, local_embedder, collection="fine_v1", alias="fine", chunking=fine)
+        return SpanIndex.from_store(store, "coarse"), SpanIndex.from_store(store, "fine")
+
+
+@pytest.mark.slow
+def test_map_demo_gold_onto_another_chunking(two_chunkings, tmp_path: Path, monkeypatch, capsys) -> None:
+    _, fine = two_chunkings
+    gold = read_jsonl(DEMO_GOLD)
+    docs = set(SMALL_DOCS)
+    coverable = [r for r in gold.records if {s.doc_id for s in r.gold_spans} <= docs]
+    [partly] = [r for r in gold.records if r not in coverable and {s.doc_id for s in r.gold_spans} & docs]
+    assert len(coverable) == 4 and len(gold.records) == 43
+
+    # The whole set: 4 records lie on these documents, one in part; the other 38 have nowhere to go (exit 1).
+    out = tmp_path / "mapped.jsonl"
+    code, stdout, err = run_cli(
+        monkeypatch, capsys, "evalset", "map", str(DEMO_GOLD), "--collection", "fine", "--out", str(out)
+    )
+    assert code == 1, err
+    assert "mapped onto fine: 4 records fully, 1 partly, 38 not at all" in stdout
+    missed = [line.strip() for line in stdout.splitlines() if ": no chunk for " in line]
+    assert len(missed) == 39 and sum(line.endswith("(record left out)") for line in missed) == 38
+    lost = [s for s in partly.gold_spans if s.doc_id not in docs]
+    assert f"{partly.id}: no chunk for " + ", ".join(
+        f"{s.chunk_id}[{s.start}:{s.end}]" for s in lost
+    ) + " (rest kept)" in missed  # fmt: skip
+    mapped = read_jsonl(out)
+    kept = [r for r in gold.records if r in coverable or r is partly]
+    assert [r.id for r in mapped.records] == [r.id for r in kept]
+    assert f"wrote {out}: 5 records, content hash sha256:{mapped.content_hash()}" in stdout
+    for before, after in zip(kept, mapped.records, strict=True):
+        assert after.question == before.question and after.reference_answer == before.reference_answer
+        assert after.gold_context_ids and set(after.gold_context_ids) <= set(fine.by_id)
+        for chunk_id in after.gold_context_ids:  # each mapped chunk overlaps one of the gold spans
+            chunk = fine.by_id[chunk_id]
+            assert any(s.doc_id == chunk.doc_id and min(s.end, chunk.end) > max(s.start, chunk.start)
+                       for s in before.gold_spans)  # fmt: skip
+        assert set(after.relevance.values()) <= set(before.relevance.values())  # grades follow the spans
+    assert {fine.by_id[c].doc_id for c in mapped.by_id()[partly.id].gold_context_ids} <= docs
+
+    # Only those 4 records, written as CSV: everything maps (exit 0).
+    subset = tmp_path / "subset.jsonl"
+    write_jsonl(EvalSet("subset", coverable), subset)
+    code, stdout, err = run_cli(
+        monkeypatch, capsys, "evalset", "map", str(subset), "-c", "fine_v1", "-o", str(tmp_path / "m.csv")
+    )
+    assert code == 0, err
+    assert "mapped onto fine_v1: 4 records fully, 0 partly, 0 not at all" in stdout
+    assert ": no chunk for " not in stdout
+    assert [r.gold_context_ids for r in read_any(tmp_path / "m.csv").records] == [
+        r.gold_context_ids for r in mapped.records if r.id != partly.id
+    ]
+
+
+@pytest.mark.slow
+def test_map_chunk_ids_without_spans_through_the_source_collection(
+    two_chunkings, tmp_path: Path, monkeypatch, capsys
+) -> None:
+    coarse, fine = two_chunkings
+    pushing = next(c for c in coarse.by_id if c.startswith(SMALL_DOCS[0]))
+    source = write_lines(
+        tmp_path / "ids.jsonl",
+        {"id": "a", "question": "Why not one Pushgateway for all?", "gold_context_ids": [pushing]},
+        {
+            "id": "b",
+            "question": "Perses?",
+            "gold_context_ids": ["prometheus-docs/docs/visualization/perses", "nowhere#top:0"],
+        },
+    )
+    # Without --source the chunk ids have no span: record a is lost, b keeps its document id.
+    code, stdout, _ = run_cli(monkeypatch, capsys, "evalset", "map", str(source), "-c", "fine")
+    assert code == 1
+    assert "0 records fully, 1 partly, 1 not at all" in stdout
+    assert f"a: no chunk for {pushing} (no span) (record left out)" in stdout
+    assert "b: no chunk for nowhere#top:0 (no span) (rest kept)" in stdout
+    default_out = tmp_path / "ids.mapped-fine.jsonl"
+    assert [r.id for r in read_jsonl(default_out).records] == ["b"]
+
+    code, stdout, _ = run_cli(
+        monkeypatch, capsys, "evalset", "map", str(source), "-c", "fine", "--source", "coarse",
+        "--min-coverage", "0.9",
+    )  # fmt: skip
+    assert code == 1 and "1 records fully, 1 partly, 0 not at all" in stdout
+    [a, b] = read_jsonl(default_out).records
+    assert a.gold_context_ids and set(a.gold_context_ids) <= set(fine.by_id)
+    assert all(c.startswith(SMALL_DOCS[0]) for c in a.gold_context_ids)
+    assert b.gold_context_ids == ["prometheus-docs/docs/visualization/perses"]
+
+
+def test_map_bad_input_exits_2(kb: str, tmp_path: Path, monkeypatch, capsys) -> None:
+    good = write_lines(tmp_path / "s.jsonl", {"id": "q", "question": "Where?", "gold_context_ids": ["d#s:0"]})
+    bad = write_lines(tmp_path / "bad.jsonl", {"id": "q", "question": "Where?", "gold_context_ids": []})
+    cases = [
+        ((str(tmp_path / "missing.jsonl"), "-c", kb), "no such file"),
+        ((str(bad), "-c", kb), "bad.jsonl: 1 problem (listed above)"),
+        ((str(good), "-c", "nope"), "nope"),
+        ((str(good), "-c", kb), "has no chunks with source spans"),  # kb's points have no offsets
+        ((str(good), "-c", kb, "--min-coverage", "0"), "--min-coverage 0.0 is out of range"),
+        ((str(good), "-c", kb, "--out", str(tmp_path / "x.xlsx")), "unknown eval set format"),
+    ]
+    for args, needle in cases:
+        code, out, err = run_cli(monkeypatch, capsys, "evalset", "map", *args)
+        assert code == 2, (args, err)
+        assert "Traceback" not in err and out == ""
+        assert err.strip().splitlines()[-1].startswith("error:") and needle in err, (needle, err)
+    assert not list(tmp_path.glob("*.mapped-*"))
+    code, _, err = run_cli(monkeypatch, capsys, "evalset", "map", str(good))  # --collection is required
+    assert code == 2 and "--collection" in err
