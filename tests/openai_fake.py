@@ -7,7 +7,8 @@ errors as OpenAI's ``{"error": {"message", "type", "param", "code"}}``.
 
 The answer is deterministic: ``echo: <last user message>`` cut to ``max_tokens`` words (one word = one
 token; finish_reason "length" when cut). Knobs: fail the next N requests with a status (optionally with
-``Retry-After``), a delay, malformed answers (no choices, not JSON), a required API key, the served models.
+``Retry-After``), a delay, malformed answers (no choices, not JSON), a required API key, the served models,
+a scripted reply (``reply``: request body -> the assistant's content, instead of the echo).
 Every request is recorded (path, Authorization header, body).
 
 ``run_fake_openai(**state)`` serves it with uvicorn on 127.0.0.1 and a free port in a background thread.
@@ -19,7 +20,7 @@ import socket
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -64,6 +65,7 @@ class FakeOpenAIState:
     api_key: str | None = None  # when set, requests must carry "Authorization: Bearer <api_key>"
     delay_s: float = 0.0
     malformed: str | None = None  # "no_choices" | "empty_choices" | "not_json" | "no_usage"
+    reply: Callable[[dict[str, Any]], str] | None = None  # scripted content; None = the echo
     faults: deque[Fault] = field(default_factory=deque)
     requests: list[Recorded] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -84,6 +86,7 @@ class FakeOpenAIState:
             self.delay_s = 0.0
             self.malformed = None
             self.api_key = None
+            self.reply = None
 
     def count(self, path: str) -> int:
         """Requests received on ``path`` (failed ones too)."""
@@ -172,6 +175,8 @@ def create_app(state: FakeOpenAIState) -> FastAPI:
         if state.malformed == "not_json":
             return PlainTextResponse("<html>502 Bad Gateway</html>", status_code=200)
         text, prompt_tokens, completion_tokens, finish = reply_for(body)
+        if state.reply is not None:
+            text, finish = state.reply(body), "stop"
         answer: dict[str, Any] = {
             "id": "chatcmpl-fake",
             "object": "chat.completion",

@@ -19,6 +19,7 @@ from ragdeck.services.types import (
     CollectionInfo,
     ComponentHealth,
     HnswConfig,
+    JudgeResult,
     PayloadFilter,
     ScoredHit,
     SnapshotInfo,
@@ -203,3 +204,26 @@ class RoutingState(Protocol):
 
     def events(self, limit: int = 50) -> list[dict[str, object]]:
         """Recent weight changes and guard trips, newest first (each a dict with ts, kind, policy, ...)."""
+
+
+@runtime_checkable
+class AnswerJudge(Protocol):
+    """Scores one answer against its contexts and reference (Ragas with a judge model, or offline string
+    metrics); ``judge`` may be called from several threads at once."""
+
+    mode: str  # "llm" | "offline"
+    metric_names: tuple[str, ...]
+
+    def judge(
+        self,
+        question: str,
+        answer: str,
+        contexts: Sequence[str],
+        reference: str = "",
+        reference_contexts: Sequence[str] = (),
+    ) -> JudgeResult:
+        """Every metric of ``metric_names`` (None plus an ``errors`` entry when one fails); never raises for
+        one bad metric."""
+
+    def close(self) -> None:
+        """Release connections."""

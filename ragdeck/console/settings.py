@@ -119,6 +119,26 @@ class Settings(BaseSettings):
     guard_window_s: float = Field(300.0, gt=0, description="Sliding window the guard judges over.")
     admin_token: SecretStr | None = Field(None, description="Bearer token for the API's admin endpoints.")
 
+    # The answer judge (Ragas) of eval runs: a judge model on an OpenAI-compatible server, else offline.
+    judge_base_url: str | None = Field(
+        None,
+        validation_alias=_env("JUDGE_BASE_URL", "judge_base_url"),
+        description="Judge model's server; unset = the RAG LLM at LLM_BASE_URL.",
+    )
+    judge_api_key: SecretStr | None = Field(
+        None,
+        validation_alias=_env("JUDGE_API_KEY", "judge_api_key"),
+        description="API key of JUDGE_BASE_URL (LLM_API_KEY is never sent to another server).",
+    )
+    judge_model: str | None = Field(
+        None, description="Judge model; unset = llm_model (on the RAG LLM's server), else the first served."
+    )
+    judge_timeout_s: float = Field(120.0, gt=0, description="Seconds to wait for one judge completion.")
+    judge_enabled: bool = Field(True, description="False forces the offline judge (string metrics, no LLM).")
+    judge_per_claim: bool = Field(
+        False, description="One verdict call per claim: small judges err less (claims + 1 calls, not 2)."
+    )
+
     @field_validator("qdrant_url", "tei_url", "tei_rerank_url", "llm_base_url", "prometheus_url", "redis_url")
     @classmethod
     def _blank_is_unset(cls, value: str | None) -> str | None:
@@ -133,6 +153,17 @@ class Settings(BaseSettings):
     @field_validator("llm_model", "llm_api_key", mode="before")
     @classmethod
     def _blank_llm_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("judge_base_url")
+    @classmethod
+    def _blank_judge_url_is_unset(cls, value: str | None) -> str | None:
+        value = (value or "").strip()
+        return value.rstrip("/") or None
+
+    @field_validator("judge_model", "judge_api_key", mode="before")
+    @classmethod
+    def _blank_judge_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
 
     @classmethod

@@ -8,7 +8,15 @@ from dataclasses import dataclass, field
 
 from ragdeck.console.answer_cache import AnswerCache
 from ragdeck.console.guard import CanaryGuard, GuardThresholds
-from ragdeck.console.interfaces import ChatModel, Embedder, KeyValueStore, Reranker, RoutingState, VectorStore
+from ragdeck.console.interfaces import (
+    AnswerJudge,
+    ChatModel,
+    Embedder,
+    KeyValueStore,
+    Reranker,
+    RoutingState,
+    VectorStore,
+)
 from ragdeck.console.policies import Policy, load_policies
 from ragdeck.console.rag import RagService
 from ragdeck.console.retrieval import Retriever
@@ -235,3 +243,48 @@ def build_rag_service(settings: Settings, stack: Stack) -> tuple[RagService, Rou
         max_context_chars=settings.llm_context_chars,
     )
     return service, state
+
+
+def build_judge(settings: Settings, embedder: Embedder | None = None) -> AnswerJudge:
+    """The answer judge of eval runs: Ragas with a judge model at ``JUDGE_BASE_URL`` (else the RAG LLM at
+    ``LLM_BASE_URL``) unless ``judge_enabled`` is off, else Ragas' offline string metrics. The model is
+    ``judge_model``, else ``llm_model`` when judging on the RAG LLM's server, else the server's first model
+    (asked on first use, as the chat client does). ``embedder`` enables answer relevancy."""
+    from ragdeck.services.judge import OfflineJudge, RagasJudge
+
+    base_url = settings.judge_base_url or settings.llm_base_url
+    if not settings.judge_enabled or not base_url:
+        return OfflineJudge()
+    from ragdeck.services.http import RetryPolicy
+    from ragdeck.services.llm import OpenAIChatModel, openai_base_url
+
+    own_server = settings.judge_base_url is not None and settings.judge_base_url != settings.llm_base_url
+    setting = "JUDGE_BASE_URL" if own_server else "LLM_BASE_URL"
+    secret = settings.judge_api_key if own_server else settings.llm_api_key
+    key = secret.get_secret_value() if secret else None
+    base_url = openai_base_url(base_url, setting)
+    name = settings.judge_model or (None if own_server else settings.llm_model)
+
+    def first_served_model() -> str:
+        chat = OpenAIChatModel(
+            base_url,
+            api_key=key,
+            timeout_s=settings.http_timeout_s,
+            retry=RetryPolicy.from_retries(settings.http_retries),
+        )
+        with chat:
+            return chat.resolve_model()
+
+    def embed(texts: list[str]) -> list[list[float]]:
+        assert embedder is not None
+        return embedder.embed_documents(texts).tolist()
+
+    embed_fn = embed if embedder is not None else None
+    return RagasJudge(
+        base_url,
+        name or first_served_model,
+        key,
+        settings.judge_timeout_s,
+        embed_fn,
+        per_claim=settings.judge_per_claim,
+    )

@@ -124,3 +124,27 @@ class ChatResult:
     def total_tokens(self) -> int:
         """Prompt plus completion tokens."""
         return self.prompt_tokens + self.completion_tokens
+
+
+@dataclass(frozen=True)
+class ClaimVerdict:
+    """One claim of an answer and whether the retrieved contexts support it (the judge's reason)."""
+
+    statement: str
+    verdict: bool  # supported by the contexts
+    reason: str = ""
+
+
+@dataclass
+class JudgeResult:
+    """Scores of one answer from the answer judge.
+
+    ``mode`` is "llm" (a judge model) or "offline" (Ragas' string metrics, no judge); ``scores`` maps each
+    metric name to a value in [0, 1], or None when that metric could not be computed (``errors`` then says
+    why in one line); ``claims`` holds the faithfulness verdict of each claim (llm mode).
+    """
+
+    mode: str
+    scores: dict[str, float | None]
+    claims: list[ClaimVerdict] = field(default_factory=list)
+    errors: dict[str, str] = field(default_factory=dict)
