@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
+from typing import Any
 
+import openai_fake
 import pytest
+from openai_fake import run_fake_openai
 from pages import open_page
 
 from ragdeck.console.annotate import highlight, neighbours, query_terms
+from ragdeck.console.demo import DEMO_CORPUS
 from ragdeck.console.gold_mapping import ChunkSpan, SpanIndex
 from ragdeck.console.settings import Settings
 from ragdeck.services.annotation_store import AnnotationStore
@@ -118,3 +123,77 @@ def test_overlap_sample_is_assigned_from_the_page(demo_data_dir: Path) -> None:
     assigned = store.assignments()
     both = [q for q in ids if set(assigned.get(q, ())) == {"alice", "bob"}]
     assert len(both) == 5 and all(len(assigned[q]) >= 1 for q in ids)
+
+
+@pytest.mark.slow
+def test_actions_carry_keyboard_shortcuts_and_grade_buttons_save(demo_data_dir: Path) -> None:
+    store = AnnotationStore(Settings().state_db)
+    [qid] = store.add_questions(["How long does Prometheus keep data by default?"], source="typed", actor="x")
+    at = open_page("annotate")
+    at.text_input(key="annotator").input("erin").run()
+    keys = {b.label: b.proto.shortcut for b in at.button if b.proto.shortcut}
+    assert {k: keys[k] for k in ("Save and next", "Skip", "Flag for review", "Undo my last change")} == {
+        "Save and next": "ctrl+enter",  # shown as Cmd+Enter on a Mac
+        "Skip": "s",
+        "Flag for review": "f",
+        "Undo my last change": "u",
+    }
+    relevant = [b for b in at.button if b.label == "Mark relevant"]
+    partly = [b for b in at.button if b.label == "Mark partly relevant"]
+    assert [b.proto.shortcut for b in relevant] == ["1", "2", "3", "4", "5"]
+    assert [b.proto.shortcut for b in partly] == ["shift+1", "shift+2", "shift+3", "shift+4", "shift+5"]
+    assert any("Ctrl/⌘+Enter" in c.value and "Shift+1–5" in c.value for c in at.caption)
+
+    relevant[0].click().run()
+    [b for b in at.button if b.label == "Mark partly relevant"][1].click().run()
+    assert not at.exception, at.exception
+    radios = [r for r in at.radio if r.key and r.key.startswith("rel_")]
+    assert [r.value for r in radios[:3]] == ["relevant", "partly relevant", "unjudged"]
+    first, second = (r.key.removeprefix(f"rel_{qid}_") for r in radios[:2])
+    labels = {label.chunk_id: label.relevance for label in store.labels(qid, "erin")}
+    assert labels == {first: 2, second: 1}
+
+
+@pytest.mark.slow
+def test_draft_questions_with_the_llm_review_and_queue(demo_data_dir: Path, monkeypatch) -> None:
+    calls = itertools.count(1)
+
+    def reply(body: dict[str, Any]) -> tuple[str, int, int, str]:
+        """What a model says: a labelled question, except a refusal on the third call (no draft)."""
+        n = next(calls)
+        text = "I cannot think of a question." if n == 3 else f'Question: "Which setting number {n} matters?"'
+        return text, 100, len(text.split()), "stop"
+
+    monkeypatch.setattr(openai_fake, "reply_for", reply)  # the fake's answer to a chat body, scripted
+    with run_fake_openai(models=["fake-chat-1"]) as llm:
+        monkeypatch.setenv("LLM_BASE_URL", llm.url)
+        at = open_page("annotate")
+        at.text_input(key="annotator").input("dora").run()
+        assert not any("Needs an LLM" in c.value for c in at.caption)
+        next(n for n in at.number_input if n.label == "Chunks to draft from").set_value(4)
+        next(b for b in at.button if b.label == "Draft questions").click().run()
+        assert not at.exception, at.exception
+        prompts = [r.body["messages"][-1]["content"] for r in llm.state.requests if r.body]
+    assert len(prompts) == 4 and all("Passage:" in p for p in prompts)
+    drafts = [t for t in at.text_input if t.label == "Draft"]
+    assert [t.value for t in drafts] == [f"Which setting number {n} matters?" for n in (1, 2, 4)]
+    assert any("Nothing left in your queue" in s.value for s in at.success)  # drafts wait for review
+
+    store = AnnotationStore(Settings().state_db)
+    generated = store.questions()
+    assert all(q.draft and q.source == "generated" for q in generated) and len(generated) == 3
+    for question in generated:  # each names the demo chunk it was drafted from
+        [tag] = question.tags
+        assert tag.startswith("from:") and "#" in tag
+        assert (DEMO_CORPUS / f"{tag.removeprefix('from:').split('#')[0]}.md").is_file()
+
+    drafts[0].input("Which retention setting matters most?")
+    next(b for b in at.button if b.label == "Accept").click().run()
+    assert not at.exception, at.exception
+    next(b for b in at.button if b.label == "Discard").click().run()  # the second draft
+    assert not at.exception, at.exception
+    assert at.subheader[0].value == "Which retention setting matters most?"  # queued for labelling
+    assert [t.value for t in at.text_input if t.label == "Draft"] == ["Which setting number 4 matters?"]
+    kept = {q.question: q.draft for q in store.questions()}
+    assert kept == {"Which retention setting matters most?": False, "Which setting number 4 matters?": True}
+    assert [q.question for q in store.queue("dora")] == ["Which retention setting matters most?"]

@@ -1,6 +1,6 @@
 """Annotate page: a queue of questions; for the current one, candidate chunks to judge, a reference answer,
 skip / flag / undo. Every click is saved at once in the annotation store (several annotators may work at
-the same time)."""
+the same time). The main actions have keyboard shortcuts (Streamlit's own ``shortcut=``)."""
 
 from __future__ import annotations
 
@@ -24,6 +24,15 @@ from ragdeck.ui import get_annotation_store, get_rag_service, get_span_index, ge
 
 CHOICES = ["unjudged", *RELEVANCE_LABELS.values()]
 GRADE = {label: grade for grade, label in RELEVANCE_LABELS.items()}
+# Letters and digits act only when no text box has the focus; Ctrl/Cmd+Enter also while typing the answer.
+# None clashes with a browser shortcut (Streamlit reserves C and R).
+KEYS = {"done": "Mod+Enter", "skipped": "S", "flagged": "F", "undo": "U"}
+GRADED_BY_KEY = 5  # the first candidates: their number marks "relevant", Shift+number "partly relevant"
+LEGEND = (
+    "⌨️ **Ctrl/⌘+Enter** save and next · **S** skip · **F** flag · **U** undo · "
+    f"**1–{GRADED_BY_KEY}** mark that candidate relevant, **Shift+1–{GRADED_BY_KEY}** partly relevant. "
+    "Letters and digits work when no text box has the focus (click the page first)."
+)
 
 st.title("Annotate")
 stack = get_stack()
@@ -144,6 +153,12 @@ def save_label(chunk_id: str, key: str, span: tuple[str, int, int] | None) -> No
         store.set_label(question.id, annotator, chunk_id, GRADE[choice], span)
 
 
+def grade_by_button(chunk_id: str, key: str, span: tuple[str, int, int] | None, choice: str) -> None:
+    """Set one chunk's radio to ``choice`` and save it (the grade buttons and their shortcuts)."""
+    st.session_state[key] = choice
+    save_label(chunk_id, key, span)
+
+
 def finish(status: str) -> None:
     """Save the reference answer with a status and move on to the next question."""
     store.set_answer(question.id, annotator, st.session_state.get(f"answer_{question.id}", ""), status)
@@ -157,7 +172,7 @@ with user_errors():
     terms = query_terms(question.question) + ([keyword.strip().casefold()] if keyword.strip() else [])
     if not hits:
         st.warning("No chunk matches: clear the keyword filter or rephrase the question.", icon="🔎")
-    for hit in hits:
+    for position, hit in enumerate(hits, start=1):
         key = f"rel_{question.id}_{hit.chunk_id}"
         if key not in st.session_state:
             st.session_state[key] = RELEVANCE_LABELS.get(saved.get(hit.chunk_id, -1), "unjudged")
@@ -171,6 +186,13 @@ with user_errors():
             top.caption(f"`{hit.chunk_id}`")
             choice.radio("Relevance", CHOICES, key=key, horizontal=True, label_visibility="collapsed",
                          on_change=save_label, args=(hit.chunk_id, key, span))  # fmt: skip
+            if position <= GRADED_BY_KEY:
+                row = choice.container(horizontal=True, gap="small")
+                marks = (("relevant", str(position)), ("partly relevant", f"Shift+{position}"))
+                for label, shortcut in marks:
+                    row.button(f"Mark {label}", key=f"mark_{label}_{question.id}_{hit.chunk_id}",
+                               type="tertiary", shortcut=shortcut, on_click=grade_by_button,
+                               args=(hit.chunk_id, key, span, label))  # fmt: skip
             st.markdown(highlight(hit.body or hit.text, terms))
             with st.expander("Neighbours in the document"):
                 around = neighbours(get_span_index(physical), hit.chunk_id)
@@ -192,10 +214,13 @@ with user_errors():
         placeholder="The answer a person would accept, from the gold chunks.",
     )
     done, skip, flag, undo = st.columns(4)
-    done.button("Save and next", type="primary", on_click=finish, args=("done",), width="stretch")
-    skip.button("Skip", on_click=finish, args=("skipped",), width="stretch")
-    flag.button("Flag for review", on_click=finish, args=("flagged",), width="stretch")
-    if undo.button("Undo my last change", width="stretch"):
+    done.button("Save and next", type="primary", on_click=finish, args=("done",), width="stretch",
+                shortcut=KEYS["done"])  # fmt: skip
+    skip.button("Skip", on_click=finish, args=("skipped",), width="stretch", shortcut=KEYS["skipped"])
+    flag.button("Flag for review", on_click=finish, args=("flagged",), width="stretch",
+                shortcut=KEYS["flagged"])  # fmt: skip
+    st.caption(LEGEND)
+    if undo.button("Undo my last change", width="stretch", shortcut=KEYS["undo"]):
         change = store.undo(annotator)
         for key in [k for k in st.session_state if str(k).startswith(("rel_", "answer_"))]:
             del st.session_state[key]  # reload what the store now holds
