@@ -17,6 +17,7 @@ navigation = st.navigation(
         st.Page(PAGES / "annotate.py", title="Annotate", icon="🏷️"),
         st.Page(PAGES / "review.py", title="Review", icon="⚖️"),
         st.Page(PAGES / "publish.py", title="Publish", icon="📦"),
+        st.Page(PAGES / "evaluate.py", title="Evaluate", icon="🧪"),
     ]
 )
 navigation.run()

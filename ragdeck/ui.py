@@ -4,16 +4,23 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import streamlit as st
 
 from ragdeck.console.gold_mapping import SpanIndex
+from ragdeck.console.interfaces import EvalRunStore
+from ragdeck.console.policies import Policy
 from ragdeck.console.rag import RagService
 from ragdeck.console.settings import Settings
-from ragdeck.console.wiring import Stack, build_rag_service, build_stack
+from ragdeck.console.wiring import Stack, build_eval_runner, build_eval_store, build_rag_service, build_stack
 from ragdeck.errors import RagdeckError
 from ragdeck.services.annotation_store import AnnotationStore
 from ragdeck.services.feedback_log import SqliteFeedbackLog
+
+if TYPE_CHECKING:
+    from ragdeck.console.eval_jobs import EvalJobs
+    from ragdeck.console.eval_run import EvalRunner
 
 
 @st.cache_resource(show_spinner="Connecting to the stack…")
@@ -72,3 +79,22 @@ def progress_callback(bar: st.delta_generator.DeltaGenerator) -> Callable[[str, 
         bar.progress(done / total if total else 1.0, text=f"{stage}: {done}/{total}")
 
     return update
+
+
+@st.cache_resource
+def get_eval_jobs() -> EvalJobs:
+    """Eval runs working in this process (shared by every session, so any page view can follow them)."""
+    from ragdeck.console.eval_jobs import EvalJobs
+
+    return EvalJobs()
+
+
+@st.cache_resource
+def get_eval_store() -> EvalRunStore:
+    """Eval runs and their per-query results, in the state store."""
+    return build_eval_store(Settings())
+
+
+def get_eval_runner(with_answers: bool, policy: Policy | None) -> EvalRunner:
+    """An eval runner over the cached stack (with the LLM and a judge when answers are asked for)."""
+    return build_eval_runner(Settings(), get_stack(), with_answers=with_answers, policy=policy)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -21,6 +21,7 @@ from ragdeck.services.types import (
     HnswConfig,
     JudgeResult,
     PayloadFilter,
+    RunRow,
     ScoredHit,
     SnapshotInfo,
     StoredPoint,
@@ -204,6 +205,41 @@ class RoutingState(Protocol):
 
     def events(self, limit: int = 50) -> list[dict[str, object]]:
         """Recent weight changes and guard trips, newest first (each a dict with ts, kind, policy, ...)."""
+
+
+@runtime_checkable
+class EvalRunStore(Protocol):
+    """Eval runs and their per-query results (``services.eval_store.EvalStore``, SQLite)."""
+
+    def create_run(self, row: RunRow) -> None:
+        """Insert a new run (InputError when its id exists)."""
+
+    def get_run(self, run_id: str) -> RunRow:
+        """A run by id (InputError when unknown)."""
+
+    def list_runs(self, *, limit: int = 100, set_name: str | None = None) -> list[RunRow]:
+        """Runs, newest first."""
+
+    def update_run(
+        self,
+        run_id: str,
+        *,
+        status: str | None = None,
+        summary: dict[str, Any] | None = None,
+        error: str | None = None,
+    ) -> None:
+        """Set a run's status, summary or error."""
+
+    def save_result(
+        self, run_id: str, query_id: str, position: int, ok: bool, result: dict[str, Any]
+    ) -> None:
+        """Store one query's result durably before returning."""
+
+    def results(self, run_id: str) -> list[dict[str, Any]]:
+        """A run's per-query results in eval-set order."""
+
+    def finished_ids(self, run_id: str) -> set[str]:
+        """Query ids finished without error."""
 
 
 @runtime_checkable

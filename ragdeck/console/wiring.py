@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from ragdeck.console.answer_cache import AnswerCache
 from ragdeck.console.guard import CanaryGuard, GuardThresholds
@@ -12,6 +13,7 @@ from ragdeck.console.interfaces import (
     AnswerJudge,
     ChatModel,
     Embedder,
+    EvalRunStore,
     KeyValueStore,
     Reranker,
     RoutingState,
@@ -23,6 +25,9 @@ from ragdeck.console.retrieval import Retriever
 from ragdeck.console.routing import Router
 from ragdeck.console.settings import Settings
 from ragdeck.services.types import ComponentHealth
+
+if TYPE_CHECKING:
+    from ragdeck.console.eval_run import EvalRunner
 
 
 def build_store(settings: Settings) -> VectorStore:
@@ -243,6 +248,35 @@ def build_rag_service(settings: Settings, stack: Stack) -> tuple[RagService, Rou
         max_context_chars=settings.llm_context_chars,
     )
     return service, state
+
+
+def build_eval_store(settings: Settings) -> EvalRunStore:
+    """Eval runs and results in the SQLite state database of the data directory."""
+    from ragdeck.services.eval_store import EvalStore
+
+    return EvalStore(settings.state_db)
+
+
+def build_eval_runner(
+    settings: Settings, stack: Stack, *, with_answers: bool = False, policy: Policy | None = None
+) -> EvalRunner:
+    """An eval runner over ``stack``; with answers it also gets the LLM (the policy's own model when it
+    names one; None = the extractive answerer) and a judge (the LLM judge when one is configured, else
+    Ragas' offline metrics)."""
+    from ragdeck.console.eval_run import EvalDeps, EvalRunner
+
+    judge = build_judge(settings, stack.embedder) if with_answers else None
+    chat_model = stack.chat_model
+    if with_answers and policy is not None and policy.model and stack.chat_model is not None:
+        chat_model = build_chat_model(settings, policy.model)
+    deps = EvalDeps(
+        retriever=Retriever(stack.store, stack.embedder, stack.reranker),
+        runs=build_eval_store(settings),
+        chat_model=chat_model,
+        judge=judge,
+        max_context_chars=settings.llm_context_chars,
+    )
+    return EvalRunner(deps)
 
 
 def build_judge(settings: Settings, embedder: Embedder | None = None) -> AnswerJudge:

@@ -126,6 +126,28 @@ class ChatResult:
         return self.prompt_tokens + self.completion_tokens
 
 
+@dataclass
+class RunRow:
+    """One eval run as stored: what was evaluated (eval set name and content hash, the physical collection,
+    the configuration as JSON), its status ("running", "done", "cancelled", "failed") and its summary."""
+
+    run_id: str
+    created_at: float
+    updated_at: float
+    status: str
+    set_name: str
+    set_hash: str
+    collection: str
+    total: int
+    config: dict[str, Any] = field(default_factory=dict)
+    summary: dict[str, Any] | None = None
+    error: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """Every field as JSON values."""
+        return dict(self.__dict__)
+
+
 @dataclass(frozen=True)
 class ClaimVerdict:
     """One claim of an answer and whether the retrieved contexts support it (the judge's reason)."""

@@ -1,0 +1,99 @@
+"""Eval benchmark: a retrieval-only eval of the demo gold set against a raw embed+search loop, in one run.
+
+Usage: python bench/eval.py [--repeat 5] [--concurrency 1] [--data-dir DIR]
+
+Builds the demo collection in a temporary data directory unless --data-dir names one that has it. Each
+repeat runs, in alternating order: (a) ragdeck's eval runner over ``eval_sets/demo_gold.jsonl`` (gold check
+against the collection, retrieval, every metric at k = 1, 3, 5, 10 at gold and document level, the bootstrap
+summary, one SQLite commit per query), and (b) the baseline: for each question, raw ``model.encode`` plus the
+store's raw search, nothing stored. Reports the median time per query of each and the overhead of (a) over
+(b). Goal: overhead <= 10 %.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from common import ALIAS, ensure_demo_store
+
+from ragdeck.console.eval_run import EvalDeps, EvalPlan, EvalRunner
+from ragdeck.console.evalset_io import read_jsonl
+from ragdeck.console.policies import Policy
+from ragdeck.console.retrieval import Retriever
+from ragdeck.services.embedders import LocalEmbedder
+from ragdeck.services.eval_store import EvalStore
+from ragdeck.services.qdrant_embedded import EmbeddedQdrantStore
+
+DEMO_GOLD = Path(__file__).resolve().parent.parent / "eval_sets" / "demo_gold.jsonl"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--concurrency", type=int, default=1)
+    parser.add_argument("--data-dir", type=Path)
+    args = parser.parse_args()
+
+    tmp = tempfile.TemporaryDirectory()
+    data = args.data_dir or Path(tmp.name)
+    embedder = LocalEmbedder()
+    ensure_demo_store(data / "qdrant", embedder)
+    evalset = read_jsonl(DEMO_GOLD)
+    questions = [r.question for r in evalset.records]
+    with EmbeddedQdrantStore(data / "qdrant") as store:
+        physical = store.resolve(ALIAS)
+        runner = EvalRunner(EvalDeps(Retriever(store, embedder), EvalStore(Path(tmp.name) / "bench.sqlite3")))
+        plan = EvalPlan(Policy("bench", alias=ALIAS, top_n=10, rerank=False), concurrency=args.concurrency)
+
+        def ragdeck_run() -> float:
+            t0 = time.perf_counter()
+            run, prepared = runner.start(evalset, plan)
+            run = runner.execute(run, prepared)
+            assert run.status == "done" and run.summary["failed"] == 0
+            return (time.perf_counter() - t0) * 1000 / len(questions)
+
+        def raw_queries() -> None:
+            for q in questions:
+                vec = embedder.model.encode([q], normalize_embeddings=True, convert_to_numpy=True)[0]
+                store.search(physical, vec.tolist(), 10)
+
+        def raw_loop() -> float:
+            # On a worker thread, as the runner's queries are: torch's CPU threading differs between the
+            # main thread and others, which would otherwise dominate the comparison on a busy machine.
+            t0 = time.perf_counter()
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                pool.submit(raw_queries).result()
+            return (time.perf_counter() - t0) * 1000 / len(questions)
+
+        raw_loop(), ragdeck_run()  # warm-up: model, store, SQLite
+        ours, raw, ratios = [], [], []
+        for i in range(args.repeat):
+            if i % 2:
+                b, a = raw_loop(), ragdeck_run()
+            else:
+                a, b = ragdeck_run(), raw_loop()
+            ours.append(a)
+            raw.append(b)
+            ratios.append(a / b - 1)
+            print(
+                f"repeat {i + 1}: eval runner {a:6.2f} ms/query   raw loop {b:6.2f} ms/query   "
+                f"overhead {100 * (a / b - 1):+5.1f} %",
+                flush=True,
+            )
+    print(f"\n{len(questions)} questions, k=10, {args.repeat} repeats, concurrency {args.concurrency}")
+    print(
+        f"eval runner median {statistics.median(ours):.2f} ms/query; raw embed+search median "
+        f"{statistics.median(raw):.2f} ms/query"
+    )
+    print(f"overhead: median of paired ratios {100 * statistics.median(ratios):+.1f} % (goal <= 10 %)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,253 @@
+"""Evaluate page: run a policy over an eval set version, then read the metrics, per query and in summary."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from ragdeck.console.eval_charts import curves, report_charts, summary_bars
+from ragdeck.console.eval_report import (
+    export_json,
+    headline_metrics,
+    html_report,
+    markdown_summary,
+    per_query_rows,
+    to_csv,
+)
+from ragdeck.console.eval_run import DEFAULT_KS, EvalPlan
+from ragdeck.console.evalset_io import read_any
+from ragdeck.console.policies import Policy, load_policies
+from ragdeck.console.settings import Settings
+from ragdeck.ui import get_eval_jobs, get_eval_runner, get_eval_store, get_stack, user_errors
+
+st.title("Evaluate")
+settings = Settings()
+jobs = get_eval_jobs()
+
+
+def eval_set_files() -> list[Path]:
+    """Published and uploaded eval sets (JSONL / CSV), newest first."""
+    folders = [settings.eval_sets_dir, settings.data_dir / "uploads"]
+    files = [
+        f
+        for d in folders
+        if d.is_dir()
+        for f in d.iterdir()
+        if f.suffix in (".jsonl", ".csv") and not f.name.endswith(".versions.jsonl")
+    ]
+    return sorted(files, key=lambda f: f.stat().st_mtime, reverse=True)
+
+
+def saved_upload(upload) -> Path:
+    """An uploaded set, kept under the data directory so its runs can be resumed."""
+    target = settings.data_dir / "uploads" / Path(upload.name).name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(upload.getvalue())
+    return target
+
+
+def start_run(path: Path, plan: EvalPlan) -> None:
+    runner = get_eval_runner(plan.answers, plan.policy)
+    evalset = read_any(path)
+    run, prepared = runner.start(evalset, plan, source=str(path))
+    jobs.start(runner, run, prepared)
+    st.session_state["eval_run"] = run.run_id
+
+
+runs_store = get_eval_store()
+with st.expander("New run", expanded=not runs_store.list_runs(limit=1)), user_errors():
+    files = eval_set_files()
+    upload = st.file_uploader("Upload an eval set (JSONL or CSV)", type=["jsonl", "csv"])
+    choice = st.selectbox(
+        "Eval set",
+        files,
+        format_func=lambda f: f"{f.name} ({f.parent.name})",
+        help=f"Files in {settings.eval_sets_dir} and uploads; publish sets on the Publish page.",
+    )
+    policies = load_policies(settings)
+    names = [*policies, "custom"]
+    picked = st.selectbox("Policy", names, help="Policies come from the settings ([policies.NAME]).")
+    base = policies.get(picked) or next(iter(policies.values()))
+    stack = get_stack()
+    targets = sorted({*stack.store.list_aliases(), *(c.name for c in stack.store.list_collections())})
+    cols = st.columns(4)
+    alias = cols[0].selectbox(
+        "Collection or alias",
+        targets,
+        index=targets.index(base.alias) if base.alias in targets else 0,
+        disabled=picked != "custom",
+    )
+    depth = cols[1].number_input("Results (k)", 1, 200, max(base.top_n, 10), disabled=picked != "custom")
+    ef = cols[2].number_input(
+        "hnsw_ef (0 = default)", 0, 4096, base.hnsw_ef or 0, disabled=picked != "custom"
+    )
+    rerank = cols[3].toggle("Rerank", base.rerank, disabled=picked != "custom")
+    ks = st.multiselect("Cut-offs k", [1, 3, 5, 10, 20, 50, 100], default=list(DEFAULT_KS))
+    answers = st.toggle(
+        "Generate and judge answers",
+        False,
+        help="Slow with a local model (tens of seconds per question on a laptop CPU); retrieval metrics "
+        "alone take well under a second per question.",
+    )
+    concurrency = st.slider("Queries at once", 1, 16, 4)
+    if st.button("Run", type="primary", disabled=choice is None and upload is None):
+        policy = (
+            base
+            if picked != "custom"
+            else Policy(
+                name="custom",
+                alias=alias,
+                top_k=max(base.top_k, int(depth)),
+                top_n=int(depth),
+                hnsw_ef=int(ef) or None,
+                rerank=rerank,
+                max_tokens=base.max_tokens,
+            )
+        )
+        cut_offs = tuple(sorted({k for k in ks if k <= policy.top_n} | {policy.top_n}))
+        start_run(
+            saved_upload(upload) if upload else choice, EvalPlan(policy, cut_offs, answers, concurrency)
+        )
+
+
+@st.fragment(run_every=1.0)
+def live_progress() -> None:
+    """Progress of the runs working in this process, with a cancel button each."""
+    running = jobs.running()
+    for job in running:
+        cols = st.columns([5, 1])
+        cols[0].progress(job.fraction, text=f"{job.run.run_id}: {job.done}/{job.total} queries")
+        if cols[1].button("Cancel", key=f"cancel-{job.run.run_id}"):
+            job.cancel.set()
+    if not running and st.session_state.get("eval_watching"):
+        st.session_state["eval_watching"] = False
+        st.rerun()
+    st.session_state["eval_watching"] = bool(running)
+
+
+live_progress()
+
+runs = runs_store.list_runs(limit=200)
+if not runs:
+    st.info("No eval runs yet: pick an eval set and a policy above and press Run.", icon="🧪")
+    st.stop()
+
+ids = [r.run_id for r in runs]
+wanted = st.session_state.get("eval_run")
+run_id = st.selectbox(
+    "Run",
+    ids,
+    index=ids.index(wanted) if wanted in ids else 0,
+    format_func=lambda i: next(
+        f"{r.run_id} · {r.set_name} · {r.config.get('policy', {}).get('name')} · {r.status}"
+        for r in runs
+        if r.run_id == i
+    ),
+)
+run = runs_store.get_run(run_id)
+results = runs_store.results(run_id)
+job = jobs.get(run_id)
+if job is not None and job.error:
+    st.error(f"The run stopped: {job.error}")
+if run.status != "done" and not (job and job.running):
+    st.warning(f"This run is {run.status}: {len(results)} of {run.total} queries have a result.")
+    set_path = run.config.get("set_path")
+    if set_path and Path(set_path).exists() and st.button("Resume", help="Runs only the unfinished queries."):
+        with user_errors():
+            resumer = get_eval_runner(bool(run.config.get("answers")), EvalPlan.from_json(run.config).policy)
+            jobs.start(resumer, run, resumer.resume_set(run, read_any(set_path)))
+            st.rerun()
+if run.summary is None:
+    st.stop()
+
+summary = run.summary
+headline = headline_metrics(summary)
+st.markdown(markdown_summary(run).split("\n\n|")[0])
+cards = st.columns(min(len(headline), 6) or 1)
+for i, name in enumerate(headline[:6]):
+    value = summary["metrics"][name]
+    cards[i].metric(name, f"{value['mean']:.3f}", help=f"95 % CI [{value['low']:.3f}, {value['high']:.3f}]")
+left, right = st.columns(2)
+left.plotly_chart(summary_bars(summary), width="stretch")
+level = right.radio("Level", ["gold", "document"], horizontal=True, key="curve_level")
+right.plotly_chart(curves(summary, "doc_" if level == "document" else ""), width="stretch")
+st.dataframe(
+    pd.DataFrame([{"metric": n, **summary["metrics"][n]} for n in summary["metrics"]]),
+    hide_index=True,
+    width="stretch",
+)
+
+st.subheader("Per query")
+rows = per_query_rows(results, headline)
+st.dataframe(
+    pd.DataFrame(rows),
+    hide_index=True,
+    width="stretch",
+    column_config={m: st.column_config.NumberColumn(m, format="%.3f") for m in headline},
+)
+failed = [r for r in results if r.get("error")]
+if failed:
+    st.subheader(f"Failed queries ({len(failed)})")
+    st.dataframe(
+        pd.DataFrame(
+            [{"query_id": r["query_id"], "question": r["question"], "error": r["error"]} for r in failed]
+        ),
+        hide_index=True,
+        width="stretch",
+    )
+
+by_id = {r["query_id"]: r for r in results}
+pick = st.selectbox("Drill down", list(by_id), format_func=lambda q: f"{q}: {by_id[q]['question'][:90]}")
+if pick:
+    result = by_id[pick]
+    gold = result.get("gold", {})
+    st.markdown(
+        f"**{result['question']}**  \nlevel: {result.get('level')}, gold: "
+        + ", ".join(f"`{g}` ({grade})" for g, grade in gold.items())
+    )
+    docs_gold = {g.split("#")[0] for g, grade in gold.items() if grade > 0}
+    st.dataframe(
+        pd.DataFrame(
+            [
+                {
+                    "rank": i + 1,
+                    "hit": "✅"
+                    if gold.get(h["chunk_id"], 0) > 0
+                    else ("📄" if h["doc_id"] in docs_gold else ""),
+                    "chunk": h["chunk_id"],
+                    "score": h["score"],
+                }
+                for i, h in enumerate(result.get("retrieved", []))
+            ]
+        ),
+        hide_index=True,
+        width="stretch",
+    )
+    st.caption("✅ gold chunk · 📄 a chunk of a gold document")
+    if result.get("answer"):
+        st.markdown("**Answer** (" + result["answer"]["mode"] + "): " + result["answer"]["text"])
+        if result.get("reference_answer"):
+            st.markdown("**Reference:** " + result["reference_answer"])
+    judge = result.get("judge")
+    if judge:
+        st.caption(f"judge: {judge['mode']}")
+        if judge["claims"]:
+            st.dataframe(pd.DataFrame(judge["claims"]), hide_index=True, width="stretch")
+        for metric, why in judge.get("errors", {}).items():
+            st.warning(f"{metric}: {why}")
+    st.json(result.get("metrics", {}), expanded=False)
+
+st.subheader("Downloads")
+cols = st.columns(3)
+cols[0].download_button(
+    "CSV", to_csv(per_query_rows(results, list(summary["metrics"]))), f"{run_id}.csv", "text/csv"
+)
+cols[1].download_button(
+    "JSON", json.dumps(export_json(run, results), indent=2), f"{run_id}.json", "application/json"
+)
+cols[2].download_button(
+    "HTML report", html_report(run, results, report_charts(summary)), f"{run_id}.html", "text/html"
+)
