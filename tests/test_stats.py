@@ -100,3 +100,21 @@ def test_chunked_resampling(monkeypatch):
     chunked = bootstrap_ci(data, n_resamples=4000)
     assert chunked[0] == whole[0]
     assert chunked[1] == pytest.approx(whole[1], abs=0.02) and chunked[2] == pytest.approx(whole[2], abs=0.02)
+
+
+def test_bootstrap_cis_equals_bootstrap_ci_column_by_column() -> None:
+    from ragdeck.console.stats import bootstrap_cis
+
+    rng = np.random.default_rng(3)
+    columns = {
+        "a": rng.random(43).tolist(),
+        "b": (rng.random(43) > 0.5).astype(float).tolist(),
+        "c": [*rng.random(20).tolist(), float("nan")],  # another length after NaNs are dropped
+        "d": [0.25],
+        "e": [],
+    }
+    together = bootstrap_cis(columns, n_resamples=3000, seed=5)
+    assert list(together) == list(columns)
+    for name, values in columns.items():
+        alone = bootstrap_ci(values, n_resamples=3000, seed=5)
+        np.testing.assert_allclose(together[name], alone, rtol=0, atol=1e-12, equal_nan=True)

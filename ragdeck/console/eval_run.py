@@ -16,7 +16,7 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -30,7 +30,7 @@ from ragdeck.console.interfaces import AnswerJudge, ChatModel, EvalRunStore, Vec
 from ragdeck.console.metrics import document_qrels, document_ranking, metric_names, score_rankings
 from ragdeck.console.policies import Policy
 from ragdeck.console.retrieval import RetrievalParams, Retriever
-from ragdeck.console.stats import bootstrap_ci
+from ragdeck.console.stats import bootstrap_cis
 from ragdeck.errors import InputError
 from ragdeck.services.types import RunRow
 
@@ -101,56 +101,64 @@ class EvalDeps:
 
 @dataclass
 class CollectionIds:
-    """What a collection holds, for checking gold ids: chunk ids, document ids and chunk spans."""
+    """What a collection holds of the ids an eval set names: chunk ids and document ids."""
 
     chunk_ids: set[str]
     doc_ids: set[str]
-    spans: SpanIndex = field(repr=False)
 
     @classmethod
-    def read(cls, store: VectorStore, collection: str) -> CollectionIds:
-        """Scroll every point of a collection (or alias) once."""
-        from ragdeck.console.gold_mapping import ChunkSpan
-
-        ids: set[str] = set()
+    def of(cls, evalset: EvalSet, store: VectorStore, collection: str) -> CollectionIds:
+        """Look up only the ids the set names: its chunk ids by id, its documents by a one-point filtered
+        search each. Costs a few milliseconds per document whatever the collection's size (no scroll)."""
+        chunks: set[str] = set()
         docs: set[str] = set()
-        spans = []
-        for point in store.iter_points(collection):
-            ids.add(point.id)
-            doc, start, end = (
-                point.payload.get("doc_id"),
-                point.payload.get("start"),
-                point.payload.get("end"),
-            )
-            if isinstance(doc, str):
-                docs.add(doc)
-                if isinstance(start, int) and isinstance(end, int) and end > start:
-                    spans.append(ChunkSpan(point.id, doc, start, end))
-        return cls(ids, docs, SpanIndex.of(spans))
+        for record in evalset.records:
+            named = [
+                *record.gold_context_ids,
+                *record.relevance,
+                *(s.chunk_id or "" for s in record.gold_spans),
+            ]
+            chunks.update(g for g in named if is_chunk_id(g))
+            docs.update(g for g in named if g and not is_chunk_id(g))
+            docs.update(s.doc_id for s in record.gold_spans)
+        ordered = sorted(chunks)
+        found: set[str] = set()
+        for i in range(0, len(ordered), 256):
+            found.update(p.id for p in store.retrieve(collection, ordered[i : i + 256]))
+        confirmed = {doc_id_of(c) for c in found}
+        docs |= {doc_id_of(c) for c in chunks - found}  # hints for missing chunks
+        probe = [1.0] + [0.0] * (store.collection_info(collection).dimension - 1)
+        present = confirmed | {
+            d
+            for d in sorted(docs - confirmed)
+            if store.search(collection, probe, 1, payload_filter={"doc_id": d})
+        }
+        return cls(found, present)
 
 
-def prepare_set(evalset: EvalSet, known: CollectionIds, collection: str) -> tuple[EvalSet, list[str]]:
+def prepare_set(evalset: EvalSet, store: VectorStore, collection: str) -> tuple[EvalSet, list[str]]:
     """The set ready to score on ``collection``, and notes on what was done to it.
 
     Gold chunk ids the collection does not have are mapped by their gold spans (the set was labelled on
     another chunking); any gold id that still names nothing in the collection raises ``EvalSetProblems``
     listing every one of them, before the run starts.
     """
-    notes: list[str] = []
+    known = CollectionIds.of(evalset, store, collection)
     problems = validate_set(evalset, known.chunk_ids, known.doc_ids, collection=collection)
     if problems and all(r.gold_spans for r in evalset.records):
-        report = map_evalset(evalset, known.spans)
+        report = map_evalset(evalset, SpanIndex.from_store(store, collection))
         mapped = replace(report.evalset, source_lines=evalset.source_lines)
+        known = CollectionIds.of(mapped, store, collection)
         remaining = validate_set(mapped, known.chunk_ids, known.doc_ids, collection=collection)
         if report.complete and not remaining:
-            notes.append(
+            note = (
                 f"gold mapped onto {collection}'s chunks by span overlap ({report.mapped} spans): the set "
                 "was labelled on another chunking"
             )
-            return mapped, notes
+            return mapped, [note]
     if problems:
         raise EvalSetProblems(problems, evalset.name)
-    return evalset, notes
+    return evalset, []
 
 
 def qrels_of(record: EvalRecord) -> dict[str, int]:
@@ -168,13 +176,13 @@ def score_query(
     doc_qrels = document_qrels(qrels)
     chunk_level = all(is_chunk_id(g) for g in qrels if qrels[g] > 0) and any(v > 0 for v in qrels.values())
     level = "chunk" if chunk_level else "document"
-    primary = score_rankings([list(ranking)], [qrels], names) if chunk_level else None
-    doc_scores = score_rankings([docs], [doc_qrels], names)
+    # One call scores both lists: the ranking at the gold's level, and at document level.
+    first = (list(ranking), qrels) if chunk_level else (docs, doc_qrels)
+    scores = score_rankings([first[0], docs], [first[1], doc_qrels], names)
     metrics: dict[str, float] = {}
     for name in names:
-        source = primary if primary is not None else doc_scores
-        metrics[name] = float(source[name][0])
-        metrics[f"doc_{name}"] = float(doc_scores[name][0])
+        metrics[name] = float(scores[name][0])
+        metrics[f"doc_{name}"] = float(scores[name][1])
     return level, metrics
 
 
@@ -200,7 +208,7 @@ class EvalRunner:
         """
         store = self.deps.retriever.store
         collection = store.resolve(plan.policy.alias)
-        prepared, notes = prepare_set(evalset, CollectionIds.read(store, collection), collection)
+        prepared, notes = prepare_set(evalset, store, collection)
         now = time.time()
         row = RunRow(
             run_id=run_id or new_run_id(),
@@ -230,7 +238,7 @@ class EvalRunner:
                 "version, or start a new run"
             )
         store = self.deps.retriever.store
-        prepared, _ = prepare_set(evalset, CollectionIds.read(store, run.collection), run.collection)
+        prepared, _ = prepare_set(evalset, store, run.collection)
         return prepared
 
     def execute(
@@ -398,12 +406,12 @@ def summarize(run: RunRow, results: list[dict[str, Any]], plan: EvalPlan) -> dic
     names: list[str] = list(plan.retrieval_metric_names())
     for r in ok:
         names += [n for n in r["metrics"] if n not in names]
-    metrics = {}
-    for name in names:
-        values = [r["metrics"][name] for r in ok if name in r["metrics"]]
-        if values:
-            mean, low, high = bootstrap_ci(values)
-            metrics[name] = {"mean": mean, "low": low, "high": high, "n": len(values)}
+    columns = {name: [r["metrics"][name] for r in ok if name in r["metrics"]] for name in names}
+    columns = {name: values for name, values in columns.items() if values}
+    metrics = {
+        name: {"mean": mean, "low": low, "high": high, "n": len(columns[name])}
+        for name, (mean, low, high) in bootstrap_cis(columns).items()
+    }
     latency = {}
     for stage in STAGES:
         values = [r["timings_ms"][stage] for r in ok if stage in r["timings_ms"]]

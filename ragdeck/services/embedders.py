@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -78,6 +79,10 @@ class LocalEmbedder:
         self.batch_size = batch_size
         self._model: LazyModel[SentenceTransformer] = LazyModel(self._load)
         self._dimension: int | None = None
+        # Every inference runs on this one thread: torch's CPU kernels already use every core, and each
+        # calling thread would otherwise start its own OpenMP team, oversubscribing the cores (measured:
+        # 4 eval threads or Streamlit sessions embedding at once ran slower than one after another).
+        self._inference = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embed")
 
     @property
     def model(self) -> SentenceTransformer:
@@ -108,13 +113,15 @@ class LocalEmbedder:
         return self._dimension
 
     def _encode(self, texts: list[str], batch_size: int) -> np.ndarray:
-        vectors = self.model.encode(
+        model = self.model
+        vectors = self._inference.submit(
+            model.encode,
             texts,
             batch_size=batch_size,
             normalize_embeddings=True,
             convert_to_numpy=True,
             show_progress_bar=False,
-        )
+        ).result()
         return l2_normalize(vectors)
 
     def embed_documents(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:

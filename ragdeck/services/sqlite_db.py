@@ -1,8 +1,9 @@
 """Short-lived SQLite connections to the shared state database (WAL), with errors that say what to do.
 
 Each call opens its own connection, so one object is safe across threads and processes. Writes take the
-write lock up front (``BEGIN IMMEDIATE``) and commit with ``synchronous=FULL``: a write that returned is on
-disk. A lock held past the busy timeout raises ``StoreBusy``; an unusable file raises ``ServiceUnavailable``.
+write lock up front (``BEGIN IMMEDIATE``) and commit with ``synchronous=FULL`` (a write that returned is on
+disk) unless the caller asks for ``durable=False``. A lock held past the busy timeout raises
+``StoreBusy``; an unusable file raises ``ServiceUnavailable``.
 """
 
 from __future__ import annotations
@@ -30,6 +31,10 @@ class SqliteFile:
             raise self.unavailable(exc) from exc
         with self.connect() as db:
             mode = db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        # Kept open for the object's life: closing the last connection to a WAL database checkpoints and
+        # syncs it (measured 1.6 ms per short-lived call), which this makes the automatic checkpoint's job.
+        self._anchor = sqlite3.connect(self.path, check_same_thread=False)
+        self._anchor.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()  # opens the file and its WAL
         if str(mode).lower() != "wal":
             raise ServiceUnavailable(
                 f"{component} {self.path} cannot use WAL mode (got {mode!r}): put the data directory "
@@ -52,15 +57,18 @@ class SqliteFile:
         )
 
     @contextlib.contextmanager
-    def connect(self, write: bool = False, read_tx: bool = False) -> Iterator[sqlite3.Connection]:
-        """A connection; ``write``: in BEGIN IMMEDIATE with synchronous=FULL; ``read_tx``: one snapshot."""
+    def connect(
+        self, write: bool = False, read_tx: bool = False, *, durable: bool = True
+    ) -> Iterator[sqlite3.Connection]:
+        """A connection; ``write``: in BEGIN IMMEDIATE with synchronous=FULL (``durable=False``: NORMAL,
+        which in WAL mode survives a killed process but not a power cut); ``read_tx``: one snapshot."""
         try:
             db = sqlite3.connect(self.path, timeout=self.busy_timeout_s, isolation_level=None)
         except sqlite3.Error as exc:
             raise self.unavailable(exc) from exc
         try:
             if write:
-                db.execute("PRAGMA synchronous=FULL")
+                db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
                 db.execute("BEGIN IMMEDIATE")
             elif read_tx:
                 db.execute("BEGIN")
