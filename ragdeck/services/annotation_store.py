@@ -25,12 +25,13 @@ import re
 import sqlite3
 import time
 import unicodedata
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ragdeck.errors import InputError, ServiceUnavailable, StoreBusy
+from ragdeck.services.sqlite_db import SqliteFile
 from ragdeck.services.types import ComponentHealth
 
 __all__ = [
@@ -370,68 +371,20 @@ class AnnotationStore:
     """
 
     def __init__(self, path: Path | str, *, busy_timeout_s: float = 10.0) -> None:
-        self.path = Path(path)
+        self.file = SqliteFile(path, COMPONENT, busy_timeout_s=busy_timeout_s)
+        self.path = self.file.path
         self.busy_timeout_s = busy_timeout_s
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise self._unavailable(exc) from exc
-        with self._db() as db:
-            mode = db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-            if str(mode).lower() != "wal":
-                raise ServiceUnavailable(
-                    f"annotation store {self.path} cannot use WAL mode (got {mode!r}): put the data "
-                    "directory (RAGDECK_DATA_DIR) on a local file system"
-                )
         with self._db(write=True) as db:
             for statement in SCHEMA:
                 db.execute(statement)
 
     # ------------------------------------------------------------------ connections
 
-    def _unavailable(self, exc: Exception) -> ServiceUnavailable:
-        return ServiceUnavailable(
-            f"annotation store {self.path} cannot be used ({exc}): check that the data directory "
-            "(RAGDECK_DATA_DIR) exists, is writable and is on a local file system"
-        )
-
-    def _busy(self, exc: Exception) -> StoreBusy:
-        return StoreBusy(
-            f"annotation store {self.path} stayed locked by another writer for more than "
-            f"{self.busy_timeout_s:g} s ({exc}): nothing was saved; retry, and if it persists look for a "
-            "process holding the file open in a transaction (a stuck ragdeck or an sqlite3 shell)"
-        )
-
-    @contextlib.contextmanager
-    def _db(self, write: bool = False, read_tx: bool = False) -> Iterator[sqlite3.Connection]:
+    def _db(
+        self, write: bool = False, read_tx: bool = False
+    ) -> contextlib.AbstractContextManager[sqlite3.Connection]:
         """A connection; ``write``: in BEGIN IMMEDIATE with synchronous=FULL; ``read_tx``: one snapshot."""
-        try:
-            db = sqlite3.connect(self.path, timeout=self.busy_timeout_s, isolation_level=None)
-        except sqlite3.Error as exc:
-            raise self._unavailable(exc) from exc
-        try:
-            if write:
-                db.execute("PRAGMA synchronous=FULL")
-                db.execute("BEGIN IMMEDIATE")
-            elif read_tx:
-                db.execute("BEGIN")
-            yield db
-            if db.in_transaction:
-                db.execute("COMMIT")
-        except sqlite3.Error as exc:
-            if db.in_transaction:
-                with contextlib.suppress(sqlite3.Error):
-                    db.execute("ROLLBACK")
-            if isinstance(exc, sqlite3.OperationalError) and (exc.sqlite_errorcode & 0xFF) in (5, 6):
-                raise self._busy(exc) from exc
-            raise self._unavailable(exc) from exc
-        except BaseException:
-            if db.in_transaction:
-                with contextlib.suppress(sqlite3.Error):
-                    db.execute("ROLLBACK")
-            raise
-        finally:
-            db.close()
+        return self.file.connect(write=write, read_tx=read_tx)
 
     @staticmethod
     def _require_question(db: sqlite3.Connection, question_id: object) -> dict[str, Any]:
