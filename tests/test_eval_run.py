@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -245,3 +246,65 @@ def test_a_run_killed_mid_way_resumes_without_redoing(demo_data_dir: Path, tmp_p
     assert len(after) == 400
     assert {q: after[q] for q in before} == before  # finished queries were not redone
     assert store.get_run(run.run_id).summary["finished"] == 400
+
+
+def test_gold_labelled_on_another_chunking_is_mapped_by_span(
+    demo_store, local_embedder, demo_data_dir
+) -> None:
+    """Chunk ids the collection lacks, with spans that lie in its documents: mapped before the run."""
+    original = read_jsonl(DEMO_GOLD).records[:5]
+    assert all(r.gold_spans for r in original)
+    renamed = []
+    for n, record in enumerate(original):
+        spans = [
+            replace(s, chunk_id=f"{s.doc_id}#other-chunking:{n * 10 + i}")
+            for i, s in enumerate(record.gold_spans)
+        ]
+        renamed.append(
+            replace(record, gold_context_ids=[s.chunk_id for s in spans], gold_spans=spans, relevance={})
+        )
+    runner = runner_for(demo_store, local_embedder, demo_data_dir)
+    run, prepared = runner.start(EvalSet("other", renamed), EvalPlan(Policy("A", rerank=False)))
+    assert "mapped onto rag_chunks_v1's chunks by span overlap" in run.config["notes"][0]
+    for before, after in zip(original, prepared.records, strict=True):
+        assert set(before.gold_context_ids) <= set(after.gold_context_ids)  # the same text, the same chunks
+    run = runner.execute(run, prepared)
+    assert run.status == "done" and run.summary["failed"] == 0
+
+
+@pytest.mark.slow
+def test_answers_judged_by_ragas_with_the_local_model(
+    demo_store, local_embedder, demo_data_dir, llama_server
+) -> None:
+    """One question end to end with real parts: the local llama.cpp model answers, Ragas judges."""
+    from ragdeck.services.judge import RagasJudge
+    from ragdeck.services.llm import OpenAIChatModel
+
+    chat = OpenAIChatModel(llama_server.base_url, model=llama_server.model_alias, timeout_s=600.0)
+    judge = RagasJudge(
+        llama_server.base_url,
+        llama_server.model_alias,
+        timeout_s=600.0,
+        max_tokens=400,
+        embed=lambda texts: local_embedder.embed_documents(texts).tolist(),
+    )
+    evalset = EvalSet("one", read_jsonl(DEMO_GOLD).records[:1])
+    runner = runner_for(
+        demo_store, local_embedder, demo_data_dir, chat_model=chat, judge=judge, max_context_chars=1500
+    )
+    plan = EvalPlan(Policy("A", top_n=3, rerank=False, max_tokens=120), answers=True, concurrency=1)
+    run, prepared = runner.start(evalset, plan)
+    run = runner.execute(run, prepared)
+    (result,) = runner.deps.runs.results(run.run_id)
+    assert result["error"] is None, result["error"]
+    assert result["answer"]["mode"] == "llm" and result["answer"]["completion_tokens"] > 0
+    judged = result["judge"]
+    assert judged["mode"] == "llm"
+    assert set(judged["scores"]) == {"faithfulness", "answer_relevancy", "context_recall"}
+    for name, value in judged["scores"].items():  # a value in [0, 1], or the reason it has none
+        assert (value is not None and 0.0 <= value <= 1.0) or judged["errors"].get(name), (name, judged)
+    assert any(v is not None for v in judged["scores"].values()), judged
+    if judged["scores"]["faithfulness"] is not None:
+        assert judged["claims"] and all(isinstance(c["verdict"], bool) for c in judged["claims"])
+    assert {"generation", "judge"} <= set(result["timings_ms"])
+    chat.close()
