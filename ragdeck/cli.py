@@ -20,6 +20,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from ragdeck.cli_compare import compare_cmd
 from ragdeck.cli_eval import eval_cmd
 from ragdeck.cli_evalset import app as evalset_app
 from ragdeck.cli_llm import app as llm_app
@@ -380,6 +381,7 @@ app.add_typer(api_app, name="api")
 app.add_typer(llm_app, name="llm")
 app.add_typer(evalset_app, name="evalset")
 app.command("eval")(eval_cmd)
+app.command("compare")(compare_cmd)
 
 
 @api_app.command("serve")

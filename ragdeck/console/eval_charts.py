@@ -63,7 +63,7 @@ def curves(summary: dict[str, Any] | None, prefix: str = "") -> go.Figure:
     level = "document level" if prefix else "gold level"
     fig.update_layout(
         title=f"metric@k ({level})",
-        xaxis={"title": "k", "type": "log"},
+        xaxis={"title": "k", "tickvals": sorted({r["k"] for r in rows})},
         yaxis={"range": [0, 1.05]},
         margin={"t": 40, "b": 10},
         height=360,

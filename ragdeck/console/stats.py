@@ -1,4 +1,5 @@
-"""Statistics over per-query metric values: confidence intervals for their mean."""
+"""Statistics over per-query metric values: confidence intervals for their mean, and paired tests of two
+runs over the same queries (bootstrap interval of the difference, sign-flip permutation test, Holm)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-__all__ = ["bootstrap_ci", "bootstrap_cis"]
+__all__ = ["bootstrap_ci", "bootstrap_cis", "holm", "paired_bootstrap_ci", "paired_permutation_test"]
 
 _MAX_DRAWS = 4_000_000  # indices drawn at once (32 MB of int64); larger resample matrices go in chunks
 
@@ -81,3 +82,90 @@ def bootstrap_cis(
         for j, (name, data) in enumerate(members):
             results[name] = (float(data.mean()), float(lows[j]), float(highs[j]))
     return {name: results[name] for name in columns}
+
+
+_EXACT_MAX_N = 16  # up to 2**16 sign vectors are enumerated; more pairs are sampled
+_TIE_RTOL = 1e-12  # null statistics within this relative distance of the observed one count as extreme
+
+
+def _paired_differences(a: Sequence[float], b: Sequence[float]) -> np.ndarray:
+    """b - a over the pairs where neither value is NaN; ``ValueError`` when the lengths differ."""
+    x = np.asarray(a, dtype=np.float64).ravel()
+    y = np.asarray(b, dtype=np.float64).ravel()
+    if x.shape != y.shape:
+        raise ValueError(f"paired values need the same length, got {x.size} and {y.size}")
+    keep = ~(np.isnan(x) | np.isnan(y))
+    return y[keep] - x[keep]
+
+
+def paired_bootstrap_ci(
+    a: Sequence[float],
+    b: Sequence[float],
+    *,
+    confidence: float = 0.95,
+    n_resamples: int = 10000,
+    seed: int = 0,
+) -> tuple[float, float, float]:
+    """(mean, low, high) of the paired differences d_i = b_i - a_i: their mean and its percentile-bootstrap
+    interval, resampling whole pairs (``bootstrap_ci`` of d; as ``scipy.stats.bootstrap((a, b), paired=True,
+    method="percentile")`` of mean(b - a)). Pairs with a NaN on either side are dropped.
+    No pairs → (nan, nan, nan). ``ValueError`` for different lengths, or what ``bootstrap_ci`` refuses.
+    """
+    return bootstrap_ci(_paired_differences(a, b), confidence=confidence, n_resamples=n_resamples, seed=seed)
+
+
+def paired_permutation_test(
+    a: Sequence[float], b: Sequence[float], *, n_resamples: int = 10000, seed: int = 0
+) -> float:
+    """Two-sided p-value of the paired randomisation test of mean(b - a) = 0.
+
+    Under the null each difference d_i = b_i - a_i is as likely to have either sign, so the null distribution
+    of T = sum(s_i d_i) is taken over sign vectors s in {-1, 1}^n; p = P(|T| >= |T_obs|), with a relative
+    tolerance of 1e-12 so that rounding does not break ties. Pairs with a NaN on either side are dropped.
+
+    With n <= 16 pairs all 2^n sign vectors are enumerated and p is exact (equal to
+    ``scipy.stats.permutation_test(..., permutation_type="samples")``). With more, ``n_resamples`` random
+    sign vectors are drawn from ``numpy.random.default_rng(seed)`` and p = (count + 1) / (n_resamples + 1),
+    where count is how many of them are at least as extreme: the observed signs count as one draw, so p is
+    never 0 and P(p <= alpha) <= alpha holds for the Monte Carlo test itself (Phipson and Smyth, 2010).
+    No pairs → nan; all differences zero → 1.0. ``ValueError`` for different lengths or n_resamples < 1.
+    """
+    if n_resamples < 1:
+        raise ValueError(f"n_resamples must be at least 1, got {n_resamples}")
+    d = _paired_differences(a, b)
+    n = d.size
+    if n == 0:
+        return math.nan
+    threshold = abs(float(d.sum())) * (1 - _TIE_RTOL)
+    if n <= _EXACT_MAX_N:
+        bits = (np.arange(2**n, dtype=np.int64)[:, None] >> np.arange(n)) & 1
+        null = (1 - 2 * bits).astype(np.float64) @ d
+        return float(np.count_nonzero(np.abs(null) >= threshold) / 2**n)
+    rng = np.random.default_rng(seed)
+    count = 0
+    rows = max(1, _MAX_DRAWS // n)
+    for start in range(0, n_resamples, rows):
+        stop = min(start + rows, n_resamples)
+        signs = 1.0 - 2.0 * rng.integers(0, 2, size=(stop - start, n))
+        count += int(np.count_nonzero(np.abs(signs @ d) >= threshold))
+    return (count + 1) / (n_resamples + 1)
+
+
+def holm(p_values: Mapping[str, float]) -> dict[str, float]:
+    """Holm's step-down adjustment of a family of p-values, in the given order.
+
+    With the m p-values sorted ascending p_(1) <= ... <= p_(m), the adjusted p_(i) is
+    max_{j <= i} min(1, (m - j + 1) p_(j)): monotone in the raw p and capped at 1 (as
+    ``statsmodels.stats.multitest.multipletests(method="holm")``). NaN p-values stay NaN and do not count
+    in m. Empty → {}.
+    """
+    names = list(p_values)
+    raw = np.array([p_values[k] for k in names], dtype=np.float64)
+    adjusted = np.full(raw.shape, np.nan)
+    valid = np.flatnonzero(~np.isnan(raw))
+    m = valid.size
+    if m:
+        order = valid[np.argsort(raw[valid], kind="stable")]
+        scaled = np.minimum(1.0, raw[order] * np.arange(m, 0, -1))
+        adjusted[order] = np.maximum.accumulate(scaled)
+    return {name: float(v) for name, v in zip(names, adjusted, strict=True)}
