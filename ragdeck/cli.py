@@ -25,6 +25,7 @@ from ragdeck.cli_eval import eval_cmd
 from ragdeck.cli_evalset import app as evalset_app
 from ragdeck.cli_llm import app as llm_app
 from ragdeck.cli_llm import model_path
+from ragdeck.cli_replay import replay_cmd
 from ragdeck.console.chunking import ChunkingConfig
 from ragdeck.console.demo import ensure_demo
 from ragdeck.console.ingest import IngestReport, ingest
@@ -382,6 +383,7 @@ app.add_typer(llm_app, name="llm")
 app.add_typer(evalset_app, name="evalset")
 app.command("eval")(eval_cmd)
 app.command("compare")(compare_cmd)
+app.command("replay")(replay_cmd)
 
 
 @api_app.command("serve")
