@@ -145,7 +145,9 @@ def test_cuts_only_between_words(text: str, bounds: tuple[int, int]) -> None:
 
 @PROSE
 @given(
-    st.sampled_from([ChunkingConfig(), ChunkingConfig(300, 800, 0.1), ChunkingConfig(400, 1000, 0.2)]),
+    # Strictly inside the documented domain (2 * min_chars < (1 - overlap) * max_chars): 390 / 1000 / 0.2 and
+    # the others held for 600 examples each; 400 / 1000 / 0.2, on its boundary, does not (a known edge case).
+    st.sampled_from([ChunkingConfig(), ChunkingConfig(300, 800, 0.1), ChunkingConfig(390, 1000, 0.2)]),
     st.data(),
 )
 def test_overlap_share_within_tolerance_on_prose(config: ChunkingConfig, data: st.DataObject) -> None:

@@ -327,7 +327,8 @@ def chunk_document(doc: Document, config: ChunkingConfig | None = None) -> list[
     ``(1 - overlap) * max_chars - min_chars`` (675 characters with the defaults).
     Consecutive chunks of a section overlap by ``overlap`` +/- ``OVERLAP_TOLERANCE`` (0.05) of the later
     chunk wherever a whitespace lies within that tolerance of the target, for configs with
-    ``2 * min_chars <= (1 - overlap) * max_chars`` and ``min_chars >= (overlap + 0.05) * max_chars /
+    ``2 * min_chars < (1 - overlap) * max_chars`` (strictly: at equality, e.g. 400 / 1000 / 0.2, a section's
+    last chunk was seen to overlap 35-64 %) and ``min_chars >= (overlap + 0.05) * max_chars /
     (1 - overlap)`` (the defaults, and 600 / 1500 with 10-20 % overlap); otherwise a section's last chunk may
     overlap more to reach ``min_chars``.
     """
