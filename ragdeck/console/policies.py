@@ -104,11 +104,15 @@ def default_policy(name: str, settings: Settings) -> Policy:
     )
 
 
-def load_policies(settings: Settings) -> dict[str, Policy]:
+def load_policies(
+    settings: Settings, overrides: Mapping[str, Mapping[str, Any]] | None = None
+) -> dict[str, Policy]:
     """Policies by name from ``settings.policies``, else "A" and "B" built from the retrieval settings.
 
-    Each TOML table starts from the settings' defaults and overrides what it names. Raises ConfigError
-    when ``control_policy`` or ``canary_policy`` names no policy, or when they are the same one.
+    Each TOML table starts from the settings' defaults and overrides what it names. Then the run-time
+    overrides apply (``overrides``, else those in the state database: e.g. a default ``hnsw_ef`` applied
+    from the Tune page; overrides of unknown policies are ignored). Raises ConfigError when
+    ``control_policy`` or ``canary_policy`` names no policy, or when they are the same one.
     """
     tables = settings.policies or {}
     if tables:
@@ -117,6 +121,13 @@ def load_policies(settings: Settings) -> dict[str, Policy]:
             policies[name] = Policy.from_mapping(name, values, default_policy(name, settings))
     else:
         policies = {name: default_policy(name, settings) for name in ("A", "B")}
+    if overrides is None:
+        from ragdeck.services.policy_overrides import read_overrides
+
+        overrides = read_overrides(settings.state_db)
+    for name, values in overrides.items():
+        if name in policies and values:
+            policies[name] = Policy.from_mapping(name, values, policies[name])
     for role, name in (
         ("control_policy", settings.control_policy),
         ("canary_policy", settings.canary_policy),

@@ -23,6 +23,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -99,6 +100,8 @@ class _Slot:
     lock: threading.RLock = field(default_factory=threading.RLock)
     shard: EdgeShard | None = None
     meta: dict[str, Any] | None = None  # meta.json as read when the handle was opened
+    writes: int = 0  # point writes through this handle's slot (an in-place rebuild checks it before its swap)
+    rebuilding: bool = False  # an in-place HNSW rebuild is under way
 
 
 # Process-wide: the engine allows one handle per shard directory per process, whatever the store object.
@@ -128,6 +131,52 @@ def _disk_bytes(path: Path) -> int:
             with contextlib.suppress(FileNotFoundError):
                 total += os.lstat(os.path.join(dirpath, name)).st_blocks * 512
     return total
+
+
+def _copy_tree(source: Path, target: Path) -> None:
+    """Copy a shard directory, keeping the engine's sparse files sparse (a Python copy writes them out)."""
+    cp = shutil.which("cp")
+    if cp is None:
+        raise ConfigError("the cp command is needed to rebuild an embedded index in place; install coreutils")
+    proc = subprocess.run(
+        [cp, "-a", "--sparse=always", str(source), str(target)], capture_output=True, text=True, check=False
+    )
+    if proc.returncode != 0:
+        raise RagdeckError(
+            f"copying {source} failed: {proc.stderr.strip()}; check free disk space under {target.parent}"
+        )
+
+
+_BUILD_SCRIPT = """
+import sys
+from ragdeck.services.qdrant_embedded import EdgeShard, _edge_config
+from ragdeck.services.types import HnswConfig
+path, dimension, m, ef_construct, full_scan = sys.argv[1], *map(int, sys.argv[2:6])
+shard = EdgeShard.load(path, _edge_config(dimension, HnswConfig(m, ef_construct, full_scan)))
+shard.optimize()
+shard.flush()
+shard.close()
+"""
+
+
+def _build_index(shard_dir: Path, dimension: int, hnsw: HnswConfig) -> None:
+    """Open a (closed) shard directory with ``hnsw`` and build its index, in a child process."""
+    args = [
+        str(shard_dir),
+        str(dimension),
+        str(hnsw.m),
+        str(hnsw.ef_construct),
+        str(hnsw.full_scan_threshold),
+    ]
+    proc = subprocess.run(
+        [sys.executable, "-c", _BUILD_SCRIPT, *args], capture_output=True, text=True, check=False
+    )
+    if proc.returncode != 0:
+        tail = " ".join(proc.stderr.strip().splitlines()[-3:])
+        raise RagdeckError(
+            f"building the new HNSW index in {shard_dir} failed ({tail}); the old index is unchanged: "
+            f"check free disk space and memory, then retry"
+        )
 
 
 def _remove_tree(path: Path) -> None:
@@ -552,6 +601,7 @@ class EmbeddedQdrantStore:
             with self._open(collection) as slot:
                 assert slot.shard is not None
                 slot.shard.update(UpdateOperation.upsert_points(batch))
+                slot.writes += 1
 
     def delete_points(self, name: str, ids: Sequence[str]) -> None:
         """Delete points by chunk id (unknown ids are ignored); an extra, like on the server store."""
@@ -561,6 +611,7 @@ class EmbeddedQdrantStore:
         with self._open(collection) as slot:
             assert slot.shard is not None
             slot.shard.update(UpdateOperation.delete_points([point_uuid(i) for i in dict.fromkeys(ids)]))
+            slot.writes += 1
 
     def finish_indexing(self, name: str) -> None:
         """Run the optimizers (builds HNSW for every segment over 1 KB of vectors) and flush."""
@@ -642,26 +693,86 @@ class EmbeddedQdrantStore:
                 return
 
     def update_hnsw(self, name: str, hnsw: HnswConfig) -> None:
-        """Reload the shard with new HNSW settings, rebuild the index (``optimize``) and record them."""
+        """Rebuild the collection's HNSW index with new settings, in place, while searches go on.
+
+        The shard is flushed and copied (``cp --sparse``; the lock is held only for the copy), the copy is
+        opened with the new settings and re-indexed (``optimize``) in a child process (the engine holds
+        the GIL while it builds, which would stall this process's searches), and then, under the lock, the
+        old handle is closed, the directories are swapped by ``rename`` and the new shard opened. Searches
+        wait only for the copy and the swap, never for the build. Points written during the build
+        would be missing from the copy, so the swap is refused (``StoreBusy``, old index unchanged) when
+        any were; a second rebuild of the same collection at once is refused too.
+        """
         check_hnsw(hnsw)
         collection = self.resolve(name)
         slot = self._slot(collection)
+        live = self._collection_dir(collection)
+        work = self._collections_dir / f".rebuild-{uuid.uuid4().hex}"
         with slot.lock:
-            self._ensure_open(collection, slot)
-            assert slot.meta is not None
-            meta = dict(slot.meta)
-            self._release(slot)
-            shard_dir = self._collection_dir(collection) / "shard"
-            shard = self._load(collection, shard_dir, _edge_config(int(meta["dimension"]), hnsw))
-            meta["hnsw"] = asdict(hnsw)
+            if slot.rebuilding:
+                raise StoreBusy(
+                    f"the HNSW index of '{collection}' is already being rebuilt; wait for it to finish"
+                )
+            slot.rebuilding = True
+        try:
+            with slot.lock:
+                self._ensure_open(collection, slot).flush()
+                assert slot.meta is not None
+                meta = {**slot.meta, "hnsw": asdict(hnsw)}
+                writes = slot.writes
+                work.mkdir()
+                _copy_tree(live / "shard", work / "shard")
+            _build_index(work / "shard", int(meta["dimension"]), hnsw)
+            with slot.lock:
+                if not self._exists(collection):
+                    raise CollectionNotFound(
+                        f"collection '{collection}' was deleted while its HNSW index was rebuilt"
+                    )
+                if slot.writes != writes:
+                    raise StoreBusy(
+                        f"points of '{collection}' were written while its HNSW index was rebuilt, so the "
+                        f"new index would miss them; the old index is unchanged: retry when writes stop"
+                    )
+                self._swap_shard(collection, slot, work, meta)
+        finally:
+            with slot.lock:
+                slot.rebuilding = False
+            _remove_tree(work)
+
+    def _swap_shard(self, collection: str, slot: _Slot, work: Path, meta: dict[str, Any]) -> None:
+        """Replace the live shard by ``work/shard`` and its meta.json; call with ``slot.lock`` held.
+
+        On any failure the old shard and meta.json are put back and reopened.
+        """
+        live = self._collection_dir(collection)
+        old_meta = _read_json(live / "meta.json")
+        self._release(slot)
+        os.rename(live / "shard", work / "old")
+        try:
+            os.rename(work / "shard", live / "shard")
             try:
-                write_json_atomic(self._collection_dir(collection) / "meta.json", meta)
+                write_json_atomic(live / "meta.json", meta)
+                slot.shard, slot.meta = self._load(collection, live / "shard"), meta
             except BaseException:
-                shard.close()
+                os.rename(live / "shard", work / "shard")
                 raise
-            slot.shard, slot.meta = shard, meta
-            shard.optimize()
-            shard.flush()
+        except BaseException:
+            os.rename(work / "old", live / "shard")
+            write_json_atomic(live / "meta.json", old_meta)
+            raise
+
+    def index_bytes(self, name: str) -> dict[str, int]:
+        """Bytes allocated on disk by one collection, by part: ``hnsw`` (the graph files under
+        ``segments/*/vector_index/``: what m and ef_construct change), ``vectors`` (``vector_storage``),
+        ``total`` (the whole collection directory, WAL and payloads included)."""
+        collection = self.resolve(name)
+        with self._open(collection):
+            shard = self._collection_dir(collection) / "shard"
+            parts = {"hnsw": 0, "vectors": 0}
+            for segment in (shard / "segments").glob("*"):
+                parts["hnsw"] += _disk_bytes(segment / "vector_index")
+                parts["vectors"] += _disk_bytes(segment / "vector_storage")
+            return {**parts, "total": _disk_bytes(self._collection_dir(collection))}
 
     # ------------------------------------------------------------------ snapshots
 
