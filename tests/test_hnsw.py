@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -22,6 +23,7 @@ from ragdeck.errors import InputError, RagdeckError, StoreBusy
 from ragdeck.services.qdrant_embedded import EmbeddedQdrantStore
 from ragdeck.services.types import HnswConfig, VectorPoint
 
+LIVE_URL, LIVE_KEY = os.environ.get("QDRANT_URL"), os.environ.get("QDRANT_API_KEY")  # read before data_dir
 EFS = (10, 20, 40, 80, 160)  # the engine searches with max(ef, k): ef below k = 10 would change nothing
 
 
@@ -195,6 +197,15 @@ def test_leftover_copies_of_a_killed_sweep_are_removed(tmp_path: Path) -> None:
         assert [c.name for c in store.list_collections()] == ["vecs"]
 
 
+def _audit_entries(action: str) -> list | None:
+    """Audit entries of ``action`` when the audit log is installed (issue 8), else None."""
+    try:
+        from ragdeck.console import audit
+    except ImportError:
+        return None
+    return audit.entries(action=action)
+
+
 def _query_continuously(store: EmbeddedQdrantStore, stop: threading.Event, log: list) -> None:
     vectors = clustered_vectors(50, seed=9)
     i = 0
@@ -208,7 +219,7 @@ def _query_continuously(store: EmbeddedQdrantStore, stop: threading.Event, log: 
 
 
 @pytest.mark.slow
-def test_queries_keep_succeeding_during_an_in_place_rebuild(tmp_path: Path) -> None:
+def test_queries_keep_succeeding_during_an_in_place_rebuild(tmp_path: Path, data_dir: Path) -> None:
     store = build_collection(tmp_path / "qdrant", n=4000)
     try:
         stop, log = threading.Event(), []
@@ -235,6 +246,8 @@ def test_queries_keep_succeeding_during_an_in_place_rebuild(tmp_path: Path) -> N
         built = [json.loads(p.read_text()) for p in shard.glob("segments/*/vector_index/hnsw_config.json")]
         assert built and all((b["m"], b["ef_construct"]) == (32, 64) for b in built)
         assert [p.name for p in (store.root / "collections").iterdir()] == ["vecs"]
+        audited = _audit_entries("collection.hnsw")
+        assert audited is None or [(e.target, e.outcome) for e in audited] == [("collection:vecs", "ok")]
     finally:
         store.close()
     # A fresh process sees the new index.
@@ -286,6 +299,9 @@ def test_apply_policy_ef_persists_across_a_restart(data_dir: Path) -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.stdout.split() == ["None", "64"], done.stderr
     assert hnsw.apply_policy_ef(Settings(), "B", 128, actor="test") == (64, 128)
+    audited = _audit_entries("policy.hnsw_ef")
+    if audited is not None:
+        assert [(e.target, e.actor) for e in audited] == [("policy:B", "test")] * 2
     with pytest.raises(InputError, match="unknown policy"):
         hnsw.apply_policy_ef(Settings(), "Z", 64)
     with pytest.raises(InputError, match="ef must be"):
@@ -316,7 +332,7 @@ def test_live_search_compares_with_exact(tmp_path: Path) -> None:
         assert sum(h["in_exact_top_k"] for h in high.hits) == 10
 
 
-def test_sweep_on_the_server_adapter_code_path(tmp_path: Path) -> None:
+def test_sweep_on_the_server_adapter_code_path(tmp_path: Path, data_dir: Path) -> None:
     """qdrant-client local mode ignores HNSW: only the code path (copies, cleanup, update_collection) runs."""
     pytest.importorskip("qdrant_client")
     import warnings
@@ -351,18 +367,15 @@ def test_sweep_on_the_server_adapter_code_path(tmp_path: Path) -> None:
 
 
 @pytest.mark.live
-@pytest.mark.skipif(not __import__("os").environ.get("QDRANT_URL"), reason="needs QDRANT_URL (a real server)")
-def test_apply_on_a_live_server(tmp_path: Path) -> None:
-    import os
+@pytest.mark.skipif(not LIVE_URL, reason="needs QDRANT_URL (a real server)")
+def test_apply_on_a_live_server(tmp_path: Path, data_dir: Path) -> None:
     import uuid
 
     from ragdeck.services.qdrant_server import QdrantServerStore
 
     x = clustered_vectors(500, dim=32)
     name = f"ragdeck_test_hnsw_{uuid.uuid4().hex[:8]}"
-    with QdrantServerStore.connect(
-        os.environ["QDRANT_URL"], os.environ.get("QDRANT_API_KEY"), 30.0, tmp_path
-    ) as s:
+    with QdrantServerStore.connect(LIVE_URL, LIVE_KEY, 30.0, tmp_path) as s:
         s.create_collection(name, 32, HnswConfig(m=4, ef_construct=32, full_scan_threshold=1))
         try:
             s.upsert(name, [VectorPoint(id=f"d#s:{i}", vector=x[i].tolist()) for i in range(500)])
