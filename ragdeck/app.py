@@ -6,6 +6,8 @@ from pathlib import Path
 
 import streamlit as st
 
+from ragdeck.login import sidebar_identity
+
 PAGES = Path(__file__).resolve().parent / "pages"
 
 st.set_page_config(page_title="ragdeck", page_icon="🗂️", layout="wide")
@@ -20,4 +22,5 @@ navigation = st.navigation(
         st.Page(PAGES / "evaluate.py", title="Evaluate", icon="🧪"),
     ]
 )
+sidebar_identity()  # login (when configured) before any page; who is signed in
 navigation.run()

@@ -34,3 +34,7 @@ class ServiceUnavailable(RagdeckError):
 
 class StoreBusy(RagdeckError):
     """The embedded store is held by another process."""
+
+
+class PermissionDenied(RagdeckError):
+    """The user's role does not allow an action; the message names the role needed and how to get it."""

@@ -21,6 +21,7 @@ from ragdeck.services.feedback_log import SqliteFeedbackLog
 if TYPE_CHECKING:
     from ragdeck.console.eval_jobs import EvalJobs
     from ragdeck.console.eval_run import EvalRunner
+    from ragdeck.console.roles import User
 
 
 @st.cache_resource(show_spinner="Connecting to the stack…")
@@ -98,3 +99,13 @@ def get_eval_store() -> EvalRunStore:
 def get_eval_runner(with_answers: bool, policy: Policy | None) -> EvalRunner:
     """An eval runner over the cached stack (with the LLM and a judge when answers are asked for)."""
     return build_eval_runner(Settings(), get_stack(), with_answers=with_answers, policy=policy)
+
+
+def current_user() -> User:
+    """The console's user: trusted proxy header, login, or the local user (see ``ragdeck/login.py``).
+
+    Check a permission with ``ragdeck.console.roles.require(current_user(), Role.OPERATOR, "action")``.
+    """
+    from ragdeck.login import current_user as resolve
+
+    return resolve()

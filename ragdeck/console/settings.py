@@ -139,6 +139,30 @@ class Settings(BaseSettings):
         False, description="One verdict call per claim: small judges err less (claims + 1 calls, not 2)."
     )
 
+    # Roles and login (annotator < engineer < operator). No login configured: the local user has default_role.
+    default_role: str = Field(
+        "operator",
+        description="Role of the local user when no login is configured, and of CLI users not in `roles` "
+        "(operator suits the single-user embedded default; set annotator for shared machines).",
+    )
+    roles: dict[str, str] = Field(
+        default_factory=dict, description='Role by user name: TOML [roles] alice = "operator".'
+    )
+    login_default_role: str = Field(
+        "annotator", description="Role of a logged-in or proxy-authenticated user not in `roles`."
+    )
+    auth_header: str | None = Field(
+        None, description="Header naming the user, set by a trusted auth proxy (e.g. X-Forwarded-User)."
+    )
+    auth_trust_header: bool = Field(
+        False, description="Honour auth_header: only when every request reaches the console via the proxy."
+    )
+    auth_credentials_file: Path | None = Field(
+        None, description="streamlit-authenticator YAML of users with bcrypt-hashed passwords and roles."
+    )
+    auth_cookie_key: SecretStr | None = Field(None, description="Secret signing the login cookie.")
+    index_retention: int = Field(3, ge=1, description="Index versions kept by `ragdeck index prune`.")
+
     @field_validator("qdrant_url", "tei_url", "tei_rerank_url", "llm_base_url", "prometheus_url", "redis_url")
     @classmethod
     def _blank_is_unset(cls, value: str | None) -> str | None:

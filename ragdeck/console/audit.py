@@ -1,0 +1,141 @@
+"""The audit log: who did what, to which target, the state before and after, why, when, and the outcome.
+
+Public API::
+
+    audit.record(actor, action, target, before=None, after=None, reason="", outcome="ok") -> AuditEntry
+    audit.entries(limit=500, actor=None, action=None, target=None, outcome=None) -> list[AuditEntry]
+    audit.to_csv(entries) -> str;  audit.to_jsonl(entries) -> str;  audit.verify() -> int | None
+
+``actor`` is a ``roles.User`` (its role is recorded too) or a plain name. Each function takes an optional
+``log`` (a ``SqliteAuditLog``); by default the one in the state database of the current settings. Rows are
+append-only (see ``services/audit_log.py``).
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import io
+import json
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ragdeck.console.settings import Settings
+from ragdeck.services.audit_log import SqliteAuditLog
+
+if TYPE_CHECKING:
+    from ragdeck.console.roles import User
+
+OUTCOMES = ("ok", "denied", "failed")
+CSV_COLUMNS = ("id", "time", "actor", "role", "action", "target", "before", "after", "reason", "outcome")
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One audit row; ``time`` is ISO 8601 UTC, ``before`` / ``after`` any JSON value."""
+
+    id: int
+    time: str
+    actor: str
+    role: str
+    action: str
+    target: str
+    before: Any
+    after: Any
+    reason: str
+    outcome: str
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> AuditEntry:
+        """From a ``SqliteAuditLog`` row."""
+        stamp = datetime.fromtimestamp(float(row["at"]), UTC).isoformat(timespec="milliseconds")
+        return cls(
+            id=int(row["id"]),
+            time=stamp,
+            actor=row["actor"],
+            role=row["role"],
+            action=row["action"],
+            target=row["target"],
+            before=row["before"],
+            after=row["after"],
+            reason=row["reason"],
+            outcome=row["outcome"],
+        )
+
+
+@functools.lru_cache(maxsize=8)
+def _log_at(path: Path) -> SqliteAuditLog:
+    return SqliteAuditLog(path)
+
+
+def open_log(settings: Settings | None = None) -> SqliteAuditLog:
+    """The audit log in the state database of ``settings`` (the current settings by default)."""
+    return _log_at((settings or Settings()).state_db)
+
+
+def record(
+    actor: User | str,
+    action: str,
+    target: str,
+    before: Any = None,
+    after: Any = None,
+    reason: str = "",
+    *,
+    outcome: str = "ok",
+    log: SqliteAuditLog | None = None,
+) -> AuditEntry:
+    """Append one entry; ``action`` is a dotted name such as ``index.swap``."""
+    if outcome not in OUTCOMES:
+        raise ValueError(f"outcome must be one of {', '.join(OUTCOMES)}, not {outcome!r}")
+    name, role = (actor, "") if isinstance(actor, str) else (actor.name, actor.role.label)
+    row = (log or open_log()).append(
+        actor=name,
+        role=role,
+        action=action,
+        target=target,
+        before=before,
+        after=after,
+        reason=reason.strip(),
+        outcome=outcome,
+    )
+    return AuditEntry.from_row(row)
+
+
+def entries(
+    *,
+    limit: int | None = 500,
+    actor: str | None = None,
+    action: str | None = None,
+    target: str | None = None,
+    outcome: str | None = None,
+    log: SqliteAuditLog | None = None,
+) -> list[AuditEntry]:
+    """Entries newest first, filtered by exact actor, action, target and outcome."""
+    rows = (log or open_log()).rows(limit=limit, actor=actor, action=action, target=target, outcome=outcome)
+    return [AuditEntry.from_row(row) for row in rows]
+
+
+def verify(log: SqliteAuditLog | None = None) -> int | None:
+    """The id of the first entry whose chained digest is wrong (edited outside ragdeck), or None."""
+    return (log or open_log()).verify()
+
+
+def _cell(value: Any) -> str:
+    return "" if value is None else value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+
+
+def to_csv(items: list[AuditEntry]) -> str:
+    """CSV with a header row; ``before`` / ``after`` as JSON text."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(CSV_COLUMNS)
+    for entry in items:
+        writer.writerow([_cell(getattr(entry, column)) for column in CSV_COLUMNS])
+    return buffer.getvalue()
+
+
+def to_jsonl(items: list[AuditEntry]) -> str:
+    """One JSON object per line."""
+    return "".join(json.dumps(asdict(entry), sort_keys=True) + "\n" for entry in items)
