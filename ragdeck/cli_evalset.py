@@ -55,19 +55,15 @@ def _read(file: Path, queries: Path | None, skip_unjudged: bool) -> EvalSet:
         raise  # not reached: _print_problems raises
 
 
-def _collection_ids(name: str) -> tuple[set[str], set[str]]:
-    """Chunk ids (point ids) and document ids (``doc_id`` payloads) of a collection or alias."""
+def _collection_ids(evalset: EvalSet, name: str) -> tuple[set[str], set[str]]:
+    """The chunk ids and document ids the set names that the collection (or alias) ``name`` holds."""
+    from ragdeck.console.eval_run import CollectionIds
     from ragdeck.console.wiring import build_stack
 
     stack = build_stack(Settings())
     try:
-        ids: set[str] = set()
-        docs: set[str] = set()
-        for point in stack.store.iter_points(name):
-            ids.add(point.id)
-            if isinstance(point.payload.get("doc_id"), str):
-                docs.add(point.payload["doc_id"])
-        return ids, docs
+        found = CollectionIds.of(evalset, stack.store, stack.store.resolve(name))
+        return found.chunk_ids, found.doc_ids
     finally:
         stack.close()
 
@@ -85,7 +81,7 @@ def validate_cmd(
     """Check an eval set; print every problem (exit 1), else its counts and content hash."""
     evalset = _read(file, queries, skip_unjudged)
     if collection is not None:
-        known_ids, known_docs = _collection_ids(collection)
+        known_ids, known_docs = _collection_ids(evalset, collection)
         problems = validate(evalset, known_ids, known_docs, collection=collection)
         if problems:
             _print_problems(file, problems)

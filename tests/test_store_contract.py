@@ -246,3 +246,13 @@ def test_update_hnsw(store: VectorStore, docs: list[VectorPoint]) -> None:
     assert store.search("docs_v1", docs[9].vector, 1, hnsw_ef=64)[0].id == docs[9].id
     with pytest.raises(InputError, match="ef_construct >= 4"):
         store.update_hnsw("docs_v1", HnswConfig(ef_construct=1))
+
+
+def test_search_targets_lists_aliases_then_collections(store: VectorStore) -> None:
+    from ragdeck.console.stack import search_targets
+
+    assert search_targets(store) == []
+    for name in ("kb_v2", "kb_v1"):
+        store.create_collection(name, DIM, HNSW)
+    store.set_alias("kb", "kb_v1")
+    assert search_targets(store) == ["kb", "kb_v1", "kb_v2"]

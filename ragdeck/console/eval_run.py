@@ -14,6 +14,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
@@ -265,10 +266,10 @@ class EvalRunner:
         try:
             with ThreadPoolExecutor(max_workers=plan.concurrency, thread_name_prefix="eval") as pool:
                 pending: set[Future[None]] = set()
-                queue = list(todo)
+                queue = deque(todo)
                 while queue or pending:
                     while queue and len(pending) < plan.concurrency and not (cancel and cancel.is_set()):
-                        position, record = queue.pop(0)
+                        position, record = queue.popleft()
                         pending.add(pool.submit(self._run_one, run, plan, position, record))
                     if not pending:
                         break

@@ -26,3 +26,9 @@ def collection_rows(store: VectorStore) -> list[dict[str, Any]]:
             }
         )
     return rows
+
+
+def search_targets(store: VectorStore) -> list[str]:
+    """What a search or an eval can name: the aliases, then the physical collections, each sorted."""
+    aliases = sorted(store.list_aliases())
+    return aliases + sorted(c.name for c in store.list_collections() if c.name not in aliases)

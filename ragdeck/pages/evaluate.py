@@ -18,35 +18,16 @@ from ragdeck.console.eval_report import (
     to_csv,
 )
 from ragdeck.console.eval_run import DEFAULT_KS, EvalPlan
+from ragdeck.console.evalset_files import eval_set_files, save_upload
 from ragdeck.console.evalset_io import read_any
 from ragdeck.console.policies import Policy, load_policies
 from ragdeck.console.settings import Settings
+from ragdeck.console.stack import search_targets
 from ragdeck.ui import get_eval_jobs, get_eval_runner, get_eval_store, get_stack, user_errors
 
 st.title("Evaluate")
 settings = Settings()
 jobs = get_eval_jobs()
-
-
-def eval_set_files() -> list[Path]:
-    """Published and uploaded eval sets (JSONL / CSV), newest first."""
-    folders = [settings.eval_sets_dir, settings.data_dir / "uploads"]
-    files = [
-        f
-        for d in folders
-        if d.is_dir()
-        for f in d.iterdir()
-        if f.suffix in (".jsonl", ".csv") and not f.name.endswith(".versions.jsonl")
-    ]
-    return sorted(files, key=lambda f: f.stat().st_mtime, reverse=True)
-
-
-def saved_upload(upload) -> Path:
-    """An uploaded set, kept under the data directory so its runs can be resumed."""
-    target = settings.data_dir / "uploads" / Path(upload.name).name
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_bytes(upload.getvalue())
-    return target
 
 
 def start_run(path: Path, plan: EvalPlan) -> None:
@@ -59,7 +40,7 @@ def start_run(path: Path, plan: EvalPlan) -> None:
 
 runs_store = get_eval_store()
 with st.expander("New run", expanded=not runs_store.list_runs(limit=1)), user_errors():
-    files = eval_set_files()
+    files = eval_set_files([settings.eval_sets_dir, settings.data_dir / "uploads"])
     upload = st.file_uploader("Upload an eval set (JSONL or CSV)", type=["jsonl", "csv"])
     choice = st.selectbox(
         "Eval set",
@@ -72,7 +53,7 @@ with st.expander("New run", expanded=not runs_store.list_runs(limit=1)), user_er
     picked = st.selectbox("Policy", names, help="Policies come from the settings ([policies.NAME]).")
     base = policies.get(picked) or next(iter(policies.values()))
     stack = get_stack()
-    targets = sorted({*stack.store.list_aliases(), *(c.name for c in stack.store.list_collections())})
+    targets = search_targets(stack.store)
     cols = st.columns(4)
     alias = cols[0].selectbox(
         "Collection or alias",
@@ -108,9 +89,9 @@ with st.expander("New run", expanded=not runs_store.list_runs(limit=1)), user_er
             )
         )
         cut_offs = tuple(sorted({k for k in ks if k <= policy.top_n} | {policy.top_n}))
-        start_run(
-            saved_upload(upload) if upload else choice, EvalPlan(policy, cut_offs, answers, concurrency)
-        )
+        uploads = settings.data_dir / "uploads"
+        source = save_upload(upload.name, upload.getvalue(), uploads) if upload else choice
+        start_run(source, EvalPlan(policy, cut_offs, answers, concurrency))
 
 
 @st.fragment(run_every=1.0)

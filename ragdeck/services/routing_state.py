@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ragdeck.errors import InputError, ServiceUnavailable
+from ragdeck.services.sqlite_db import SqliteFile
 from ragdeck.services.types import ComponentHealth
 
 DEFAULT_MAX_EVENTS = 1000
@@ -82,44 +83,18 @@ class SqliteRoutingState:
         self, path: Path | str, *, busy_timeout_s: float = 5.0, max_events: int = DEFAULT_MAX_EVENTS
     ) -> None:
         self.path = Path(path)
-        self.busy_timeout_s = busy_timeout_s
         self.max_events = max_events
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise self._unavailable(exc) from exc
-        with self._connect() as db:
-            db.execute("PRAGMA journal_mode=WAL")
+        self._db = SqliteFile(self.path, "routing state database", busy_timeout_s=busy_timeout_s)
+        with self._db.connect() as db:
             db.executescript(SCHEMA)
 
-    def _unavailable(self, exc: Exception) -> ServiceUnavailable:
-        return ServiceUnavailable(
-            f"routing state database {self.path} cannot be used ({exc}): check that the data directory "
-            f"(RAGDECK_DATA_DIR) exists and is writable, or set REDIS_URL to share state through Redis"
-        )
+    @property
+    def busy_timeout_s(self) -> float:
+        """How long a write waits for another writer's lock before ``StoreBusy``."""
+        return self._db.busy_timeout_s
 
-    @contextlib.contextmanager
-    def _connect(self, write: bool = False) -> Iterator[sqlite3.Connection]:
-        try:
-            db = sqlite3.connect(self.path, timeout=self.busy_timeout_s, isolation_level=None)
-        except sqlite3.Error as exc:
-            raise self._unavailable(exc) from exc
-        try:
-            if write:
-                db.execute("BEGIN IMMEDIATE")
-            yield db
-            if write:
-                db.execute("COMMIT")
-        except sqlite3.Error as exc:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
-            raise self._unavailable(exc) from exc
-        except BaseException:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
-            raise
-        finally:
-            db.close()
+    def _connect(self, write: bool = False) -> contextlib.AbstractContextManager[sqlite3.Connection]:
+        return self._db.connect(write=write)
 
     def _append(self, db: sqlite3.Connection, event: dict[str, Any]) -> None:
         db.execute(
