@@ -19,12 +19,15 @@ from ragdeck.console.hnsw import (
     SweepResult,
     apply_hnsw,
     apply_policy_ef,
+    check_apply,
+    check_sweep,
     eval_queries,
     parse_ints,
     remove_temporary,
     run_sweep,
     sample_queries,
 )
+from ragdeck.console.roles import cli_user
 from ragdeck.console.settings import Settings
 from ragdeck.console.wiring import build_stack
 from ragdeck.errors import InputError
@@ -132,6 +135,7 @@ def sweep_cmd(
         for left in remove_temporary(store):
             err.print(f"removed a temporary copy left by an interrupted sweep: {left}")
         physical = store.resolve(name)
+        check_sweep(cli_user(settings), physical)
         points = None
         if evalset is not None:
             query_set = eval_queries(evalset, stack.embedder, store, physical)
@@ -170,15 +174,15 @@ def apply_cmd(
     ef_construct: Annotated[
         int | None, typer.Option("--ef-construct", min=4, help="New ef_construct of the collection's index.")
     ] = None,
-    actor: Annotated[str, typer.Option("--actor", help="Who applies it (for the audit log).")] = "cli",
 ) -> None:
-    """Apply a choice live: --policy P --ef N sets a policy's default ef (every process picks it up);
-    --m / --ef-construct rebuild the collection's index without stopping searches."""
+    """Apply a choice live (operator role; audited): --policy P --ef N sets a policy's default ef (every
+    process picks it up); --m / --ef-construct rebuild the collection's index without stopping searches."""
     if (policy is None) != (ef is None):
         raise InputError("--policy and --ef go together: e.g. ragdeck hnsw apply --policy A --ef 64")
     if policy is None and m is None and ef_construct is None:
         raise InputError("nothing to apply: give --policy P --ef N, and/or --m / --ef-construct")
     settings = Settings()
+    actor = cli_user(settings)
     if policy is not None:
         before, after = apply_policy_ef(settings, policy, ef, actor=actor)
         out.print(f"policy {policy}: hnsw_ef {before} -> {after}")
@@ -186,6 +190,7 @@ def apply_cmd(
         stack = build_stack(settings)
         try:
             current = stack.store.collection_info(collection or settings.alias)
+            check_apply(actor, current.name)
             with _progress() as bar:
                 task = bar.add_task("apply", total=2)
 

@@ -80,6 +80,18 @@ def test_errors_are_one_line(vecs: Path, monkeypatch, capsys) -> None:
         assert_one_line_error(code, stderr, needle)
 
 
+def test_apply_needs_the_operator_role(vecs: Path, monkeypatch, capsys) -> None:
+    monkeypatch.setenv("RAGDECK_USER", "eve")
+    monkeypatch.setenv("RAGDECK_DEFAULT_ROLE", "engineer")
+    code, _, stderr = run_cli(monkeypatch, capsys, "hnsw", "apply", "-c", "vecs", "--m", "8")
+    assert_one_line_error(code, stderr, "eve has role engineer", "needs operator")
+    code, _, stderr = run_cli(monkeypatch, capsys, "hnsw", "sweep", "-c", "vecs", "--m", "4", "--ef", "16")
+    assert code == 0, stderr
+    monkeypatch.setenv("RAGDECK_DEFAULT_ROLE", "annotator")
+    code, _, stderr = run_cli(monkeypatch, capsys, "hnsw", "sweep", "-c", "vecs", "--m", "4", "--ef", "16")
+    assert_one_line_error(code, stderr, "needs engineer")
+
+
 @pytest.mark.slow
 def test_sweep_with_an_eval_set_measures_gold_recall(
     demo_data_dir: Path, tmp_path, monkeypatch, capsys

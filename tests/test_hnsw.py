@@ -19,7 +19,7 @@ from hnsw_data import build_collection, clustered_vectors
 from ragdeck.console import hnsw
 from ragdeck.console.hnsw import SweepRow
 from ragdeck.console.settings import Settings
-from ragdeck.errors import InputError, RagdeckError, StoreBusy
+from ragdeck.errors import InputError, PermissionDenied, RagdeckError, StoreBusy
 from ragdeck.services.qdrant_embedded import EmbeddedQdrantStore
 from ragdeck.services.types import HnswConfig, VectorPoint
 
@@ -197,12 +197,9 @@ def test_leftover_copies_of_a_killed_sweep_are_removed(tmp_path: Path) -> None:
         assert [c.name for c in store.list_collections()] == ["vecs"]
 
 
-def _audit_entries(action: str) -> list | None:
-    """Audit entries of ``action`` when the audit log is installed (issue 8), else None."""
-    try:
-        from ragdeck.console import audit
-    except ImportError:
-        return None
+def _audit_entries(action: str) -> list:
+    from ragdeck.console import audit
+
     return audit.entries(action=action)
 
 
@@ -247,7 +244,7 @@ def test_queries_keep_succeeding_during_an_in_place_rebuild(tmp_path: Path, data
         assert built and all((b["m"], b["ef_construct"]) == (32, 64) for b in built)
         assert [p.name for p in (store.root / "collections").iterdir()] == ["vecs"]
         audited = _audit_entries("collection.hnsw")
-        assert audited is None or [(e.target, e.outcome) for e in audited] == [("collection:vecs", "ok")]
+        assert [(e.target, e.outcome, e.after["m"]) for e in audited] == [("collection:vecs", "ok", 32)]
     finally:
         store.close()
     # A fresh process sees the new index.
@@ -300,12 +297,40 @@ def test_apply_policy_ef_persists_across_a_restart(data_dir: Path) -> None:
     assert done.stdout.split() == ["None", "64"], done.stderr
     assert hnsw.apply_policy_ef(Settings(), "B", 128, actor="test") == (64, 128)
     audited = _audit_entries("policy.hnsw_ef")
-    if audited is not None:
-        assert [(e.target, e.actor) for e in audited] == [("policy:B", "test")] * 2
+    assert [(e.target, e.actor, e.before, e.after) for e in audited] == [
+        ("policy:B", "test", 64, 128),
+        ("policy:B", "test", None, 64),
+    ]
     with pytest.raises(InputError, match="unknown policy"):
-        hnsw.apply_policy_ef(Settings(), "Z", 64)
+        hnsw.apply_policy_ef(Settings(), "Z", 64, actor="test")
     with pytest.raises(InputError, match="ef must be"):
-        hnsw.apply_policy_ef(Settings(), "A", 0)
+        hnsw.apply_policy_ef(Settings(), "A", 0, actor="test")
+
+
+def test_applying_needs_the_operator_role_and_refusals_are_audited(data_dir: Path) -> None:
+    from ragdeck.console import audit
+    from ragdeck.console.roles import Role, User
+
+    engineer, operator = User("eve", Role.ENGINEER), User("olga", Role.OPERATOR)
+    with pytest.raises(PermissionDenied, match="operator"):
+        hnsw.apply_policy_ef(Settings(), "A", 32, actor=engineer)
+    with build_collection(data_dir / "qdrant", n=300) as store:
+        with pytest.raises(PermissionDenied):
+            hnsw.apply_hnsw(store, "vecs", 8, 32, actor=engineer)
+        assert store.collection_info("vecs").hnsw.m == 4
+        hnsw.check_sweep(engineer, "vecs")
+        with pytest.raises(PermissionDenied):
+            hnsw.check_sweep(User("ann", Role.ANNOTATOR), "vecs")
+        hnsw.apply_hnsw(store, "vecs", 8, 32, actor=operator)
+    hnsw.apply_policy_ef(Settings(), "A", 32, actor=operator)
+    rows = [(e.actor, e.action, e.target, e.outcome) for e in audit.entries()]
+    assert rows == [
+        ("olga", "policy.hnsw_ef", "policy:A", "ok"),
+        ("olga", "collection.hnsw", "collection:vecs", "ok"),
+        ("ann", "hnsw.sweep", "collection:vecs", "denied"),
+        ("eve", "collection.hnsw", "collection:vecs", "denied"),
+        ("eve", "policy.hnsw_ef", "policy:A", "denied"),
+    ]
 
 
 def test_policy_overrides_apply_over_toml_and_ignore_unknown_policies(data_dir: Path) -> None:
@@ -314,7 +339,7 @@ def test_policy_overrides_apply_over_toml_and_ignore_unknown_policies(data_dir: 
     from ragdeck.console.policies import load_policies
 
     assert load_policies(settings)["ctl"].hnsw_ef == 16
-    hnsw.apply_policy_ef(settings, "ctl", 48)
+    hnsw.apply_policy_ef(settings, "ctl", 48, actor="test")
     assert load_policies(settings)["ctl"].hnsw_ef == 48
     assert (
         load_policies(settings, overrides={"ctl": {"hnsw_ef": 8}, "gone": {"hnsw_ef": 4}})["ctl"].hnsw_ef == 8
@@ -362,7 +387,7 @@ def test_sweep_on_the_server_adapter_code_path(tmp_path: Path, data_dir: Path) -
         assert [(r.m, r.index) for r in result.rows] == [(8, "copy"), (8, "copy"), (16, "live"), (16, "live")]
         assert all(r.recall_exact == 1.0 and r.index_bytes is None for r in result.rows)  # brute force
         assert [c.name for c in store.list_collections()] == ["docs"]
-        before, after = hnsw.apply_hnsw(store, "docs_live", 32, 200)
+        before, after = hnsw.apply_hnsw(store, "docs_live", 32, 200, actor="test")
         assert before == after  # local mode keeps its config; a real server rebuilds (TestLiveHnsw)
 
 
@@ -380,7 +405,7 @@ def test_apply_on_a_live_server(tmp_path: Path, data_dir: Path) -> None:
         try:
             s.upsert(name, [VectorPoint(id=f"d#s:{i}", vector=x[i].tolist()) for i in range(500)])
             s.finish_indexing(name)
-            _, after = hnsw.apply_hnsw(s, name, 32, 64)
+            _, after = hnsw.apply_hnsw(s, name, 32, 64, actor="test")
             assert (after.m, after.ef_construct) == (32, 64)
             points = hnsw.StoredVectors.read(s, name)
             rows = hnsw.sweep(

@@ -34,11 +34,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ragdeck.console import audit
 from ragdeck.console.eval_run import prepare_set, qrels_of
 from ragdeck.console.evalset import EvalSet, is_chunk_id
 from ragdeck.console.interfaces import Embedder, VectorStore
 from ragdeck.console.metrics import document_qrels, document_ranking, score_rankings
 from ragdeck.console.policies import load_policies
+from ragdeck.console.roles import Role, User, require
 from ragdeck.console.settings import Settings
 from ragdeck.errors import CollectionNotFound, InputError
 from ragdeck.services.types import CollectionInfo, HnswConfig, VectorPoint
@@ -526,13 +528,25 @@ def live_search(
 # ------------------------------------------------------------------ applying
 
 
-def _audit(actor: str, action: str, target: str, before: Any, after: Any, outcome: str = "ok") -> None:
-    """The one place HNSW tuning actions are audited (``ragdeck.console.audit`` when it is installed)."""
-    try:
-        from ragdeck.console import audit
-    except ImportError:  # the audit log arrived after this module: nothing to record into
-        return
+def _audit(actor: User | str, action: str, target: str, before: Any, after: Any, outcome: str = "ok") -> None:
+    """The one place HNSW tuning actions are audited."""
     audit.record(actor, action, target, before=before, after=after, outcome=outcome)
+
+
+def _allow(actor: User | str, role: Role, action: str, target: str) -> None:
+    """Roles apply to users (``ui.current_user()``, ``roles.cli_user()``); a plain name is trusted code."""
+    if isinstance(actor, User):
+        require(actor, role, action, target=target)
+
+
+def check_apply(actor: User | str, collection: str) -> None:
+    """Changing a live collection's index needs the operator role (PermissionDenied, audited, otherwise)."""
+    _allow(actor, Role.OPERATOR, "collection.hnsw", f"collection:{collection}")
+
+
+def check_sweep(actor: User | str, collection: str) -> None:
+    """Sweeping needs the engineer role (PermissionDenied, audited, otherwise)."""
+    _allow(actor, Role.ENGINEER, "hnsw.sweep", f"collection:{collection}")
 
 
 def policy_overrides(settings: Settings) -> PolicyOverrides:
@@ -547,18 +561,20 @@ def apply_policy_ef(
     policy: str,
     ef: int | None,
     *,
-    actor: str = "console",
+    actor: User | str,
     overrides: PolicyOverrides | None = None,
 ) -> tuple[int | None, int | None]:
     """Set the default search-time ef of ``policy`` (None: the engine's default) in the state database, where
-    every process's policy loader picks it up; returns (before, after)."""
+    every process's policy loader picks it up; returns (before, after). A user needs the operator role."""
     policies = load_policies(settings)
     if policy not in policies:
         raise InputError(f"unknown policy {policy!r}: use one of {', '.join(sorted(policies))}")
     if ef is not None and (isinstance(ef, bool) or not isinstance(ef, int) or ef < 1):
         raise InputError(f"ef must be an integer >= 1 (or unset), got {ef!r}")
+    _allow(actor, Role.OPERATOR, "policy.hnsw_ef", f"policy:{policy}")
     before = policies[policy].hnsw_ef
-    (overrides or policy_overrides(settings)).set(policy, "hnsw_ef", ef, actor=actor)
+    name = actor if isinstance(actor, str) else actor.name
+    (overrides or policy_overrides(settings)).set(policy, "hnsw_ef", ef, actor=name)
     _audit(actor, "policy.hnsw_ef", f"policy:{policy}", before, ef)
     return before, ef
 
@@ -569,12 +585,14 @@ def apply_hnsw(
     m: int,
     ef_construct: int,
     *,
-    actor: str = "console",
+    actor: User | str,
     progress: Progress | None = None,
 ) -> tuple[HnswConfig, HnswConfig]:
     """Change m / ef_construct of a live collection (server: ``update_collection``, then wait for the
-    index; embedded: rebuilt on a copy and swapped in, searches keep working); returns (before, after)."""
+    index; embedded: rebuilt on a copy and swapped in, searches keep working); returns (before, after).
+    A user needs the operator role."""
     physical = store.resolve(collection)
+    check_apply(actor, physical)
     before = store.collection_info(physical).hnsw
     wanted = HnswConfig(m=m, ef_construct=ef_construct, full_scan_threshold=before.full_scan_threshold)
     report = progress or (lambda stage, done, total: None)
