@@ -24,6 +24,8 @@ from ragdeck.cli_compare import compare_cmd
 from ragdeck.cli_eval import eval_cmd
 from ragdeck.cli_evalset import app as evalset_app
 from ragdeck.cli_hnsw import app as hnsw_app
+from ragdeck.cli_index import app as index_app
+from ragdeck.cli_index import audit_cmd
 from ragdeck.cli_llm import app as llm_app
 from ragdeck.cli_llm import model_path
 from ragdeck.cli_replay import replay_cmd
@@ -382,6 +384,8 @@ api_app = typer.Typer(help="The RAG API service (FastAPI): /query, /feedback, /h
 app.add_typer(api_app, name="api")
 app.add_typer(llm_app, name="llm")
 app.add_typer(evalset_app, name="evalset")
+app.add_typer(index_app, name="index")
+app.command("audit")(audit_cmd)
 app.add_typer(hnsw_app, name="hnsw")
 app.command("eval")(eval_cmd)
 app.command("compare")(compare_cmd)

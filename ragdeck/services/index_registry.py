@@ -1,0 +1,187 @@
+"""Index versions and alias moves in the shared SQLite state database (tables ``index_``).
+
+``index_versions``: one row per physical collection ragdeck built behind an alias, with how it was built
+(spec JSON), its status (building, ready, failed, abandoned, deleted), the rebuild's owner (host, pid) and
+heartbeat (so a killed rebuild is found at the next start), progress, and the gate result that cleared it.
+``index_alias_events``: every swap and rollback (from, to, who, why, when), the history a rollback reads.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from ragdeck.services.sqlite_db import SqliteFile
+
+SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS index_versions (
+        collection TEXT PRIMARY KEY,
+        alias TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        status TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        finished_at REAL,
+        created_by TEXT NOT NULL,
+        spec TEXT NOT NULL,
+        corpus_hash TEXT,
+        points INTEGER,
+        host TEXT,
+        pid INTEGER,
+        heartbeat_at REAL,
+        progress TEXT,
+        gate TEXT,
+        cleared_by_run TEXT,
+        error TEXT
+    )""",
+    """CREATE TABLE IF NOT EXISTS index_alias_events (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        alias TEXT NOT NULL,
+        at REAL NOT NULL,
+        action TEXT NOT NULL,
+        from_collection TEXT,
+        to_collection TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        reason TEXT NOT NULL
+    )""",
+    "CREATE INDEX IF NOT EXISTS index_versions_by_alias ON index_versions (alias, version)",
+    "CREATE INDEX IF NOT EXISTS index_alias_events_by_alias ON index_alias_events (alias, id)",
+)
+
+_JSON = ("spec", "progress", "gate")
+_COLUMNS = (
+    "collection, alias, version, status, created_at, updated_at, finished_at, created_by, spec, corpus_hash, "
+    "points, host, pid, heartbeat_at, progress, gate, cleared_by_run, error"
+)
+_UPDATABLE = {
+    "status",
+    "finished_at",
+    "corpus_hash",
+    "points",
+    "host",
+    "pid",
+    "heartbeat_at",
+    "progress",
+    "gate",
+    "cleared_by_run",
+    "error",
+    "spec",
+}
+
+
+def _decode(row: dict[str, Any]) -> dict[str, Any]:
+    for key in _JSON:
+        if row.get(key) is not None:
+            row[key] = json.loads(row[key])
+    return row
+
+
+class SqliteIndexRegistry:
+    """Index version rows and alias events in SQLite; safe across threads and processes."""
+
+    component = "index registry"
+
+    def __init__(self, path: Path | str, *, busy_timeout_s: float = 10.0) -> None:
+        self.db = SqliteFile(path, self.component, busy_timeout_s=busy_timeout_s)
+        with self.db.connect(write=True) as db:
+            for statement in SCHEMA:
+                db.execute(statement)
+
+    def add_version(self, row: dict[str, Any]) -> None:
+        """Insert a version row (``collection`` must be new to the registry or replace a deleted one)."""
+        now = time.time()
+        values = {
+            "created_at": now,
+            "updated_at": now,
+            **row,
+        }
+        for key in _JSON:
+            if values.get(key) is not None:
+                values[key] = json.dumps(values[key], sort_keys=True)
+        names = ", ".join(values)
+        marks = ", ".join("?" for _ in values)
+        with self.db.connect(write=True) as db:
+            db.execute(
+                "DELETE FROM index_versions WHERE collection = ? AND status = 'deleted'", (row["collection"],)
+            )
+            db.execute(f"INSERT INTO index_versions ({names}) VALUES ({marks})", tuple(values.values()))
+
+    def update_version(self, collection: str, *, durable: bool = True, **fields: Any) -> None:
+        """Change some fields of a version row (unknown field names are a bug: ValueError)."""
+        unknown = set(fields) - _UPDATABLE
+        if unknown:
+            raise ValueError(f"cannot update {sorted(unknown)} of an index version")
+        values = {
+            k: json.dumps(v, sort_keys=True) if k in _JSON and v is not None else v for k, v in fields.items()
+        }
+        values["updated_at"] = time.time()
+        assignments = ", ".join(f"{k} = ?" for k in values)
+        with self.db.connect(write=True, durable=durable) as db:
+            db.execute(
+                f"UPDATE index_versions SET {assignments} WHERE collection = ?",
+                (*values.values(), collection),
+            )
+
+    def version(self, collection: str) -> dict[str, Any] | None:
+        """One version row, or None."""
+        with self.db.connect() as db:
+            db.row_factory = _dict_row
+            row = db.execute(
+                f"SELECT {_COLUMNS} FROM index_versions WHERE collection = ?", (collection,)
+            ).fetchone()
+        return None if row is None else _decode(row)
+
+    def versions(self, alias: str | None = None, *, status: str | None = None) -> list[dict[str, Any]]:
+        """Version rows, newest version first, filtered by alias and status."""
+        where, args = [], []
+        if alias is not None:
+            where.append("alias = ?")
+            args.append(alias)
+        if status is not None:
+            where.append("status = ?")
+            args.append(status)
+        sql = f"SELECT {_COLUMNS} FROM index_versions"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        with self.db.connect() as db:
+            db.row_factory = _dict_row
+            rows = db.execute(sql + " ORDER BY version DESC, created_at DESC", args).fetchall()
+        return [_decode(row) for row in rows]
+
+    def add_event(
+        self,
+        *,
+        alias: str,
+        action: str,
+        from_collection: str | None,
+        to_collection: str,
+        actor: str,
+        reason: str,
+    ) -> None:
+        """Record one alias move (swap or rollback)."""
+        with self.db.connect(write=True) as db:
+            db.execute(
+                "INSERT INTO index_alias_events (alias, at, action, from_collection, to_collection, actor, "
+                "reason) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (alias, time.time(), action, from_collection, to_collection, actor, reason),
+            )
+
+    def events(self, alias: str, limit: int | None = 100) -> list[dict[str, Any]]:
+        """Alias moves, newest first."""
+        sql = (
+            "SELECT id, alias, at, action, from_collection, to_collection, actor, reason "
+            "FROM index_alias_events WHERE alias = ? ORDER BY id DESC"
+        )
+        args: list[Any] = [alias]
+        if limit is not None:
+            sql += " LIMIT ?"
+            args.append(int(limit))
+        with self.db.connect() as db:
+            db.row_factory = _dict_row
+            return db.execute(sql, args).fetchall()
+
+
+def _dict_row(cursor: Any, row: tuple[Any, ...]) -> dict[str, Any]:
+    return {column[0]: value for column, value in zip(cursor.description, row, strict=True)}

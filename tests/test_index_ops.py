@@ -1,0 +1,341 @@
+"""Index operations on the embedded store: shadow rebuild, gate, swap, rollback, retention, and the
+reliability properties of issue 8 (queries during swaps, a killed rebuild, roles enforced and audited)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from cli_runner import assert_one_line_error, run_cli
+from index_helpers import small_corpus, small_evalset
+
+from ragdeck.console import audit
+from ragdeck.console.chunking import ChunkingConfig
+from ragdeck.console.index_ops import GateBlocked, IndexOps
+from ragdeck.console.ingest import ingest
+from ragdeck.console.policies import default_policy
+from ragdeck.console.roles import Role, User
+from ragdeck.console.settings import Settings
+from ragdeck.console.wiring import Stack, build_eval_runner, build_stack
+from ragdeck.errors import InputError, PermissionDenied
+from ragdeck.services.types import HnswConfig
+
+OPERATOR = User("olga", Role.OPERATOR, "test")
+ENGINEER = User("ed", Role.ENGINEER, "test")
+SMALLER = ChunkingConfig(min_chars=250, max_chars=700, overlap=0.15)
+
+
+@pytest.fixture
+def corpus(tmp_path: Path) -> Path:
+    return small_corpus(tmp_path / "corpus")
+
+
+@pytest.fixture
+def stack(data_dir: Path, corpus: Path, local_embedder, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
+    """A stack on a fresh data dir with v1 of the small corpus live behind rag_chunks."""
+    import ragdeck.console.wiring as wiring
+
+    monkeypatch.setattr(wiring, "build_embedder", lambda settings: local_embedder)  # the CLI's stacks too
+    stack = build_stack(Settings())
+    stack.use_embedder(local_embedder)
+    ingest(corpus, stack.store, local_embedder, collection="rag_chunks_v1", alias="rag_chunks")
+    yield stack
+    stack.close()
+
+
+@pytest.fixture
+def ops(stack: Stack) -> IndexOps:
+    return IndexOps.from_stack(stack)
+
+
+def _rebuild(ops: IndexOps, stack: Stack, corpus: Path, chunking: ChunkingConfig = SMALLER, **kw):
+    return ops.rebuild(OPERATOR, corpus, stack.embedder, chunking=chunking, hnsw=HnswConfig(m=8), **kw)
+
+
+def test_rebuild_builds_a_shadow_next_to_the_live_version(ops: IndexOps, stack: Stack, corpus: Path) -> None:
+    stages: list[str] = []
+    version = _rebuild(ops, stack, corpus, progress=lambda stage, done, total: stages.append(stage))
+    assert version.collection == "rag_chunks_v2" and version.status == "ready"
+    assert ops.live() == "rag_chunks_v1"  # the alias did not move
+    assert {"chunk", "embed", "index"} <= set(stages)
+    assert version.points == stack.store.collection_info("rag_chunks_v2").points > 0
+    assert version.spec["chunking"]["max_chars"] == 700 and version.spec["hnsw"]["m"] == 8
+    assert (
+        version.spec["embedding_model"] == stack.embedder.model_name and len(version.corpus_hash or "") == 64
+    )
+    rows = {v.collection: v for v in ops.versions()}
+    assert rows["rag_chunks_v1"].live and not rows["rag_chunks_v2"].live
+    assert [e.action for e in audit.entries(log=ops.log)] == ["index.rebuild", "index.rebuild.start"]
+
+
+def test_a_failed_rebuild_leaves_nothing_and_is_recorded(ops: IndexOps, stack: Stack, tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    (empty / "a.md").parent.mkdir()
+    (empty / "a.md").write_text("   ")
+    with pytest.raises(InputError, match="no text"):
+        _rebuild(ops, stack, empty)
+    assert not stack.store.collection_exists("rag_chunks_v2")
+    assert ops.registry.version("rag_chunks_v2")["status"] == "failed"
+    assert ops.live() == "rag_chunks_v1"
+    assert audit.entries(action="index.rebuild", log=ops.log)[0].outcome == "failed"
+    assert _rebuild(ops, stack, empty.parent / "corpus").collection == "rag_chunks_v3"  # no name reused
+
+
+def test_swap_is_gated_and_an_override_needs_a_reason(ops: IndexOps, stack: Stack, corpus: Path) -> None:
+    _rebuild(ops, stack, corpus)
+    with pytest.raises(GateBlocked, match="has not been gated"):
+        ops.swap(OPERATOR, "rag_chunks_v2")
+    with pytest.raises(InputError, match="needs a written reason"):
+        ops.swap(OPERATOR, "rag_chunks_v2", override=True)
+    assert ops.live() == "rag_chunks_v1"
+    move = ops.swap(OPERATOR, "rag_chunks_v2", override=True, reason="hotfix for a broken page")
+    assert (move.before, move.after) == ("rag_chunks_v1", "rag_chunks_v2") and ops.live() == "rag_chunks_v2"
+    entry = audit.entries(action="index.swap", log=ops.log)[0]
+    assert entry.reason == "hotfix for a broken page" and entry.after["gate"] == "overridden"
+    assert entry.before == {"collection": "rag_chunks_v1"}
+    assert ops.version("rag_chunks_v2").summary()["gate"] == "overridden"
+
+
+def test_gate_then_swap_then_rollback(ops: IndexOps, stack: Stack, corpus: Path) -> None:
+    _rebuild(ops, stack, corpus)
+    settings = stack.settings
+    runner = build_eval_runner(settings, stack)
+    policy = default_policy("gate", settings)
+    failed = ops.gate(
+        ENGINEER, "rag_chunks_v2", small_evalset(), runner, policy, conditions=_conditions("doc_hit_rate@1>1")
+    )
+    assert not failed.passed and "doc_hit_rate@1" in failed.failures[0]
+    with pytest.raises(GateBlocked, match="gate of 'rag_chunks_v2' failed"):
+        ops.swap(OPERATOR, "rag_chunks_v2")
+
+    result = ops.gate(ENGINEER, "rag_chunks_v2", small_evalset(), runner, policy, max_regression=1.0)
+    assert result.passed and result.live_collection == "rag_chunks_v1" and result.live_run
+    assert "| metric |" in result.comparison_md  # the paired comparison, live (A) vs shadow (B)
+    assert ops.version("rag_chunks_v2").cleared_by_run == result.shadow_run
+    ops.swap(OPERATOR, "rag_chunks_v2", reason="smaller chunks")
+    assert ops.live() == "rag_chunks_v2" and ops.rollback_target() == "rag_chunks_v1"
+
+    move = ops.rollback(OPERATOR, reason="answers got worse")
+    assert (move.before, move.after) == ("rag_chunks_v2", "rag_chunks_v1") and ops.live() == "rag_chunks_v1"
+    history = ops.history()
+    assert [(h["action"], h["to_collection"], h["actor"]) for h in history] == [
+        ("index.rollback", "rag_chunks_v1", "olga"),
+        ("index.swap", "rag_chunks_v2", "olga"),
+    ]
+    assert history[0]["reason"] == "answers got worse"
+    # the gate was against v1, which is live again: still current, so the swap back needs no new gate
+    ops.swap(OPERATOR, "rag_chunks_v2", reason="again")
+    assert ops.live() == "rag_chunks_v2"
+
+
+def _conditions(text: str):
+    from ragdeck.console.gate import parse_gate
+
+    return parse_gate(text)
+
+
+def test_retention_keeps_live_previous_and_newest(ops: IndexOps, stack: Stack, corpus: Path) -> None:
+    for _ in range(3):  # v2, v3, v4
+        _rebuild(ops, stack, corpus)
+    ops.swap(OPERATOR, "rag_chunks_v3", override=True, reason="test")
+    # live v3, previous v1, newest v4: v2 goes
+    assert ops.retention_plan(keep=1) == ["rag_chunks_v2"]
+    assert ops.prune(OPERATOR, keep=1) == ["rag_chunks_v2"]  # not confirmed: nothing deleted
+    assert stack.store.collection_exists("rag_chunks_v2")
+    with pytest.raises(PermissionDenied):
+        ops.prune(ENGINEER, keep=1, confirm=True)
+    assert ops.prune(OPERATOR, keep=1, confirm=True) == ["rag_chunks_v2"]
+    assert not stack.store.collection_exists("rag_chunks_v2")
+    assert [v.collection for v in ops.versions()] == ["rag_chunks_v4", "rag_chunks_v3", "rag_chunks_v1"]
+    assert audit.entries(action="index.delete", log=ops.log)[0].target == "rag_chunks_v2"
+
+
+# ---------------------------------------------------------------- reliability (1): queries during moves
+
+
+def test_queries_during_swap_and_rollback_never_fail_nor_mix(
+    ops: IndexOps, stack: Stack, corpus: Path
+) -> None:
+    _rebuild(ops, stack, corpus)
+    store, embedder = stack.store, stack.embedder
+    questions = [r.question for r in small_evalset().records]
+    vectors = [embedder.embed_query(q).tolist() for q in questions]
+
+    def answer(name: str, vector: list[float]) -> tuple:
+        return tuple((h.id, h.payload.get("text")) for h in store.search(name, vector, 5))
+
+    expected = {
+        version: [answer(version, v) for v in vectors] for version in ("rag_chunks_v1", "rag_chunks_v2")
+    }
+    assert all(a != b for a, b in zip(*expected.values(), strict=True))  # each answer tells its version
+
+    log: list[tuple[int, str | None, int, int]] = []  # query, version it matched, phase at start, at end
+    errors: list[BaseException] = []
+    phase = [0]  # 0: v1 live, 1: swapping, 2: v2 live, 3: rolling back, 4: v1 live again
+    stop = threading.Event()
+    lock = threading.Lock()
+
+    def client(offset: int) -> None:
+        i = offset
+        while not stop.is_set():
+            q = i % len(vectors)
+            started = phase[0]
+            try:
+                got = answer("rag_chunks", vectors[q])
+            except BaseException as exc:
+                errors.append(exc)
+                return
+            matched = next((name for name, rows in expected.items() if rows[q] == got), None)
+            with lock:
+                log.append((q, matched, started, phase[0]))
+            i += 1
+
+    def wait_for(n: int) -> None:
+        target = len(log) + n
+        while len(log) < target and not errors:
+            threading.Event().wait(0.01)
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(3)]
+    for t in threads:
+        t.start()
+    try:
+        wait_for(30)
+        phase[0] = 1
+        ops.swap(OPERATOR, "rag_chunks_v2", override=True, reason="reliability test")
+        phase[0] = 2
+        wait_for(30)
+        phase[0] = 3
+        ops.rollback(OPERATOR, reason="reliability test")
+        phase[0] = 4
+        wait_for(30)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    assert not errors, errors
+    assert all(matched is not None for _, matched, _, _ in log)  # every answer is wholly v1's or v2's
+    steady = {0: "rag_chunks_v1", 2: "rag_chunks_v2", 4: "rag_chunks_v1"}
+    for _, matched, started, ended in log:
+        if started == ended and started in steady:
+            assert matched == steady[started]
+    assert {m for _, m, s, e in log if s == e == 2} == {"rag_chunks_v2"}
+
+
+# ---------------------------------------------------------------- reliability (2): a killed rebuild
+
+
+def _interrupted_rebuild(corpus: Path, tmp_path: Path) -> None:
+    """Run a rebuild in another process, wait until it has upserted a batch, SIGKILL it."""
+    marker = tmp_path / "half-built"
+    script = Path(__file__).parent / "data" / "rebuild_until_killed.py"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    proc = subprocess.Popen([sys.executable, str(script), str(corpus), str(marker)], env=env)
+    try:
+        while not marker.exists():
+            if proc.poll() is not None:
+                pytest.fail(f"the rebuild process exited ({proc.returncode}) before it was half-built")
+            threading.Event().wait(0.1)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+
+
+@pytest.mark.slow
+def test_a_killed_rebuild_is_reported_and_resumed(
+    ops: IndexOps, stack: Stack, corpus: Path, tmp_path: Path, local_embedder
+) -> None:
+    query = local_embedder.embed_query("run TEI on a CPU").tolist()
+    before = [h.id for h in stack.store.search("rag_chunks", query, 5)]
+    _interrupted_rebuild(corpus, tmp_path)
+
+    assert ops.live() == "rag_chunks_v1"  # the alias never moved, and it still serves
+    assert [h.id for h in stack.store.search("rag_chunks", query, 5)] == before
+    (item,) = ops.interrupted()
+    assert item.collection == "rag_chunks_v2" and item.progress["stage"] == "embed"
+    partial = stack.store.collection_info("rag_chunks_v2").points
+    assert partial > 0
+
+    with pytest.raises(PermissionDenied):
+        ops.resume(ENGINEER, "rag_chunks_v2", local_embedder)
+    version = ops.resume(OPERATOR, "rag_chunks_v2", local_embedder)
+    assert version.status == "ready" and ops.interrupted() == []
+    fresh = _rebuild(ops, stack, corpus, chunking=ChunkingConfig(min_chars=250, max_chars=700, overlap=0.15))
+    assert version.points == fresh.points > partial  # resumed = complete, no duplicates
+    assert ops.live() == "rag_chunks_v1"
+
+
+@pytest.mark.slow
+def test_the_next_start_reports_a_killed_rebuild_and_cleans_it_up(
+    stack: Stack, corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    _interrupted_rebuild(corpus, tmp_path)
+    code, _, err = run_cli(monkeypatch, capsys, "index", "versions")
+    assert code == 0 and "interrupted rebuild: rag_chunks_v2" in err and "recover" in err
+    code, _out, err = run_cli(monkeypatch, capsys, "index", "recover", "--cleanup", "rag_chunks_v2")
+    assert code == 0, err
+    assert not stack.store.collection_exists("rag_chunks_v2")
+    ops = IndexOps.from_stack(stack)
+    assert ops.interrupted() == [] and ops.registry.version("rag_chunks_v2")["status"] == "abandoned"
+    assert ops.live() == "rag_chunks_v1"
+    code, _, err = run_cli(monkeypatch, capsys, "index", "versions")
+    assert "interrupted" not in err
+
+
+# ---------------------------------------------------------------- reliability (4): roles
+
+
+def test_an_engineer_cannot_swap_from_the_cli_and_the_attempt_is_audited(
+    ops: IndexOps, stack: Stack, corpus: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    _rebuild(ops, stack, corpus)
+    monkeypatch.setenv("RAGDECK_USER", "ed")
+    monkeypatch.setenv("RAGDECK_ROLES", '{"ed": "engineer", "olga": "operator"}')
+    code, _, err = run_cli(
+        monkeypatch, capsys, "index", "swap", "rag_chunks_v2", "--override", "--reason", "let me"
+    )
+    assert_one_line_error(code, err, "ed has role engineer", "needs operator")
+    code, _, err = run_cli(monkeypatch, capsys, "index", "rollback")
+    assert_one_line_error(code, err, "needs operator")
+    assert ops.live() == "rag_chunks_v1"
+    denied = audit.entries(outcome="denied", log=ops.log)
+    assert [(e.actor, e.role, e.action) for e in denied] == [
+        ("ed", "engineer", "index.rollback"),
+        ("ed", "engineer", "index.swap"),
+    ]
+    monkeypatch.setenv("RAGDECK_USER", "olga")
+    code, out, err = run_cli(
+        monkeypatch, capsys, "index", "swap", "rag_chunks_v2", "--override", "--reason", "ok by me"
+    )
+    assert code == 0, err
+    assert "rag_chunks_v1 -> rag_chunks_v2" in out
+    code, out, _ = run_cli(monkeypatch, capsys, "audit", "--action", "index.swap")
+    assert "olga" in out and "ed" in out and "denied" in out
+    export = Path("audit.csv")
+    code, _, _ = run_cli(monkeypatch, capsys, "audit", "--csv", str(export))
+    assert code == 0 and "index.swap" in export.read_text()
+
+
+def test_cli_versions_rebuild_history(
+    stack: Stack, corpus: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    code, out, err = run_cli(
+        monkeypatch, capsys, "index", "rebuild", str(corpus), "--min-chars", "250", "--max-chars", "700"
+    )
+    assert code == 0, err
+    assert "built rag_chunks_v2" in out and "unchanged" in out
+    code, out, _ = run_cli(monkeypatch, capsys, "index", "versions", "--json")
+    assert '"rag_chunks_v2"' in out and '"live"' in out
+    code, _, err = run_cli(monkeypatch, capsys, "index", "swap", "rag_chunks_v2")
+    assert_one_line_error(code, err, "has not been gated", "override")
+    code, out, err = run_cli(monkeypatch, capsys, "index", "swap", "rag_chunks_v2", "--override", "-r", "cli")
+    assert code == 0, err
+    code, out, err = run_cli(monkeypatch, capsys, "index", "rollback", "-r", "back")
+    assert code == 0 and "rag_chunks_v2 -> rag_chunks_v1" in out
+    code, out, _ = run_cli(monkeypatch, capsys, "index", "history", "--json")
+    assert '"index.rollback"' in out and '"back"' in out
