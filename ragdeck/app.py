@@ -20,6 +20,7 @@ navigation = st.navigation(
         st.Page(PAGES / "review.py", title="Review", icon="⚖️"),
         st.Page(PAGES / "publish.py", title="Publish", icon="📦"),
         st.Page(PAGES / "evaluate.py", title="Evaluate", icon="🧪"),
+        st.Page(PAGES / "tune.py", title="Tune", icon="🎛️"),
     ]
 )
 sidebar_identity()  # login (when configured) before any page; who is signed in

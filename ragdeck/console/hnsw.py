@@ -477,22 +477,46 @@ def run_sweep(
         store, physical, queries, ms=ms, ef_constructs=ef_constructs, efs=efs, k=k, points=points,
         progress=progress,
     )  # fmt: skip
-    front = set(pareto_front(rows, recall_key, latency_key))
-    choice = recommend(rows, target, budget_ms, k=k, recall_key=recall_key, latency_key=latency_key)
-    rows = [replace(r, on_front=i in front, recommended=i == choice.index) for i, r in enumerate(rows)]
-    return SweepResult(
+    result = SweepResult(
         collection=physical,
         k=k,
         query_source=queries.source,
         queries=len(queries),
         rows=rows,
-        recommendation=choice,
+        recommendation=Recommendation(None, ""),
         target=target,
         budget_ms=budget_ms,
         recall_key=recall_key,
         latency_key=latency_key,
         total_s=time.perf_counter() - started,
         live={"m": live.m, "ef_construct": live.ef_construct},
+    )
+    return choose(result, target, budget_ms, recall_key=recall_key, latency_key=latency_key)
+
+
+def choose(
+    result: SweepResult,
+    target: float,
+    budget_ms: float | None = None,
+    *,
+    recall_key: str = "recall_exact",
+    latency_key: str = "p95_ms",
+) -> SweepResult:
+    """The same sweep with the front and the recommendation worked out for this target, budget and
+    choice of recall and latency (the page's sliders call it; nothing is measured again)."""
+    front = set(pareto_front(result.rows, recall_key, latency_key))
+    pick = recommend(
+        result.rows, target, budget_ms, k=result.k, recall_key=recall_key, latency_key=latency_key
+    )
+    rows = [replace(r, on_front=i in front, recommended=i == pick.index) for i, r in enumerate(result.rows)]
+    return replace(
+        result,
+        rows=rows,
+        recommendation=pick,
+        target=target,
+        budget_ms=budget_ms,
+        recall_key=recall_key,
+        latency_key=latency_key,
     )
 
 

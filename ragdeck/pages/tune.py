@@ -1,0 +1,171 @@
+"""Tune page: what HNSW m, ef_construct and search-time ef cost and buy on a collection; apply the choice."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from ragdeck.console.evalset_files import eval_set_files
+from ragdeck.console.evalset_io import read_any
+from ragdeck.console.hnsw import (
+    DEFAULT_EFS,
+    DEFAULT_MS,
+    QuerySet,
+    StoredVectors,
+    SweepResult,
+    apply_hnsw,
+    apply_policy_ef,
+    check_sweep,
+    choose,
+    eval_queries,
+    live_search,
+    remove_temporary,
+    run_sweep,
+    sample_queries,
+)
+from ragdeck.console.hnsw_charts import pareto_figure
+from ragdeck.console.policies import load_policies
+from ragdeck.console.roles import Role
+from ragdeck.console.settings import Settings
+from ragdeck.console.stack import search_targets
+from ragdeck.ui import current_user, get_stack, progress_callback, user_errors
+
+st.title("Tune")
+st.caption(
+    "HNSW trades recall for speed: m (links per node) and ef_construct are fixed when the index is built, "
+    "ef is chosen per search. A sweep measures each configuration on the same queries; temporary copies are "
+    "built from the stored vectors (no re-embedding) and deleted afterwards."
+)
+settings = Settings()
+stack = get_stack()
+store = stack.store
+user = current_user()
+targets = search_targets(store)
+if not targets:
+    st.info("No collections yet: ingest a corpus (`ragdeck demo` or `ragdeck ingest`) to tune it.", icon="🎛️")
+    st.stop()
+
+with st.form("sweep"), user_errors():
+    cols = st.columns([2, 2, 1, 2])
+    collection = cols[0].selectbox(
+        "Collection or alias",
+        targets,
+        index=targets.index(settings.alias) if settings.alias in targets else 0,
+    )
+    ms = cols[1].multiselect("m", [4, 8, 16, 32, 64], default=list(DEFAULT_MS))
+    efcs = cols[2].multiselect("ef_construct", [32, 64, 100, 200, 400], default=[100])
+    efs = cols[3].multiselect("ef (search time)", [8, 16, 32, 64, 128, 256, 512], default=list(DEFAULT_EFS))
+    cols = st.columns([2, 1, 1, 1])
+    sets = eval_set_files([settings.eval_sets_dir, settings.data_dir / "uploads"])
+    source = cols[0].selectbox(
+        "Queries",
+        [None, *sets],
+        format_func=lambda f: "sampled stored vectors" if f is None else f"eval set {f.name}",
+        help="An eval set's questions (recall against gold too), or stored vectors sampled with a seed.",
+    )
+    n_queries = cols[1].number_input("Sampled queries", 10, 2000, 200, step=10)
+    noise = cols[2].number_input("Noise", 0.0, 1.0, 0.1, step=0.05, help="Relative noise on sampled vectors.")
+    k = int(cols[3].number_input("k", 1, 100, 10))
+    if st.form_submit_button("Run sweep", type="primary"):
+        check_sweep(user, store.resolve(collection))
+        remove_temporary(store)
+        physical = store.resolve(collection)
+        points = None
+        if source is not None:
+            queries: QuerySet = eval_queries(read_any(source), stack.embedder, store, physical)
+        else:
+            points = StoredVectors.read(store, physical)
+            queries = sample_queries(points, int(n_queries), noise=float(noise))
+        bar = st.progress(0.0, text="starting the sweep")
+        st.session_state["hnsw_sweep"] = run_sweep(
+            store, physical, queries, ms=ms, ef_constructs=efcs, efs=efs, k=k, points=points,
+            progress=progress_callback(bar),
+        )  # fmt: skip
+        st.session_state["hnsw_queries"] = queries
+
+result: SweepResult | None = st.session_state.get("hnsw_sweep")
+if result is None:
+    st.info("Pick a collection and the values to try, then press Run sweep.", icon="🎛️")
+    st.stop()
+
+st.subheader(f"{result.collection}: {len(result.rows)} configurations")
+st.caption(f"Queries: {result.query_source}. Sweep time {result.total_s:.1f} s. Live index: {result.live}.")
+cols = st.columns(4)
+target = cols[0].slider("Recall target", 0.5, 1.0, float(result.target), step=0.005)
+budget = cols[1].number_input("Latency budget (ms, 0 = none)", 0.0, 10_000.0, float(result.budget_ms or 0.0))
+has_gold = any(r.recall_gold is not None for r in result.rows)
+recall_key = cols[2].radio(
+    "Recall against",
+    ["recall_gold", "recall_exact"] if has_gold else ["recall_exact"],
+    format_func=lambda key: "gold eval set" if key == "recall_gold" else "exact search",
+)
+latency_key = cols[3].radio("Latency", ["p95_ms", "p50_ms"], format_func=lambda key: key[:3].upper())
+result = choose(result, target, budget or None, recall_key=recall_key, latency_key=latency_key)
+front = [i for i, r in enumerate(result.rows) if r.on_front]
+front.sort(key=lambda i: getattr(result.rows[i], latency_key))
+st.plotly_chart(
+    pareto_figure(
+        result.rows, front, result.recommendation.index, k=result.k, target=target,
+        budget_ms=budget or None, recall_key=recall_key, latency_key=latency_key,
+    ),
+    width="stretch",
+)  # fmt: skip
+best = result.rows[result.recommendation.index] if result.recommendation.index is not None else None
+if best is not None:
+    st.success(result.recommendation.sentence, icon="⭐")
+else:
+    st.warning(result.recommendation.sentence, icon="⚠️")
+st.dataframe(pd.DataFrame([r.to_json() for r in result.rows]), hide_index=True)
+
+st.subheader("Apply")
+can_apply = user.can(Role.OPERATOR)
+if not can_apply:
+    st.caption(f"You are {user}; applying needs the operator role.")
+policies = load_policies(settings)
+cols = st.columns([2, 1, 2])
+policy = cols[0].selectbox(
+    "Policy", list(policies), help="Policies come from the settings ([policies.NAME])."
+)
+ef_value = cols[1].number_input(
+    "Default ef", 1, 4096, best.ef if best is not None else (policies[policy].hnsw_ef or 64)
+)
+cols[2].caption(f"now: {policies[policy].hnsw_ef or 'engine default'}")
+if cols[2].button("Set policy ef", disabled=not can_apply):
+    with user_errors():
+        before, after = apply_policy_ef(settings, policy, int(ef_value), actor=user)
+        st.success(f"Policy {policy}: default ef {before} → {after} (every process picks it up).")
+if best is not None and best.index == "copy":
+    label = f"Rebuild {result.collection} with m={best.m}, ef_construct={best.ef_construct}"
+    if st.button(label, disabled=not can_apply):
+        with user_errors():
+            bar = st.progress(0.0, text="rebuilding")
+            old, new = apply_hnsw(
+                store,
+                result.collection,
+                best.m,
+                best.ef_construct,
+                actor=user,
+                progress=progress_callback(bar),
+            )
+            st.success(
+                f"{result.collection}: m {old.m} → {new.m}, ef_construct {old.ef_construct} → "
+                f"{new.ef_construct}; searches kept working during the rebuild. Run the sweep again "
+                "to re-measure."
+            )
+elif best is not None:
+    st.caption(f"The recommended m / ef_construct are the live index's own: only ef changes ({best.ef}).")
+
+st.subheader("Live ef")
+queries: QuerySet | None = st.session_state.get("hnsw_queries")
+if queries is not None:
+    cols = st.columns([3, 2])
+    which = cols[0].selectbox(
+        "Query", range(len(queries)), format_func=lambda i: queries.labels[i][:120], key="hnsw_live_query"
+    )
+    ef_live = cols[1].slider("ef", 1, 512, best.ef if best is not None else 64, key="hnsw_live_ef")
+    with user_errors():
+        live = live_search(store, result.collection, queries.vectors[which], int(ef_live), result.k)
+        cols = st.columns(2)
+        cols[0].metric("Search latency", f"{live.latency_ms:.2f} ms")
+        cols[1].metric(f"Recall@{result.k} vs exact", f"{live.recall_exact:.2f}")
+        st.dataframe(pd.DataFrame(live.hits), hide_index=True)
