@@ -31,8 +31,8 @@ app = typer.Typer(
     help="Index versions behind the serving alias: rebuild, gate, swap, rollback, prune, snapshots.",
     no_args_is_help=True,
 )
-out = Console()
-err = Console(stderr=True)
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 ReasonOpt = Annotated[str, typer.Option("--reason", "-r", help="Why (kept in the history and audit log).")]

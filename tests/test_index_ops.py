@@ -339,3 +339,39 @@ def test_cli_versions_rebuild_history(
     assert code == 0 and "rag_chunks_v2 -> rag_chunks_v1" in out
     code, out, _ = run_cli(monkeypatch, capsys, "index", "history", "--json")
     assert '"index.rollback"' in out and '"back"' in out
+
+
+# ---------------------------------------------------------------- reliability (3): snapshot, delete, restore
+
+
+def test_snapshot_delete_restore_gives_identical_results_and_the_alias_back(
+    ops: IndexOps, stack: Stack, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    store, embedder = stack.store, stack.embedder
+    vectors = [embedder.embed_query(r.question).tolist() for r in small_evalset().records]
+
+    def results() -> list[list[tuple]]:
+        return [
+            [(h.id, round(h.score, 6), h.payload) for h in store.search("rag_chunks", v, 5)] for v in vectors
+        ]
+
+    before = results()
+    with pytest.raises(PermissionDenied):
+        ops.create_snapshot(ENGINEER)
+    code, out, err = run_cli(monkeypatch, capsys, "index", "snapshot")
+    assert code == 0, err
+    (snap,) = ops.snapshots("rag_chunks_v1")
+    assert snap.name in out and snap.aliases == {"rag_chunks": "rag_chunks_v1"}
+    assert store.snapshot_path("rag_chunks_v1", snap.name).is_file()  # what the page offers for download
+
+    store.delete_collection("rag_chunks_v1")  # the alias goes with it
+    assert ops.live() is None
+    code, out, _ = run_cli(monkeypatch, capsys, "index", "snapshots", "rag_chunks_v1", "--json")
+    assert snap.name in out  # a deleted collection's snapshots are still listed
+    code, out, err = run_cli(monkeypatch, capsys, "index", "restore", "rag_chunks_v1", snap.name)
+    assert code == 0, err
+    assert "rag_chunks -> rag_chunks_v1" in out
+    assert ops.live() == "rag_chunks_v1" and store.list_aliases() == {"rag_chunks": "rag_chunks_v1"}
+    assert results() == before
+    entry = audit.entries(action="snapshot.restore", log=ops.log)[0]
+    assert entry.before == {"aliases": {}} and entry.after["aliases"] == {"rag_chunks": "rag_chunks_v1"}
