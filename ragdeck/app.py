@@ -21,6 +21,7 @@ navigation = st.navigation(
         st.Page(PAGES / "publish.py", title="Publish", icon="📦"),
         st.Page(PAGES / "evaluate.py", title="Evaluate", icon="🧪"),
         st.Page(PAGES / "tune.py", title="Tune", icon="🎛️"),
+        st.Page(PAGES / "index_ops.py", title="Index Ops", icon="🔀"),
     ]
 )
 sidebar_identity()  # login (when configured) before any page; who is signed in

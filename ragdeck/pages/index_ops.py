@@ -1,0 +1,303 @@
+"""Index Ops page: versions behind the serving alias — rebuild, gate, swap, roll back, retention, snapshots,
+and the audit log. Every change needs the operator role; a refused attempt is audited."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from ragdeck.console import audit
+from ragdeck.console.chunking import ChunkingConfig
+from ragdeck.console.demo import DEMO_CORPUS
+from ragdeck.console.evalset_files import eval_set_files
+from ragdeck.console.evalset_io import read_any
+from ragdeck.console.gate import parse_gate
+from ragdeck.console.index_ops import DEFAULT_MAX_REGRESSION, IndexOps
+from ragdeck.console.policies import default_policy
+from ragdeck.console.roles import Role
+from ragdeck.console.settings import Settings
+from ragdeck.console.wiring import build_eval_runner
+from ragdeck.services.types import HnswConfig
+from ragdeck.ui import current_user, get_stack, progress_callback, user_errors
+
+st.title("Index Ops")
+settings = Settings()
+stack = get_stack()
+user = current_user()
+ops = IndexOps.from_stack(stack)
+is_operator = user.can(Role.OPERATOR)
+NEEDS_OPERATOR = "" if is_operator else " (needs the operator role: the attempt is refused and audited)"
+
+
+def done(message: str) -> None:
+    """Show ``message`` after the rerun that redraws the page with the new state."""
+    st.session_state["index_ops_done"] = message
+    st.rerun()
+
+
+st.caption(
+    f"Signed in as **{user.name}** ({user.role.label}) · alias `{ops.alias}` → `{ops.live() or 'none'}` · "
+    f"store: {getattr(stack.store, 'mode', '?')}"
+)
+if message := st.session_state.pop("index_ops_done", None):
+    st.success(message, icon="✅")
+
+# ---------------------------------------------------------------- interrupted rebuilds
+for item in ops.interrupted():
+    with st.container(border=True):
+        st.warning(
+            f"The rebuild of **{item.collection}** was interrupted (pid {item.pid} on {item.host}, "
+            f"stopped at {item.progress_text}). The live alias was not touched.",
+            icon="⚠️",
+        )
+        left, right = st.columns(2)
+        with user_errors():
+            if left.button(f"Resume {item.collection}", key=f"resume-{item.collection}"):
+                bar = st.progress(0.0, text="Resuming…")
+                ops.resume(user, item.collection, stack.embedder, progress=progress_callback(bar))
+                done(f"Resumed {item.collection}: ready to gate.")
+            if right.button(f"Clean up {item.collection}", key=f"cleanup-{item.collection}"):
+                ops.cleanup(user, item.collection)
+                done(f"Cleaned up {item.collection}.")
+
+# ---------------------------------------------------------------- versions
+st.subheader("Versions")
+versions = []
+with user_errors():
+    versions = ops.versions()
+if versions:
+    st.dataframe(pd.DataFrame([v.summary() for v in versions]), hide_index=True, width="stretch")
+else:
+    st.info("No versions yet: rebuild one below.", icon="📭")
+
+# ---------------------------------------------------------------- rebuild
+with st.expander("Rebuild a shadow version", expanded=not versions):
+    corpus = st.text_input("Corpus folder", str(DEMO_CORPUS), help="Markdown/text files or a corpus.jsonl.")
+    cols = st.columns(5)
+    min_chars = cols[0].number_input("Min chunk chars", 50, 10_000, settings.chunk_min_chars, step=50)
+    max_chars = cols[1].number_input("Max chunk chars", 100, 20_000, settings.chunk_max_chars, step=50)
+    overlap = cols[2].number_input("Overlap", 0.0, 0.45, settings.chunk_overlap, step=0.05)
+    m = cols[3].number_input("HNSW m", 2, 128, settings.hnsw_m)
+    ef_construct = cols[4].number_input("HNSW ef_construct", 4, 2048, settings.hnsw_ef_construct)
+    st.caption(
+        f"Embedding model: `{stack.embedder.model_name}` (the serving one). Next: `{ops.next_name()}`."
+    )
+    if st.button(
+        "Rebuild", type="primary", help="Builds next to the live version; the alias stays." + NEEDS_OPERATOR
+    ):
+        with user_errors():
+            bar = st.progress(0.0, text="Starting…")
+            version = ops.rebuild(
+                user,
+                Path(corpus),
+                stack.embedder,
+                chunking=ChunkingConfig(
+                    min_chars=int(min_chars), max_chars=int(max_chars), overlap=float(overlap)
+                ),
+                hnsw=HnswConfig(m=int(m), ef_construct=int(ef_construct)),
+                batch_size=settings.embed_batch_size,
+                progress=progress_callback(bar),
+            )
+            done(
+                f"Built {version.collection} ({version.points} points); the alias did not move. Gate it next."
+            )
+
+live = ops.live()
+candidates = [v.collection for v in versions if v.exists and v.status == "ready" and not v.live]
+
+# ---------------------------------------------------------------- gate
+st.subheader("Gate")
+if not candidates:
+    st.caption("Nothing to gate: every finished version is live.")
+else:
+    shadow = st.selectbox("Shadow version", candidates, key="gate_shadow")
+    files = eval_set_files([settings.eval_sets_dir, settings.data_dir / "uploads"])
+    set_file = st.selectbox("Eval set", files, format_func=lambda f: f"{f.name} ({f.parent.name})")
+    cols = st.columns(2)
+    thresholds = cols[0].text_input("Thresholds (optional)", "", placeholder="doc_hit_rate@10>=0.8")
+    max_regression = cols[1].number_input(
+        "Max drop of a headline metric vs live", 0.0, 1.0, DEFAULT_MAX_REGRESSION, step=0.01
+    )
+    if st.button("Run gate", disabled=set_file is None, help="Evaluates the shadow and the live version."):
+        with user_errors():
+            bar = st.progress(0.0, text="Evaluating…")
+            result = ops.gate(
+                user,
+                shadow,
+                read_any(set_file),
+                build_eval_runner(settings, stack),
+                default_policy("gate", settings),
+                conditions=parse_gate(thresholds) if thresholds.strip() else (),
+                max_regression=float(max_regression),
+                progress=progress_callback(bar),
+            )
+            verdict = "passed" if result.passed else "failed: " + "; ".join(result.failures)
+            done(f"Gate of {shadow} {verdict}.")
+    gate = ops.version(shadow).gate
+    if gate:
+        if gate.get("passed"):
+            st.success(f"Gate of {shadow} passed against {gate.get('live_collection')}.", icon="🟢")
+        else:
+            st.error(f"Gate of {shadow} failed: " + "; ".join(gate.get("failures") or []), icon="🔴")
+        rows = [{"metric": k, **v} for k, v in (gate.get("metrics") or {}).items()]
+        if rows:
+            st.dataframe(pd.DataFrame(rows), hide_index=True)
+        if gate.get("comparison_md"):
+            with st.expander("Paired comparison (live = A, shadow = B)"):
+                st.markdown(gate["comparison_md"])
+
+# ---------------------------------------------------------------- swap and rollback
+st.subheader("Swap and roll back")
+cols = st.columns(2)
+with cols[0]:
+    target = st.selectbox("Version to make live", candidates, key="swap_target") if candidates else None
+    reason = st.text_area("Reason", key="swap_reason", placeholder="Why (kept in the history and audit log)")
+    override = st.checkbox(
+        "Override a failed or missing gate (operators; needs a reason)", key="swap_override"
+    )
+    if st.button(
+        "Swap", type="primary", disabled=target is None, help="Moves the alias atomically." + NEEDS_OPERATOR
+    ):
+        with user_errors():
+            move = ops.swap(user, target, reason=reason, override=override)
+            done(f"{move.alias}: {move.before} → {move.after}.")
+with cols[1]:
+    previous = ops.rollback_target()
+    st.caption(f"Live: `{live or 'none'}` · previous: `{previous or 'none'}`")
+    rollback_reason = st.text_input("Rollback reason", key="rollback_reason")
+    if st.button(
+        f"Roll back to {previous}" if previous else "Roll back",
+        disabled=previous is None,
+        help="One click back to the previous version." + NEEDS_OPERATOR,
+    ):
+        with user_errors():
+            move = ops.rollback(user, reason=rollback_reason)
+            done(f"Rolled back: {move.alias}: {move.before} → {move.after}.")
+
+history = ops.history(50)
+if history:
+    st.dataframe(
+        pd.DataFrame(history)[["time", "action", "from_collection", "to_collection", "actor", "reason"]],
+        hide_index=True,
+        width="stretch",
+    )
+
+# ---------------------------------------------------------------- retention
+with st.expander("Retention"):
+    keep = st.number_input("Keep the newest", 1, 100, settings.index_retention)
+    plan = ops.retention_plan(int(keep))
+    if not plan:
+        st.caption("Nothing to delete (the live version and its rollback target are always kept).")
+    else:
+        st.write("Would delete: " + ", ".join(f"`{name}`" for name in plan))
+        sure = st.checkbox(f"Yes, delete {len(plan)} version(s) for good", key="retention_sure")
+        if st.button(
+            "Delete", disabled=not sure, help="Deletes only after the box is ticked." + NEEDS_OPERATOR
+        ):
+            with user_errors():
+                deleted = ops.prune(user, int(keep), confirm=True)
+                done(f"Deleted {', '.join(deleted)}.")
+
+# ---------------------------------------------------------------- snapshots
+st.subheader("Snapshots")
+existing = [v.collection for v in versions if v.exists]
+deleted_ones = [v.collection for v in ops.versions(include_deleted=True) if not v.exists]
+snap_target = st.selectbox(
+    "Collection",
+    existing + deleted_ones,
+    index=existing.index(live) if live in existing else 0,
+    key="snap_target",
+)
+if snap_target:
+    if st.button("Create snapshot", help="Records the alias mapping with it." + NEEDS_OPERATOR):
+        with user_errors():
+            info = ops.create_snapshot(user, snap_target)
+            done(f"Snapshot {info.name} of {info.collection}.")
+    snaps = []
+    with user_errors():
+        snaps = ops.snapshots(snap_target)
+    if snaps:
+        st.dataframe(
+            pd.DataFrame(
+                [
+                    {
+                        "snapshot": s.name,
+                        "created": s.created_at,
+                        "bytes": s.size_bytes,
+                        "aliases": json.dumps(s.aliases),
+                    }
+                    for s in snaps
+                ]
+            ),
+            hide_index=True,
+            width="stretch",
+        )
+        picked = st.selectbox("Snapshot", [s.name for s in snaps], key="snap_pick")
+        cols = st.columns(2)
+        path = stack.store.snapshot_path(snap_target, picked)
+        if path is not None:
+            with open(path, "rb") as fh:
+                cols[0].download_button("Download", fh, file_name=path.name, mime="application/x-tar")
+        else:
+            cols[0].caption("Kept on the Qdrant server: download it from there.")
+        if cols[1].button(
+            "Restore", help="Replaces the collection and puts its aliases back." + NEEDS_OPERATOR
+        ):
+            with user_errors():
+                ops.restore_snapshot(user, snap_target, picked)
+                done(f"Restored {snap_target} from {picked}; {ops.alias} → {ops.live()}.")
+    else:
+        st.caption("No snapshots of this collection.")
+
+# ---------------------------------------------------------------- cluster (server mode)
+cluster = getattr(stack.store, "cluster_info", None)
+if callable(cluster) and live:
+    st.subheader("Cluster")
+    with user_errors():
+        st.json(cluster(live))
+
+# ---------------------------------------------------------------- audit log
+st.subheader("Audit log")
+cols = st.columns(3)
+action_filter = cols[0].text_input("Action", "", placeholder="index.swap")
+actor_filter = cols[1].text_input("User", "")
+outcome_filter = cols[2].selectbox("Outcome", ["any", *audit.OUTCOMES])
+entries = audit.entries(
+    limit=500,
+    action=action_filter.strip() or None,
+    actor=actor_filter.strip() or None,
+    outcome=None if outcome_filter == "any" else outcome_filter,
+    log=ops.log,
+)
+if entries:
+    frame = pd.DataFrame(
+        [
+            {
+                "time": e.time,
+                "user": e.actor,
+                "role": e.role,
+                "action": e.action,
+                "target": e.target,
+                "outcome": e.outcome,
+                "reason": e.reason,
+                "before": "" if e.before is None else json.dumps(e.before),
+                "after": "" if e.after is None else json.dumps(e.after),
+            }
+            for e in entries
+        ]
+    )
+    st.dataframe(frame, hide_index=True, width="stretch")
+    cols = st.columns(2)
+    cols[0].download_button(
+        "Export CSV", audit.to_csv(entries), file_name="ragdeck-audit.csv", mime="text/csv"
+    )
+    cols[1].download_button(
+        "Export JSONL", audit.to_jsonl(entries), file_name="ragdeck-audit.jsonl", mime="application/jsonl"
+    )
+else:
+    st.caption("No audit entries match.")
+if (broken := audit.verify(ops.log)) is not None:
+    st.error(f"Audit entry {broken} was changed outside ragdeck: its digest does not match.", icon="⛔")

@@ -1,0 +1,102 @@
+"""The Index Ops page in AppTest: rebuild, gate, swap and roll back as an operator; an engineer's swap is
+refused on the page and audited (issue 8, reliability 4)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from index_helpers import small_corpus, small_evalset
+from pages import open_page
+
+from ragdeck.console import audit
+from ragdeck.console.evalset_io import write_jsonl
+from ragdeck.console.ingest import ingest
+from ragdeck.console.settings import Settings
+from ragdeck.services.qdrant_embedded import EmbeddedQdrantStore
+
+
+@pytest.fixture
+def small_stack(data_dir: Path, tmp_path: Path, local_embedder, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """v1 of a small corpus live behind rag_chunks, an eval set published for it; returns the corpus."""
+    import ragdeck.console.wiring as wiring
+
+    monkeypatch.setattr(wiring, "build_embedder", lambda settings: local_embedder)
+    corpus = small_corpus(tmp_path / "corpus")
+    with EmbeddedQdrantStore(data_dir / "qdrant") as store:
+        ingest(corpus, store, local_embedder, collection="rag_chunks_v1", alias="rag_chunks")
+    write_jsonl(small_evalset(), Path("eval_sets") / "small.jsonl")
+    return corpus
+
+
+def _by_label(widgets, label: str):
+    return next(w for w in widgets if w.label == label)
+
+
+def _button(at, label: str):
+    return next(b for b in at.button if b.label.startswith(label))
+
+
+def _live() -> str:
+    with EmbeddedQdrantStore(Settings().qdrant_dir) as store:
+        return store.resolve("rag_chunks")
+
+
+def test_rebuild_gate_swap_rollback_on_the_page(small_stack: Path) -> None:
+    at = open_page("index_ops")
+    assert "rag_chunks_v1" in at.dataframe[0].value["collection"].tolist()
+    assert "operator" in at.caption[0].value
+
+    _by_label(at.text_input, "Corpus folder").input(str(small_stack))
+    _by_label(at.number_input, "Min chunk chars").set_value(250)
+    _by_label(at.number_input, "Max chunk chars").set_value(700)
+    _button(at, "Rebuild").click().run()
+    assert not at.exception, at.exception
+    assert "Built rag_chunks_v2" in at.success[0].value
+    assert _live() == "rag_chunks_v1"
+
+    _by_label(at.number_input, "Max drop of a headline metric vs live").set_value(1.0)
+    _button(at, "Run gate").click().run()
+    assert not at.exception, at.exception
+    assert "Gate of rag_chunks_v2 passed" in at.success[0].value
+
+    at.text_area(key="swap_reason").input("smaller chunks")
+    _button(at, "Swap").click().run()
+    assert "rag_chunks_v1 → rag_chunks_v2" in at.success[0].value
+    assert _live() == "rag_chunks_v2"
+
+    _button(at, "Roll back to rag_chunks_v1").click().run()
+    assert "Rolled back" in at.success[0].value
+    assert _live() == "rag_chunks_v1"
+    actions = [e.action for e in audit.entries()]
+    assert actions[:3] == ["index.rollback", "index.swap", "index.gate"]
+    assert "Export CSV" in [d.proto.label for d in at.get("download_button")]
+
+
+def test_an_engineer_cannot_swap_on_the_page(small_stack: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RAGDECK_USER", "ed")
+    monkeypatch.setenv("RAGDECK_ROLES", '{"ed": "engineer"}')
+    with EmbeddedQdrantStore(Settings().qdrant_dir) as store:
+        ingest(small_stack, store, _embedder(), collection="rag_chunks_v2")
+    at = open_page("index_ops")
+    assert "engineer" in at.caption[0].value
+    at.text_area(key="swap_reason").input("let me")
+    at.checkbox(key="swap_override").check()
+    _button(at, "Swap").click().run()
+    assert not at.exception
+    assert "ed has role engineer" in at.error[0].value and "needs operator" in at.error[0].value
+    assert _live() == "rag_chunks_v1"
+    (entry,) = audit.entries(outcome="denied")
+    assert (entry.actor, entry.role, entry.action, entry.target) == (
+        "ed",
+        "engineer",
+        "index.swap",
+        "rag_chunks",
+    )
+    assert _button(at, "Roll back").disabled  # nothing to roll back to yet
+
+
+def _embedder():
+    import ragdeck.console.wiring as wiring
+
+    return wiring.build_embedder(Settings())
