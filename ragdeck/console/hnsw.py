@@ -9,7 +9,8 @@ A sweep measures every configuration on the same queries:
 Per configuration: recall@k against exact search (the store's ``exact`` flag on the live collection is the
 ground truth: ``|HNSW top-k ∩ exact top-k| / |exact top-k|``, averaged over queries), recall@k against the
 gold eval set when one is given (at the gold's level, chunk or document, as ``ragdeck eval`` scores it),
-P50 / P95 search latency in milliseconds (the store call only, one warm-up pass first), build seconds (the
+P50 / P95 search latency in milliseconds (the store call only, after a few untimed searches; a whole untimed
+pass before an index's first ef), build seconds (the
 index build after the copy is loaded; None for the live index) and index bytes (embedded: bytes allocated
 on disk by the HNSW graph files ``segments/*/vector_index/``, what m and ef_construct change; the vectors are
 the same in every copy. Server: None, since Qdrant's collection info reports no sizes).
@@ -250,10 +251,18 @@ def gold_recall(
 
 
 def measure(
-    store: VectorStore, collection: str, queries: QuerySet, truth: Sequence[Sequence[str]], ef: int, k: int
+    store: VectorStore,
+    collection: str,
+    queries: QuerySet,
+    truth: Sequence[Sequence[str]],
+    ef: int,
+    k: int,
+    *,
+    warmup: int = _WARMUP,
 ) -> tuple[float, float | None, float, float]:
-    """``(recall_exact, recall_gold, p50_ms, p95_ms)`` of HNSW search at ``ef`` over every query."""
-    for vector in queries.vectors[:_WARMUP]:
+    """``(recall_exact, recall_gold, p50_ms, p95_ms)`` of HNSW search at ``ef`` over every query, after
+    ``warmup`` untimed searches."""
+    for vector in queries.vectors[:warmup]:
         store.search(collection, vector, k, hnsw_ef=ef)
     rankings, times = [], []
     for vector in queries.vectors:
@@ -353,9 +362,11 @@ def sweep(
                 report(f"building m={m} ef_construct={ef_construct}", len(rows), total)
                 build_s = _build_copy(store, temp, info, points, hnsw)
             size = _index_bytes(store, target)
-            for ef in efs:
+            for n, ef in enumerate(efs):
                 report(f"searching m={m} ef_construct={ef_construct} ef={ef}", len(rows), total)
-                recall, gold, p50, p95 = measure(store, target, queries, truth, ef, k)
+                # A fresh copy's files are cold: its first ef gets a whole untimed pass first.
+                warmup = len(queries) if n == 0 else _WARMUP
+                recall, gold, p50, p95 = measure(store, target, queries, truth, ef, k, warmup=warmup)
                 rows.append(
                     SweepRow(
                         m, ef_construct, ef, recall, gold, p50, p95, build_s, size, "live" if live else "copy"
