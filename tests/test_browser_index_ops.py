@@ -1,0 +1,134 @@
+"""Index Ops end to end in headless Chromium: rebuild with a new chunk size, gate passes, swap, roll back."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from index_helpers import small_corpus, small_evalset
+from servers import free_port
+from test_browser import CHROMIUM, CHROMIUM_ARGS, _idle, _require_browser
+
+from ragdeck.console import audit
+from ragdeck.console.evalset_io import write_jsonl
+from ragdeck.console.ingest import ingest
+from ragdeck.services.qdrant_embedded import EmbeddedQdrantStore
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
+
+
+@pytest.fixture
+def small_console(data_dir: Path, tmp_path: Path, local_embedder):
+    """``ragdeck console`` on a data dir with v1 of a small corpus live and an eval set published for it."""
+    corpus = small_corpus(tmp_path / "corpus")
+    with EmbeddedQdrantStore(data_dir / "qdrant") as store:
+        ingest(corpus, store, local_embedder, collection="rag_chunks_v1", alias="rag_chunks")
+    write_jsonl(small_evalset(), Path("eval_sets") / "small.jsonl")
+    port = free_port()
+    log = (tmp_path / "console.log").open("w")
+    proc = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "ragdeck"),
+            "console",
+            "--no-demo",
+            "--no-llm",
+            "--port",
+            str(port),
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=os.environ.copy(),
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{url}/_stcore/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert proc.poll() is None, (tmp_path / "console.log").read_text()
+            time.sleep(0.5)
+        else:
+            pytest.fail("console did not become healthy in 120 s")
+        yield url, corpus, data_dir
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            log.close()
+
+
+def _set(page, label: str, value: str) -> None:
+    box = page.get_by_label(label, exact=True)
+    box.fill(value)
+    box.press("Enter")
+    _idle(page)
+
+
+def test_rebuild_gate_swap_rollback_in_chromium(small_console, tmp_path: Path) -> None:
+    _require_browser()
+    from playwright.sync_api import expect, sync_playwright
+
+    url, corpus, data_dir = small_console
+    aliases = data_dir / "qdrant" / "aliases.json"
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 2400})
+        page.goto(url)
+        # app.py's navigation replaces the first-paint page list once it has run: click only after that
+        expect(page.get_by_text("Signed in as")).to_be_visible(timeout=90_000)
+        page.get_by_role("link", name="Index Ops", exact=True).click()
+        expect(page.get_by_role("heading", name="Index Ops")).to_be_visible(timeout=90_000)
+        _idle(page)
+
+        page.get_by_text("Rebuild a shadow version").click()
+        _set(page, "Corpus folder", str(corpus))
+        _set(page, "Min chunk chars", "250")
+        _set(page, "Max chunk chars", "700")
+        page.get_by_role("button", name="Rebuild", exact=True).click()
+        expect(page.get_by_text("Built rag_chunks_v2")).to_be_visible(timeout=180_000)
+        assert json.loads(aliases.read_text()) == {"rag_chunks": "rag_chunks_v1"}  # the shadow is not live
+
+        _set(page, "Max drop of a headline metric vs live", "1.00")
+        page.get_by_role("button", name="Run gate").click()
+        expect(page.get_by_text("Gate of rag_chunks_v2 passed.")).to_be_visible(timeout=180_000)
+
+        page.get_by_label("Reason", exact=True).fill("smaller chunks: 250-700 characters")
+        page.get_by_role("button", name="Swap", exact=True).click()
+        expect(page.get_by_text("rag_chunks: rag_chunks_v1 → rag_chunks_v2.")).to_be_visible(timeout=90_000)
+        assert json.loads(aliases.read_text()) == {"rag_chunks": "rag_chunks_v2"}
+        _idle(page)
+        page.screenshot(path=str(tmp_path / "index_ops.png"), full_page=True)
+        if os.environ.get("RAGDECK_SCREENSHOT_INDEX_OPS"):  # refresh the README picture
+            page.screenshot(path=os.environ["RAGDECK_SCREENSHOT_INDEX_OPS"], full_page=False)
+
+        page.get_by_role("button", name="Roll back to rag_chunks_v1").click()
+        expect(page.get_by_text("Rolled back: rag_chunks: rag_chunks_v2 → rag_chunks_v1.")).to_be_visible(
+            timeout=90_000
+        )
+        assert json.loads(aliases.read_text()) == {"rag_chunks": "rag_chunks_v1"}
+        text = page.inner_text("body")
+        assert "Traceback" not in text
+        browser.close()
+    actions = [(e.action, e.outcome) for e in audit.entries(log=audit.open_log())][:5]
+    assert actions == [
+        ("index.rollback", "ok"),
+        ("index.swap", "ok"),
+        ("index.gate", "ok"),
+        ("index.rebuild", "ok"),
+        ("index.rebuild.start", "ok"),
+    ]
