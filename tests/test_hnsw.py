@@ -333,6 +333,28 @@ def test_applying_needs_the_operator_role_and_refusals_are_audited(data_dir: Pat
     ]
 
 
+def test_a_running_service_picks_up_an_applied_ef(data_dir: Path) -> None:
+    from ragdeck.console.policies import LivePolicies
+
+    now = [0.0]
+    live = LivePolicies(Settings(), refresh_s=1.0, clock=lambda: now[0])
+    assert live["A"].hnsw_ef is None and sorted(live) == ["A", "B"] and len(live) == 2
+    hnsw.apply_policy_ef(Settings(), "A", 40, actor="test")
+    assert live["A"].hnsw_ef is None  # read again at most once a second
+    now[0] = 1.5
+    assert live["A"].hnsw_ef == 40 and live["A"].retrieval_params().hnsw_ef == 40
+
+    from ragdeck.console.wiring import build_rag_service, build_stack
+
+    stack = build_stack(Settings())
+    try:
+        service, _ = build_rag_service(Settings(), stack)
+        assert service.policy("A").hnsw_ef == 40
+        assert isinstance(service.policies, LivePolicies)
+    finally:
+        stack.close()
+
+
 def test_policy_overrides_apply_over_toml_and_ignore_unknown_policies(data_dir: Path) -> None:
     Path("ragdeck.toml").write_text("[policies.ctl]\nhnsw_ef = 16\n[policies.can]\ntop_k = 20\n")
     settings = Settings(control_policy="ctl", canary_policy="can")

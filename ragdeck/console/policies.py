@@ -9,7 +9,9 @@ any, two identical defaults exist: "A" (control) and "B" (canary), so a user cha
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -142,3 +144,47 @@ def load_policies(
             f"control_policy and canary_policy are both '{settings.control_policy}': name two policies"
         )
     return policies
+
+
+class LivePolicies(Mapping[str, Policy]):
+    """The policies of ``load_policies`` for a long-running process (the RAG API, the console's answering
+    service): the run-time overrides in the state database are read again at most every ``refresh_s``
+    seconds, so a default ef applied with ``ragdeck hnsw apply`` or the Tune page reaches it live. A read
+    that fails, or an override that makes a policy invalid, keeps the policies as they were."""
+
+    def __init__(
+        self, settings: Settings, *, refresh_s: float = 1.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        from ragdeck.services.policy_overrides import read_overrides
+
+        self._read = lambda: read_overrides(settings.state_db)
+        self._settings = settings
+        self._refresh_s = refresh_s
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._overrides = self._read()
+        self._policies = load_policies(settings, self._overrides)
+        self._checked = clock()
+
+    def _current(self) -> dict[str, Policy]:
+        if self._clock() - self._checked >= self._refresh_s:
+            with self._lock:
+                if self._clock() - self._checked >= self._refresh_s:
+                    self._checked = self._clock()
+                    try:
+                        overrides = self._read()
+                        if overrides != self._overrides:
+                            self._policies = load_policies(self._settings, overrides)
+                            self._overrides = overrides
+                    except Exception:  # keep serving with the policies as they were
+                        pass
+        return self._policies
+
+    def __getitem__(self, name: str) -> Policy:
+        return self._current()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._current())
+
+    def __len__(self) -> int:
+        return len(self._current())

@@ -19,7 +19,7 @@ from ragdeck.console.interfaces import (
     RoutingState,
     VectorStore,
 )
-from ragdeck.console.policies import Policy, load_policies
+from ragdeck.console.policies import LivePolicies, Policy
 from ragdeck.console.rag import RagService
 from ragdeck.console.retrieval import Retriever
 from ragdeck.console.routing import Router
@@ -230,8 +230,9 @@ def build_guard(settings: Settings, state: RoutingState) -> CanaryGuard:
 
 
 def build_rag_service(settings: Settings, stack: Stack) -> tuple[RagService, RoutingState]:
-    """The answering service over ``stack``: policies, routing, guard, cache; and the shared routing state."""
-    policies = load_policies(settings)
+    """The answering service over ``stack``: policies (run-time overrides picked up live), routing, guard,
+    cache; and the shared routing state."""
+    policies = LivePolicies(settings)
     state = build_routing_state(settings)
     router = Router(
         settings.control_policy, settings.canary_policy, state, settings.canary_weight, known=policies
@@ -239,7 +240,7 @@ def build_rag_service(settings: Settings, stack: Stack) -> tuple[RagService, Rou
     service = RagService(
         retriever=Retriever(stack.store, stack.embedder, stack.reranker),
         chat_models=build_chat_models(settings, policies, stack.chat_model),
-        policies=policies,
+        policies=policies,  # type: ignore[arg-type]  # a read-only mapping that follows the overrides
         router=router,
         guard=build_guard(settings, state),
         cache=AnswerCache(build_kv(settings, "ragdeck:cache:"), ttl_s=settings.cache_ttl_s),
