@@ -423,7 +423,8 @@ class IndexOps:
                 present = {p.id for p in self.store.iter_points(name)}
                 chunks = [c for c in chunks if c.chunk_id not in present]
             else:
-                self.store.create_collection(name, embedder.dimension, HnswConfig(**spec["hnsw"]))
+                layout = {k: spec[k] for k in ("shards", "replicas") if spec.get(k)}  # server mode only
+                self.store.create_collection(name, embedder.dimension, HnswConfig(**spec["hnsw"]), **layout)
                 created = True
             embed_and_upsert(chunks, self.store, embedder, name, batch_size=spec["batch_size"], progress=tick)
             tick("index", 0, 1)
@@ -725,6 +726,15 @@ class IndexOps:
                 user, "index.delete", name, reason=f"retention: keep the newest {keep}", log=self.log
             )
         return plan
+
+    def cluster(self, collection: str | None = None) -> dict[str, Any] | None:
+        """Shards, replicas and peers of a collection (default: the live one) on a Qdrant server; None
+        for the embedded engine (one node, one shard)."""
+        info = getattr(self.store, "cluster_info", None)
+        target = collection or self.live()
+        if info is None or target is None or getattr(self.store, "local", False):
+            return None
+        return info(target)
 
     # ------------------------------------------------------------------ snapshots
 

@@ -253,11 +253,21 @@ if snap_target:
         st.caption("No snapshots of this collection.")
 
 # ---------------------------------------------------------------- cluster (server mode)
-cluster = getattr(stack.store, "cluster_info", None)
-if callable(cluster) and live:
+if getattr(stack.store, "mode", "") == "server":
     st.subheader("Cluster")
     with user_errors():
-        st.json(cluster(live))
+        layout = ops.cluster()
+        if layout is None:
+            st.caption("No live collection, or qdrant-client's local mode: no cluster to show.")
+        else:
+            st.caption(
+                f"`{layout['collection']}`: {layout['shard_number']} shard(s) × "
+                f"{layout['replication_factor']} replica(s); cluster {layout['cluster']}; "
+                f"this peer {layout['peer_id']}"
+            )
+            if layout["peers"]:
+                st.dataframe(pd.DataFrame(layout["peers"]), hide_index=True)
+            st.dataframe(pd.DataFrame(layout["shards"]), hide_index=True, width="stretch")
 
 # ---------------------------------------------------------------- audit log
 st.subheader("Audit log")

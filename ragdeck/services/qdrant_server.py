@@ -297,8 +297,19 @@ class QdrantServerStore:
 
     # ---- collections ------------------------------------------------------------------------------
 
-    def create_collection(self, name: str, dimension: int, hnsw: HnswConfig) -> None:
-        """Create an empty cosine collection with one unnamed dense vector; raises CollectionExists."""
+    def create_collection(
+        self,
+        name: str,
+        dimension: int,
+        hnsw: HnswConfig,
+        *,
+        shards: int | None = None,
+        replicas: int | None = None,
+    ) -> None:
+        """Create an empty cosine collection with one unnamed dense vector; raises CollectionExists.
+
+        ``shards`` / ``replicas`` set Qdrant's shard_number / replication_factor (unset: the server's).
+        """
         check_name(name)
         if not isinstance(dimension, int) or dimension < 1:
             raise InputError(f"invalid vector dimension {dimension!r} for '{name}': use a positive integer")
@@ -319,6 +330,8 @@ class QdrantServerStore:
                     m=hnsw.m, ef_construct=hnsw.ef_construct, full_scan_threshold=hnsw.full_scan_threshold
                 ),
                 optimizers_config=models.OptimizersConfigDiff(indexing_threshold=INDEXING_THRESHOLD_KB),
+                shard_number=shards,
+                replication_factor=replicas,
             )
 
     def delete_collection(self, name: str) -> None:
@@ -585,6 +598,40 @@ class QdrantServerStore:
                 f"{what} needs a Qdrant server; {self.endpoint} has no snapshots "
                 f"(set QDRANT_URL to a Qdrant server)"
             )
+
+    def cluster_info(self, name: str) -> dict[str, Any]:
+        """Shards, replicas and peers of one collection (an alias is resolved): this peer, every peer's
+        address, the collection's shard_number / replication_factor, and each shard with its peer and state.
+        """
+        self._require_server("the cluster view")
+        physical = self.resolve(name)
+        with self._calls(physical):
+            params = self.client.get_collection(physical).config.params
+            status = self.client.http.distributed_api.cluster_status().result
+            layout = self.client.http.distributed_api.collection_cluster_info(physical).result
+        status_json = status.model_dump(mode="json") if status is not None else {}
+        peers = status_json.get("peers") or {}
+        shards = [
+            {
+                "shard_id": s.shard_id,
+                "peer_id": layout.peer_id,
+                "state": str(s.state.value),
+                "points": s.points_count,
+            }
+            for s in layout.local_shards
+        ] + [
+            {"shard_id": s.shard_id, "peer_id": s.peer_id, "state": str(s.state.value), "points": None}
+            for s in layout.remote_shards
+        ]
+        return {
+            "collection": physical,
+            "cluster": status_json.get("status", "disabled"),
+            "peer_id": layout.peer_id,
+            "peers": [{"peer_id": int(k), "uri": v.get("uri")} for k, v in sorted(peers.items())],
+            "shard_number": params.shard_number,
+            "replication_factor": params.replication_factor,
+            "shards": sorted(shards, key=lambda r: (r["shard_id"], r["peer_id"])),
+        }
 
     def create_snapshot(self, name: str) -> SnapshotInfo:
         """Snapshot one collection on the server and record the current alias mapping in a sidecar file."""
