@@ -375,3 +375,67 @@ def test_snapshot_delete_restore_gives_identical_results_and_the_alias_back(
     assert results() == before
     entry = audit.entries(action="snapshot.restore", log=ops.log)[0]
     assert entry.before == {"aliases": {}} and entry.after["aliases"] == {"rag_chunks": "rag_chunks_v1"}
+
+
+def test_rag_api_queries_during_swap_and_rollback_each_come_from_one_version(
+    ops: IndexOps, stack: Stack, corpus: Path, local_embedder
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from ragdeck.api.app import create_app
+    from ragdeck.api.runtime import build_runtime
+    from ragdeck.console.retrieval import RetrievalParams, Retriever
+
+    _rebuild(ops, stack, corpus)
+    settings = Settings()
+    questions = [r.question for r in small_evalset().records]
+    retriever = Retriever(stack.store, local_embedder, None)
+    params = RetrievalParams(top_k=settings.top_k, top_n=settings.top_n)
+    expected = {
+        (q, v): [h.chunk_id for h in retriever.search(q, v, params).hits]
+        for q in questions
+        for v in ("rag_chunks_v1", "rag_chunks_v2")
+    }
+    runtime = build_runtime(settings, embedder=local_embedder)
+    responses: list[tuple[str, dict]] = []
+    errors: list[BaseException] = []
+    stop = threading.Event()
+
+    def client() -> None:
+        with TestClient(create_app(runtime)) as api:
+            i = 0
+            while not stop.is_set():
+                question = questions[i % len(questions)]
+                try:
+                    response = api.post("/query", json={"question": question, "user_id": f"u{i}"})
+                    assert response.status_code == 200, response.text
+                except BaseException as exc:
+                    errors.append(exc)
+                    return
+                responses.append((question, response.json()))
+                i += 1
+
+    def wait_for(n: int) -> None:
+        target = len(responses) + n
+        while len(responses) < target and not errors:
+            threading.Event().wait(0.01)
+
+    thread = threading.Thread(target=client)
+    thread.start()
+    try:
+        wait_for(8)
+        ops.swap(OPERATOR, "rag_chunks_v2", override=True, reason="API reliability test")
+        wait_for(8)
+        ops.rollback(OPERATOR, reason="API reliability test")
+        wait_for(8)
+    finally:
+        stop.set()
+        thread.join()
+        runtime.close()
+    assert not errors, errors
+    versions = {body["index_version"] for _, body in responses}
+    assert versions == {"rag_chunks_v1", "rag_chunks_v2"}
+    for question, body in responses:
+        got = [c["chunk_id"] for c in body["contexts"]]
+        want = expected[(question, body["index_version"])]
+        assert got and got == want[: len(got)], (question, body["index_version"])
