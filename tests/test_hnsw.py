@@ -191,9 +191,13 @@ def test_temporary_copies_are_gone_after_a_failed_sweep(tmp_path: Path) -> None:
 
 def test_leftover_copies_of_a_killed_sweep_are_removed(tmp_path: Path) -> None:
     with build_collection(tmp_path / "qdrant", n=200) as store:
-        left = hnsw.temporary_name(8, 32)
-        store.create_collection(left, 64, HnswConfig())
-        assert hnsw.remove_temporary(store) == [left]
+        old = hnsw.temporary_name(8, 32, now=time.time() - 7 * 3600)
+        recent = hnsw.temporary_name(16, 32)  # maybe a sweep running in another process: kept
+        for name in (old, recent):
+            store.create_collection(name, 64, HnswConfig())
+        assert hnsw.remove_temporary(store) == [old]
+        assert sorted(c.name for c in store.list_collections()) == sorted([recent, "vecs"])
+        assert hnsw.remove_temporary(store, older_than_s=0) == [recent]
         assert [c.name for c in store.list_collections()] == ["vecs"]
 
 

@@ -4,7 +4,8 @@ A sweep measures every configuration on the same queries:
 
 - search-time ``ef`` on the live index (no rebuild), for the collection's own m / ef_construct;
 - other m / ef_construct on temporary copies built from the stored vectors (no re-embedding), named
-  ``_hnsw-sweep-<token>-m<m>-efc<ef_construct>`` and always deleted, also when the sweep fails.
+  ``_hnsw-sweep-<unix time>-<token>-m<m>-efc<ef_construct>`` and always deleted, also when the sweep fails
+  (copies of a killed process are removed by the next sweep once they are hours old: ``remove_temporary``).
 
 Per configuration: recall@k against exact search (the store's ``exact`` flag on the live collection is the
 ground truth: ``|HNSW top-k ∩ exact top-k| / |exact top-k|``, averaged over queries), recall@k against the
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import statistics
+import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -43,7 +45,7 @@ from ragdeck.console.metrics import document_qrels, document_ranking, score_rank
 from ragdeck.console.policies import load_policies
 from ragdeck.console.roles import Role, User, require
 from ragdeck.console.settings import Settings
-from ragdeck.errors import CollectionNotFound, InputError
+from ragdeck.errors import CollectionNotFound, InputError, StoreBusy
 from ragdeck.services.types import CollectionInfo, HnswConfig, VectorPoint
 
 if TYPE_CHECKING:
@@ -281,19 +283,41 @@ def _index_bytes(store: VectorStore, collection: str) -> int | None:
     return int(sizes(collection)["hnsw"]) if callable(sizes) else None
 
 
-def temporary_name(m: int, ef_construct: int) -> str:
-    """A fresh name for a sweep's temporary copy."""
-    return f"{TEMP_PREFIX}{uuid.uuid4().hex[:12]}-m{m}-efc{ef_construct}"
+_ACTIVE: set[str] = set()  # temporary copies of sweeps running in this process
+_ACTIVE_LOCK = threading.Lock()
 
 
-def remove_temporary(store: VectorStore) -> list[str]:
-    """Delete temporary sweep copies left by a process that died mid-sweep; returns their names."""
+def temporary_name(m: int, ef_construct: int, *, now: float | None = None) -> str:
+    """A fresh name for a temporary copy: prefix, creation time (Unix seconds), token, m, ef_construct."""
+    created = int(time.time() if now is None else now)
+    return f"{TEMP_PREFIX}{created}-{uuid.uuid4().hex[:8]}-m{m}-efc{ef_construct}"
+
+
+def _created(name: str) -> float:
+    """The creation time in a temporary copy's name (0 when it has none: treated as old)."""
+    stamp = name[len(TEMP_PREFIX) :].split("-", 1)[0]
+    return float(stamp) if stamp.isdigit() else 0.0
+
+
+def remove_temporary(store: VectorStore, *, older_than_s: float = 6 * 3600) -> list[str]:
+    """Delete temporary copies left by sweeps that died (killed process, power cut): those created more than
+    ``older_than_s`` ago and not in use by a sweep of this process; returns their names. A copy another
+    process still holds open (embedded store) is skipped."""
     gone = []
     for info in store.list_collections():
-        if info.name.startswith(TEMP_PREFIX):
-            with contextlib.suppress(CollectionNotFound):
-                store.delete_collection(info.name)
-            gone.append(info.name)
+        name = info.name
+        if not name.startswith(TEMP_PREFIX) or time.time() - _created(name) < older_than_s:
+            continue
+        with _ACTIVE_LOCK:
+            if name in _ACTIVE:
+                continue
+        try:
+            store.delete_collection(name)
+        except CollectionNotFound:
+            continue
+        except StoreBusy:  # a live sweep in another process
+            continue
+        gone.append(name)
     return gone
 
 
@@ -359,6 +383,8 @@ def sweep(
                     report("reading stored vectors", len(rows), total)
                     points = StoredVectors.read(store, physical)
                 temp = target = temporary_name(m, ef_construct)
+                with _ACTIVE_LOCK:
+                    _ACTIVE.add(temp)
                 report(f"building m={m} ef_construct={ef_construct}", len(rows), total)
                 build_s = _build_copy(store, temp, info, points, hnsw)
             size = _index_bytes(store, target)
@@ -376,6 +402,8 @@ def sweep(
             if temp is not None:
                 with contextlib.suppress(CollectionNotFound):
                     store.delete_collection(temp)
+                with _ACTIVE_LOCK:
+                    _ACTIVE.discard(temp)
     report("done", total, total)
     return rows
 
