@@ -50,7 +50,8 @@ class ApiRuntime:
             "control": self.service.router.control,
             "canary": self.service.router.canary,
             "weights": self.policy_weights(),
-            "thresholds": guard.current_thresholds().as_dict() if guard else {},
+            # read from the shared state, not the guard's cache, so a change just made shows at once
+            "thresholds": guard.thresholds.merged(self.routing_state.thresholds()).as_dict() if guard else {},
             "events": self.routing_state.events(20),
             "policies": {name: policy.as_dict() for name, policy in self.service.policies.items()},
         }
@@ -63,6 +64,18 @@ class ApiRuntime:
         """Release the store, state and connections."""
         self.feedback_log.close()
         self.stack.close()
+
+
+def runtime_over(settings: Settings, stack: Stack) -> ApiRuntime:
+    """An API runtime over an existing ``stack`` (the console hosting the API shares its store handle)."""
+    service, state = build_rag_service(settings, stack)
+    return ApiRuntime(
+        settings=settings,
+        stack=stack,
+        service=service,
+        routing_state=state,
+        feedback_log=SqliteFeedbackLog(settings.state_db),
+    )
 
 
 def build_runtime(settings: Settings | None = None, *, embedder: Embedder | None = None) -> ApiRuntime:

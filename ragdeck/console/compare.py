@@ -9,6 +9,7 @@ how many queries B wins, ties (within 1e-12) or loses. Every metric is taken as 
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -65,6 +66,27 @@ class Comparison:
     def compared(self) -> list[str]:
         """The compared metric names, in order."""
         return [row.metric for row in self.metrics]
+
+    def per_query(self, metric: str) -> list[dict[str, Any]]:
+        """Each paired query's ``a`` and ``b`` values on ``metric`` (NaN when a run lacks it) and its
+        ``outcome`` for B: "win", "tie" or "loss" (None when a value is missing)."""
+        self.metric(metric)
+        rows = []
+        for ra, rb in self.pairs:
+            a, b = _value(ra, metric), _value(rb, metric)
+            outcome = None
+            if not (math.isnan(a) or math.isnan(b)):
+                outcome = "tie" if abs(b - a) <= TIE_TOLERANCE else ("win" if b > a else "loss")
+            rows.append(
+                {
+                    "query_id": ra["query_id"],
+                    "question": ra.get("question", ""),
+                    "a": a,
+                    "b": b,
+                    "outcome": outcome,
+                }
+            )
+        return rows
 
     def largest_regressions(self, metric: str, n: int = 10) -> list[dict[str, Any]]:
         """Up to ``n`` queries where B scores lower than A on ``metric``, worst first (then in eval-set
@@ -168,6 +190,38 @@ def _p(p: float) -> str:
     if math.isnan(p):
         return "–"
     return f"{p:.1e}" if p < 0.001 else f"{p:.3f}"
+
+
+def run_label(run: RunRow) -> str:
+    """One line naming a run for a picker: id, eval set and version, policy or collection, time, status."""
+    policy = (run.config.get("policy") or {}).get("name") or run.collection
+    when = time.strftime("%Y-%m-%d %H:%M", time.gmtime(run.created_at))
+    return f"{run.run_id} · {run.set_name} sha256:{run.set_hash[:8]} · {policy} · {when} UTC · {run.status}"
+
+
+def same_set_version(run: RunRow, runs: Sequence[RunRow]) -> list[RunRow]:
+    """The other runs in ``runs`` over the same eval set version as ``run``: those it can be compared to."""
+    return [r for r in runs if r.set_hash == run.set_hash and r.run_id != run.run_id]
+
+
+def metric_table(comparison: Comparison) -> list[dict[str, Any]]:
+    """One display row per compared metric: means, B − A with its interval, p-values and W/T/L."""
+    return [
+        {
+            "metric": r.metric,
+            "n": r.n,
+            "A": round(r.mean_a, 4),
+            "B": round(r.mean_b, 4),
+            "B − A": round(r.diff, 4),
+            "95 % CI": f"[{r.low:+.4f}, {r.high:+.4f}]",
+            "p": _finite(r.p_value),
+            "p (Holm)": _finite(r.p_holm),
+            "wins": r.wins,
+            "ties": r.ties,
+            "losses": r.losses,
+        }
+        for r in comparison.metrics
+    ]
 
 
 def _describe(run: RunRow) -> str:

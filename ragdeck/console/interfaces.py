@@ -20,6 +20,7 @@ from ragdeck.services.types import (
     ComponentHealth,
     HnswConfig,
     JudgeResult,
+    MetricSample,
     PayloadFilter,
     RunRow,
     ScoredHit,
@@ -205,6 +206,36 @@ class RoutingState(Protocol):
 
     def events(self, limit: int = 50) -> list[dict[str, object]]:
         """Recent weight changes and guard trips, newest first (each a dict with ts, kind, policy, ...)."""
+
+
+@runtime_checkable
+class RoutingAdmin(Protocol):
+    """The RAG API's admin routing endpoints and its ``/metrics`` (``services.rag_api_admin.RagApiAdmin``)."""
+
+    base_url: str
+
+    def routing(self) -> dict[str, Any]:
+        """Control and canary names, weights, guard thresholds, recent events and policies."""
+
+    def set_weight(self, policy: str, weight: float, reason: str = "") -> dict[str, Any]:
+        """Set a policy's share of users (0..1) on every replica; returns the new routing summary."""
+
+    def set_thresholds(self, values: dict[str, float]) -> dict[str, Any]:
+        """Change some of the guard's thresholds; returns the new routing summary."""
+
+    def assign(self, user_id: str) -> str:
+        """The policy the API routes ``user_id`` to right now."""
+
+    def metrics(self) -> list[MetricSample]:
+        """Every sample the API exports on ``/metrics``."""
+
+
+@runtime_checkable
+class MetricsQuery(Protocol):
+    """Instant PromQL queries (``services.prometheus.PrometheusReader``)."""
+
+    def by_labels(self, promql: str, labels: tuple[str, ...]) -> dict[tuple[str, ...], float]:
+        """The query's series keyed by the values of ``labels``."""
 
 
 @runtime_checkable

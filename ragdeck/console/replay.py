@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+import threading
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
@@ -352,3 +353,57 @@ async def run_replay(
             task.cancel()
         await asyncio.gather(*tasks, ticking, return_exceptions=True)
     return stats.summary(sending_ended - start, done=True, interrupted=stop.is_set())
+
+
+class ReplayJob:
+    """A replay running in a background thread (the console's Canary page), with its live summary.
+
+    ``open_sender`` builds the sender inside the job's own event loop (an async HTTP client belongs to one
+    loop); the sender's ``aclose`` is awaited when the replay ends. ``stop()`` ends it early.
+    """
+
+    def __init__(self, plan: ReplayPlan, open_sender: Callable[[], Any], target: str) -> None:
+        self.plan = plan
+        self.target = target
+        self.summary: ReplaySummary | None = None
+        self.error: str | None = None
+        self._open_sender = open_sender
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._main, name="replay", daemon=True)
+
+    def start(self) -> ReplayJob:
+        """Start sending; returns once the replay's loop runs."""
+        self._thread.start()
+        self._ready.wait(timeout=10)
+        return self
+
+    @property
+    def running(self) -> bool:
+        """True until the replay has ended (by itself, stopped or failed)."""
+        return self._thread.is_alive()
+
+    def stop(self) -> None:
+        """End the replay now (outstanding requests are cancelled; the summary is kept)."""
+        if self._loop is not None and self._stop is not None and self.running:
+            self._loop.call_soon_threadsafe(self._stop.set)
+
+    def _main(self) -> None:
+        async def replay() -> None:
+            self._loop, self._stop = asyncio.get_running_loop(), asyncio.Event()
+            self._ready.set()
+            sender = self._open_sender()
+            try:
+                self.summary = await run_replay(
+                    self.plan, sender, stop=self._stop, on_tick=lambda s: setattr(self, "summary", s)
+                )
+            finally:
+                await sender.aclose()
+
+        try:
+            asyncio.run(replay())
+        except Exception as exc:  # shown on the page; the console keeps running
+            self.error = f"{type(exc).__name__}: {exc}"
+        finally:
+            self._ready.set()

@@ -118,6 +118,10 @@ class Settings(BaseSettings):
     guard_min_samples: int = Field(100, ge=1, description="Canary requests needed before the guard judges.")
     guard_window_s: float = Field(300.0, gt=0, description="Sliding window the guard judges over.")
     admin_token: SecretStr | None = Field(None, description="Bearer token for the API's admin endpoints.")
+    api_url: str | None = Field(
+        None, description="The RAG API the console's Canary page drives; unset = one started in the console."
+    )
+    api_port: int = Field(8000, ge=1, le=65535, description="Port of the RAG API started inside the console.")
 
     # The answer judge (Ragas) of eval runs: a judge model on an OpenAI-compatible server, else offline.
     judge_base_url: str | None = Field(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ragdeck.console.answer_cache import AnswerCache
 from ragdeck.console.guard import CanaryGuard, GuardThresholds
@@ -15,7 +15,9 @@ from ragdeck.console.interfaces import (
     Embedder,
     EvalRunStore,
     KeyValueStore,
+    MetricsQuery,
     Reranker,
+    RoutingAdmin,
     RoutingState,
     VectorStore,
 )
@@ -323,3 +325,26 @@ def build_judge(settings: Settings, embedder: Embedder | None = None) -> AnswerJ
         embed_fn,
         per_claim=settings.judge_per_claim,
     )
+
+
+def build_routing_admin(url: str, token: str | None, timeout_s: float = 5.0) -> RoutingAdmin:
+    """The RAG API's admin routes and ``/metrics`` at ``url`` (the Canary page's one way to the API)."""
+    from ragdeck.services.rag_api_admin import RagApiAdmin
+
+    return RagApiAdmin(url, token, timeout_s=timeout_s)
+
+
+def build_metrics_query(settings: Settings) -> MetricsQuery | None:
+    """PromQL reads from ``PROMETHEUS_URL``; None when it is not set."""
+    if not settings.prometheus_url:
+        return None
+    from ragdeck.services.prometheus import PrometheusReader
+
+    return PrometheusReader(settings.prometheus_url, timeout_s=5.0)
+
+
+def build_replay_sender(target: str, max_in_flight: int, timeout_s: float = 30.0) -> Any:
+    """``POST {target}/query`` as a replay sender (an async client: build it inside the replay's loop)."""
+    from ragdeck.services.replay_client import RagApiClient
+
+    return RagApiClient(target, timeout_s=timeout_s, max_connections=max_in_flight)

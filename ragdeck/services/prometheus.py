@@ -84,6 +84,20 @@ class PrometheusReader:
         value = float(result[0]["value"][1])
         return value if math.isfinite(value) else None
 
+    def by_labels(self, promql: str, labels: tuple[str, ...]) -> dict[tuple[str, ...], float]:
+        """An instant query's series keyed by the values of ``labels`` (NaN and infinite values left out)."""
+        try:
+            result = self._prom.custom_query(promql)
+        except (requests.RequestException, PrometheusApiClientException) as exc:
+            raise self._unavailable(f"the query {promql!r}", exc) from exc
+        out: dict[tuple[str, ...], float] = {}
+        for series in result or []:
+            value = float(series["value"][1])
+            if math.isfinite(value):
+                metric = series.get("metric", {})
+                out[tuple(str(metric.get(name, "")) for name in labels)] = value
+        return out
+
     def quantile_ms(self, q: float, metric: str, policy: str, window: str | float) -> float | None:
         """The ``q`` quantile of histogram ``metric`` in milliseconds (``histogram_quantile`` over the
         summed bucket rates: linear interpolation inside the bucket, so exact only to bucket resolution)."""

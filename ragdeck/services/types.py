@@ -170,3 +170,13 @@ class JudgeResult:
     scores: dict[str, float | None]
     claims: list[ClaimVerdict] = field(default_factory=list)
     errors: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class MetricSample:
+    """One sample of a Prometheus exposition: ``name`` as exposed (``rag_requests_total``,
+    ``rag_request_seconds_bucket``), its labels (a histogram bucket's ``le`` among them) and value."""
+
+    name: str
+    labels: dict[str, str]
+    value: float
