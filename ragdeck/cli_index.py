@@ -20,10 +20,10 @@ from rich.table import Table
 
 from ragdeck.console import audit
 from ragdeck.console.chunking import ChunkingConfig
-from ragdeck.console.index_ops import DEFAULT_MAX_REGRESSION, IndexOps
+from ragdeck.console.index_ops import DEFAULT_MAX_REGRESSION, IndexOps, runner_for, version_embedder
 from ragdeck.console.roles import User, cli_user
 from ragdeck.console.settings import Settings
-from ragdeck.console.wiring import Stack, build_stack
+from ragdeck.console.wiring import Stack, build_embedder, build_stack
 from ragdeck.errors import InputError
 from ragdeck.services.types import HnswConfig
 
@@ -96,6 +96,10 @@ def rebuild_cmd(
     shards: Annotated[int | None, typer.Option(min=1, help="Shards (Qdrant server only).")] = None,
     replicas: Annotated[int | None, typer.Option(min=1, help="Replicas (Qdrant server only).")] = None,
     batch_size: Annotated[int | None, typer.Option(min=1, help="Chunks embedded per batch.")] = None,
+    embedding_model: Annotated[
+        Path | None,
+        typer.Option(help="Local sentence-transformers model directory (default: the serving model)."),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Build the next version next to the live one (the alias keeps serving the old one)."""
@@ -107,10 +111,18 @@ def rebuild_cmd(
     )
     hnsw = HnswConfig(m=m or settings.hnsw_m, ef_construct=ef_construct or settings.hnsw_ef_construct)
     with _ops() as (ops, stack, user):
+        embedder = stack.embedder
+        if embedding_model is not None:
+            if settings.tei_url:
+                raise InputError(
+                    "--embedding-model names a local model, but TEI_URL is set: the embeddings come from the "
+                    "TEI server's model (point TEI_URL at a server with the other model instead)"
+                )
+            embedder = build_embedder(settings.model_copy(update={"embedding_model": str(embedding_model)}))
         version = ops.rebuild(
             user,
             corpus,
-            stack.embedder,
+            embedder,
             chunking=chunking,
             hnsw=hnsw,
             batch_size=batch_size or settings.embed_batch_size,
@@ -138,7 +150,8 @@ def recover_cmd(
         if resume and cleanup:
             raise InputError("give --resume or --cleanup, not both")
         if resume:
-            version = ops.resume(user, resume, stack.embedder, progress=_progress)
+            embedder = version_embedder(stack, ops.version(resume))
+            version = ops.resume(user, resume, embedder, progress=_progress)
             out.print(
                 f"resumed {version.collection}: {version.points} points, ready to gate", highlight=False
             )
@@ -193,6 +206,7 @@ def gate_cmd(
             conditions=conditions,
             max_regression=max_regression,
             progress=_progress,
+            shadow_runner=runner_for(stack, version_embedder(stack, ops.version(collection))),
         )
     if as_json:
         out.print_json(data=result.to_json())

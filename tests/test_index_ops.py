@@ -439,3 +439,39 @@ def test_rag_api_queries_during_swap_and_rollback_each_come_from_one_version(
         got = [c["chunk_id"] for c in body["contexts"]]
         want = expected[(question, body["index_version"])]
         assert got and got == want[: len(got)], (question, body["index_version"])
+
+
+def test_a_version_embedded_with_another_model_is_gated_with_it(
+    ops: IndexOps, stack: Stack, corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import ragdeck.console.wiring as wiring
+    from ragdeck.console.index_ops import runner_for, version_embedder
+    from ragdeck.services.embedders import LocalEmbedder, packaged_model_path
+
+    serving = stack.embedder
+    monkeypatch.setattr(
+        wiring, "build_embedder", lambda s: LocalEmbedder(s.embedding_model) if s.embedding_model else serving
+    )
+
+    other_dir = tmp_path / "minilm-copy"  # the same weights under another name: a stand-in for a new model
+    other_dir.symlink_to(packaged_model_path(), target_is_directory=True)
+    version = ops.rebuild(
+        OPERATOR, corpus, LocalEmbedder(str(other_dir)), chunking=SMALLER, hnsw=HnswConfig()
+    )
+    assert version.spec["embedding_model"] == "minilm-copy"
+    embedder = version_embedder(stack, version)
+    assert embedder.model_name == "minilm-copy" and embedder is not stack.embedder
+    assert version_embedder(stack, ops.version("rag_chunks_v1")) is stack.embedder
+    result = ops.gate(
+        ENGINEER,
+        "rag_chunks_v2",
+        small_evalset(),
+        build_eval_runner(stack.settings, stack),
+        default_policy("gate", stack.settings),
+        max_regression=1.0,
+        shadow_runner=runner_for(stack, embedder),
+    )
+    assert result.passed
+    with pytest.raises(InputError, match="embedded with 'minilm-copy'"):
+        ops.swap(OPERATOR, "rag_chunks_v2")  # queries are still embedded with the serving model
+    assert ops.live() == "rag_chunks_v1"

@@ -360,6 +360,7 @@ class IndexOps:
             "chunking": asdict(chunking),
             "hnsw": asdict(hnsw),
             "embedding_model": embedder.model_name,
+            "embedding_path": str(embedder.path) if getattr(embedder, "path", None) else None,
             "dimension": embedder.dimension,
             "batch_size": batch_size,
             "shards": shards,
@@ -541,11 +542,13 @@ class IndexOps:
         max_regression: float | None = DEFAULT_MAX_REGRESSION,
         ks: tuple[int, ...] | None = None,
         progress: Progress | None = None,
+        shadow_runner: EvalRunner | None = None,
     ) -> GateResult:
         """Evaluate ``collection`` and the live version on ``evalset`` with ``policy`` and check the gate.
 
         The gate passes when every condition holds on the shadow and, with a live version, no headline
         metric fell by more than ``max_regression`` against it. The result is kept with the version.
+        ``shadow_runner`` evaluates the shadow when it was embedded with another model (``runner_for``).
         """
         from ragdeck.console.compare import compare_runs
         from ragdeck.console.eval_report import headline_metrics, means
@@ -558,20 +561,20 @@ class IndexOps:
         live = self.live()
         self._adopt(collection)
 
-        def run(target: str, stage: str) -> Any:
+        def run(target: str, stage: str, by: EvalRunner) -> Any:
             plan = EvalPlan(
                 policy=dataclasses.replace(policy, alias=target), ks=ks or DEFAULT_KS, concurrency=2
             )
-            row, prepared = runner.start(evalset, plan, source=f"index gate of {collection}")
+            row, prepared = by.start(evalset, plan, source=f"index gate of {collection}")
             step = (lambda done, total: progress(stage, done, total)) if progress else None
-            row = runner.execute(row, prepared, progress=step)
-            return row, runner.deps.runs.results(row.run_id)
+            row = by.execute(row, prepared, progress=step)
+            return row, by.deps.runs.results(row.run_id)
 
-        shadow_row, shadow_results = run(collection, "shadow")
+        shadow_row, shadow_results = run(collection, "shadow", shadow_runner or runner)
         shadow_means = means(shadow_row.summary)
         live_row = comparison = None
         if live is not None and live != collection:
-            live_row, live_results = run(live, "live")
+            live_row, live_results = run(live, "live", runner)
             comparison = compare_runs(live_row, live_results, shadow_row, shadow_results)
         outcome = check_gate(
             shadow_means,
@@ -770,3 +773,33 @@ class IndexOps:
             after={"snapshot": snapshot, "aliases": self.store.list_aliases()},
             log=self.log,
         )
+
+
+def version_embedder(stack: Stack, version: IndexVersion) -> Embedder:
+    """The embedder ``version`` was built with: the serving one when the model names match, else the local
+    model from the directory recorded at rebuild."""
+    model = version.spec.get("embedding_model")
+    if not model or model == stack.embedder.model_name:
+        return stack.embedder
+    path = version.spec.get("embedding_path")
+    if not path or not Path(path).is_dir():
+        raise InputError(
+            f"'{version.collection}' was embedded with {model!r}, whose model directory "
+            f"({path or 'unknown'}) is not here: evaluate it where that model is, or rebuild it with the "
+            "serving model"
+        )
+    from ragdeck.console.wiring import build_embedder
+
+    return build_embedder(stack.settings.model_copy(update={"embedding_model": path, "tei_url": None}))
+
+
+def runner_for(stack: Stack, embedder: Embedder) -> EvalRunner:
+    """An eval runner over ``stack`` that embeds queries with ``embedder`` (retrieval only)."""
+    from ragdeck.console.wiring import Stack as StackType
+    from ragdeck.console.wiring import build_eval_runner
+
+    if embedder is stack.embedder:
+        return build_eval_runner(stack.settings, stack)
+    other = StackType(settings=stack.settings, store=stack.store, reranker=stack.reranker)
+    other.use_embedder(embedder)
+    return build_eval_runner(stack.settings, other)

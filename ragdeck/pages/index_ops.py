@@ -15,11 +15,11 @@ from ragdeck.console.demo import DEMO_CORPUS
 from ragdeck.console.evalset_files import eval_set_files
 from ragdeck.console.evalset_io import read_any
 from ragdeck.console.gate import parse_gate
-from ragdeck.console.index_ops import DEFAULT_MAX_REGRESSION, IndexOps
+from ragdeck.console.index_ops import DEFAULT_MAX_REGRESSION, IndexOps, runner_for, version_embedder
 from ragdeck.console.policies import default_policy
 from ragdeck.console.roles import Role
 from ragdeck.console.settings import Settings
-from ragdeck.console.wiring import build_eval_runner
+from ragdeck.console.wiring import build_embedder, build_eval_runner
 from ragdeck.services.types import HnswConfig
 from ragdeck.ui import current_user, get_stack, progress_callback, user_errors
 
@@ -57,7 +57,8 @@ for item in ops.interrupted():
         with user_errors():
             if left.button(f"Resume {item.collection}", key=f"resume-{item.collection}"):
                 bar = st.progress(0.0, text="Resuming…")
-                ops.resume(user, item.collection, stack.embedder, progress=progress_callback(bar))
+                embedder = version_embedder(stack, item)
+                ops.resume(user, item.collection, embedder, progress=progress_callback(bar))
                 done(f"Resumed {item.collection}: ready to gate.")
             if right.button(f"Clean up {item.collection}", key=f"cleanup-{item.collection}"):
                 ops.cleanup(user, item.collection)
@@ -82,18 +83,26 @@ with st.expander("Rebuild a shadow version", expanded=not versions):
     overlap = cols[2].number_input("Overlap", 0.0, 0.45, settings.chunk_overlap, step=0.05)
     m = cols[3].number_input("HNSW m", 2, 128, settings.hnsw_m)
     ef_construct = cols[4].number_input("HNSW ef_construct", 4, 2048, settings.hnsw_ef_construct)
-    st.caption(
-        f"Embedding model: `{stack.embedder.model_name}` (the serving one). Next: `{ops.next_name()}`."
+    model_dir = st.text_input(
+        "Embedding model directory (optional)",
+        "",
+        placeholder=f"blank: the serving model, {stack.embedder.model_name}",
+        help="A local sentence-transformers model; a version embedded with another model can be gated, and "
+        "goes live once the console and API embed queries with that model.",
     )
+    st.caption(f"Next version: `{ops.next_name()}`.")
     if st.button(
         "Rebuild", type="primary", help="Builds next to the live version; the alias stays." + NEEDS_OPERATOR
     ):
         with user_errors():
             bar = st.progress(0.0, text="Starting…")
+            embedder = stack.embedder
+            if model_dir.strip():
+                embedder = build_embedder(settings.model_copy(update={"embedding_model": model_dir.strip()}))
             version = ops.rebuild(
                 user,
                 Path(corpus),
-                stack.embedder,
+                embedder,
                 chunking=ChunkingConfig(
                     min_chars=int(min_chars), max_chars=int(max_chars), overlap=float(overlap)
                 ),
@@ -133,6 +142,7 @@ else:
                 conditions=parse_gate(thresholds) if thresholds.strip() else (),
                 max_regression=float(max_regression),
                 progress=progress_callback(bar),
+                shadow_runner=runner_for(stack, version_embedder(stack, ops.version(shadow))),
             )
             verdict = "passed" if result.passed else "failed: " + "; ".join(result.failures)
             done(f"Gate of {shadow} {verdict}.")
