@@ -2,7 +2,8 @@
 
 A sweep measures every configuration on the same queries:
 
-- search-time ``ef`` on the live index (no rebuild), for the collection's own m / ef_construct;
+- search-time ``ef`` on the live index (no rebuild), for the collection's own m / ef_construct (always
+  measured, as the baseline);
 - other m / ef_construct on temporary copies built from the stored vectors (no re-embedding), named
   ``_hnsw-sweep-<unix time>-<token>-m<m>-efc<ef_construct>`` and always deleted, also when the sweep fails
   (copies of a killed process are removed by the next sweep once they are hours old: ``remove_temporary``).
@@ -354,10 +355,12 @@ def sweep(
     points: StoredVectors | None = None,
     progress: Progress | None = None,
 ) -> list[SweepRow]:
-    """Measure every (m, ef_construct) x ef on ``collection`` (an alias is resolved); rows in that order.
+    """Measure every (m, ef_construct) x ef on ``collection`` (an alias is resolved); rows sorted by m,
+    ef_construct, ef.
 
-    The live index serves its own m / ef_construct; every other pair is built on a temporary copy that is
-    deleted before the next one is built, and in any case before this returns or raises.
+    The live index is always measured (its own m / ef_construct, no rebuild: the baseline); every other
+    pair is built on a temporary copy that is deleted before the next one is built, and in any case before
+    this returns or raises.
     """
     if k < 1:
         raise InputError(f"k must be >= 1, got {k}")
@@ -366,7 +369,8 @@ def sweep(
             raise InputError(f"give at least one {what} value")
     physical = store.resolve(collection)
     info = store.collection_info(physical)
-    builds = [(int(m), int(e)) for m in sorted(set(ms)) for e in sorted(set(ef_constructs))]
+    live_pair = (info.hnsw.m, info.hnsw.ef_construct)
+    builds = sorted({(int(m), int(e)) for m in ms for e in ef_constructs} | {live_pair})
     efs = sorted({int(e) for e in efs})
     total = len(builds) * len(efs)
     report = progress or (lambda stage, done, total: None)
@@ -375,7 +379,7 @@ def sweep(
     rows: list[SweepRow] = []
     for m, ef_construct in builds:
         hnsw = HnswConfig(m=m, ef_construct=ef_construct, full_scan_threshold=info.hnsw.full_scan_threshold)
-        live = (m, ef_construct) == (info.hnsw.m, info.hnsw.ef_construct)
+        live = (m, ef_construct) == live_pair
         target, build_s, temp = physical, None, None
         try:
             if not live:

@@ -46,15 +46,16 @@ if not targets:
     st.stop()
 
 with st.form("sweep"), user_errors():
-    cols = st.columns([2, 2, 1, 2])
-    collection = cols[0].selectbox(
+    collection = st.selectbox(
         "Collection or alias",
         targets,
         index=targets.index(settings.alias) if settings.alias in targets else 0,
     )
-    ms = cols[1].multiselect("m", [4, 8, 16, 32, 64], default=list(DEFAULT_MS))
-    efcs = cols[2].multiselect("ef_construct", [32, 64, 100, 200, 400], default=[100])
-    efs = cols[3].multiselect("ef (search time)", [8, 16, 32, 64, 128, 256, 512], default=list(DEFAULT_EFS))
+    cols = st.columns(3)
+    ms = cols[0].multiselect("m", [4, 8, 16, 32, 64], default=list(DEFAULT_MS))
+    efcs = cols[1].multiselect("ef_construct", [32, 64, 100, 200, 400], default=[100])
+    efs = cols[2].multiselect("ef (search time)", [8, 16, 32, 64, 128, 256, 512], default=list(DEFAULT_EFS))
+    st.caption("The live index (its own m and ef_construct) is always measured too, without a rebuild.")
     cols = st.columns([2, 1, 1, 1])
     sets = eval_set_files([settings.eval_sets_dir, settings.data_dir / "uploads"])
     source = cols[0].selectbox(
@@ -112,7 +113,7 @@ st.plotly_chart(
 )  # fmt: skip
 best = result.rows[result.recommendation.index] if result.recommendation.index is not None else None
 if best is not None:
-    st.success(result.recommendation.sentence, icon="⭐")
+    st.success(result.recommendation.sentence, icon=":material/star:")
 else:
     st.warning(result.recommendation.sentence, icon="⚠️")
 st.dataframe(pd.DataFrame([r.to_json() for r in result.rows]), hide_index=True)
