@@ -21,6 +21,8 @@ navigation = st.navigation(
         st.Page(PAGES / "publish.py", title="Publish", icon="📦"),
         st.Page(PAGES / "evaluate.py", title="Evaluate", icon="🧪"),
         st.Page(PAGES / "tune.py", title="Tune", icon="🎛️"),
+        st.Page(PAGES / "compare.py", title="Compare", icon="🆚"),
+        st.Page(PAGES / "canary.py", title="Canary", icon="🐤"),
         st.Page(PAGES / "index_ops.py", title="Index Ops", icon="🔀"),
     ]
 )

@@ -9,18 +9,27 @@ from typing import TYPE_CHECKING
 import streamlit as st
 
 from ragdeck.console.gold_mapping import SpanIndex
-from ragdeck.console.interfaces import EvalRunStore
+from ragdeck.console.interfaces import EvalRunStore, RoutingAdmin
 from ragdeck.console.policies import Policy
 from ragdeck.console.rag import RagService
 from ragdeck.console.settings import Settings
-from ragdeck.console.wiring import Stack, build_eval_runner, build_eval_store, build_rag_service, build_stack
+from ragdeck.console.wiring import (
+    Stack,
+    build_eval_runner,
+    build_eval_store,
+    build_rag_service,
+    build_routing_admin,
+    build_stack,
+)
 from ragdeck.errors import RagdeckError
 from ragdeck.services.annotation_store import AnnotationStore
 from ragdeck.services.feedback_log import SqliteFeedbackLog
 
 if TYPE_CHECKING:
+    from ragdeck.api.background import BackgroundApi
     from ragdeck.console.eval_jobs import EvalJobs
     from ragdeck.console.eval_run import EvalRunner
+    from ragdeck.console.replay import ReplayJob
     from ragdeck.console.roles import User
 
 
@@ -109,3 +118,41 @@ def current_user() -> User:
     from ragdeck.login import current_user as resolve
 
     return resolve()
+
+
+@st.cache_resource
+def _hosted_api() -> dict[str, BackgroundApi]:
+    return {}
+
+
+def hosted_api() -> BackgroundApi | None:
+    """The RAG API this console serves itself (see ``start_hosted_api``), if started."""
+    return _hosted_api().get(Settings().model_dump_json())
+
+
+def start_hosted_api() -> BackgroundApi:
+    """Serve the RAG API from this console process over its cached stack (loopback; the embedded store
+    allows one process per data directory, so a separate API process could not open it)."""
+    from ragdeck.api.background import start_background_api
+
+    key = Settings().model_dump_json()
+    hosted = _hosted_api()
+    if key not in hosted:
+        hosted[key] = start_background_api(Settings(), get_stack())
+    return hosted[key]
+
+
+def get_routing_admin() -> RoutingAdmin | None:
+    """The RAG API to drive: RAGDECK_API_URL (+ RAGDECK_ADMIN_TOKEN), else the one hosted here, else None."""
+    settings = Settings()
+    if settings.api_url:
+        token = settings.admin_token.get_secret_value() if settings.admin_token else None
+        return build_routing_admin(settings.api_url, token)
+    hosted = hosted_api()
+    return build_routing_admin(hosted.url, hosted.token) if hosted else None
+
+
+@st.cache_resource
+def get_replay_jobs() -> dict[str, ReplayJob]:
+    """Replays started from the console, by target URL (one at a time per target)."""
+    return {}

@@ -242,3 +242,32 @@ def test_cli_compare_errors_are_one_line(data_dir: Path, monkeypatch, capsys) ->
     assert_one_line_error(code, err, "unknown eval run 'nope'")
     code, _, err = run_cli(monkeypatch, capsys, "compare", "run-a", "run-b", "-m", "bogus@3")
     assert_one_line_error(code, err, "'bogus@3' is not in both runs")
+
+
+def test_compare_page_shows_statistics_scatter_and_regressions_and_refuses_other_versions(
+    data_dir: Path,
+) -> None:
+    from pages import open_page
+
+    _store_runs(-0.15)
+    at = open_page("compare")
+    at.selectbox[0].set_value("run-a").run()
+    assert [o.split(" · ")[0] for o in at.selectbox[1].options] == ["run-b"]  # only runs of the same eval set version by default
+    at.selectbox[1].set_value("run-b").run()
+    assert not at.exception, at.exception
+    table = next(d.value for d in at.dataframe if "B − A" in d.value.columns)
+    assert list(table["metric"]) == list(METRICS)
+    assert (table["B − A"] < 0).all() and (table["p (Holm)"] < 0.05).all()
+    assert (table["wins"] + table["ties"] + table["losses"] == 40).all()
+    charts = [c for c in at.get("plotly_chart")]
+    assert len(charts) == 2 and "per query: A against B" in charts[1].proto.spec
+    assert any(s.value == "Largest regressions of B on recall@10" for s in at.subheader)
+    assert len(at.expander) == 20
+    assert [d.label for d in at.get("download_button")] == [
+        "Download comparison (JSON)",
+        "Download report (Markdown)",
+    ]
+
+    at.toggle(key="compare_any_version").set_value(True).run()
+    at.selectbox[1].set_value("run-c").run()
+    assert any("different versions of the eval set" in e.value for e in at.error)
