@@ -367,7 +367,7 @@ def console(
     if build_demo:
         with _stack() as stack:
             _build_demo(stack)
-    app_file = Path(__file__).resolve().parent / "app.py"
+    app_file = Path(__file__).resolve().parent / "launch" / "console.py"  # runs app.py (see there)
     command = [
         sys.executable, "-m", "streamlit", "run", str(app_file),
         "--server.address", address, "--server.port", str(port), "--server.headless", "true",

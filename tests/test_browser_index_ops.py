@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -25,13 +26,9 @@ from ragdeck.services.qdrant_embedded import EmbeddedQdrantStore
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 
-@pytest.fixture
-def small_console(data_dir: Path, tmp_path: Path, local_embedder):
-    """``ragdeck console`` on a data dir with v1 of a small corpus live and an eval set published for it."""
-    corpus = small_corpus(tmp_path / "corpus")
-    with EmbeddedQdrantStore(data_dir / "qdrant") as store:
-        ingest(corpus, store, local_embedder, collection="rag_chunks_v1", alias="rag_chunks")
-    write_jsonl(small_evalset(), Path("eval_sets") / "small.jsonl")
+@contextlib.contextmanager
+def _console(tmp_path: Path) -> Iterator[str]:
+    """``ragdeck console`` (no demo, no LLM) with the current environment; yields its URL."""
     port = free_port()
     log = (tmp_path / "console.log").open("w")
     proc = subprocess.Popen(
@@ -61,7 +58,7 @@ def small_console(data_dir: Path, tmp_path: Path, local_embedder):
             time.sleep(0.5)
         else:
             pytest.fail("console did not become healthy in 120 s")
-        yield url, corpus, data_dir
+        yield url
     finally:
         proc.terminate()
         try:
@@ -70,6 +67,22 @@ def small_console(data_dir: Path, tmp_path: Path, local_embedder):
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
             log.close()
+
+
+@pytest.fixture
+def small_data(data_dir: Path, tmp_path: Path, local_embedder) -> tuple[Path, Path]:
+    """v1 of a small corpus live behind rag_chunks and an eval set published for it: (corpus, data dir)."""
+    corpus = small_corpus(tmp_path / "corpus")
+    with EmbeddedQdrantStore(data_dir / "qdrant") as store:
+        ingest(corpus, store, local_embedder, collection="rag_chunks_v1", alias="rag_chunks")
+    write_jsonl(small_evalset(), Path("eval_sets") / "small.jsonl")
+    return corpus, data_dir
+
+
+@pytest.fixture
+def small_console(small_data: tuple[Path, Path], tmp_path: Path):
+    with _console(tmp_path) as url:
+        yield url, *small_data
 
 
 def _set(page, label: str, value: str) -> None:
@@ -132,3 +145,58 @@ def test_rebuild_gate_swap_rollback_in_chromium(small_console, tmp_path: Path) -
         ("index.rebuild", "ok"),
         ("index.rebuild.start", "ok"),
     ]
+
+
+def test_login_then_an_engineer_is_refused_a_swap_in_chromium(
+    small_data: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _require_browser()
+    import streamlit_authenticator as stauth
+    from playwright.sync_api import expect, sync_playwright
+
+    from ragdeck.console.settings import Settings
+    from ragdeck.services.qdrant_embedded import EmbeddedQdrantStore as Store
+
+    corpus, data_dir = small_data
+    hashed = stauth.Hasher.hash("pw-for-ed")
+    creds = tmp_path / "users.yaml"
+    creds.write_text(
+        f"credentials:\n  usernames:\n    ed:\n      password: '{hashed}'\n      roles: [engineer]\n"
+    )
+    monkeypatch.setenv("RAGDECK_AUTH_CREDENTIALS_FILE", str(creds))
+    monkeypatch.setenv("RAGDECK_AUTH_COOKIE_KEY", "a-test-signing-key-" + "x" * 24)
+    with Store(data_dir / "qdrant") as store:  # a second version, so there is something to swap to
+        ingest(corpus, store, _embedder(), collection="rag_chunks_v2")
+    with _console(tmp_path) as url, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 2400})
+        page.goto(url)
+        expect(page.get_by_text("Sign in to use the console.")).to_be_visible(timeout=90_000)
+        assert "Stack" not in page.inner_text("[data-testid=stMain]")  # no page before the login
+        page.get_by_role("textbox", name="Username").fill("ed")
+        page.get_by_role("textbox", name="Password").fill("wrong")
+        page.get_by_role("button", name="Login").click()
+        expect(page.get_by_text("Wrong user name or password.")).to_be_visible(timeout=60_000)
+        page.get_by_role("textbox", name="Username").fill("ed")
+        page.get_by_role("textbox", name="Password").fill("pw-for-ed")
+        page.get_by_role("button", name="Login").click()
+        expect(page.get_by_text("Signed in as")).to_be_visible(timeout=60_000)
+        page.get_by_role("link", name="Index Ops", exact=True).click()
+        expect(page.get_by_role("heading", name="Index Ops")).to_be_visible(timeout=90_000)
+        _idle(page)
+        page.get_by_label("Reason", exact=True).fill("let me")
+        page.get_by_text("Override a failed or missing gate").click()
+        _idle(page)
+        page.get_by_role("button", name="Swap", exact=True).click()
+        expect(page.get_by_text("ed has role engineer")).to_be_visible(timeout=60_000)
+        browser.close()
+    with Store(Settings().qdrant_dir) as store:
+        assert store.resolve("rag_chunks") == "rag_chunks_v1"
+    (entry,) = audit.entries(outcome="denied", log=audit.open_log())
+    assert (entry.actor, entry.role, entry.action) == ("ed", "engineer", "index.swap")
+
+
+def _embedder():
+    from ragdeck.services.embedders import LocalEmbedder
+
+    return LocalEmbedder()

@@ -1,0 +1,1 @@
+"""The file ``ragdeck console`` hands to ``streamlit run`` (see ``console.py``)."""
