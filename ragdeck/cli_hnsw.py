@@ -86,7 +86,9 @@ def sweep_cmd(
     collection: CollectionOpt = None,
     m: Annotated[str, typer.Option("--m", help="m values, comma-separated.")] = "4,16,32",
     ef_construct: Annotated[str, typer.Option("--ef-construct", help="ef_construct values.")] = "100",
-    ef: Annotated[str, typer.Option("--ef", help="Search-time ef values.")] = "8,16,32,64,128",
+    ef: Annotated[
+        str, typer.Option("--ef", help="Search-time ef values (the engine uses max(ef, k)).")
+    ] = "10,16,32,64,128",
     set_file: Annotated[
         Path | None,
         typer.Option("--set", "-s", help="Eval set: its questions are the queries (gold recall)."),

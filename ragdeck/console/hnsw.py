@@ -55,7 +55,7 @@ if TYPE_CHECKING:
 TEMP_PREFIX = "_hnsw-sweep-"
 DEFAULT_MS = (4, 16, 32)
 DEFAULT_EF_CONSTRUCTS = (100,)
-DEFAULT_EFS = (8, 16, 32, 64, 128)
+DEFAULT_EFS = (10, 16, 32, 64, 128)  # the engine searches with max(ef, k): ef below k = 10 is k
 RECALL_KEYS = ("recall_exact", "recall_gold")
 LATENCY_KEYS = ("p50_ms", "p95_ms")
 _UPSERT_BATCH = 512

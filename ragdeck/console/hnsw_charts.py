@@ -10,6 +10,7 @@ import plotly.graph_objects as go
 from ragdeck.console.hnsw import SweepRow
 
 _SYMBOLS = {"live": "circle", "copy": "diamond"}
+_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2")
 _NAMES = {
     "recall_exact": "recall vs exact search",
     "recall_gold": "recall vs gold",
@@ -41,20 +42,22 @@ def pareto_figure(
     latency_key: str = "p95_ms",
 ) -> go.Figure:
     """Every configuration as a point (colour: m; circle: live index, diamond: temporary copy), the front
-    as a line, the recommendation as a star; hover shows every figure of a configuration."""
+    as a line labelled with m and ef, the recommendation as a star; hover shows every figure of a
+    configuration."""
     fig = go.Figure()
     scored = [(i, r) for i, r in enumerate(rows) if getattr(r, recall_key) is not None]
-    for m in sorted({r.m for _, r in scored}):
+    for n, m in enumerate(sorted({r.m for _, r in scored})):
         group = [(i, r) for i, r in scored if r.m == m]
         fig.add_trace(
             go.Scatter(
                 x=[getattr(r, latency_key) for _, r in group],
                 y=[getattr(r, recall_key) for _, r in group],
-                mode="markers+text",
-                text=[f"ef {r.ef}" for _, r in group],
-                textposition="top center",
-                textfont={"size": 9},
-                marker={"size": 10, "symbol": [_SYMBOLS.get(r.index, "circle") for _, r in group]},
+                mode="markers",
+                marker={
+                    "size": 10,
+                    "color": _COLOURS[n % len(_COLOURS)],
+                    "symbol": [_SYMBOLS.get(r.index, "circle") for _, r in group],
+                },
                 name=f"m={m}",
                 hovertext=[_hover(r) for _, r in group],
                 hoverinfo="text",
@@ -65,7 +68,10 @@ def pareto_figure(
             go.Scatter(
                 x=[getattr(rows[i], latency_key) for i in front],
                 y=[getattr(rows[i], recall_key) for i in front],
-                mode="lines",
+                mode="lines+text",
+                text=[f"m{rows[i].m} ef{rows[i].ef}" for i in front],
+                textposition="bottom right",
+                textfont={"size": 9},
                 line={"color": "rgba(60,60,60,0.6)", "dash": "dot", "shape": "hv"},
                 name="Pareto front",
                 hoverinfo="skip",
@@ -97,7 +103,8 @@ def pareto_figure(
         )
     fig.update_layout(
         title=f"{_NAMES[recall_key]}@{k} against {_NAMES[latency_key]} search latency",
-        xaxis_title=f"{_NAMES[latency_key]} latency (ms)",
+        xaxis_title=f"{_NAMES[latency_key]} latency (ms, log scale)",
+        xaxis_type="log",
         yaxis_title=f"{_NAMES[recall_key]}@{k}",
         legend_title="",
         margin={"t": 50, "b": 10},

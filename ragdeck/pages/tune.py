@@ -54,8 +54,13 @@ with st.form("sweep"), user_errors():
     cols = st.columns(3)
     ms = cols[0].multiselect("m", [4, 8, 16, 32, 64], default=list(DEFAULT_MS))
     efcs = cols[1].multiselect("ef_construct", [32, 64, 100, 200, 400], default=[100])
-    efs = cols[2].multiselect("ef (search time)", [8, 16, 32, 64, 128, 256, 512], default=list(DEFAULT_EFS))
-    st.caption("The live index (its own m and ef_construct) is always measured too, without a rebuild.")
+    efs = cols[2].multiselect(
+        "ef (search time)", [8, 10, 16, 32, 64, 128, 256, 512], default=list(DEFAULT_EFS)
+    )
+    st.caption(
+        "The live index (its own m and ef_construct) is always measured too, without a rebuild. The engine "
+        "searches with max(ef, k), so an ef below k behaves as k."
+    )
     cols = st.columns([2, 1, 1, 1])
     sets = eval_set_files([settings.eval_sets_dir, settings.data_dir / "uploads"])
     source = cols[0].selectbox(
@@ -90,7 +95,10 @@ if result is None:
     st.stop()
 
 st.subheader(f"{result.collection}: {len(result.rows)} configurations")
-st.caption(f"Queries: {result.query_source}. Sweep time {result.total_s:.1f} s. Live index: {result.live}.")
+st.caption(
+    f"Queries: {result.query_source}. Sweep time {result.total_s:.1f} s. Live index: m={result.live['m']}, "
+    f"ef_construct={result.live['ef_construct']}."
+)
 cols = st.columns(4)
 target = cols[0].slider("Recall target", 0.5, 1.0, float(result.target), step=0.005)
 budget = cols[1].number_input("Latency budget (ms, 0 = none)", 0.0, 10_000.0, float(result.budget_ms or 0.0))
