@@ -40,7 +40,7 @@ from ragdeck.console.roles import Role, User, require
 from ragdeck.errors import CollectionNotFound, InputError, RagdeckError, StoreBusy
 from ragdeck.services.audit_log import SqliteAuditLog
 from ragdeck.services.index_registry import SqliteIndexRegistry
-from ragdeck.services.types import HnswConfig, SnapshotInfo
+from ragdeck.services.types import CollectionInfo, HnswConfig, SnapshotInfo
 
 if TYPE_CHECKING:
     from ragdeck.console.eval_run import EvalRunner
@@ -248,11 +248,11 @@ class IndexOps:
                 return None
         return None
 
-    def _physical(self) -> dict[str, int | None]:
-        """Collections named ``{alias}_v{N}`` with their point counts (None when they cannot be opened)."""
+    def _physical(self) -> dict[str, CollectionInfo | None]:
+        """Collections named ``{alias}_v{N}`` with their info (None when another process holds them)."""
         try:
             return {
-                c.name: c.points
+                c.name: c
                 for c in self.store.list_collections()
                 if version_number(c.name, self.alias) is not None
             }
@@ -269,7 +269,7 @@ class IndexOps:
             if row["status"] == "deleted" and not include_deleted:
                 continue
             out[row["collection"]] = self._version(row, physical)
-        for name, points in physical.items():
+        for name, info in physical.items():
             if name not in out:
                 out[name] = IndexVersion(
                     collection=name,
@@ -278,16 +278,18 @@ class IndexOps:
                     status="ready",
                     created_at="",
                     created_by="(not built by ragdeck)",
-                    points=points,
+                    spec={"hnsw": asdict(info.hnsw), "dimension": info.dimension} if info else {},
+                    points=info.points if info else None,
                 )
         for item in out.values():
             item.live = item.collection == live
             item.rollback_target = item.collection == previous
         return sorted(out.values(), key=lambda v: v.version, reverse=True)
 
-    def _version(self, row: dict[str, Any], physical: dict[str, int | None]) -> IndexVersion:
+    def _version(self, row: dict[str, Any], physical: dict[str, CollectionInfo | None]) -> IndexVersion:
         exists = row["collection"] in physical
-        points = physical.get(row["collection"]) if exists else None
+        info = physical.get(row["collection"])
+        points = info.points if info is not None else None
         return IndexVersion(
             collection=row["collection"],
             alias=row["alias"],
