@@ -337,6 +337,17 @@ def test_applying_needs_the_operator_role_and_refusals_are_audited(data_dir: Pat
     ]
 
 
+def test_an_unreadable_state_database_is_a_one_line_error(tmp_path: Path) -> None:
+    from ragdeck.errors import ServiceUnavailable
+    from ragdeck.services.policy_overrides import read_overrides
+
+    bad = tmp_path / "ragdeck.sqlite3"
+    bad.write_bytes(b"not a database" * 100)
+    with pytest.raises(ServiceUnavailable, match="cannot be read"):
+        read_overrides(bad)
+    assert read_overrides(tmp_path / "absent.sqlite3") == {}
+
+
 def test_a_running_service_picks_up_an_applied_ef(data_dir: Path) -> None:
     from ragdeck.console.policies import LivePolicies
 

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ragdeck.errors import ServiceUnavailable
 from ragdeck.services.sqlite_db import SqliteFile
 
 SCHEMA = """
@@ -34,10 +35,13 @@ def read_overrides(path: Path | str) -> dict[str, dict[str, Any]]:
     try:
         with contextlib.closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)) as db:
             rows = db.execute("SELECT policy, field, value FROM policy_overrides").fetchall()
-    except sqlite3.OperationalError as exc:
+    except sqlite3.Error as exc:
         if "no such table" in str(exc):
             return {}
-        raise
+        raise ServiceUnavailable(
+            f"policy overrides in {path} cannot be read ({exc}): check that the data directory "
+            "(RAGDECK_DATA_DIR) is readable and on a local file system"
+        ) from exc
     for policy, field, value in rows:
         out.setdefault(policy, {})[field] = json.loads(value)
     return out

@@ -6,6 +6,7 @@ qdrant-edge has shards, not collections, aliases or snapshots; this adapter adds
     <root>/collections/<name>/meta.json     dimension, distance, HNSW settings, created_at
     <root>/aliases.json                     {alias: collection}
     <root>/snapshots/<collection>/<snapshot>.tar (+ .json: SnapshotInfo and the alias mapping)
+    <root>/collections/.rebuild-<token>/    the copy an in-place HNSW rebuild builds (removed after)
 
 Every JSON file is replaced atomically (temp file, fsync, ``os.replace``) and collection directories appear
 and disappear by ``rename``, so a reader sees either the old state or the new one. The engine allows one open
