@@ -311,6 +311,21 @@ def snapshots_cmd(
         out.print(_table(rows) if rows else "no snapshots")
 
 
+@app.command("download")
+def download_cmd(
+    collection: Annotated[str, typer.Argument(help="Collection the snapshot is of.")],
+    snapshot: Annotated[str, typer.Argument(help="Snapshot name (see `ragdeck index snapshots`).")],
+    out_path: Annotated[
+        Path | None, typer.Option("--out", "-o", help="File to write (default: its name).")
+    ] = None,
+) -> None:
+    """Download a snapshot (embedded: its tar; server: streamed from Qdrant's snapshot API)."""
+    with _ops() as (ops, _stack, _user):
+        suffix = ".tar" if getattr(ops.store, "mode", "") == "embedded" else ""
+        path = ops.download_snapshot(collection, snapshot, out_path or Path(snapshot + suffix))
+    out.print(f"wrote {path} ({path.stat().st_size} bytes)", highlight=False)
+
+
 @app.command("restore")
 def restore_cmd(
     collection: Annotated[str, typer.Argument(help="Collection to replace or recreate.")],

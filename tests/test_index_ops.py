@@ -363,6 +363,10 @@ def test_snapshot_delete_restore_gives_identical_results_and_the_alias_back(
     (snap,) = ops.snapshots("rag_chunks_v1")
     assert snap.name in out and snap.aliases == {"rag_chunks": "rag_chunks_v1"}
     assert store.snapshot_path("rag_chunks_v1", snap.name).is_file()  # what the page offers for download
+    code, out, err = run_cli(monkeypatch, capsys, "index", "download", "rag_chunks_v1", snap.name)
+    assert code == 0, err
+    tar = Path(f"{snap.name}.tar")
+    assert tar.read_bytes() == store.snapshot_path("rag_chunks_v1", snap.name).read_bytes()
 
     store.delete_collection("rag_chunks_v1")  # the alias goes with it
     assert ops.live() is None

@@ -59,6 +59,11 @@ class ClusterFake(FakeQdrant):
             and parts[2] == "cluster"
         ):
             return self._ok(LAYOUT)
+        if request.method == "GET" and len(parts) == 4 and parts[2] == "snapshots":
+            if any(snap["name"] == parts[3] for snap in self.snapshots):
+                self.requests.append((request.method, request.url.path, None))
+                return httpx.Response(200, content=b"SNAPSHOT-BYTES:" + parts[3].encode() * 1000)
+            return httpx.Response(404, json={"status": {"error": "not found"}, "time": 0})
         return super().__call__(request)
 
 
@@ -117,3 +122,16 @@ def test_embedded_store_has_no_cluster_and_refuses_shards(
                 hnsw=HnswConfig(),
                 shards=2,
             )
+
+
+def test_download_a_server_snapshot(server: tuple[QdrantServerStore, ClusterFake], tmp_path: Path) -> None:
+    store, fake = server
+    ops = IndexOps(store, SqliteIndexRegistry(tmp_path / "state.sqlite3"), alias="docs")
+    info = store.create_snapshot("docs")
+    assert ops.local_snapshot("docs_v1", info.name) is None  # the server keeps it
+    path = ops.download_snapshot("docs_v1", info.name, tmp_path / "copy.snapshot")
+    assert path.read_bytes() == b"SNAPSHOT-BYTES:" + info.name.encode() * 1000
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".part")] == []
+    assert ("GET", f"/collections/docs_v1/snapshots/{info.name}") in [(m, p) for m, p, _ in fake.requests]
+    with pytest.raises(InputError, match="no snapshot 'nope'"):
+        ops.download_snapshot("docs_v1", "nope", tmp_path / "x")

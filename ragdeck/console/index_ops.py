@@ -24,6 +24,7 @@ import dataclasses
 import hashlib
 import os
 import re
+import shutil
 import socket
 import time
 from collections.abc import Callable, Sequence
@@ -757,6 +758,25 @@ class IndexOps:
         info = self.store.create_snapshot(target)
         audit.record(user, "snapshot.create", target, after=asdict(info), log=self.log)
         return info
+
+    def local_snapshot(self, collection: str, snapshot: str) -> Path | None:
+        """The snapshot's file on this machine (embedded store), or None when the server keeps it."""
+        return self.store.snapshot_path(collection, snapshot)
+
+    def download_snapshot(self, collection: str, snapshot: str, dest: Path) -> Path:
+        """Copy a snapshot to ``dest``: the embedded tar, or streamed from the Qdrant server."""
+        local = self.store.snapshot_path(collection, snapshot)
+        dest = Path(dest)
+        if local is None:
+            return self.store.download_snapshot(collection, snapshot, dest)  # type: ignore[attr-defined]
+        tmp = dest.with_name(f".{dest.name}.{os.getpid()}.part")
+        try:
+            shutil.copyfile(local, tmp)
+            os.replace(tmp, dest)
+        finally:
+            if tmp.exists():
+                tmp.unlink()
+        return dest
 
     def restore_snapshot(
         self, user: User, collection: str, snapshot: str, *, restore_aliases: bool = True

@@ -247,12 +247,18 @@ if snap_target:
         )
         picked = st.selectbox("Snapshot", [s.name for s in snaps], key="snap_pick")
         cols = st.columns(2)
-        path = stack.store.snapshot_path(snap_target, picked)
+        path = ops.local_snapshot(snap_target, picked)
+        fetched = settings.data_dir / "downloads" / picked  # a server snapshot, once fetched
+        if path is None and fetched.is_file():
+            path = fetched
         if path is not None:
             with open(path, "rb") as fh:
                 cols[0].download_button("Download", fh, file_name=path.name, mime="application/x-tar")
-        else:
-            cols[0].caption("Kept on the Qdrant server: download it from there.")
+        elif cols[0].button("Fetch from the server", help="Streams it from Qdrant's snapshot API."):
+            with user_errors():
+                fetched.parent.mkdir(parents=True, exist_ok=True)
+                ops.download_snapshot(snap_target, picked, fetched)
+                done(f"Fetched {picked}: download it below.")
         if cols[1].button(
             "Restore", help="Replaces the collection and puts its aliases back." + NEEDS_OPERATOR
         ):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 import time
 from collections.abc import Iterator, Sequence
@@ -727,6 +728,48 @@ class QdrantServerStore:
     def snapshot_path(self, name: str, snapshot: str) -> Path | None:
         """None: the server keeps its snapshots (download them from its REST API)."""
         return None
+
+    def download_snapshot(self, name: str, snapshot: str, dest: Path) -> Path:
+        """Stream a snapshot the server holds into ``dest`` (a temporary file, then ``os.replace``)."""
+        self._require_server("downloading a snapshot")
+        check_name(name)
+        with self._calls(name):
+            physical = self._aliases().get(name, name)
+        known = [s.name for s in self.list_snapshots(physical)]
+        if snapshot not in known:
+            raise InputError(
+                f"collection '{physical}' has no snapshot '{snapshot}' "
+                f"(snapshots: {', '.join(known) or 'none'})"
+            )
+        base = str(getattr(self.client._client, "rest_uri", self.url)).rstrip("/")
+        http = self.client.http.client._client  # qdrant-client's own httpx client: its transport and TLS
+        headers = {"api-key": self._api_key} if self._api_key else {}
+        request = http.build_request(
+            "GET", f"{base}/collections/{physical}/snapshots/{snapshot}", headers=headers
+        )
+        dest = Path(dest)
+        tmp = dest.with_name(f".{dest.name}.{os.getpid()}.part")
+        try:
+            with self._calls(physical):
+                response = http.send(request, stream=True)
+                try:
+                    if response.status_code != 200:
+                        raise ServiceUnavailable(
+                            f"Qdrant at {self.endpoint} answered HTTP {response.status_code} for snapshot "
+                            f"'{snapshot}' of '{physical}'; check that it still exists (list the snapshots)"
+                        )
+                    with open(tmp, "wb") as fh:
+                        for chunk in response.iter_bytes(1 << 20):
+                            fh.write(chunk)
+                        fh.flush()
+                        os.fsync(fh.fileno())
+                finally:
+                    response.close()
+            os.replace(tmp, dest)
+        finally:
+            if tmp.exists():
+                tmp.unlink()
+        return dest
 
     # ---- health and lifetime ----------------------------------------------------------------------
 
