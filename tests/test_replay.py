@@ -271,3 +271,28 @@ def test_replay_against_the_real_api_matches_its_metrics(
         assert counted.get((name, "ok"), 0.0) == figures["count"]
     assert sum(v for (_, status), v in counted.items() if status != "ok") == 0
     assert "Replay done: 10 sent" in out
+
+
+def test_background_replay_job_runs_to_its_duration_and_stops_on_request() -> None:
+    from ragdeck.console.replay import ReplayJob
+    from ragdeck.console.wiring import build_replay_sender
+
+    with serve_asgi(fake_api(), "fake-rag-api") as api:
+        plan = ReplayPlan(QUESTIONS, qps=10, duration_s=1.0, users=4)
+        job = ReplayJob(plan, lambda: build_replay_sender(api, plan.max_in_flight), api).start()
+        deadline = time.monotonic() + 30
+        while job.running:
+            assert time.monotonic() < deadline, "the replay did not end at its duration"
+            time.sleep(0.05)
+        assert job.error is None and job.summary is not None and job.summary.done
+        assert job.summary.sent == 10 and job.summary.errors == {"503": 3} and job.summary.ok == 7
+
+        endless = ReplayPlan(QUESTIONS, qps=10, duration_s=60)
+        long = ReplayJob(endless, lambda: build_replay_sender(api, 8), api).start()
+        time.sleep(0.5)
+        long.stop()
+        deadline = time.monotonic() + 10
+        while long.running:
+            assert time.monotonic() < deadline, "stop() did not end the replay"
+            time.sleep(0.05)
+        assert long.summary is not None and long.summary.interrupted and long.summary.sent < 20
