@@ -381,6 +381,7 @@ def test_snapshot_delete_restore_gives_identical_results_and_the_alias_back(
     assert entry.before == {"aliases": {}} and entry.after["aliases"] == {"rag_chunks": "rag_chunks_v1"}
 
 
+@pytest.mark.slow
 def test_rag_api_queries_during_swap_and_rollback_each_come_from_one_version(
     ops: IndexOps, stack: Stack, corpus: Path, local_embedder
 ) -> None:
