@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import hashlib
 import os
 import re
@@ -192,6 +193,11 @@ def _pid_alive(pid: int) -> bool:
         return True
 
 
+@functools.lru_cache(maxsize=8)
+def _registry_at(path: Path) -> SqliteIndexRegistry:
+    return SqliteIndexRegistry(path)
+
+
 class IndexOps:
     """Index operations on one alias of one store (see the module docstring)."""
 
@@ -218,7 +224,7 @@ class IndexOps:
         settings = stack.settings
         return cls(
             stack.store,
-            SqliteIndexRegistry(settings.state_db),
+            _registry_at(settings.state_db),
             alias=settings.alias,
             log=audit.open_log(settings),
             serving_model=lambda: stack.embedder.model_name,  # loads the model only when a swap asks
