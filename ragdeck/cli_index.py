@@ -34,6 +34,17 @@ app = typer.Typer(
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
+VERSION_COLUMNS = (
+    "collection",
+    "state",
+    "points",
+    "chunk chars",
+    "m",
+    "ef_construct",
+    "gate",
+    "created",
+    "by",
+)
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 ReasonOpt = Annotated[str, typer.Option("--reason", "-r", help="Why (kept in the history and audit log).")]
 
@@ -58,7 +69,7 @@ def _ops() -> Iterator[tuple[IndexOps, Stack, User]]:
 def _table(rows: list[dict], title: str | None = None) -> Table:
     table = Table(title=title)
     for column in rows[0] if rows else []:
-        table.add_column(str(column))
+        table.add_column(str(column), no_wrap=column in ("collection", "time", "action", "snapshot"))
     for row in rows:
         table.add_row(*("" if v is None else escape(str(v)) for v in row.values()))
     return table
@@ -78,7 +89,11 @@ def versions_cmd(as_json: JsonOpt = False) -> None:
     if as_json:
         out.print_json(data=rows)
     elif rows:
-        out.print(_table(rows, title=f"versions of {alias}"))
+        short = [{k: row[k] for k in VERSION_COLUMNS} for row in rows]
+        for row in short:
+            row["created"] = str(row["created"])[:16]
+            row["by"] = "" if str(row["by"]).startswith("(") else row["by"]
+        out.print(_table(short, title=f"versions of {alias} (--json for every field)"))
     else:
         out.print(f"no versions of {alias} yet: `ragdeck index rebuild CORPUS` builds one")
 
@@ -351,7 +366,7 @@ def audit_cmd(
         Path | None, typer.Option("--jsonl", help="Write the entries as JSONL here.")
     ] = None,
 ) -> None:
-    """The audit log (who, action, target, before, after, reason, time, outcome), newest first."""
+    """The audit log (who, action, target, reason, time, outcome; --csv / --jsonl add before and after)."""
     settings = Settings()
     log = audit.open_log(settings)
     items = audit.entries(limit=limit, action=action, actor=actor, outcome=outcome, log=log)
@@ -369,14 +384,12 @@ def audit_cmd(
         return
     rows = [
         {
-            "time": e.time,
-            "actor": e.actor,
-            "role": e.role,
+            "time": e.time[:19],
+            "user": f"{e.actor} ({e.role})" if e.role else e.actor,
             "action": e.action,
             "target": e.target,
             "outcome": e.outcome,
             "reason": e.reason,
-            "after": "" if e.after is None else json.dumps(e.after)[:80],
         }
         for e in items
     ]
