@@ -29,10 +29,12 @@ from ragdeck.cli_index import audit_cmd
 from ragdeck.cli_llm import app as llm_app
 from ragdeck.cli_llm import model_path
 from ragdeck.cli_replay import replay_cmd
+from ragdeck.console import audit
 from ragdeck.console.chunking import ChunkingConfig
 from ragdeck.console.demo import ensure_demo
 from ragdeck.console.ingest import IngestReport, ingest
 from ragdeck.console.retrieval import RetrievalParams, Retriever
+from ragdeck.console.roles import Role, cli_user, require
 from ragdeck.console.settings import Settings
 from ragdeck.console.stack import collection_rows
 from ragdeck.console.wiring import Stack, build_stack
@@ -132,7 +134,11 @@ def ingest_cmd(
     hnsw = HnswConfig(m=m or settings.hnsw_m, ef_construct=ef_construct or settings.hnsw_ef_construct)
     if not path.exists():
         raise InputError(f"{path} does not exist: give a folder, a .md/.txt file or a BEIR corpus.jsonl")
+    user = cli_user(settings)
+    if alias:  # moving an alias is an index operation: operators only, audited (ragdeck index swap gates it)
+        require(user, Role.OPERATOR, "ingest.alias", target=alias)
     with _stack() as stack, _progress_bar() as progress:
+        before = stack.store.list_aliases().get(alias) if alias else None
         report = ingest(
             path,
             stack.store,
@@ -145,6 +151,8 @@ def ingest_cmd(
             batch_size=batch_size or settings.embed_batch_size,
             progress=progress,
         )
+    if alias:
+        audit.record(user, "ingest.alias", alias, {"collection": before}, {"collection": collection})
     if as_json:
         out.print_json(data={**asdict(report), "chunks_per_second": report.chunks_per_second})
     else:

@@ -480,3 +480,28 @@ def test_a_version_embedded_with_another_model_is_gated_with_it(
     with pytest.raises(InputError, match="embedded with 'minilm-copy'"):
         ops.swap(OPERATOR, "rag_chunks_v2")  # queries are still embedded with the serving model
     assert ops.live() == "rag_chunks_v1"
+
+
+def test_ingest_that_moves_an_alias_needs_the_operator_role(
+    stack: Stack, corpus: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    monkeypatch.setenv("RAGDECK_USER", "ed")
+    monkeypatch.setenv("RAGDECK_ROLES", '{"ed": "engineer"}')
+    args = ("ingest", str(corpus), "-c", "rag_chunks_v9", "--alias", "rag_chunks")
+    code, _, err = run_cli(monkeypatch, capsys, *args)
+    assert_one_line_error(code, err, "needs operator")
+    assert not stack.store.collection_exists("rag_chunks_v9")
+    code, _, err = run_cli(
+        monkeypatch, capsys, "ingest", str(corpus), "-c", "rag_chunks_v9"
+    )  # no alias: fine
+    assert code == 0, err
+    monkeypatch.setenv("RAGDECK_USER", "olga")
+    code, _, err = run_cli(
+        monkeypatch, capsys, "ingest", str(corpus), "-c", "rag_chunks_v10", "--alias", "rag_chunks"
+    )
+    assert code == 0, err
+    assert stack.store.resolve("rag_chunks") == "rag_chunks_v10"
+    moved, denied = audit.entries(action="ingest.alias")  # newest first
+    assert (denied.actor, denied.outcome) == ("ed", "denied")
+    assert (moved.actor, moved.outcome, moved.before) == ("olga", "ok", {"collection": "rag_chunks_v1"})
+    assert moved.after == {"collection": "rag_chunks_v10"}
