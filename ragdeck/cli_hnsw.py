@@ -157,8 +157,11 @@ def sweep_cmd(
             )  # fmt: skip
     finally:
         stack.close()
-    out.print(_table(result))
+    # Piped output would be cut to 80 columns; the table needs about 130.
+    (out if out.is_terminal else Console(width=max(out.width, 132))).print(_table(result))
     out.print(f"queries: {result.query_source}; total {result.total_s:.1f} s")
+    for note in result.notes:
+        out.print(f"note: {note}", highlight=False)
     out.print(f"recommendation: {result.recommendation.sentence}", highlight=False)
     if json_out is not None:
         write_text_atomic(json_out, json.dumps(result.to_json(), indent=2) + "\n")

@@ -109,6 +109,9 @@ def test_sweep_with_an_eval_set_measures_gold_recall(
     assert data["collection"] == "rag_chunks_v1" and data["recall_key"] == "recall_gold"
     assert len(data["rows"]) == 4 and all(0 < r["recall_gold"] <= 1 for r in data["rows"])
     assert data["recommended"] is not None
+    # 1,383 chunks x 384-d = 2 MB, under the default full_scan_threshold (10 MB): searched exactly.
+    assert any("under its full_scan_threshold" in n for n in data["notes"])
+    assert all(r["recall_exact"] == 1.0 for r in data["rows"])
     leftovers = [
         p.name for p in (demo_data_dir / "qdrant" / "collections").iterdir() if TEMP_PREFIX in p.name
     ]

@@ -157,6 +157,17 @@ def test_gold_recall_at_the_gold_level() -> None:
     assert hnsw.gold_recall(rankings[2:], qrels[2:], 3) is None
 
 
+def test_notes_say_when_hnsw_is_not_in_use(swept) -> None:
+    from ragdeck.services.types import CollectionInfo
+
+    _, result = swept
+    assert result.notes == []  # full_scan_threshold=1 KB: HNSW is used, and m=4 misses neighbours
+    small = CollectionInfo("c", 384, "Cosine", 1000, 1000, HnswConfig())
+    notes = hnsw.sweep_notes(small, [_row(4, 10, 1.0, 0.1)])
+    assert "1,500 KB of vectors, under its full_scan_threshold of 10,000 KB" in notes[0]
+    assert "exact top-k" in notes[1]
+
+
 def test_parse_ints() -> None:
     assert hnsw.parse_ints("32, 4,16,4", "--m") == (4, 16, 32)
     for bad in ("", "4,x", "0,8"):

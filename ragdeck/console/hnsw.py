@@ -205,6 +205,7 @@ class SweepResult:
     latency_key: str
     total_s: float
     live: dict[str, int] = field(default_factory=dict)  # the live index's m and ef_construct
+    notes: list[str] = field(default_factory=list)  # what the figures mean on this collection
 
     def to_json(self) -> dict[str, Any]:
         """The whole result as JSON values (what ``ragdeck hnsw sweep --json`` writes)."""
@@ -218,6 +219,7 @@ class SweepResult:
             "recall_key": self.recall_key,
             "latency_key": self.latency_key,
             "live": self.live,
+            "notes": self.notes,
             "total_s": round(self.total_s, 3),
             "recommended": self.recommendation.index,
             "recommendation": self.recommendation.sentence,
@@ -515,7 +517,8 @@ def run_sweep(
     _check_keys(recall_key, latency_key)
     started = time.perf_counter()
     physical = store.resolve(collection)
-    live = store.collection_info(physical).hnsw
+    info = store.collection_info(physical)
+    live = info.hnsw
     rows = sweep(
         store, physical, queries, ms=ms, ef_constructs=ef_constructs, efs=efs, k=k, points=points,
         progress=progress,
@@ -533,8 +536,25 @@ def run_sweep(
         latency_key=latency_key,
         total_s=time.perf_counter() - started,
         live={"m": live.m, "ef_construct": live.ef_construct},
+        notes=sweep_notes(info, rows),
     )
     return choose(result, target, budget_ms, recall_key=recall_key, latency_key=latency_key)
+
+
+def sweep_notes(info: CollectionInfo, rows: Sequence[SweepRow]) -> list[str]:
+    """Plain-language caveats: a collection under the full-scan threshold is searched exactly (HNSW
+    settings change nothing there); ef below k is k."""
+    notes = []
+    vector_kb = info.points * info.dimension * 4 / 1024
+    if vector_kb < info.hnsw.full_scan_threshold:
+        notes.append(
+            f"{info.name} holds {vector_kb:,.0f} KB of vectors, under its full_scan_threshold of "
+            f"{info.hnsw.full_scan_threshold:,} KB: the engine searches it exactly (no HNSW), so m and ef "
+            f"change nothing here until it grows past the threshold"
+        )
+    if rows and all(r.recall_exact == 1.0 for r in rows):
+        notes.append("every configuration found the exact top-k: the cheapest one costs nothing in recall")
+    return notes
 
 
 def choose(

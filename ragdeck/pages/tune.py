@@ -119,6 +119,8 @@ st.plotly_chart(
     ),
     width="stretch",
 )  # fmt: skip
+for note in result.notes:
+    st.info(note, icon=":material/info:")
 best = result.rows[result.recommendation.index] if result.recommendation.index is not None else None
 if best is not None:
     st.success(result.recommendation.sentence, icon=":material/star:")
