@@ -333,3 +333,48 @@ def test_figures_from_the_live_api_match_its_requests(api) -> None:
     assert by_policy["A"].p95_ms is not None and by_policy["A"].p95_ms > 0
     assert by_policy["B"].served == 0 and by_policy["B"].p95_ms is None
     admin.close()
+
+
+@pytest.mark.slow
+def test_figures_from_debian_prometheus_scraping_the_api(api, tmp_path: Path) -> None:
+    """Prometheus scrapes the live API; the panel's PromQL then counts what was sent to each policy."""
+    import httpx
+    from servers import prometheus_server
+
+    from ragdeck.services.prometheus import PrometheusReader
+
+    url, _ = api
+    admin = RagApiAdmin(url, TOKEN)
+    admin.set_weight("B", 0.5)
+    users = [f"prom-user-{i}" for i in range(16)]
+    from ragdeck.console.routing import stable_bucket
+
+    sent = {"A": 0, "B": 0}
+    with prometheus_server(tmp_path / "prom", [url.removeprefix("http://")], scrape_interval_s=1) as prom_url:
+        reader = PrometheusReader(prom_url)
+        deadline = time.monotonic() + 30
+        while not reader.by_labels("sum by (policy) (rag_requests_total)", ("policy",)):
+            assert time.monotonic() < deadline, "Prometheus never scraped the API"  # increase() needs a
+            time.sleep(0.2)  # sample from before the requests, or it sees no change
+        with httpx.Client(base_url=url, timeout=60) as client:
+            for i, user in enumerate(users):
+                body = client.post("/query", json={"question": f"What is an exporter? {i}", "user_id": user})
+                assert body.status_code == 200
+                sent[body.json()["policy"]] += 1
+        assert sent == {p: sum((stable_bucket(u) < 0.5) == (p == "B") for u in users) for p in ("A", "B")}
+        deadline = time.monotonic() + 30
+        while True:  # until a scrape has seen every request
+            figures = figures_from_prometheus(reader, 120)
+            served = {p.policy: p.served for p in figures.policies}
+            if sum(served.values()) >= len(users) - 0.5 or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        reader.close()
+    admin.close()
+    by_policy = {p.policy: p for p in figures.policies}
+    assert set(by_policy) == {"A", "B"} and figures.source == "prometheus"
+    for policy, count in sent.items():
+        # increase() extrapolates to the window's edges; the counts are whole requests give or take that
+        assert by_policy[policy].served == pytest.approx(count, abs=1.5)
+        assert by_policy[policy].error_rate == 0.0 and by_policy[policy].weight == 0.5
+        assert by_policy[policy].p95_ms is not None and 0 < by_policy[policy].p95_ms < 60_000
