@@ -130,7 +130,7 @@ def rate_bars(figures: LiveFigures) -> go.Figure:
     series = {
         "error rate": [p.error_rate for p in figures.policies],
         "no-answer rate": [p.no_answer_rate for p in figures.policies],
-        "👍 rate": [p.thumbs_up_rate for p in figures.policies],
+        "thumbs-up rate": [p.thumbs_up_rate for p in figures.policies],
     }
     fig = go.Figure([go.Bar(name=name, x=policies, y=values) for name, values in series.items()])
     fig.update_layout(

@@ -65,9 +65,9 @@ class PolicyFigures:
             "P95 ms": _round(self.p95_ms, 1),
             "error rate": _round(self.error_rate, 4),
             "no-answer rate": _round(self.no_answer_rate, 4),
-            "👍": round(self.thumbs_up),
-            "👎": round(self.thumbs_down),
-            "👍 rate": _round(self.thumbs_up_rate, 3),
+            "thumbs up": round(self.thumbs_up),
+            "thumbs down": round(self.thumbs_down),
+            "thumbs-up rate": _round(self.thumbs_up_rate, 3),
         }
 
 
@@ -429,4 +429,4 @@ def active_rollback(events: Iterable[Mapping[str, Any]], policy: str) -> Mapping
 
 
 def _pct(value: Any) -> str:
-    return f"{float(value):.0%}" if isinstance(value, int | float) else "unset"
+    return f"{float(value):.0%}" if isinstance(value, int | float) else "default"
