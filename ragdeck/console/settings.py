@@ -143,6 +143,16 @@ class Settings(BaseSettings):
         False, description="One verdict call per claim: small judges err less (claims + 1 calls, not 2)."
     )
 
+    # Service level objectives (the SLO page; editable there, saved under the data directory).
+    slo_availability: float = Field(0.999, gt=0, lt=1, description="Share of served requests that succeed.")
+    slo_retrieval_p95_ms: float = Field(200.0, gt=0, description="P95 of retrieval + rerank, milliseconds.")
+    slo_generation_p95_s: float = Field(2.5, gt=0, description="P95 of answer generation, seconds.")
+    slo_error_rate: float = Field(0.001, gt=0, lt=1, description="Error rate of served requests over 1 h.")
+    slo_faithfulness: float = Field(0.8, ge=0, le=1, description="Mean faithfulness of the latest eval run.")
+    slo_recall: float = Field(0.85, ge=0, le=1, description="Mean recall of the latest eval run.")
+    slo_recall_metric: str = Field("recall@10", description="The eval metric the recall objective reads.")
+    slo_period_days: float = Field(30.0, gt=0, description="The SLO period the error budget covers.")
+
     # Roles and login (annotator < engineer < operator). No login configured: the local user has default_role.
     default_role: str = Field(
         "operator",
