@@ -11,11 +11,12 @@ A sweep measures every configuration on the same queries:
 Per configuration: recall@k against exact search (the store's ``exact`` flag on the live collection is the
 ground truth: ``|HNSW top-k ∩ exact top-k| / |exact top-k|``, averaged over queries), recall@k against the
 gold eval set when one is given (at the gold's level, chunk or document, as ``ragdeck eval`` scores it),
-P50 / P95 search latency in milliseconds (the store call only, after a few untimed searches; a whole untimed
-pass before an index's first ef), build seconds (the
-index build after the copy is loaded; None for the live index) and index bytes (embedded: bytes allocated
-on disk by the HNSW graph files ``segments/*/vector_index/``, what m and ef_construct change; the vectors are
-the same in every copy. Server: None, since Qdrant's collection info reports no sizes).
+P50 / P95 search latency in milliseconds (the store call only, after a few untimed searches; a whole
+untimed pass before an index's first ef), build seconds (the index build once the copy holds every vector;
+None for the live index) and index bytes (embedded: bytes allocated on disk by the HNSW graph files
+``segments/*/vector_index/``, what m and ef_construct change; the vectors are the same in every copy.
+Server: None, since Qdrant's collection info reports no sizes). Notes say when the figures cannot differ:
+a collection under its ``full_scan_threshold`` is searched exactly whatever m and ef are.
 
 Queries: an eval set's questions embedded with the stack's embedder, else a seeded sample of stored
 vectors, perturbed by Gaussian noise of relative size ``noise`` (0 = the stored vectors themselves).
