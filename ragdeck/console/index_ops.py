@@ -27,6 +27,7 @@ import os
 import re
 import shutil
 import socket
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -55,7 +56,8 @@ if TYPE_CHECKING:
 Progress = Callable[[str, int, int], None]
 
 STALE_AFTER_S = 300.0  # a rebuild silent this long counts as dead even when its process cannot be checked
-HEARTBEAT_EVERY_S = 1.0
+HEARTBEAT_EVERY_S = 1.0  # at most one progress write a second
+BEAT_EVERY_S = 30.0  # the heartbeat between progress reports
 DEFAULT_MAX_REGRESSION = 0.02
 
 
@@ -411,6 +413,12 @@ class IndexOps:
 
         return tick
 
+    def _beat(self, name: str, stop: threading.Event) -> None:
+        """Refresh the rebuild's heartbeat every ``BEAT_EVERY_S`` until ``stop`` is set."""
+        while not stop.wait(BEAT_EVERY_S):
+            with contextlib.suppress(RagdeckError):  # a busy database skips one beat
+                self.registry.update_version(name, durable=False, heartbeat_at=time.time())
+
     def _build(
         self,
         user: User,
@@ -424,6 +432,9 @@ class IndexOps:
         tick = self._heartbeat(name, progress)
         corpus = Path(spec["corpus"])
         created = False
+        stop = threading.Event()
+        beat = threading.Thread(target=self._beat, args=(name, stop), name=f"heartbeat-{name}", daemon=True)
+        beat.start()  # also through steps without progress (a long finish_indexing)
         try:
             if not corpus.exists():
                 raise InputError(f"corpus {corpus} of '{name}' is gone: clean the rebuild up instead")
@@ -442,6 +453,7 @@ class IndexOps:
             tick("index", 1, 1)
             points = self.store.collection_info(name).points
         except BaseException as exc:
+            stop.set()
             with contextlib.suppress(RagdeckError):
                 if (created or resume) and self.store.collection_exists(name):
                     self.store.delete_collection(name)
@@ -450,6 +462,8 @@ class IndexOps:
             )
             audit.record(user, "index.rebuild", name, reason=str(exc)[:500], outcome="failed", log=self.log)
             raise
+        stop.set()
+        beat.join()
         self.registry.update_version(
             name, status="ready", finished_at=time.time(), points=points, corpus_hash=digest, pid=None
         )
