@@ -505,3 +505,17 @@ def test_ingest_that_moves_an_alias_needs_the_operator_role(
     assert (denied.actor, denied.outcome) == ("ed", "denied")
     assert (moved.actor, moved.outcome, moved.before) == ("olga", "ok", {"collection": "rag_chunks_v1"})
     assert moved.after == {"collection": "rag_chunks_v10"}
+
+
+def test_rebuild_refuses_a_local_model_when_tei_embeds(
+    stack: Stack, corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    monkeypatch.setenv("TEI_URL", "http://127.0.0.1:9")  # never called: the check comes first
+    code, _, err = run_cli(
+        monkeypatch, capsys, "index", "rebuild", str(corpus), "--embedding-model", str(tmp_path)
+    )
+    assert_one_line_error(code, err, "TEI_URL is set")
+    monkeypatch.delenv("TEI_URL")
+    code, _, err = run_cli(monkeypatch, capsys, "index", "rebuild", str(tmp_path / "nowhere"))
+    assert_one_line_error(code, err, "does not exist")
+    assert not stack.store.collection_exists("rag_chunks_v2")
