@@ -83,6 +83,14 @@ def test_a_failed_rebuild_leaves_nothing_and_is_recorded(ops: IndexOps, stack: S
     assert not stack.store.collection_exists("rag_chunks_v2")
     assert ops.registry.version("rag_chunks_v2")["status"] == "failed"
     assert ops.live() == "rag_chunks_v1"
+    ingest(
+        empty.parent / "corpus", stack.store, stack.embedder, collection="rag_chunks_v2"
+    )  # same name, by hand
+    with pytest.raises(InputError, match="failed, not ready"):
+        ops.rollback(OPERATOR, to="rag_chunks_v2")
+    with pytest.raises(InputError, match="failed, not ready"):
+        ops.swap(OPERATOR, "rag_chunks_v2", override=True, reason="x")
+    stack.store.delete_collection("rag_chunks_v2")
     assert audit.entries(action="index.rebuild", log=ops.log)[0].outcome == "failed"
     assert _rebuild(ops, stack, empty.parent / "corpus").collection == "rag_chunks_v3"  # no name reused
 

@@ -725,6 +725,9 @@ class IndexOps:
             )
         if target == current:
             raise InputError(f"'{target}' is already live behind '{self.alias}'")
+        row = self.registry.version(target)
+        if row is not None and row["status"] != "ready":
+            raise InputError(f"'{target}' is {row['status']}, not ready: pick a finished version")
         return self._move(user, "index.rollback", target, current, reason.strip(), {})
 
     # ------------------------------------------------------------------ retention
