@@ -23,6 +23,7 @@ navigation = st.navigation(
         st.Page(PAGES / "tune.py", title="Tune", icon="🎛️"),
         st.Page(PAGES / "compare.py", title="Compare", icon="🆚"),
         st.Page(PAGES / "canary.py", title="Canary", icon="🐤"),
+        st.Page(PAGES / "slo.py", title="SLOs", icon="🎯"),
         st.Page(PAGES / "index_ops.py", title="Index Ops", icon="🔀"),
     ]
 )

@@ -237,6 +237,9 @@ class MetricsQuery(Protocol):
     def by_labels(self, promql: str, labels: tuple[str, ...]) -> dict[tuple[str, ...], float]:
         """The query's series keyed by the values of ``labels``."""
 
+    def range_values(self, promql: str, start: float, end: float, step_s: float) -> list[tuple[float, float]]:
+        """The first series of a range query as (Unix time, value) points."""
+
 
 @runtime_checkable
 class EvalRunStore(Protocol):

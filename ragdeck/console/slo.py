@@ -17,9 +17,12 @@ have no budget or burn rate.
 
 from __future__ import annotations
 
+import json
 import math
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
 from typing import Any
 
 from ragdeck.console.settings import Settings
@@ -274,3 +277,25 @@ def status_rows(statuses: Sequence[SloStatus]) -> list[dict[str, Any]]:
             }
         )
     return rows
+
+
+def overrides_file(settings: Settings) -> Path:
+    """Where the SLO page keeps edited targets: ``slo_targets.json`` in the data directory."""
+    return settings.data_dir / "slo_targets.json"
+
+
+def load_overrides(path: Path) -> dict[str, Any]:
+    """Targets saved from the page; {} when none were saved or the file is unreadable (then settings rule)."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def save_overrides(path: Path, targets: SloTargets) -> None:
+    """Save the page's targets whole (temporary file, then an atomic rename: never half a file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_text(json.dumps(targets.as_dict(), indent=2))
+    os.replace(partial, path)

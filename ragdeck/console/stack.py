@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ragdeck.console.interfaces import VectorStore
+from ragdeck.errors import RagdeckError
 
 
 def collection_rows(store: VectorStore) -> list[dict[str, Any]]:
@@ -32,3 +33,11 @@ def search_targets(store: VectorStore) -> list[str]:
     """What a search or an eval can name: the aliases, then the physical collections, each sorted."""
     aliases = sorted(store.list_aliases())
     return aliases + sorted(c.name for c in store.list_collections() if c.name not in aliases)
+
+
+def live_version(store: VectorStore, alias: str) -> str | None:
+    """The physical collection behind ``alias`` (the live index version), or None when it names nothing."""
+    try:
+        return store.resolve(alias)
+    except RagdeckError:
+        return None

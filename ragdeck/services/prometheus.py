@@ -98,6 +98,24 @@ class PrometheusReader:
                 out[tuple(str(metric.get(name, "")) for name in labels)] = value
         return out
 
+    def range_values(self, promql: str, start: float, end: float, step_s: float) -> list[tuple[float, float]]:
+        """The first series of a range query as (Unix time, value) points, NaN and infinities left out."""
+        from datetime import UTC, datetime
+
+        try:
+            result = self._prom.custom_query_range(
+                promql,
+                start_time=datetime.fromtimestamp(start, UTC),
+                end_time=datetime.fromtimestamp(end, UTC),
+                step=f"{max(1, round(step_s))}s",
+            )
+        except (requests.RequestException, PrometheusApiClientException) as exc:
+            raise self._unavailable(f"the range query {promql!r}", exc) from exc
+        if not result:
+            return []
+        points = ((float(t), float(v)) for t, v in result[0].get("values", []))
+        return [(t, v) for t, v in points if math.isfinite(v)]
+
     def quantile_ms(self, q: float, metric: str, policy: str, window: str | float) -> float | None:
         """The ``q`` quantile of histogram ``metric`` in milliseconds (``histogram_quantile`` over the
         summed bucket rates: linear interpolation inside the bucket, so exact only to bucket resolution)."""

@@ -1,0 +1,150 @@
+"""SLO page: each objective against its target, error budgets, burn rates and alert states, SLIs over time."""
+
+from __future__ import annotations
+
+import time
+
+import pandas as pd
+import streamlit as st
+
+from ragdeck.console import audit
+from ragdeck.console.roles import Role, require
+from ragdeck.console.settings import Settings
+from ragdeck.console.slo import (
+    SloStatus,
+    SloTargets,
+    load_overrides,
+    overrides_file,
+    save_overrides,
+    status_rows,
+)
+from ragdeck.console.slo_charts import burn_rate_bars, sli_series
+from ragdeck.console.slo_live import series_promql, slo_from_prometheus, slo_from_samples
+from ragdeck.console.stack import live_version
+from ragdeck.console.wiring import build_metrics_query
+from ragdeck.errors import RagdeckError
+from ragdeck.ui import current_user, get_eval_store, get_routing_admin, get_stack, user_errors
+
+STATE_COLOURS = {"green": "green", "amber": "orange", "red": "red", "unknown": "gray"}
+RANGES = {"1 h": 3600, "6 h": 21600, "24 h": 86400, "7 d": 604800, "30 d": 2592000}
+
+st.title("SLOs")
+settings = Settings()
+user = current_user()
+path = overrides_file(settings)
+targets = SloTargets.from_settings(settings, load_overrides(path))
+query = build_metrics_query(settings)
+
+with st.expander("Objectives"):
+    with st.form("slo_targets"):
+        cols = st.columns(4)
+        availability = cols[0].number_input(
+            "Availability (%)", 90.0, 99.9999, targets.availability * 100, step=0.01, format="%.4f"
+        )
+        retrieval = cols[1].number_input("P95 retrieval + rerank (ms)", 1.0, value=targets.retrieval_p95_ms)
+        generation = cols[2].number_input("P95 generation (s)", 0.01, value=targets.generation_p95_s)
+        error_rate = cols[3].number_input(
+            "Error rate (%)", 0.0001, 50.0, targets.error_rate * 100, step=0.01, format="%.4f"
+        )
+        cols = st.columns(4)
+        faithfulness = cols[0].number_input("Faithfulness ≥", 0.0, 1.0, targets.faithfulness, step=0.05)
+        recall = cols[1].number_input("Recall ≥", 0.0, 1.0, targets.recall, step=0.05)
+        recall_metric = cols[2].text_input("Recall metric", targets.recall_metric)
+        period = cols[3].number_input("Period (days)", 1.0, 365.0, targets.period_days, step=1.0)
+        if st.form_submit_button("Save objectives"):
+            with user_errors():
+                require(user, Role.ENGINEER, "slo.targets", target="slo")
+                new = SloTargets(
+                    availability=availability / 100,
+                    retrieval_p95_ms=retrieval,
+                    generation_p95_s=generation,
+                    error_rate=error_rate / 100,
+                    faithfulness=faithfulness,
+                    recall=recall,
+                    recall_metric=recall_metric.strip(),
+                    period_days=period,
+                )
+                save_overrides(path, new)
+                audit.record(user, "slo.targets", "slo", before=targets.as_dict(), after=new.as_dict())
+                st.toast("Objectives saved")
+                st.rerun()
+    st.caption(f"Defaults come from the settings (`RAGDECK_SLO_*`); what is saved here lives in {path}.")
+
+controls = st.columns(3)
+span = RANGES[controls[0].selectbox("Time range", list(RANGES), index=2)]
+refresh = controls[1].selectbox(
+    "Refresh", [0, 15, 60], index=1, format_func=lambda s: "off" if not s else f"every {s} s"
+)
+
+
+def evaluate() -> tuple[list[SloStatus], str]:
+    """The objectives now, and where the numbers came from."""
+    runs = get_eval_store().list_runs(limit=200)
+    collection = live_version(get_stack().store, settings.alias) or settings.alias
+    if query is not None:
+        try:
+            return slo_from_prometheus(
+                query, targets, runs, collection
+            ), f"Prometheus at {settings.prometheus_url}"
+        except RagdeckError as exc:
+            st.error(f"{exc}. Falling back to the RAG API's /metrics (no history).", icon="📉")
+    admin = get_routing_admin()
+    if admin is None:
+        raise RagdeckError(
+            "no metrics source: set PROMETHEUS_URL (docker compose runs one; or Debian's `prometheus` with "
+            "monitoring/prometheus.yml) for budgets and history, or RAGDECK_API_URL for the API's live "
+            "values, or start the API on the Canary page"
+        )
+    return slo_from_samples(
+        admin.metrics(), targets, runs, collection
+    ), f"the RAG API's /metrics at {admin.base_url}"
+
+
+@st.fragment(run_every=refresh or None)
+def panel() -> None:
+    """Cards, table, burn rates and the SLIs over time."""
+    try:
+        statuses, source = evaluate()
+    except RagdeckError as exc:
+        st.warning(str(exc), icon="ℹ️")
+        return
+    st.caption(f"Source: {source} · {time.strftime('%H:%M:%S', time.gmtime())} UTC")
+    if query is None:
+        st.info(
+            "Values since the API process started, without history: set PROMETHEUS_URL for error budgets, "
+            "burn rates and the SLIs over time."
+        )
+    cards = st.columns(len(statuses))
+    for card, status in zip(cards, statuses, strict=True):
+        shown = "no data" if status.value is None else _format(status)
+        card.metric(status.name, shown, help=status.description)
+        colour = STATE_COLOURS[status.state]
+        card.markdown(f":{colour}[● {status.state}] · target {_format(status, status.target)}")
+    st.dataframe(pd.DataFrame(status_rows(statuses)), hide_index=True, width="stretch")
+    if any(s.burn_rates and any(v is not None for v in s.burn_rates.values()) for s in statuses):
+        st.plotly_chart(burn_rate_bars(statuses), width="stretch")
+    if query is not None:
+        end = time.time()
+        step = max(15.0, span / 240)
+        charts = st.columns(3)
+        for column, (name, (promql, threshold, unit)) in zip(
+            charts, series_promql(targets).items(), strict=True
+        ):
+            try:
+                points = query.range_values(promql, end - span, end, step)
+            except RagdeckError as exc:
+                column.warning(str(exc))
+                continue
+            column.plotly_chart(sli_series(name, points, threshold, unit), width="stretch")
+
+
+def _format(status: SloStatus, value: float | None = None) -> str:
+    value = status.value if value is None else value
+    if value is None:
+        return "—"
+    if status.unit:
+        return f"{value:,.0f} {status.unit}" if status.unit == "ms" else f"{value:.2f} {status.unit}"
+    return f"{value:.3%}" if status.name in ("availability", "error rate") else f"{value:.3f}"
+
+
+panel()
