@@ -241,13 +241,18 @@ def test_queries_keep_succeeding_during_an_in_place_rebuild(tmp_path: Path, data
             while len(log) < 20:
                 time.sleep(0.01)
             began = time.monotonic()
-            before, after = hnsw.apply_hnsw(store, "vecs", 32, 64, actor="test")
+            stages: list[tuple[str, int, int]] = []
+            before, after = hnsw.apply_hnsw(
+                store, "vecs", 32, 64, actor="test", progress=lambda *a: stages.append(a)
+            )
             ended = time.monotonic()
             while len([e for e in log if e[1] > ended]) < 20:
                 time.sleep(0.01)
         finally:
             stop.set()
             worker.join()
+        assert stages[0] == ("rebuilding vecs with m=32 ef_construct=64 (0 s)", 0, 1)
+        assert stages[-2:] == [("rebuilding vecs with m=32 ef_construct=64: done", 1, 1), ("done", 1, 1)]
         errors = [e for e in log if e[0] == "error"]
         assert not errors, errors[:3]
         assert all(e[2] == 10 for e in log)
@@ -435,7 +440,12 @@ def test_sweep_on_the_server_adapter_code_path(tmp_path: Path, data_dir: Path) -
         assert [(r.m, r.index) for r in result.rows] == [(8, "copy"), (8, "copy"), (16, "live"), (16, "live")]
         assert all(r.recall_exact == 1.0 and r.index_bytes is None for r in result.rows)  # brute force
         assert [c.name for c in store.list_collections()] == ["docs"]
-        before, after = hnsw.apply_hnsw(store, "docs_live", 32, 200, actor="test")
+        stages: list[tuple[str, int, int]] = []
+        before, after = hnsw.apply_hnsw(
+            store, "docs_live", 32, 200, actor="test", progress=lambda *a: stages.append(a)
+        )
+        assert stages[-2:] == [("server indexing: done", 1, 1), ("done", 1, 1)]
+        assert ("server indexing (0 s)", 0, 300) in stages  # local mode reports no indexed vectors
         assert before == after  # local mode keeps its config; a real server rebuilds (TestLiveHnsw)
 
 

@@ -28,6 +28,7 @@ index, then smaller m, then smaller ef.
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import statistics
 import threading
@@ -667,6 +668,31 @@ def apply_policy_ef(
     return before, ef
 
 
+def _while_reporting(
+    work: Callable[[], None],
+    report: Progress,
+    stage: str,
+    counts: Callable[[], tuple[int, int]] | None = None,
+    poll_s: float = 0.5,
+) -> None:
+    """Run ``work`` on a worker thread, reporting ``stage`` with the elapsed seconds (and ``counts()``, e.g.
+    vectors indexed of all, when given) every ``poll_s``; its exception is raised here."""
+    started = time.monotonic()
+    with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="hnsw-apply") as pool:
+        future = pool.submit(work)
+        while True:
+            done, total = 0, 1
+            if counts is not None:
+                with contextlib.suppress(Exception):  # progress is best effort; the work's errors count
+                    done, total = counts()
+            report(f"{stage} ({time.monotonic() - started:.0f} s)", done, total)
+            finished, _ = concurrent.futures.wait([future], timeout=poll_s)
+            if finished:
+                future.result()  # raises the work's error
+                report(f"{stage}: done", 1, 1)
+                return
+
+
 def apply_hnsw(
     store: VectorStore,
     collection: str,
@@ -685,15 +711,19 @@ def apply_hnsw(
     wanted = HnswConfig(m=m, ef_construct=ef_construct, full_scan_threshold=before.full_scan_threshold)
     report = progress or (lambda stage, done, total: None)
     try:
-        report(f"rebuilding {physical} with m={m} ef_construct={ef_construct}", 0, 2)
-        store.update_hnsw(physical, wanted)
+        stage = f"rebuilding {physical} with m={m} ef_construct={ef_construct}"
+        _while_reporting(lambda: store.update_hnsw(physical, wanted), report, stage)
         if store.mode == "server":
-            report("waiting for the server to finish indexing", 1, 2)
-            store.finish_indexing(physical)
+
+            def indexed() -> tuple[int, int]:
+                info = store.collection_info(physical)
+                return info.indexed_vectors, max(info.points, 1)
+
+            _while_reporting(lambda: store.finish_indexing(physical), report, "server indexing", indexed)
     except BaseException:
         _audit(actor, "collection.hnsw", f"collection:{physical}", asdict(before), asdict(wanted), "failed")
         raise
     after = store.collection_info(physical).hnsw
-    report("done", 2, 2)
+    report("done", 1, 1)
     _audit(actor, "collection.hnsw", f"collection:{physical}", asdict(before), asdict(after))
     return before, after
