@@ -111,3 +111,60 @@ def test_quality_reads_the_latest_finished_run_of_the_live_version() -> None:
     assert status.value == 0.9 and status.state == "green" and "r1" in status.note
     missing = quality_status("recall", "recall@10", 0.85, runs, "kb_v2")
     assert missing.state == "unknown" and "Evaluate page" in missing.note
+
+
+def test_the_pages_slis_equal_the_recorded_slis_the_alerts_use(tmp_path) -> None:
+    """promtool evaluates the page's PromQL next to the recording rules on the same series: equal values."""
+    import subprocess
+    from pathlib import Path
+
+    from servers import require_binary
+
+    from ragdeck.console.slo_live import RETRIEVAL, availability_promql, slow_promql
+
+    promtool = require_binary("promtool", "/usr/bin/promtool")
+    rules = Path(__file__).resolve().parent.parent / "monitoring" / "rules" / "ragdeck_recording.yml"
+    checks = []
+    for window in ("5m", "1h", "6h"):
+        pairs = (
+            (availability_promql(window), f"job:rag_availability_errors:ratio_rate{window}", 1000),
+            (
+                slow_promql(RETRIEVAL, "0.2", window),
+                f"job:rag_retrieval_rerank_slow:ratio_rate{window}",
+                50000,
+            ),
+        )
+        for mine, recorded, ppm in pairs:
+            checks.append(
+                f"      - expr: 'abs(({mine}) - sum({recorded})) < bool 1e-12'\n        eval_time: 400m\n"
+                f"        exp_samples:\n          - labels: '{{}}'\n            value: 1\n"
+                f"      - expr: 'round(1e6 * ({mine}))'\n        eval_time: 400m\n"
+                f"        exp_samples:\n          - labels: '{{}}'\n            value: {ppm}\n"
+            )
+    series = {
+        'rag_requests_total{job="rag-api",policy="A",status="ok"}': "0+999x420",
+        'rag_requests_total{job="rag-api",policy="A",status="error"}': "0+1x420",
+        'rag_requests_total{job="rag-api",policy="A",status="rejected"}': "0+500x420",
+        'rag_retrieval_rerank_seconds_bucket{job="rag-api",policy="A",le="0.2"}': "0+95x420",
+        'rag_retrieval_rerank_seconds_bucket{job="rag-api",policy="A",le="+Inf"}': "0+100x420",
+        'rag_retrieval_rerank_seconds_count{job="rag-api",policy="A"}': "0+100x420",
+    }
+    inputs = "".join(f"      - series: '{k}'\n        values: '{v}'\n" for k, v in series.items())
+    (tmp_path / "slis_test.yml").write_text(
+        f"rule_files:\n  - {rules}\nevaluation_interval: 1m\ntests:\n  - interval: 1m\n    input_series:\n"
+        f"{inputs}    promql_expr_test:\n{''.join(checks)}"
+    )
+    done = subprocess.run(
+        [promtool, "test", "rules", "slis_test.yml"], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_latency_slis_read_the_bucket_at_or_above_the_target() -> None:
+    from ragdeck.console.slo_live import bucket_at_or_above
+
+    bounds = [0.1, 0.15, 0.2, 0.3, float("inf")]
+    assert bucket_at_or_above(0.2, bounds) == 0.2
+    assert bucket_at_or_above(0.25, bounds) == 0.3
+    assert bucket_at_or_above(0.01, bounds) == 0.1
+    assert bucket_at_or_above(0.5, bounds) is None
