@@ -161,7 +161,16 @@ def create_app(runtime: ApiRuntime) -> FastAPI:
             return _error(500, "internal error while answering: see the API's log")
         seconds = time.perf_counter() - started
         policy = outcome.policy
-        metrics.observe_answer(policy, outcome.timings_ms, outcome.prompt_ctx_tokens, outcome.cached)
+        answer = outcome.answer
+        metrics.observe_answer(
+            policy,
+            outcome.timings_ms,
+            outcome.prompt_ctx_tokens,
+            outcome.cached,
+            model=answer.model if answer.mode == "llm" else None,
+            prompt_tokens=answer.prompt_tokens,
+            completion_tokens=answer.completion_tokens,
+        )
         metrics.request.labels(policy).observe(seconds)
         metrics.requests.labels(policy, "ok").inc()
         if outcome.answer.no_answer:

@@ -52,6 +52,10 @@ class ApiMetrics:
         self.guard_trips = Counter(
             "rag_guard_trips", "Times the canary guard set a policy's weight to 0.", ["policy"], registry=r
         )
+        self.llm_tokens = Counter(
+            "rag_llm_tokens", "LLM tokens by policy, model and kind (prompt / completion): the cost's base.",
+            ["policy", "model", "kind"], registry=r,
+        )  # fmt: skip
         self.policy_weight = Gauge(
             "rag_policy_weight", "Share of users routed to the policy (0..1).", ["policy"], registry=r
         )
@@ -67,13 +71,24 @@ class ApiMetrics:
                 counter.labels(policy)
 
     def observe_answer(
-        self, policy: str, timings_ms: dict[str, float], ctx_tokens: int, cached: bool
+        self,
+        policy: str,
+        timings_ms: dict[str, float],
+        ctx_tokens: int,
+        cached: bool,
+        *,
+        model: str | None = None,
+        prompt_tokens: int = 0,
+        completion_tokens: int = 0,
     ) -> None:
-        """Stage histograms for one answered question (a cached answer only counts the cache hit)."""
+        """Stage histograms and LLM tokens for one answered question (a cached answer only counts the hit)."""
         if cached:
             self.cache_hits.labels(policy).inc()
             return
         self.cache_misses.labels(policy).inc()
+        if model:
+            self.llm_tokens.labels(policy, model, "prompt").inc(max(0, prompt_tokens))
+            self.llm_tokens.labels(policy, model, "completion").inc(max(0, completion_tokens))
         retrieval = timings_ms.get("retrieval", 0.0) / 1000
         rerank = timings_ms.get("rerank", 0.0) / 1000
         self.retrieval.labels(policy).observe(retrieval)

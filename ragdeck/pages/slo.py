@@ -8,6 +8,14 @@ import pandas as pd
 import streamlit as st
 
 from ragdeck.console import audit
+from ragdeck.console.components import (
+    COMPONENTS,
+    CostRate,
+    component_rows,
+    cost_from_prometheus,
+    cost_from_samples,
+)
+from ragdeck.console.costs import PriceTable
 from ragdeck.console.roles import Role, require
 from ragdeck.console.settings import Settings
 from ragdeck.console.slo import (
@@ -138,6 +146,37 @@ def panel() -> None:
             column.plotly_chart(sli_series(name, points, threshold, unit), width="stretch")
 
 
+def components() -> None:
+    """Which component to blame: vLLM, TEI, Qdrant and RAG API figures, and the cost per 1,000 requests."""
+    st.subheader("Components")
+    prices = PriceTable.from_settings(settings)
+    if query is None:
+        st.caption(
+            "vLLM, TEI and Qdrant panels read Prometheus (PROMETHEUS_URL scraping them, as "
+            "monitoring/prometheus.yml does); the RAG API's own figures are on the Canary page."
+        )
+        admin = get_routing_admin()
+        if admin is not None:
+            with user_errors():
+                _cost(cost_from_samples(admin.metrics(), prices), "since the API started")
+        return
+    tabs = st.tabs([*COMPONENTS, "Cost"])
+    for tab, component in zip(tabs, COMPONENTS, strict=False):
+        with tab:
+            rows = component_rows(query, component)
+            st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    with tabs[-1], user_errors():
+        _cost(cost_from_prometheus(query, prices), "over the last hour")
+
+
+def _cost(rate: CostRate, window: str) -> None:
+    if rate.per_1000_requests_usd is None:
+        st.caption(f"Cost per 1,000 requests: no answered request {window}.")
+        return
+    known = "" if rate.known else " (a model has no price: set RAGDECK_LLM_PRICES)"
+    st.metric(f"Cost per 1,000 requests, {window}", f"${rate.per_1000_requests_usd:,.4f}{known}")
+
+
 def _format(status: SloStatus, value: float | None = None) -> str:
     value = status.value if value is None else value
     if value is None:
@@ -148,3 +187,4 @@ def _format(status: SloStatus, value: float | None = None) -> str:
 
 
 panel()
+components()
