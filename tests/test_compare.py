@@ -252,7 +252,8 @@ def test_compare_page_shows_statistics_scatter_and_regressions_and_refuses_other
     _store_runs(-0.15)
     at = open_page("compare")
     at.selectbox[0].set_value("run-a").run()
-    assert [o.split(" · ")[0] for o in at.selectbox[1].options] == ["run-b"]  # only runs of the same eval set version by default
+    # by default only runs of the same eval set version are offered
+    assert [o.split(" · ")[0] for o in at.selectbox[1].options] == ["run-b"]
     at.selectbox[1].set_value("run-b").run()
     assert not at.exception, at.exception
     table = next(d.value for d in at.dataframe if "B − A" in d.value.columns)
