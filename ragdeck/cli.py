@@ -361,6 +361,38 @@ def _run_foreground(command: list[str]) -> int:
             proc.kill()
 
 
+@contextmanager
+def _local_prometheus(settings: Settings, enabled: bool) -> Iterator[None]:
+    """Run Debian's Prometheus on loopback for the duration, scraping the API the console hosts, and point
+    PROMETHEUS_URL at it. Nothing happens when PROMETHEUS_URL is set, ``enabled`` is false or the binary is
+    missing; a Prometheus that will not start is reported and skipped."""
+    from ragdeck.services.prometheus_local import LocalPrometheus, bundled_rules, find_prometheus
+
+    binary = find_prometheus()
+    if settings.prometheus_url or not enabled or binary is None:
+        yield
+        return
+    local = LocalPrometheus(
+        binary,
+        settings.data_dir / "prometheus",
+        [f"127.0.0.1:{settings.api_port}"],
+        rule_files=bundled_rules(),
+    )
+    try:
+        url = local.start()
+    except RagdeckError as exc:
+        err.print(f"note: Prometheus did not start ({exc}); the SLO page shows the API's /metrics only.")
+        yield
+        return
+    out.print(f"Prometheus on {url}, scraping the RAG API the console hosts (port {settings.api_port}).")
+    os.environ["PROMETHEUS_URL"] = url
+    try:
+        yield
+    finally:
+        os.environ.pop("PROMETHEUS_URL", None)
+        local.stop()
+
+
 @app.command()
 def console(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8501,
@@ -368,6 +400,13 @@ def console(
     all_interfaces: AllInterfacesOpt = False,
     build_demo: DemoOpt = True,
     llm: LlmOpt = True,
+    prometheus: Annotated[
+        bool,
+        typer.Option(
+            "--prometheus/--no-prometheus",
+            help="Run Debian's Prometheus on loopback for the SLO page (if installed, PROMETHEUS_URL unset).",
+        ),
+    ] = True,
 ) -> None:
     """Start the web console (building the demo collection first unless --no-demo)."""
     if all_interfaces:
@@ -382,7 +421,7 @@ def console(
         "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
         "--client.toolbarMode", "minimal",
     ]  # fmt: skip
-    with _local_llm(Settings(), llm):
+    with _local_llm(Settings(), llm), _local_prometheus(Settings(), prometheus):
         out.print(f"ragdeck console on http://{address}:{port}  (Ctrl+C to stop)")
         code = _run_foreground(command)
     raise typer.Exit(code)
