@@ -60,6 +60,15 @@ def demo_data_dir(demo_snapshot: Path, data_dir: Path) -> Iterator[Path]:
     yield data_dir
 
 
+@pytest.fixture
+def api_data(demo_snapshot: Path, tmp_path: Path) -> Path:
+    """A second copy of the demo data for a RAG API in this process (the console's copy stays free to open:
+    the embedded engine admits one handle per directory)."""
+    target = tmp_path / "api-data"
+    subprocess.run(["cp", "-a", "--sparse=always", str(demo_snapshot), str(target)], check=True)
+    return target
+
+
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real redis-server (Debian's) for the session; each test should use its own key prefix or flush."""

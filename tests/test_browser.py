@@ -3,20 +3,15 @@ import eval set files and use the keyboard shortcuts on the Annotate page."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import signal
-import subprocess
-import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import httpx
 import pytest
-from servers import free_port
+from console_process import running_console
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
@@ -39,36 +34,9 @@ def _require_browser() -> None:
 
 
 @pytest.fixture
-def console_url(demo_data_dir: Path, tmp_path: Path):
-    port = free_port()
-    log = (tmp_path / "console.log").open("w")
-    proc = subprocess.Popen(
-        [str(Path(sys.executable).parent / "ragdeck"), "console", "--no-demo", "--no-llm",
-         "--port", str(port)],
-        stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy(), start_new_session=True,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{url}/_stcore/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert proc.poll() is None, (tmp_path / "console.log").read_text()
-            time.sleep(0.5)
-        else:
-            pytest.fail("console did not become healthy in 120 s")
+def console_url(demo_data_dir: Path, tmp_path: Path) -> Iterator[str]:
+    with running_console(tmp_path) as url:
         yield url
-    finally:
-        proc.terminate()  # the CLI stops its Streamlit child; the group kill is a safety net
-        try:
-            proc.wait(timeout=30)
-        finally:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            log.close()
 
 
 def test_stack_page_in_chromium(console_url: str, tmp_path: Path) -> None:

@@ -2,20 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import signal
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
+from console_process import running_console
 from index_helpers import small_corpus, small_evalset
-from servers import free_port
 from test_browser import CHROMIUM, CHROMIUM_ARGS, _idle, _require_browser
 
 from ragdeck.console import audit
@@ -24,49 +17,6 @@ from ragdeck.console.ingest import ingest
 from ragdeck.services.qdrant_embedded import EmbeddedQdrantStore
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
-
-
-@contextlib.contextmanager
-def _console(tmp_path: Path) -> Iterator[str]:
-    """``ragdeck console`` (no demo, no LLM) with the current environment; yields its URL."""
-    port = free_port()
-    log = (tmp_path / "console.log").open("w")
-    proc = subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "ragdeck"),
-            "console",
-            "--no-demo",
-            "--no-llm",
-            "--port",
-            str(port),
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env=os.environ.copy(),
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{url}/_stcore/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert proc.poll() is None, (tmp_path / "console.log").read_text()
-            time.sleep(0.5)
-        else:
-            pytest.fail("console did not become healthy in 120 s")
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        finally:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            log.close()
 
 
 @pytest.fixture
@@ -81,7 +31,7 @@ def small_data(data_dir: Path, tmp_path: Path, local_embedder) -> tuple[Path, Pa
 
 @pytest.fixture
 def small_console(small_data: tuple[Path, Path], tmp_path: Path):
-    with _console(tmp_path) as url:
+    with running_console(tmp_path) as url:
         yield url, *small_data
 
 
@@ -167,7 +117,7 @@ def test_login_then_an_engineer_is_refused_a_swap_in_chromium(
     monkeypatch.setenv("RAGDECK_AUTH_COOKIE_KEY", "a-test-signing-key-" + "x" * 24)
     with Store(data_dir / "qdrant") as store:  # a second version, so there is something to swap to
         ingest(corpus, store, _embedder(), collection="rag_chunks_v2")
-    with _console(tmp_path) as url, sync_playwright() as pw:
+    with running_console(tmp_path) as url, sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 2400})
         page.goto(url)

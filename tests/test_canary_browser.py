@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,18 +20,14 @@ ADMIN = {"Authorization": f"Bearer {TOKEN}"}
 
 
 @pytest.fixture
-def api_for_console(
-    demo_snapshot: Path, tmp_path: Path, local_embedder, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[str]:
+def api_for_console(api_data: Path, local_embedder, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """The RAG API on its own copy of the demo data, named to the console by RAGDECK_API_URL (set before the
     console starts)."""
     from ragdeck.api.app import create_app
     from ragdeck.api.runtime import build_runtime
     from ragdeck.console.settings import Settings
 
-    data = tmp_path / "api-data"
-    subprocess.run(["cp", "-a", "--sparse=always", str(demo_snapshot), str(data)], check=True)
-    runtime = build_runtime(Settings(data_dir=data, admin_token=TOKEN), embedder=local_embedder)
+    runtime = build_runtime(Settings(data_dir=api_data, admin_token=TOKEN), embedder=local_embedder)
     try:
         with serve_asgi(create_app(runtime), "rag-api") as url:
             monkeypatch.setenv("RAGDECK_API_URL", url)

@@ -3,7 +3,6 @@ users, and the guard's rollback after injected latency shows on the panel."""
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,14 +16,6 @@ from ragdeck.console import audit
 from ragdeck.console.routing import stable_bucket
 
 TOKEN = "canary-page-token"
-
-
-@pytest.fixture
-def api_data(demo_snapshot: Path, tmp_path: Path) -> Path:
-    """A copy of the demo data for an API in this process (the console's own copy stays free to open)."""
-    target = tmp_path / "api-data"
-    subprocess.run(["cp", "-a", "--sparse=always", str(demo_snapshot), str(target)], check=True)
-    return target
 
 
 def test_weight_set_on_the_page_routes_the_hosted_api(demo_data_dir: Path) -> None:

@@ -4,7 +4,6 @@ the RAG API's token counters against the costs the API itself reported."""
 
 from __future__ import annotations
 
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -132,16 +131,14 @@ def test_slo_page_shows_the_component_tabs(
 
 
 @pytest.fixture
-def api_with_priced_llm(demo_snapshot: Path, tmp_path: Path, local_embedder) -> Iterator[str]:
+def api_with_priced_llm(api_data: Path, local_embedder) -> Iterator[str]:
     from ragdeck.api.app import create_app
     from ragdeck.api.runtime import build_runtime
     from ragdeck.console.settings import Settings
 
-    data = tmp_path / "api-data"
-    subprocess.run(["cp", "-a", "--sparse=always", str(demo_snapshot), str(data)], check=True)
     with run_fake_openai(models=["fake-chat-1"]) as llm:
         settings = Settings(
-            data_dir=data,
+            data_dir=api_data,
             llm_base_url=llm.url,
             llm_prices={"fake-chat-1": {"prompt": 3.0, "completion": 15.0}},
         )

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import bisect
 import math
-import subprocess
 import time
 from pathlib import Path
 
@@ -38,13 +37,6 @@ def bucket_of(seconds: float) -> tuple[float, float]:
     i = bisect.bisect_left(STAGE_BUCKETS, seconds)
     lower = 0.0 if i == 0 else STAGE_BUCKETS[i - 1]
     return lower, STAGE_BUCKETS[i] if i < len(STAGE_BUCKETS) else math.inf
-
-
-@pytest.fixture
-def api_data(demo_snapshot: Path, tmp_path: Path) -> Path:
-    target = tmp_path / "api-data"
-    subprocess.run(["cp", "-a", "--sparse=always", str(demo_snapshot), str(target)], check=True)
-    return target
 
 
 def test_p95_on_the_page_matches_the_raw_latencies_of_replayed_traffic(

@@ -85,7 +85,7 @@ def build_runtime(settings: Settings | None = None, *, embedder: Embedder | None
     if embedder is not None:
         stack.use_embedder(embedder)
     try:
-        service, state = build_rag_service(settings, stack)
+        runtime = runtime_over(settings, stack)
     except Exception:
         stack.close()
         raise
@@ -93,10 +93,4 @@ def build_runtime(settings: Settings | None = None, *, embedder: Embedder | None
         from ragdeck.api.tracing import setup_tracing
 
         setup_tracing("ragdeck-api")
-    return ApiRuntime(
-        settings=settings,
-        stack=stack,
-        service=service,
-        routing_state=state,
-        feedback_log=SqliteFeedbackLog(settings.state_db),
-    )
+    return runtime
