@@ -283,6 +283,9 @@ def test_cli_serve_runs_in_the_foreground_and_stops_on_a_signal(
         stderr=subprocess.STDOUT,
         env=env,
         text=True,
+        # as from a terminal: a test run started in the background (nohup, `&`) ignores SIGINT, and a child
+        # inheriting that would never see Ctrl+C
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     lines: list[str] = []
     try:

@@ -32,7 +32,7 @@ HISTOGRAMS = (
 )  # fmt: skip
 COUNTERS = (
     "rag_requests_total", "rag_no_answer_total", "rag_feedback_total", "rag_cache_hits_total",
-    "rag_cache_misses_total", "rag_guard_trips_total",
+    "rag_cache_misses_total", "rag_guard_trips_total", "rag_llm_tokens_total",
 )  # fmt: skip
 GAUGES = ("rag_policy_weight",)
 EXPORTED = {f"{h}{suffix}" for h in HISTOGRAMS for suffix in ("_bucket", "_sum", "_count")}

@@ -61,7 +61,8 @@ class ApiMetrics:
         )
 
     def prime(self, policies: list[str]) -> None:
-        """Create every counter series at 0 for the known policies, so ``rate()`` sees the first event."""
+        """Create every counter and histogram series at 0 for the known policies, so ``rate()`` sees the
+        first event."""
         for policy in policies:
             for status in ("ok", "error", "rejected"):
                 self.requests.labels(policy, status)
@@ -69,6 +70,9 @@ class ApiMetrics:
                 self.feedback.labels(policy, vote)
             for counter in (self.no_answer, self.cache_hits, self.cache_misses, self.guard_trips):
                 counter.labels(policy)
+            stages = (self.retrieval, self.rerank, self.retrieval_rerank, self.generation, self.request)
+            for histogram in stages:
+                histogram.labels(policy)  # zero buckets: rate() then sees the first observations too
 
     def observe_answer(
         self,
