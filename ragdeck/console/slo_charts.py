@@ -3,6 +3,7 @@ its objective drawn."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
@@ -15,14 +16,17 @@ def burn_rate_bars(statuses: Sequence[SloStatus]) -> go.Figure:
     """Burn rate per window for each objective that has an error budget; dotted lines at the page and
     ticket factors (an alert fires when both windows of a pair are above their factor)."""
     fig = go.Figure()
+    top = 20.0
     for s in statuses:
         if not s.burn_rates:
             continue
+        rates = [s.burn_rates.get(w) for w in WINDOWS]
+        top = max([top, *(2 * r for r in rates if r)])
         fig.add_trace(
             go.Bar(
                 name=s.name,
                 x=list(WINDOWS),
-                y=[s.burn_rates.get(w) for w in WINDOWS],
+                y=[r if r else None for r in rates],  # 0 has no place on a log axis: no bar
                 hovertemplate=s.name + " %{x}: burn rate %{y:.2f}<extra></extra>",
             )
         )
@@ -32,7 +36,7 @@ def burn_rate_bars(statuses: Sequence[SloStatus]) -> go.Figure:
     fig.update_layout(
         title="Burn rate by window (1 = spending the budget exactly over the period)",
         barmode="group",
-        yaxis={"type": "log", "title": "burn rate"},
+        yaxis={"type": "log", "title": "burn rate", "range": [-2, math.log10(top)]},
         margin={"t": 40, "b": 10},
         height=340,
     )

@@ -79,7 +79,7 @@ with st.expander("Objectives"):
     st.caption(f"Defaults come from the settings (`RAGDECK_SLO_*`); what is saved here lives in {path}.")
 
 controls = st.columns(3)
-span = RANGES[controls[0].selectbox("Time range", list(RANGES), index=2)]
+span = RANGES[controls[0].selectbox("Time range", list(RANGES), index=0)]
 refresh = controls[1].selectbox(
     "Refresh", [0, 15, 60], index=1, format_func=lambda s: "off" if not s else f"every {s} s"
 )
@@ -122,8 +122,8 @@ def panel() -> None:
             "Values since the API process started, without history: set PROMETHEUS_URL for error budgets, "
             "burn rates and the SLIs over time."
         )
-    cards = st.columns(len(statuses))
-    for card, status in zip(cards, statuses, strict=True):
+    cards = [column for _ in range(0, len(statuses), 3) for column in st.columns(3)]
+    for card, status in zip(cards, statuses, strict=False):
         shown = "no data" if status.value is None else _format(status)
         card.metric(status.name, shown, help=status.description)
         colour = STATE_COLOURS[status.state]
