@@ -142,7 +142,8 @@ def test_answers_are_generated_scored_and_judged(demo_store, local_embedder, dem
         assert "generation" in result["timings_ms"] and "judge" in result["timings_ms"]
     # ... while the answer saw only the policy's top_n contexts, and the judge got the gold chunk texts
     assert {c[2] for c in judge.calls} <= {1, 2, 3}
-    assert all(c[4] == len(r.gold_context_ids) for c, r in zip(judge.calls, evalset.records, strict=True))
+    gold_by_question = {r.question: len(r.gold_context_ids) for r in evalset.records}  # any call order
+    assert all(c[4] == gold_by_question[c[0]] for c in judge.calls)
     assert run.summary["metrics"]["faithfulness"]["mean"] == 0.5
     assert run.config["judge"] == "llm"
 
