@@ -683,15 +683,7 @@ class QdrantServerStore:
         store uses (true for ``http://qdrant:6333`` in compose and for ``localhost`` with the same port).
         """
         self._require_server("restoring a snapshot")
-        check_name(name)
-        with self._calls(name):
-            physical = self._aliases().get(name, name)
-        known = [s.name for s in self.list_snapshots(physical)]
-        if snapshot not in known:
-            raise InputError(
-                f"collection '{physical}' has no snapshot '{snapshot}' "
-                f"(snapshots: {', '.join(known) or 'none'})"
-            )
+        physical = self._existing_snapshot(name, snapshot)
         recorded = self._recorded_aliases(physical, snapshot)
         pointing = sorted(a for a, c in recorded.items() if c == physical)
         with self._calls(physical):
@@ -725,13 +717,8 @@ class QdrantServerStore:
                 ]
                 self.client.update_collection_aliases(change_aliases_operations=operations)
 
-    def snapshot_path(self, name: str, snapshot: str) -> Path | None:
-        """None: the server keeps its snapshots (download them from its REST API)."""
-        return None
-
-    def download_snapshot(self, name: str, snapshot: str, dest: Path) -> Path:
-        """Stream a snapshot the server holds into ``dest`` (a temporary file, then ``os.replace``)."""
-        self._require_server("downloading a snapshot")
+    def _existing_snapshot(self, name: str, snapshot: str) -> str:
+        """The collection behind ``name``, once it is known to hold ``snapshot`` (InputError otherwise)."""
         check_name(name)
         with self._calls(name):
             physical = self._aliases().get(name, name)
@@ -741,6 +728,16 @@ class QdrantServerStore:
                 f"collection '{physical}' has no snapshot '{snapshot}' "
                 f"(snapshots: {', '.join(known) or 'none'})"
             )
+        return physical
+
+    def snapshot_path(self, name: str, snapshot: str) -> Path | None:
+        """None: the server keeps its snapshots (download them from its REST API)."""
+        return None
+
+    def download_snapshot(self, name: str, snapshot: str, dest: Path) -> Path:
+        """Stream a snapshot the server holds into ``dest`` (a temporary file, then ``os.replace``)."""
+        self._require_server("downloading a snapshot")
+        physical = self._existing_snapshot(name, snapshot)
         base = str(getattr(self.client._client, "rest_uri", self.url)).rstrip("/")
         http = self.client.http.client._client  # qdrant-client's own httpx client: its transport and TLS
         headers = {"api-key": self._api_key} if self._api_key else {}
