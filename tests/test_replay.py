@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import os
 import signal
 import threading
@@ -285,7 +286,12 @@ def test_background_replay_job_runs_to_its_duration_and_stops_on_request() -> No
             assert time.monotonic() < deadline, "the replay did not end at its duration"
             time.sleep(0.05)
         assert job.error is None and job.summary is not None and job.summary.done
-        assert job.summary.sent == 10 and job.summary.errors == {"503": 3} and job.summary.ok == 7
+        # A stalled machine moves the schedule later (never bursts), so fewer than 10 may go out in 1 s;
+        # whatever went out was answered, and user 0 of 4 (slots 0, 4, 8) got the 503s.
+        sent = job.summary.sent
+        assert 1 <= sent <= 10 and job.summary.in_flight == 0 and job.summary.cancelled == 0
+        to_user_0 = math.ceil(sent / 4)
+        assert job.summary.errors == {"503": to_user_0} and job.summary.ok == sent - to_user_0
 
         endless = ReplayPlan(QUESTIONS, qps=10, duration_s=60)
         long = ReplayJob(endless, lambda: build_replay_sender(api, 8), api).start()
