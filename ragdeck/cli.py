@@ -29,6 +29,13 @@ from ragdeck.cli_index import audit_cmd
 from ragdeck.cli_llm import app as llm_app
 from ragdeck.cli_llm import model_path
 from ragdeck.cli_replay import replay_cmd
+from ragdeck.cli_retrieval import (
+    DenseWeightOpt,
+    FusionOpt,
+    RetrievalOpt,
+    RrfKOpt,
+    retrieval_overrides,
+)
 from ragdeck.console import audit
 from ragdeck.console.chunking import ChunkingConfig
 from ragdeck.console.demo import ensure_demo
@@ -188,9 +195,13 @@ def search(
     filter_: Annotated[
         list[str], typer.Option("--filter", help="Payload filter KEY=VALUE (repeatable).")
     ] = [],  # noqa: B006
+    retrieval: RetrievalOpt = None,
+    fusion: FusionOpt = None,
+    rrf_k: RrfKOpt = None,
+    dense_weight: DenseWeightOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Run the retrieval pipeline for one question."""
+    """Run the retrieval pipeline for one question (dense, lexical or hybrid)."""
     settings = Settings()
     params = RetrievalParams(
         top_k=candidates or settings.top_k,
@@ -199,6 +210,13 @@ def search(
         exact=exact,
         rerank=rerank,
         payload_filter=_parse_filters(filter_),
+        **{
+            "retrieval": settings.retrieval,
+            "fusion": settings.fusion,
+            "rrf_k": settings.rrf_k,
+            "dense_weight": settings.dense_weight,
+            **retrieval_overrides(retrieval, fusion, rrf_k, dense_weight),
+        },
     )
     with _stack() as stack:
         result = Retriever(stack.store, stack.embedder, stack.reranker).search(
@@ -207,18 +225,24 @@ def search(
     if as_json:
         sys.stdout.write(json.dumps(result.to_json(), indent=2) + "\n")
         return
-    table = Table(title=f"{result.collection}: {question}", show_lines=False)
-    for column in ("#", "score", "chunk", "source"):
+    table = Table(title=f"{result.collection} ({params.retrieval}): {question}", show_lines=False)
+    hybrid = params.retrieval == "hybrid"
+    for column in ("#", "score", *(("dense #", "lexical #") if hybrid else ()), "chunk", "source"):
         table.add_column(column)
     for hit in result.hits:
         where = f"{hit.title} > {hit.section}" if hit.section else hit.title
-        table.add_row(str(hit.rank), f"{hit.score:.3f}", hit.chunk_id, where)
+        ranks = (_rank(hit.dense_rank), _rank(hit.lexical_rank)) if hybrid else ()
+        table.add_row(str(hit.rank), f"{hit.score:.3f}", *ranks, hit.chunk_id, where)
     out.print(table)
     t = result.timings_ms
     out.print(
         f"embed {t['embed']:.1f} ms · search {t['search']:.1f} ms · rerank {t['rerank']:.1f} ms · "
         f"total {t['total']:.1f} ms"
     )
+
+
+def _rank(rank: int | None) -> str:
+    return "-" if rank is None else str(rank)
 
 
 @app.command()

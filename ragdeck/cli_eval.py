@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from ragdeck.cli_retrieval import DenseWeightOpt, FusionOpt, RetrievalOpt, RrfKOpt, retrieval_overrides
 from ragdeck.console.eval_report import export_json, headline_metrics, markdown_summary, means
 from ragdeck.console.eval_run import DEFAULT_KS, EvalPlan
 from ragdeck.console.evalset_io import read_any, write_text_atomic
@@ -41,6 +42,7 @@ def _policy(
     k: int | None,
     ef: int | None,
     rerank: bool | None,
+    retrieval: dict[str, object] | None = None,
 ) -> Policy:
     """The named policy (or one from the settings' defaults) with the command line's overrides."""
     if name is not None:
@@ -60,6 +62,7 @@ def _policy(
         values["hnsw_ef"] = ef
     if rerank is not None:
         values["rerank"] = rerank
+    values.update(retrieval or {})
     return Policy(**values)
 
 
@@ -102,6 +105,10 @@ def eval_cmd(
     answers: Annotated[
         bool, typer.Option("--answers/--retrieval-only", help="Also generate, score and judge answers.")
     ] = False,
+    retrieval: RetrievalOpt = None,
+    fusion: FusionOpt = None,
+    rrf_k: RrfKOpt = None,
+    dense_weight: DenseWeightOpt = None,
     concurrency: Annotated[int, typer.Option("--concurrency", min=1, max=64, help="Queries at once.")] = 4,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the run as JSON here.")] = None,
     gate: Annotated[
@@ -129,8 +136,9 @@ def eval_cmd(
         previous = build_eval_store(settings).get_run(resume)
         plan = EvalPlan.from_json(previous.config)
     else:
+        modes = retrieval_overrides(retrieval, fusion, rrf_k, dense_weight)
         plan = EvalPlan(
-            _policy(settings, policy, collection, k, ef, rerank), _ks(ks, k), answers, concurrency
+            _policy(settings, policy, collection, k, ef, rerank, modes), _ks(ks, k), answers, concurrency
         )
     stack = build_stack(settings)
     try:

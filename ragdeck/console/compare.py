@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from ragdeck.console.eval_report import headline_metrics
+from ragdeck.console.eval_report import headline_metrics, retrieval_label
 from ragdeck.console.stats import holm, paired_bootstrap_ci, paired_permutation_test
 from ragdeck.errors import InputError
 from ragdeck.services.types import RunRow
@@ -194,7 +194,8 @@ def _p(p: float) -> str:
 
 def run_label(run: RunRow) -> str:
     """One line naming a run for a picker: id, eval set and version, policy or collection, time, status."""
-    policy = (run.config.get("policy") or {}).get("name") or run.collection
+    config = run.config.get("policy") or {}
+    policy = f"{config.get('name') or run.collection} ({retrieval_label(config)})"
     when = time.strftime("%Y-%m-%d %H:%M", time.gmtime(run.created_at))
     return f"{run.run_id} · {run.set_name} sha256:{run.set_hash[:8]} · {policy} · {when} UTC · {run.status}"
 

@@ -67,9 +67,20 @@ def _policy_line(config: dict[str, Any]) -> str:
     policy = config.get("policy", {})
     ef = policy.get("hnsw_ef") or "default"
     return (
-        f"policy `{policy.get('name')}` (alias `{policy.get('alias')}`, top_k {policy.get('top_k')}, "
-        f"top_n {policy.get('top_n')}, ef {ef}, rerank {'on' if policy.get('rerank') else 'off'})"
+        f"policy `{policy.get('name')}` (alias `{policy.get('alias')}`, {retrieval_label(policy)} retrieval, "
+        f"top_k {policy.get('top_k')}, top_n {policy.get('top_n')}, ef {ef}, "
+        f"rerank {'on' if policy.get('rerank') else 'off'})"
     )
+
+
+def retrieval_label(policy: dict[str, Any]) -> str:
+    """ "dense", "lexical", "hybrid RRF k=60" or "hybrid weighted 0.7 dense" from a policy's fields."""
+    mode = policy.get("retrieval") or "dense"
+    if mode != "hybrid":
+        return mode
+    if policy.get("fusion") == "weighted":
+        return f"hybrid weighted {policy.get('dense_weight', 0.5):g} dense"
+    return f"hybrid RRF k={policy.get('rrf_k', 60)}"
 
 
 def markdown_summary(run: RunRow, gate: GateOutcome | None = None) -> str:

@@ -30,7 +30,7 @@ from ragdeck.console.gold_mapping import SpanIndex, map_evalset
 from ragdeck.console.interfaces import AnswerJudge, ChatModel, EvalRunStore, VectorStore
 from ragdeck.console.metrics import document_qrels, document_ranking, metric_names, score_rankings
 from ragdeck.console.policies import Policy
-from ragdeck.console.retrieval import RetrievalParams, Retriever
+from ragdeck.console.retrieval import Retriever
 from ragdeck.console.stats import bootstrap_cis
 from ragdeck.errors import InputError
 from ragdeck.services.types import RunRow
@@ -315,12 +315,7 @@ class EvalRunner:
         stage = "retrieval"
         try:
             policy = plan.policy
-            params = RetrievalParams(
-                top_k=max(policy.top_k, plan.depth),
-                top_n=plan.depth,
-                hnsw_ef=policy.hnsw_ef,
-                rerank=policy.rerank,
-            )
+            params = replace(policy.retrieval_params(), top_k=max(policy.top_k, plan.depth), top_n=plan.depth)
             search = self.deps.retriever.search(record.question, collection, params)
             ranking = [h.chunk_id for h in search.hits]
             result["retrieved"] = [
@@ -330,6 +325,9 @@ class EvalRunner:
                     "score": h.score,
                     "vector_score": h.vector_score,
                     "rerank_score": h.rerank_score,
+                    "dense_rank": h.dense_rank,
+                    "lexical_rank": h.lexical_rank,
+                    "fused_score": h.fused_score,
                 }
                 for h in search.hits
             ]

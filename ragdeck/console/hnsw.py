@@ -330,7 +330,7 @@ def _build_copy(
     store: VectorStore, name: str, info: CollectionInfo, points: StoredVectors, hnsw: HnswConfig
 ) -> float:
     """Create ``name`` with ``hnsw``, load every stored vector into it, build its index; the build seconds."""
-    store.create_collection(name, info.dimension, hnsw)
+    store.create_collection(name, info.dimension, hnsw, lexical=False)  # sweeps are dense only
     for begin in range(0, len(points.ids), _UPSERT_BATCH):
         end = begin + _UPSERT_BATCH
         store.upsert(

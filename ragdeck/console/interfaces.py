@@ -48,8 +48,9 @@ class VectorStore(Protocol):
     def collection_exists(self, name: str) -> bool:
         """True when ``name`` is a physical collection (aliases do not count)."""
 
-    def create_collection(self, name: str, dimension: int, hnsw: HnswConfig) -> None:
-        """Create an empty cosine collection; raises CollectionExists."""
+    def create_collection(self, name: str, dimension: int, hnsw: HnswConfig, *, lexical: bool = True) -> None:
+        """Create an empty cosine collection (with the BM25 sparse vector unless ``lexical`` is False);
+        raises CollectionExists."""
 
     def delete_collection(self, name: str) -> None:
         """Delete a collection and every alias that points at it; raises CollectionNotFound."""
@@ -71,6 +72,11 @@ class VectorStore(Protocol):
         payload_filter: PayloadFilter | None = None,
     ) -> list[ScoredHit]:
         """Nearest points by cosine similarity, best first; ``name`` may be an alias."""
+
+    def search_lexical(
+        self, name: str, text: str, limit: int, *, payload_filter: PayloadFilter | None = None
+    ) -> list[ScoredHit]:
+        """Points by BM25 score of ``text``, best first; InputError when built without a lexical index."""
 
     def retrieve(self, name: str, ids: Sequence[str], *, with_vectors: bool = False) -> list[StoredPoint]:
         """Points by chunk id (missing ids are skipped)."""

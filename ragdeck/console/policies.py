@@ -1,6 +1,7 @@
 """Retrieval policies: named bundles of retrieval and generation knobs that the API routes users between.
 
-A policy says which collection (or alias) to search, how many candidates to take (``top_k``), how many to
+A policy says which collection (or alias) to search, how (``retrieval``: dense, lexical or hybrid, with its
+``fusion``, ``rrf_k`` and ``dense_weight``), how many candidates to take (``top_k``), how many to
 keep after reranking (``top_n``), the search-time ``hnsw_ef``, whether to rerank, and how to generate
 (system prompt, model, ``max_tokens``). Policies come from TOML ``[policies.<name>]`` tables; without
 any, two identical defaults exist: "A" (control) and "B" (canary), so a user changes one knob in B.
@@ -8,6 +9,8 @@ any, two identical defaults exist: "A" (control) and "B" (canary), so a user cha
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 import threading
 import time
@@ -15,6 +18,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+from ragdeck.console.fusion import DEFAULT_RRF_K, FUSIONS, RETRIEVAL_MODES
 from ragdeck.console.retrieval import RetrievalParams
 from ragdeck.console.settings import Settings
 from ragdeck.errors import ConfigError, InputError
@@ -40,6 +44,10 @@ class Policy:
     system_prompt: str | None = None
     model: str | None = None
     max_tokens: int = 384
+    retrieval: str = "dense"
+    fusion: str = "rrf"
+    rrf_k: int = DEFAULT_RRF_K
+    dense_weight: float = 0.5
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not POLICY_NAME_RE.fullmatch(self.name):
@@ -61,6 +69,16 @@ class Policy:
             self.model is None or (isinstance(self.model, str) and bool(self.model)), "model", "a name"
         )
         self._check(_is_int(self.max_tokens) and self.max_tokens >= 1, "max_tokens", "an integer >= 1")
+        self._check(self.retrieval in RETRIEVAL_MODES, "retrieval", " or ".join(RETRIEVAL_MODES))
+        self._check(self.fusion in FUSIONS, "fusion", " or ".join(FUSIONS))
+        self._check(_is_int(self.rrf_k) and self.rrf_k >= 1, "rrf_k", "an integer >= 1")
+        self._check(
+            isinstance(self.dense_weight, int | float)
+            and not isinstance(self.dense_weight, bool)
+            and 0 <= self.dense_weight <= 1,
+            "dense_weight",
+            "a number from 0 to 1",
+        )
 
     def _check(self, ok: bool, field: str, expected: str) -> None:
         if not ok:
@@ -87,7 +105,22 @@ class Policy:
 
     def retrieval_params(self) -> RetrievalParams:
         """The retrieval knobs of this policy as ``RetrievalParams``."""
-        return RetrievalParams(top_k=self.top_k, top_n=self.top_n, hnsw_ef=self.hnsw_ef, rerank=self.rerank)
+        return RetrievalParams(
+            top_k=self.top_k,
+            top_n=self.top_n,
+            hnsw_ef=self.hnsw_ef,
+            rerank=self.rerank,
+            retrieval=self.retrieval,
+            fusion=self.fusion,
+            rrf_k=self.rrf_k,
+            dense_weight=float(self.dense_weight),
+        )
+
+    @property
+    def cache_id(self) -> str:
+        """The name plus a digest of every knob: cached answers of a policy end when any knob changes."""
+        digest = hashlib.sha256(json.dumps(self.as_dict(), sort_keys=True).encode()).hexdigest()[:12]
+        return f"{self.name}@{digest}"
 
 
 def _is_int(value: object) -> bool:
@@ -95,7 +128,7 @@ def _is_int(value: object) -> bool:
 
 
 def default_policy(name: str, settings: Settings) -> Policy:
-    """A policy with the settings' alias, top_k, top_n, hnsw_ef (top_n capped at top_k) and max tokens."""
+    """A policy with the settings' alias, retrieval knobs (top_n capped at top_k) and max tokens."""
     return Policy(
         name=name,
         alias=settings.alias,
@@ -103,6 +136,10 @@ def default_policy(name: str, settings: Settings) -> Policy:
         top_n=min(settings.top_n, settings.top_k),
         hnsw_ef=settings.hnsw_ef,
         max_tokens=settings.llm_max_tokens,
+        retrieval=settings.retrieval,
+        fusion=settings.fusion,
+        rrf_k=settings.rrf_k,
+        dense_weight=settings.dense_weight,
     )
 
 

@@ -20,7 +20,7 @@ from ragdeck.console.answering import DEFAULT_SYSTEM_PROMPT, Answer, answer_ques
 from ragdeck.console.guard import CanaryGuard, GuardVerdict
 from ragdeck.console.interfaces import ChatModel, KeyValueStore
 from ragdeck.console.policies import Policy
-from ragdeck.console.retrieval import RetrievalParams, Retriever
+from ragdeck.console.retrieval import Retriever
 from ragdeck.console.routing import Router
 from ragdeck.errors import InputError, RagdeckError
 from ragdeck.services.types import ChatMessage
@@ -152,7 +152,7 @@ class RagService:
     def _cached(self, policy: Policy, question: str, index_version: str) -> Answer | None:
         if self.cache is None:
             return None
-        value = self.cache.get(policy.name, question, index_version)
+        value = self.cache.get(policy.cache_id, question, index_version)
         if value is None:
             return None
         try:
@@ -164,9 +164,7 @@ class RagService:
     def _answer(
         self, policy: Policy, reason: str, question: str, index_version: str, started: float
     ) -> QueryOutcome:
-        params = RetrievalParams(
-            top_k=policy.top_k, top_n=policy.top_n, hnsw_ef=policy.hnsw_ef, rerank=policy.rerank
-        )
+        params = policy.retrieval_params()
         with tracer.start_as_current_span("rag.retrieve"):
             result = self.retriever.search(question, index_version, params)
         t_gen = time.perf_counter()
@@ -191,7 +189,7 @@ class RagService:
         if self.cost_of is not None and answer.mode == "llm":
             cost = self.cost_of(answer.model, answer.prompt_tokens, answer.completion_tokens)
         if self.cache is not None:
-            self.cache.put(policy.name, question, index_version, answer.to_json())
+            self.cache.put(policy.cache_id, question, index_version, answer.to_json())
         return QueryOutcome(
             response_id=uuid.uuid4().hex,
             policy=policy.name,

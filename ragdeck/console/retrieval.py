@@ -1,5 +1,8 @@
-"""The retrieval pipeline: embed the query, take top-K from the vector store, rerank to top-N.
+"""The retrieval pipeline: take top-K candidates from the vector store, rerank to top-N.
 
+Candidates come by ``retrieval`` mode: ``dense`` (embed the query, nearest vectors), ``lexical`` (BM25 over
+the collection's sparse vectors) or ``hybrid`` (top-K of each, fused by ``console.fusion``: RRF or weighted
+scores). Every chunk keeps its rank and score in each list it came from, for the drill-downs.
 Every stage is timed with ``time.perf_counter``; timings are milliseconds.
 """
 
@@ -9,6 +12,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from ragdeck.console.fusion import DEFAULT_RRF_K, FusedHit, check_fusion, fuse
 from ragdeck.console.interfaces import Embedder, Reranker, VectorStore
 from ragdeck.errors import DimensionMismatch, InputError
 from ragdeck.services.types import PayloadFilter, ScoredHit
@@ -16,7 +20,9 @@ from ragdeck.services.types import PayloadFilter, ScoredHit
 
 @dataclass(frozen=True)
 class RetrievalParams:
-    """How to retrieve: ``top_k`` candidates from the store, ``top_n`` returned after reranking."""
+    """How to retrieve: ``top_k`` candidates from the store (from each list in hybrid mode), ``top_n``
+    returned after reranking; ``retrieval`` is dense, lexical or hybrid, fused by ``fusion`` (rrf with
+    ``rrf_k``, or weighted with ``dense_weight``)."""
 
     top_k: int = 40
     top_n: int = 10
@@ -24,6 +30,10 @@ class RetrievalParams:
     exact: bool = False
     rerank: bool = True
     payload_filter: PayloadFilter | None = None
+    retrieval: str = "dense"
+    fusion: str = "rrf"
+    rrf_k: int = DEFAULT_RRF_K
+    dense_weight: float = 0.5
 
     def __post_init__(self) -> None:
         if self.top_k < 1 or self.top_n < 1:
@@ -32,6 +42,7 @@ class RetrievalParams:
             )
         if self.hnsw_ef is not None and self.hnsw_ef < 1:
             raise InputError(f"hnsw_ef must be at least 1 (got {self.hnsw_ef})")
+        check_fusion(self.retrieval, self.fusion, self.rrf_k, self.dense_weight)
 
 
 @dataclass
@@ -41,8 +52,8 @@ class RetrievedChunk:
     rank: int
     chunk_id: str
     doc_id: str
-    score: float  # the score the ranking is by: rerank score when reranked, else vector similarity
-    vector_score: float
+    score: float  # the score the ranking is by: rerank score when reranked, else the first-stage score
+    vector_score: float  # the first-stage score: cosine (dense), BM25 (lexical) or fused (hybrid)
     rerank_score: float | None
     text: str
     title: str = ""
@@ -51,6 +62,11 @@ class RetrievedChunk:
     start: int | None = None
     end: int | None = None
     body: str = ""
+    dense_rank: int | None = None  # 1-based rank among the dense candidates (None: not among them)
+    lexical_rank: int | None = None
+    dense_score: float | None = None
+    lexical_score: float | None = None
+    fused_score: float | None = None  # hybrid only
 
 
 @dataclass
@@ -77,14 +93,31 @@ class SearchResult:
         }
 
 
-def _to_chunk(rank: int, hit: ScoredHit, rerank_score: float | None) -> RetrievedChunk:
+def _candidates(hits: list[ScoredHit], retrieval: str) -> list[FusedHit]:
+    """One list's hits with their ranks and scores on its side (dense or lexical)."""
+    side = "dense" if retrieval == "dense" else "lexical"
+    return [
+        FusedHit(
+            hit=h,
+            score=h.score,
+            dense_rank=rank if side == "dense" else None,
+            lexical_rank=rank if side == "lexical" else None,
+            dense_score=h.score if side == "dense" else None,
+            lexical_score=h.score if side == "lexical" else None,
+        )
+        for rank, h in enumerate(hits, start=1)
+    ]
+
+
+def _to_chunk(rank: int, found: FusedHit, rerank_score: float | None, hybrid: bool) -> RetrievedChunk:
+    hit = found.hit
     payload = hit.payload
     return RetrievedChunk(
         rank=rank,
         chunk_id=hit.id,
         doc_id=str(payload.get("doc_id", "")),
-        score=rerank_score if rerank_score is not None else hit.score,
-        vector_score=hit.score,
+        score=rerank_score if rerank_score is not None else found.score,
+        vector_score=found.score,
         rerank_score=rerank_score,
         text=str(payload.get("text", "")),
         title=str(payload.get("title", "")),
@@ -93,6 +126,11 @@ def _to_chunk(rank: int, hit: ScoredHit, rerank_score: float | None) -> Retrieve
         start=payload.get("start"),
         end=payload.get("end"),
         body=str(payload.get("body", "")),
+        dense_rank=found.dense_rank,
+        lexical_rank=found.lexical_rank,
+        dense_score=found.dense_score,
+        lexical_score=found.lexical_score,
+        fused_score=found.score if hybrid else None,
     )
 
 
@@ -117,35 +155,51 @@ class Retriever:
             )
 
     def search(self, query: str, collection: str, params: RetrievalParams | None = None) -> SearchResult:
-        """Embed ``query``, search ``collection`` (a name or alias), rerank when a reranker is set."""
+        """Search ``collection`` (a name or alias) by ``params.retrieval``, rerank when a reranker is set."""
         params = params or RetrievalParams()
         if not query.strip():
             raise InputError("the question is empty: type a question to search for")
         started = time.perf_counter()
         physical = self.store.resolve(collection)
-        self._check_dimension(physical)
+        reranking = self.reranker is not None and params.rerank
+        depth = params.top_k if reranking or params.retrieval == "hybrid" else params.top_n
 
         t0 = time.perf_counter()
-        vector = self.embedder.embed_query(query)
+        vector = None
+        if params.retrieval != "lexical":
+            self._check_dimension(physical)
+            vector = self.embedder.embed_query(query).tolist()
         t1 = time.perf_counter()
-        candidates = self.store.search(
-            physical,
-            vector.tolist(),
-            params.top_k if self.reranker is not None and params.rerank else params.top_n,
-            hnsw_ef=params.hnsw_ef,
-            exact=params.exact,
-            payload_filter=params.payload_filter,
-        )
+        dense = lexical = []
+        if vector is not None:
+            dense = self.store.search(
+                physical,
+                vector,
+                depth,
+                hnsw_ef=params.hnsw_ef,
+                exact=params.exact,
+                payload_filter=params.payload_filter,
+            )
+        if params.retrieval != "dense":
+            lexical = self.store.search_lexical(physical, query, depth, payload_filter=params.payload_filter)
+        if params.retrieval == "hybrid":
+            fused = fuse(
+                dense, lexical, fusion=params.fusion, rrf_k=params.rrf_k, dense_weight=params.dense_weight
+            )
+            candidates = fused[: params.top_k if reranking else params.top_n]
+        else:
+            candidates = _candidates(dense or lexical, params.retrieval)
         t2 = time.perf_counter()
 
-        use_reranker = self.reranker is not None and params.rerank and bool(candidates)
+        hybrid = params.retrieval == "hybrid"
+        use_reranker = reranking and bool(candidates)
         if use_reranker:
             assert self.reranker is not None
-            scores = self.reranker.rerank(query, [str(c.payload.get("text", "")) for c in candidates])
+            scores = self.reranker.rerank(query, [str(c.hit.payload.get("text", "")) for c in candidates])
             order = sorted(range(len(candidates)), key=lambda i: scores[i], reverse=True)[: params.top_n]
-            hits = [_to_chunk(r + 1, candidates[i], float(scores[i])) for r, i in enumerate(order)]
+            hits = [_to_chunk(r + 1, candidates[i], float(scores[i]), hybrid) for r, i in enumerate(order)]
         else:
-            hits = [_to_chunk(r + 1, c, None) for r, c in enumerate(candidates[: params.top_n])]
+            hits = [_to_chunk(r + 1, c, None, hybrid) for r, c in enumerate(candidates[: params.top_n])]
         t3 = time.perf_counter()
 
         timings = {

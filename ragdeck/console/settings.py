@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import (
@@ -65,6 +66,12 @@ class Settings(BaseSettings):
     top_k: int = Field(40, ge=1, description="Candidates taken from the vector store.")
     top_n: int = Field(10, ge=1, description="Results kept after reranking.")
     hnsw_ef: int | None = Field(None, ge=1, description="Search-time ef; unset = the engine's default.")
+    retrieval: Literal["dense", "lexical", "hybrid"] = Field(
+        "dense", description="Candidates by embedding, by BM25 over the same chunks, or both fused."
+    )
+    fusion: Literal["rrf", "weighted"] = Field("rrf", description="How hybrid retrieval fuses its two lists.")
+    rrf_k: int = Field(60, ge=1, description="RRF's k (Qdrant's convention: ranks counted from 0).")
+    dense_weight: float = Field(0.5, ge=0, le=1, description="Weighted fusion: the dense list's weight.")
 
     # Index defaults for new collections.
     hnsw_m: int = Field(16, ge=2)

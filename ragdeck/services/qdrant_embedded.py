@@ -3,7 +3,7 @@
 qdrant-edge has shards, not collections, aliases or snapshots; this adapter adds them with plain files::
 
     <root>/collections/<name>/shard/        one EdgeShard directory per collection
-    <root>/collections/<name>/meta.json     dimension, distance, HNSW settings, created_at
+    <root>/collections/<name>/meta.json     dimension, distance, HNSW settings, lexical model, created_at
     <root>/aliases.json                     {alias: collection}
     <root>/snapshots/<collection>/<snapshot>.tar (+ .json: SnapshotInfo and the alias mapping)
     <root>/collections/.rebuild-<token>/    the copy an in-place HNSW rebuild builds (removed after)
@@ -37,20 +37,26 @@ from typing import Any
 
 import numpy as np
 from qdrant_edge import (
+    CountRequest,
     Distance,
     EdgeConfig,
     EdgeOptimizersConfig,
     EdgeShard,
+    EdgeSparseVectorParams,
     EdgeVectorParams,
     FieldCondition,
     Filter,
+    HasVectorCondition,
     HnswIndexConfig,
     MatchValue,
+    Modifier,
     Point,
     Query,
+    QueryRequest,
     ScrollRequest,
     SearchParams,
     SearchRequest,
+    SparseVector,
     UpdateOperation,
 )
 
@@ -74,6 +80,7 @@ from ragdeck.services.common import (
     stored_point,
     write_json_atomic,
 )
+from ragdeck.services.lexical import LEXICAL_MODEL, LEXICAL_VECTOR, encoder, lexical_text, no_lexical_index
 from ragdeck.services.types import (
     CollectionInfo,
     ComponentHealth,
@@ -152,15 +159,15 @@ _BUILD_SCRIPT = """
 import sys
 from ragdeck.services.qdrant_embedded import EdgeShard, _edge_config
 from ragdeck.services.types import HnswConfig
-path, dimension, m, ef_construct, full_scan = sys.argv[1], *map(int, sys.argv[2:6])
-shard = EdgeShard.load(path, _edge_config(dimension, HnswConfig(m, ef_construct, full_scan)))
+path, dimension, m, ef_construct, full_scan, lexical = sys.argv[1], *map(int, sys.argv[2:7])
+shard = EdgeShard.load(path, _edge_config(dimension, HnswConfig(m, ef_construct, full_scan), bool(lexical)))
 shard.optimize()
 shard.flush()
 shard.close()
 """
 
 
-def _build_index(shard_dir: Path, dimension: int, hnsw: HnswConfig) -> None:
+def _build_index(shard_dir: Path, dimension: int, hnsw: HnswConfig, lexical: bool) -> None:
     """Open a (closed) shard directory with ``hnsw`` and build its index, in a child process."""
     args = [
         str(shard_dir),
@@ -168,6 +175,7 @@ def _build_index(shard_dir: Path, dimension: int, hnsw: HnswConfig) -> None:
         str(hnsw.m),
         str(hnsw.ef_construct),
         str(hnsw.full_scan_threshold),
+        str(int(lexical)),
     ]
     proc = subprocess.run(
         [sys.executable, "-c", _BUILD_SCRIPT, *args], capture_output=True, text=True, check=False
@@ -195,9 +203,10 @@ def _hnsw_from_meta(meta: dict[str, Any]) -> HnswConfig:
     )
 
 
-def _edge_config(dimension: int, hnsw: HnswConfig) -> EdgeConfig:
+def _edge_config(dimension: int, hnsw: HnswConfig, lexical: bool) -> EdgeConfig:
     return EdgeConfig(
         vectors=EdgeVectorParams(size=dimension, distance=Distance.Cosine),
+        sparse_vectors={LEXICAL_VECTOR: EdgeSparseVectorParams(modifier=Modifier.Idf)} if lexical else None,
         hnsw_config=HnswIndexConfig(
             m=hnsw.m, ef_construct=hnsw.ef_construct, full_scan_threshold=hnsw.full_scan_threshold
         ),
@@ -222,11 +231,18 @@ def _to_filter(payload_filter: PayloadFilter | None) -> Filter | None:
 
 
 def _vector_list(vector: Any) -> list[float]:
-    if isinstance(vector, dict):  # named vectors; this store only writes the unnamed one
+    if isinstance(vector, dict):  # the unnamed dense vector beside the named sparse one
         vector = vector.get("")
     if vector is None:
         return []
     return [float(x) for x in vector]
+
+
+def _point_vectors(dense: list[float], payload: dict[str, Any]) -> dict[str, Any]:
+    terms = encoder().document(lexical_text(payload))
+    if not terms.indices:  # no term to index: no sparse vector (so counting them counts real ones)
+        return {"": dense}
+    return {"": dense, LEXICAL_VECTOR: SparseVector(terms.indices, terms.values)}
 
 
 def _stored(record: Any, with_vectors: bool) -> StoredPoint:
@@ -495,7 +511,11 @@ class EmbeddedQdrantStore:
             info = slot.shard.info()
             meta = slot.meta
             disk = _disk_bytes(self._collection_dir(name))
-        points, indexed = int(info.points_count), int(info.indexed_vectors_count)
+            sparse = 0  # the engine counts sparse vectors as indexed vectors too: only dense ones count here
+            if meta.get("lexical"):
+                has_lexical = Filter(must=[HasVectorCondition(LEXICAL_VECTOR)])
+                sparse = int(slot.shard.count(CountRequest(filter=has_lexical, exact=True)))
+        points, indexed = int(info.points_count), int(info.indexed_vectors_count) - sparse
         dimension = int(meta["dimension"])
         below_threshold = points * dimension * 4 <= _INDEXING_THRESHOLD_KB * 1024
         aliases = sorted(a for a, c in self._read_aliases().items() if c == name)
@@ -510,10 +530,12 @@ class EmbeddedQdrantStore:
             status="green" if indexed >= points or below_threshold else "yellow",
             segments=int(info.segments_count),
             disk_bytes=disk,
+            lexical=meta.get("lexical"),
         )
 
-    def create_collection(self, name: str, dimension: int, hnsw: HnswConfig) -> None:
-        """Create an empty cosine collection; raises CollectionExists (or InputError for an alias name)."""
+    def create_collection(self, name: str, dimension: int, hnsw: HnswConfig, *, lexical: bool = True) -> None:
+        """Create an empty cosine collection, with the BM25 sparse vector ``lexical`` unless ``lexical`` is
+        False; raises CollectionExists (or InputError for an alias name)."""
         final = self._collection_dir(name)
         if not isinstance(dimension, int) or dimension < 1:
             raise InputError(f"invalid vector dimension {dimension!r} for '{name}': use a positive integer")
@@ -524,6 +546,8 @@ class EmbeddedQdrantStore:
             "hnsw": asdict(hnsw),
             "created_at": _now().isoformat(),
         }
+        if lexical:
+            meta["lexical"] = LEXICAL_MODEL
         work = self._collections_dir / f".create-{uuid.uuid4().hex}"
         try:
             with self._alias_txn() as mapping:  # no alias may take the name while we create it
@@ -538,7 +562,7 @@ class EmbeddedQdrantStore:
                         f"collection '{name}' already exists{hint}; pick a new name or delete it first"
                     )
                 work.mkdir()
-                EdgeShard.create(str(work / "shard"), _edge_config(dimension, hnsw)).close()
+                EdgeShard.create(str(work / "shard"), _edge_config(dimension, hnsw, lexical)).close()
                 write_json_atomic(work / "meta.json", meta)
                 try:
                     os.rename(work, final)
@@ -575,11 +599,15 @@ class EmbeddedQdrantStore:
     # ------------------------------------------------------------------ points
 
     def upsert(self, name: str, points: Sequence[VectorPoint]) -> None:
-        """Insert or replace points by chunk id; raises DimensionMismatch before writing anything."""
+        """Insert or replace points by chunk id; raises DimensionMismatch before writing anything.
+
+        In a collection with a lexical index each point also gets its BM25 vector, from its payload text.
+        """
         collection = self.resolve(name)
         with self._open(collection) as slot:
             assert slot.meta is not None
             dimension = int(slot.meta["dimension"])
+            lexical = bool(slot.meta.get("lexical"))
         prepared: list[tuple[str, list[float], dict[str, Any]]] = []
         for p in points:
             if not isinstance(p.id, str) or not p.id:
@@ -596,7 +624,7 @@ class EmbeddedQdrantStore:
             prepared.append((p.id, vector, payload))
         for begin in range(0, len(prepared), self.upsert_batch_size):
             batch = [
-                Point(point_uuid(cid), vector, payload)
+                Point(point_uuid(cid), _point_vectors(vector, payload) if lexical else vector, payload)
                 for cid, vector, payload in prepared[begin : begin + self.upsert_batch_size]
             ]
             with self._open(collection) as slot:
@@ -655,6 +683,32 @@ class EmbeddedQdrantStore:
                     f"{len(query)}-d; use the embedder the collection was built with or rebuild it"
                 )
             found = slot.shard.search(request)
+        return [scored_hit(p.id, p.score, p.payload) for p in found]
+
+    def search_lexical(
+        self, name: str, text: str, limit: int, *, payload_filter: PayloadFilter | None = None
+    ) -> list[ScoredHit]:
+        """Points by BM25 score of ``text`` (Qdrant's IDF over the collection), best first; points that
+        share no term with it are not returned. Raises InputError for a collection built without a
+        lexical index."""
+        collection = self.resolve(name)
+        if limit <= 0:
+            return []
+        terms = encoder().query(text)
+        with self._open(collection) as slot:
+            assert slot.shard is not None and slot.meta is not None
+            if not slot.meta.get("lexical"):
+                raise no_lexical_index(collection)
+            if not terms.indices:
+                return []
+            found = slot.shard.query(
+                QueryRequest(
+                    query=Query.Nearest(SparseVector(terms.indices, terms.values), using=LEXICAL_VECTOR),
+                    limit=int(limit),
+                    filter=_to_filter(payload_filter),
+                    with_payload=True,
+                )
+            )
         return [scored_hit(p.id, p.score, p.payload) for p in found]
 
     def retrieve(self, name: str, ids: Sequence[str], *, with_vectors: bool = False) -> list[StoredPoint]:
@@ -723,7 +777,7 @@ class EmbeddedQdrantStore:
                 writes = slot.writes
                 work.mkdir()
                 _copy_tree(live / "shard", work / "shard")
-            _build_index(work / "shard", int(meta["dimension"]), hnsw)
+            _build_index(work / "shard", int(meta["dimension"]), hnsw, bool(meta.get("lexical")))
             with slot.lock:
                 if not self._exists(collection):
                     raise CollectionNotFound(

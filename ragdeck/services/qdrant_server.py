@@ -49,6 +49,7 @@ from ragdeck.services.common import (
     stored_point,
     write_json_atomic,
 )
+from ragdeck.services.lexical import LEXICAL_MODEL, LEXICAL_VECTOR, encoder, lexical_text, no_lexical_index
 from ragdeck.services.types import (
     CollectionInfo,
     ComponentHealth,
@@ -66,6 +67,16 @@ UPSERT_BATCH = 256
 # collections ragdeck builds (a few MB) brute force forever, so m / ef would change nothing.
 INDEXING_THRESHOLD_KB = 1
 _DIM_ERROR = re.compile(r"expected dim:?\s*(\d+),\s*got\s*(\d+)")
+
+
+def _to_filter(payload_filter: PayloadFilter | None) -> models.Filter | None:
+    if not payload_filter:
+        return None
+    return models.Filter(
+        must=[
+            models.FieldCondition(key=k, match=models.MatchValue(value=v)) for k, v in payload_filter.items()
+        ]
+    )
 
 
 def _server_message(exc: UnexpectedResponse) -> str:
@@ -306,8 +317,10 @@ class QdrantServerStore:
         *,
         shards: int | None = None,
         replicas: int | None = None,
+        lexical: bool = True,
     ) -> None:
-        """Create an empty cosine collection with one unnamed dense vector; raises CollectionExists.
+        """Create an empty cosine collection with one unnamed dense vector and, unless ``lexical`` is False,
+        the BM25 sparse vector ``lexical`` with Qdrant's IDF modifier; raises CollectionExists.
 
         ``shards`` / ``replicas`` set Qdrant's shard_number / replication_factor (unset: the server's).
         """
@@ -327,6 +340,11 @@ class QdrantServerStore:
             self.client.create_collection(
                 collection_name=name,
                 vectors_config=models.VectorParams(size=dimension, distance=models.Distance.COSINE),
+                sparse_vectors_config=(
+                    {LEXICAL_VECTOR: models.SparseVectorParams(modifier=models.Modifier.IDF)}
+                    if lexical
+                    else None
+                ),
                 hnsw_config=models.HnswConfigDiff(
                     m=hnsw.m, ef_construct=hnsw.ef_construct, full_scan_threshold=hnsw.full_scan_threshold
                 ),
@@ -376,6 +394,7 @@ class QdrantServerStore:
             aliases=sorted(a for a, c in aliases.items() if c == physical),
             status=str(getattr(info.status, "value", info.status)),
             segments=info.segments_count,
+            lexical=LEXICAL_MODEL if LEXICAL_VECTOR in (info.config.params.sparse_vectors or {}) else None,
         )
 
     def collection_info(self, name: str) -> CollectionInfo:
@@ -462,7 +481,8 @@ class QdrantServerStore:
         if not points:
             return
         with self._calls(physical):
-            dimension = self._info(physical, {}).dimension
+            info = self._info(physical, {})
+        dimension, lexical = info.dimension, bool(info.lexical)
         structs = []
         for point in points:
             if not isinstance(point.id, str) or not point.id:
@@ -476,11 +496,15 @@ class QdrantServerStore:
                     f"point '{point.id}' carries payload chunk_id '{stored_id}'; "
                     f"they must be the same chunk id"
                 )
-            structs.append(
-                models.PointStruct(
-                    id=point_uuid(point.id), vector=[float(x) for x in point.vector], payload=payload
-                )
-            )
+            dense = [float(x) for x in point.vector]
+            vector: Any = dense
+            if lexical:
+                terms = encoder().document(lexical_text(payload))
+                vector = {
+                    "": dense,
+                    LEXICAL_VECTOR: models.SparseVector(indices=terms.indices, values=terms.values),
+                }
+            structs.append(models.PointStruct(id=point_uuid(point.id), vector=vector, payload=payload))
         with self._calls(physical):
             for begin in range(0, len(structs), UPSERT_BATCH):
                 self.client.upsert(
@@ -503,14 +527,7 @@ class QdrantServerStore:
         if limit <= 0:
             self.resolve(name)
             return []
-        query_filter = None
-        if payload_filter:
-            query_filter = models.Filter(
-                must=[
-                    models.FieldCondition(key=key, match=models.MatchValue(value=value))
-                    for key, value in payload_filter.items()
-                ]
-            )
+        query_filter = _to_filter(payload_filter)
         query = [float(x) for x in vector]
         params = models.SearchParams(hnsw_ef=hnsw_ef, exact=exact) if exact or hnsw_ef else None
         try:
@@ -531,11 +548,40 @@ class QdrantServerStore:
             raise
         return [scored_hit(p.id, p.score, p.payload) for p in response.points]
 
+    def search_lexical(
+        self, name: str, text: str, limit: int, *, payload_filter: PayloadFilter | None = None
+    ) -> list[ScoredHit]:
+        """Points by BM25 score of ``text`` (the server's IDF over the collection), best first; points that
+        share no term with it are not returned. Raises InputError for a collection built without a
+        lexical index."""
+        check_name(name)
+        terms = encoder().query(text)
+        if limit <= 0 or not terms.indices:
+            if not self.collection_info(name).lexical:
+                raise no_lexical_index(self.resolve(name))
+            return []
+        try:
+            with self._calls(name):
+                response = self.client.query_points(
+                    collection_name=name,
+                    query=models.SparseVector(indices=terms.indices, values=terms.values),
+                    using=LEXICAL_VECTOR,
+                    limit=limit,
+                    query_filter=_to_filter(payload_filter),
+                    with_payload=True,
+                )
+        except RagdeckError:
+            if not self.collection_info(name).lexical:  # one request per query while it has the index
+                raise no_lexical_index(self.resolve(name)) from None
+            raise
+        return [scored_hit(p.id, p.score, p.payload) for p in response.points]
+
     @staticmethod
     def _stored(record: models.Record, with_vectors: bool) -> StoredPoint:
         vector = None
-        if with_vectors and record.vector is not None:
-            vector = [float(x) for x in record.vector]  # type: ignore[union-attr]
+        dense = record.vector.get("") if isinstance(record.vector, dict) else record.vector
+        if with_vectors and dense is not None:
+            vector = [float(x) for x in dense]  # type: ignore[union-attr]
         return stored_point(record.id, record.payload, vector)
 
     def retrieve(self, name: str, ids: Sequence[str], *, with_vectors: bool = False) -> list[StoredPoint]:

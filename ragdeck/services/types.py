@@ -69,6 +69,7 @@ class CollectionInfo:
     status: str = "green"
     segments: int | None = None
     disk_bytes: int | None = None
+    lexical: str | None = None  # the BM25 model of its sparse vector ``lexical``; None: built without one
 
     @property
     def indexed_share(self) -> float:

@@ -1,0 +1,105 @@
+"""Fusing a dense and a lexical ranking of the same chunks into one.
+
+- **RRF** (reciprocal rank fusion): ``score(d) = sum over the lists holding d of 1 / (k + rank)``, with
+  ``rank`` counted from 0 as Qdrant's Query API counts it, so ``k`` means what Qdrant's ``Rrf(k)`` means and
+  the fused order equals the engine's own (Cormack et al.'s formula ranks from 1: their k is this k - 1).
+- **Weighted score fusion**: each list's scores are min-max normalised to [0, 1] over the candidates (one
+  candidate, or all scores equal, gives 1), then ``w * dense + (1 - w) * lexical``; a chunk missing from a
+  list gets 0 from it. The scores of the two lists are on different scales (cosine vs BM25), which is why
+  they are normalised before they are weighted.
+
+Ties are broken by the better dense rank, then the better lexical rank, then the chunk id: the same input
+always gives the same order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ragdeck.errors import InputError
+from ragdeck.services.types import ScoredHit
+
+RETRIEVAL_MODES = ("dense", "lexical", "hybrid")
+FUSIONS = ("rrf", "weighted")
+DEFAULT_RRF_K = 60
+
+
+@dataclass(frozen=True)
+class FusedHit:
+    """One chunk of the fused list: its fused score and where it stood in each list (ranks from 1)."""
+
+    hit: ScoredHit
+    score: float
+    dense_rank: int | None
+    lexical_rank: int | None
+    dense_score: float | None
+    lexical_score: float | None
+
+
+def check_fusion(retrieval: str, fusion: str, rrf_k: int, dense_weight: float) -> None:
+    """InputError naming the first option out of range."""
+    if retrieval not in RETRIEVAL_MODES:
+        raise InputError(f"retrieval must be one of {', '.join(RETRIEVAL_MODES)}, got {retrieval!r}")
+    if fusion not in FUSIONS:
+        raise InputError(f"fusion must be one of {', '.join(FUSIONS)}, got {fusion!r}")
+    if isinstance(rrf_k, bool) or not isinstance(rrf_k, int) or rrf_k < 1:
+        raise InputError(f"rrf_k must be an integer >= 1, got {rrf_k!r}")
+    number = isinstance(dense_weight, int | float) and not isinstance(dense_weight, bool)
+    if not number or not 0 <= dense_weight <= 1:
+        raise InputError(f"dense_weight must be a number from 0 to 1, got {dense_weight!r}")
+
+
+def rrf_scores(rankings: Sequence[Sequence[str]], k: int = DEFAULT_RRF_K) -> dict[str, float]:
+    """RRF score of every id in any ranking: sum of ``1 / (k + rank)``, rank from 0 (Qdrant's formula)."""
+    scores: dict[str, float] = {}
+    for ranking in rankings:
+        for rank, item in enumerate(dict.fromkeys(ranking)):
+            scores[item] = scores.get(item, 0.0) + 1.0 / (k + rank)
+    return scores
+
+
+def _normalised(hits: Sequence[ScoredHit]) -> dict[str, float]:
+    if not hits:
+        return {}
+    low, high = min(h.score for h in hits), max(h.score for h in hits)
+    span = high - low
+    return {h.id: (h.score - low) / span if span > 0 else 1.0 for h in hits}
+
+
+def fuse(
+    dense: Sequence[ScoredHit],
+    lexical: Sequence[ScoredHit],
+    *,
+    fusion: str = "rrf",
+    rrf_k: int = DEFAULT_RRF_K,
+    dense_weight: float = 0.5,
+) -> list[FusedHit]:
+    """The union of both lists, best fused score first, each with its ranks and scores in both lists."""
+    check_fusion("hybrid", fusion, rrf_k, dense_weight)
+    dense_at = {h.id: (rank, h) for rank, h in reversed(list(enumerate(dense, start=1)))}
+    lexical_at = {h.id: (rank, h) for rank, h in reversed(list(enumerate(lexical, start=1)))}
+    if fusion == "rrf":
+        scores = rrf_scores([[h.id for h in dense], [h.id for h in lexical]], rrf_k)
+    else:
+        dense_norm, lexical_norm = _normalised(dense), _normalised(lexical)
+        scores = {
+            cid: dense_weight * dense_norm.get(cid, 0.0) + (1 - dense_weight) * lexical_norm.get(cid, 0.0)
+            for cid in {**dense_at, **lexical_at}
+        }
+    fused = []
+    for cid, score in scores.items():
+        d, lx = dense_at.get(cid), lexical_at.get(cid)
+        fused.append(
+            FusedHit(
+                hit=(d or lx)[1],  # type: ignore[index]
+                score=score,
+                dense_rank=d[0] if d else None,
+                lexical_rank=lx[0] if lx else None,
+                dense_score=d[1].score if d else None,
+                lexical_score=lx[1].score if lx else None,
+            )
+        )
+    never = len(dense) + len(lexical) + 1
+    fused.sort(key=lambda f: (-f.score, f.dense_rank or never, f.lexical_rank or never, f.hit.id))
+    return fused
