@@ -6,6 +6,8 @@ import shutil
 import time
 from pathlib import Path
 
+import pandas as pd
+import pytest
 from pages import open_page
 
 DEMO_GOLD = Path(__file__).resolve().parent.parent / "eval_sets" / "demo_gold.jsonl"
@@ -46,3 +48,57 @@ def test_run_from_the_page_then_summary_table_drilldown_and_downloads(demo_data_
     assert len(ranked) == 10 and list(ranked["rank"]) == list(range(1, 11))
     downloads = [d.label for d in at.get("download_button")]
     assert downloads == ["CSV", "JSON", "HTML report"]
+
+
+def test_run_in_hybrid_mode_stores_the_policy_and_shows_ranks(demo_data_dir: Path) -> None:
+    sets = Path("eval_sets")
+    sets.mkdir()
+    shutil.copy(DEMO_GOLD, sets / "demo_gold.jsonl")
+    at = open_page("evaluate")
+    mode = next(r for r in at.radio if r.label == "Retrieval")
+    assert mode.value == "dense"  # the policy's own mode
+    assert not any(r.label == "Fusion" for r in at.radio)
+    mode.set_value("hybrid").run()
+    assert not at.exception, at.exception
+    assert next(r for r in at.radio if r.label == "Fusion").value == "rrf"
+    next(n for n in at.number_input if n.label == "RRF k").set_value(30).run()
+
+    next(b for b in at.button if b.label == "Run").click().run()
+    assert not at.exception, at.exception
+    import ragdeck.ui as ui
+
+    jobs = ui.get_eval_jobs()
+    deadline = time.monotonic() + 180
+    while jobs.running() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not jobs.running()
+    at.run()
+    assert not at.exception, at.exception
+
+    runs = ui.get_eval_store().list_runs(limit=10)
+    assert len(runs) == 1 and runs[0].status == "done"
+    policy = runs[0].config["policy"]
+    assert policy["name"] == "A"  # the chosen policy, its retrieval fields overridden
+    assert (policy["retrieval"], policy["fusion"], policy["rrf_k"]) == ("hybrid", "rrf", 30)
+    picker = next(s for s in at.selectbox if s.label == "Run")
+    assert "hybrid RRF k=30" in picker.options[0]
+
+    results = ui.get_eval_store().results(runs[0].run_id)
+    stored = results[0]["retrieved"]
+    assert all(h["fused_score"] is not None for h in stored)
+    assert all(h["dense_rank"] is not None or h["lexical_rank"] is not None for h in stored)
+    drill = next(s for s in at.selectbox if s.label == "Drill down")
+    assert drill.value == results[0]["query_id"]
+    ranked = next(d.value for d in at.dataframe if "hit" in d.value.columns)
+    assert len(ranked) == 10 and list(ranked["rank"]) == list(range(1, 11))
+    assert {"dense_rank", "lexical_rank", "fused_score"} <= set(ranked.columns)
+    assert list(ranked["chunk"]) == [h["chunk_id"] for h in stored]
+    for key in ("dense_rank", "lexical_rank"):
+        shown = [None if pd.isna(v) else int(v) for v in ranked[key]]
+        assert shown == [h[key] for h in stored], key
+    assert list(ranked["fused_score"]) == pytest.approx([h["fused_score"] for h in stored])
+    # Across the run both lists contributed to the fused rankings.
+    everything = [h for r in results for h in r["retrieved"]]
+    assert any(h["dense_rank"] is not None for h in everything)
+    assert any(h["lexical_rank"] is not None for h in everything)
+    assert any("hybrid RRF k=30 retrieval" in c.value for c in at.caption)

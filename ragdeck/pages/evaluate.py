@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -15,14 +16,16 @@ from ragdeck.console.eval_report import (
     html_report,
     markdown_summary,
     per_query_rows,
+    retrieval_label,
     to_csv,
 )
 from ragdeck.console.eval_run import DEFAULT_KS, EvalPlan
 from ragdeck.console.evalset_files import eval_set_files, save_upload
 from ragdeck.console.evalset_io import read_any
+from ragdeck.console.fusion import FUSIONS, RETRIEVAL_MODES
 from ragdeck.console.policies import Policy, load_policies
 from ragdeck.console.settings import Settings
-from ragdeck.console.stack import search_targets
+from ragdeck.console.stack import hit_rows, search_targets
 from ragdeck.ui import get_eval_jobs, get_eval_runner, get_eval_store, get_stack, user_errors
 
 st.title("Evaluate")
@@ -66,6 +69,27 @@ with st.expander("New run", expanded=not runs_store.list_runs(limit=1)), user_er
         "hnsw_ef (0 = default)", 0, 4096, base.hnsw_ef or 0, disabled=picked != "custom"
     )
     rerank = cols[3].toggle("Rerank", base.rerank, disabled=picked != "custom")
+    retrieval_cols = st.columns([2, 2, 3])
+    retrieval = retrieval_cols[0].radio(
+        "Retrieval",
+        RETRIEVAL_MODES,
+        index=RETRIEVAL_MODES.index(base.retrieval),
+        horizontal=True,
+        help="Overrides the policy's retrieval mode for this run.",
+    )
+    fusion, rrf_k, dense_weight = base.fusion, base.rrf_k, base.dense_weight
+    if retrieval == "hybrid":
+        fusion = retrieval_cols[1].radio(
+            "Fusion",
+            FUSIONS,
+            index=FUSIONS.index(base.fusion),
+            horizontal=True,
+            format_func=lambda f: {"rrf": "RRF", "weighted": "weighted"}[f],
+        )
+        if fusion == "rrf":
+            rrf_k = retrieval_cols[2].number_input("RRF k", 1, 1000, base.rrf_k)
+        else:
+            dense_weight = retrieval_cols[2].slider("Dense weight", 0.0, 1.0, float(base.dense_weight), 0.05)
     ks = st.multiselect("Cut-offs k", [1, 3, 5, 10, 20, 50, 100], default=list(DEFAULT_KS))
     answers = st.toggle(
         "Generate and judge answers",
@@ -87,6 +111,9 @@ with st.expander("New run", expanded=not runs_store.list_runs(limit=1)), user_er
                 rerank=rerank,
                 max_tokens=base.max_tokens,
             )
+        )
+        policy = replace(
+            policy, retrieval=retrieval, fusion=fusion, rrf_k=int(rrf_k), dense_weight=float(dense_weight)
         )
         cut_offs = tuple(sorted({k for k in ks if k <= policy.top_n} | {policy.top_n}))
         uploads = settings.data_dir / "uploads"
@@ -123,7 +150,8 @@ run_id = st.selectbox(
     ids,
     index=ids.index(wanted) if wanted in ids else 0,
     format_func=lambda i: next(
-        f"{r.run_id} · {r.set_name} · {r.config.get('policy', {}).get('name')} · {r.status}"
+        f"{r.run_id} · {r.set_name} · {r.config.get('policy', {}).get('name')} · "
+        f"{retrieval_label(r.config.get('policy', {}))} · {r.status}"
         for r in runs
         if r.run_id == i
     ),
@@ -190,24 +218,26 @@ if pick:
         + ", ".join(f"`{g}` ({grade})" for g, grade in gold.items())
     )
     docs_gold = {g.split("#")[0] for g, grade in gold.items() if grade > 0}
+    retrieved = result.get("retrieved", [])
+    marks = [
+        "✅" if gold.get(h["chunk_id"], 0) > 0 else ("📄" if h.get("doc_id") in docs_gold else "")
+        for h in retrieved
+    ]
     st.dataframe(
-        pd.DataFrame(
-            [
-                {
-                    "rank": i + 1,
-                    "hit": "✅"
-                    if gold.get(h["chunk_id"], 0) > 0
-                    else ("📄" if h["doc_id"] in docs_gold else ""),
-                    "chunk": h["chunk_id"],
-                    "score": h["score"],
-                }
-                for i, h in enumerate(result.get("retrieved", []))
-            ]
-        ),
+        pd.DataFrame(hit_rows(retrieved, marks)),
         hide_index=True,
         width="stretch",
+        column_config={
+            "score": st.column_config.NumberColumn(format="%.4f"),
+            "fused_score": st.column_config.NumberColumn(format="%.4f"),
+            "rerank_score": st.column_config.NumberColumn(format="%.3f"),
+        },
     )
-    st.caption("✅ gold chunk · 📄 a chunk of a gold document")
+    st.caption(
+        "✅ gold chunk · 📄 a chunk of a gold document · "
+        f"{retrieval_label(run.config.get('policy', {}))} retrieval: dense_rank and lexical_rank are each "
+        "chunk's place in the dense and lexical candidate lists (blank: not in that list)"
+    )
     if result.get("answer"):
         st.markdown("**Answer** (" + result["answer"]["mode"] + "): " + result["answer"]["text"])
         if result.get("reference_answer"):

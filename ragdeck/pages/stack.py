@@ -1,4 +1,5 @@
-"""Stack page: each component's health, every collection, and a search box over the pipeline."""
+"""Stack page: each component's health, every collection, and a search box over the pipeline (dense, lexical
+or hybrid retrieval, with each chunk's ranks in both lists)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
+from ragdeck.console.fusion import FUSIONS, RETRIEVAL_MODES
 from ragdeck.console.retrieval import RetrievalParams, Retriever, SearchResult
-from ragdeck.console.stack import collection_rows
+from ragdeck.console.stack import collection_rows, hit_rows, score_breakdown
 from ragdeck.ui import get_stack, user_errors
 
 st.title("Stack")
@@ -57,6 +59,29 @@ if not targets:
     st.caption("Search appears here once a collection exists.")
     st.stop()
 
+# Outside the form, so that choosing hybrid shows its fusion inputs at once.
+mode_col, fusion_col, knob_col = st.columns([2, 2, 3])
+retrieval = mode_col.radio(
+    "Retrieval",
+    RETRIEVAL_MODES,
+    index=RETRIEVAL_MODES.index(settings.retrieval),
+    horizontal=True,
+    help="dense: nearest embeddings · lexical: BM25 over the words · hybrid: both lists, fused",
+)
+fusion, rrf_k, dense_weight = settings.fusion, settings.rrf_k, settings.dense_weight
+if retrieval == "hybrid":
+    fusion = fusion_col.radio(
+        "Fusion",
+        FUSIONS,
+        index=FUSIONS.index(settings.fusion),
+        horizontal=True,
+        format_func=lambda f: {"rrf": "RRF", "weighted": "weighted"}[f],
+    )
+    if fusion == "rrf":
+        rrf_k = knob_col.number_input("RRF k", min_value=1, max_value=1000, value=settings.rrf_k)
+    else:
+        dense_weight = knob_col.slider("Dense weight", 0.0, 1.0, float(settings.dense_weight), 0.05)
+
 with st.form("search", enter_to_submit=True, border=True):
     question = st.text_input(
         "Question", placeholder="How do I compute a 95th percentile latency from a histogram?"
@@ -74,7 +99,16 @@ with st.form("search", enter_to_submit=True, border=True):
 
 if submitted:
     with user_errors():
-        params = RetrievalParams(top_k=int(top_k), top_n=int(top_n), hnsw_ef=int(ef) or None, exact=exact)
+        params = RetrievalParams(
+            top_k=int(top_k),
+            top_n=int(top_n),
+            hnsw_ef=int(ef) or None,
+            exact=exact,
+            retrieval=retrieval,
+            fusion=fusion,
+            rrf_k=int(rrf_k),
+            dense_weight=float(dense_weight),
+        )
         st.session_state["stack_search"] = Retriever(stack.store, stack.embedder, stack.reranker).search(
             question, target, params
         )
@@ -95,7 +129,18 @@ if result is not None:
         + (f", reranked by {result.reranker}" if result.reranker else ", vector order (no reranker)")
     )
     right.plotly_chart(fig, width="stretch")
-    for hit in result.hits:
+    hits = [asdict(hit) for hit in result.hits]
+    st.dataframe(
+        pd.DataFrame(hit_rows(hits)),
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "score": st.column_config.NumberColumn(format="%.4f"),
+            "fused_score": st.column_config.NumberColumn(format="%.4f"),
+            "rerank_score": st.column_config.NumberColumn(format="%.3f"),
+        },
+    )
+    for hit, fields in zip(result.hits, hits, strict=True):
         heading = f"**{hit.rank}.** `{hit.score:.3f}` · {hit.title}" + (
             f" › {hit.section}" if hit.section else ""
         )
@@ -104,6 +149,9 @@ if result is not None:
                 f"`{hit.chunk_id}` · document `{hit.doc_id}` · characters {hit.start}–{hit.end}"
                 + (f" · {hit.source}" if hit.source else "")
             )
+            breakdown = score_breakdown(fields)
+            if breakdown:
+                st.caption(f"{result.params.retrieval} retrieval: {breakdown}")
             st.markdown(hit.body or hit.text)
     st.download_button(
         "Download results (JSON)",
