@@ -33,6 +33,7 @@ from ragdeck.console.policies import Policy
 from ragdeck.console.retrieval import Retriever
 from ragdeck.console.stats import bootstrap_cis
 from ragdeck.errors import InputError
+from ragdeck.services.lexical import no_lexical_index
 from ragdeck.services.types import RunRow
 
 DEFAULT_KS = (1, 3, 5, 10)
@@ -209,6 +210,8 @@ class EvalRunner:
         """
         store = self.deps.retriever.store
         collection = store.resolve(plan.policy.alias)
+        if plan.policy.retrieval != "dense" and not store.collection_info(collection).lexical:
+            raise no_lexical_index(collection)  # else every query would fail the same way
         prepared, notes = prepare_set(evalset, store, collection)
         now = time.time()
         row = RunRow(
