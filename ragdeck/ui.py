@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+import pandas as pd
 import streamlit as st
 
+from ragdeck.console.fusion import FUSIONS, RETRIEVAL_MODES
 from ragdeck.console.gold_mapping import SpanIndex
 from ragdeck.console.interfaces import EvalRunStore, RoutingAdmin
 from ragdeck.console.policies import Policy
@@ -156,3 +158,46 @@ def get_routing_admin() -> RoutingAdmin | None:
 def get_replay_jobs() -> dict[str, ReplayJob]:
     """Replays started from the console, by target URL (one at a time per target)."""
     return {}
+
+
+def retrieval_inputs(
+    retrieval: str, fusion: str, rrf_k: int, dense_weight: float, *, help: str | None = None
+) -> dict[str, Any]:
+    """Retrieval mode radio, and for hybrid its fusion and k or dense weight, starting from the values given;
+    returns them by their ``RetrievalParams`` / ``Policy`` field names. Put it outside a form: choosing hybrid
+    must show the fusion inputs at once."""
+    mode_col, fusion_col, knob_col = st.columns([2, 2, 3])
+    chosen = mode_col.radio(
+        "Retrieval",
+        RETRIEVAL_MODES,
+        index=RETRIEVAL_MODES.index(retrieval),
+        horizontal=True,
+        help=help or "dense: nearest embeddings · lexical: BM25 over the words · hybrid: both lists, fused",
+    )
+    if chosen == "hybrid":
+        fusion = fusion_col.radio(
+            "Fusion",
+            FUSIONS,
+            index=FUSIONS.index(fusion),
+            horizontal=True,
+            format_func=lambda f: {"rrf": "RRF", "weighted": "weighted"}[f],
+        )
+        if fusion == "rrf":
+            rrf_k = knob_col.number_input("RRF k", min_value=1, max_value=1000, value=rrf_k)
+        else:
+            dense_weight = knob_col.slider("Dense weight", 0.0, 1.0, float(dense_weight), 0.05)
+    return {"retrieval": chosen, "fusion": fusion, "rrf_k": int(rrf_k), "dense_weight": float(dense_weight)}
+
+
+def hit_table(rows: list[dict[str, Any]]) -> None:
+    """Ranked chunks (``console.stack.hit_rows``) as a dataframe with the scores formatted."""
+    st.dataframe(
+        pd.DataFrame(rows),
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "score": st.column_config.NumberColumn(format="%.4f"),
+            "fused_score": st.column_config.NumberColumn(format="%.4f"),
+            "rerank_score": st.column_config.NumberColumn(format="%.3f"),
+        },
+    )

@@ -22,11 +22,18 @@ from ragdeck.console.eval_report import (
 from ragdeck.console.eval_run import DEFAULT_KS, EvalPlan
 from ragdeck.console.evalset_files import eval_set_files, save_upload
 from ragdeck.console.evalset_io import read_any
-from ragdeck.console.fusion import FUSIONS, RETRIEVAL_MODES
 from ragdeck.console.policies import Policy, load_policies
 from ragdeck.console.settings import Settings
 from ragdeck.console.stack import hit_rows, search_targets
-from ragdeck.ui import get_eval_jobs, get_eval_runner, get_eval_store, get_stack, user_errors
+from ragdeck.ui import (
+    get_eval_jobs,
+    get_eval_runner,
+    get_eval_store,
+    get_stack,
+    hit_table,
+    retrieval_inputs,
+    user_errors,
+)
 
 st.title("Evaluate")
 settings = Settings()
@@ -69,27 +76,13 @@ with st.expander("New run", expanded=not runs_store.list_runs(limit=1)), user_er
         "hnsw_ef (0 = default)", 0, 4096, base.hnsw_ef or 0, disabled=picked != "custom"
     )
     rerank = cols[3].toggle("Rerank", base.rerank, disabled=picked != "custom")
-    retrieval_cols = st.columns([2, 2, 3])
-    retrieval = retrieval_cols[0].radio(
-        "Retrieval",
-        RETRIEVAL_MODES,
-        index=RETRIEVAL_MODES.index(base.retrieval),
-        horizontal=True,
+    modes = retrieval_inputs(
+        base.retrieval,
+        base.fusion,
+        base.rrf_k,
+        base.dense_weight,
         help="Overrides the policy's retrieval mode for this run.",
     )
-    fusion, rrf_k, dense_weight = base.fusion, base.rrf_k, base.dense_weight
-    if retrieval == "hybrid":
-        fusion = retrieval_cols[1].radio(
-            "Fusion",
-            FUSIONS,
-            index=FUSIONS.index(base.fusion),
-            horizontal=True,
-            format_func=lambda f: {"rrf": "RRF", "weighted": "weighted"}[f],
-        )
-        if fusion == "rrf":
-            rrf_k = retrieval_cols[2].number_input("RRF k", 1, 1000, base.rrf_k)
-        else:
-            dense_weight = retrieval_cols[2].slider("Dense weight", 0.0, 1.0, float(base.dense_weight), 0.05)
     ks = st.multiselect("Cut-offs k", [1, 3, 5, 10, 20, 50, 100], default=list(DEFAULT_KS))
     answers = st.toggle(
         "Generate and judge answers",
@@ -112,9 +105,7 @@ with st.expander("New run", expanded=not runs_store.list_runs(limit=1)), user_er
                 max_tokens=base.max_tokens,
             )
         )
-        policy = replace(
-            policy, retrieval=retrieval, fusion=fusion, rrf_k=int(rrf_k), dense_weight=float(dense_weight)
-        )
+        policy = replace(policy, **modes)
         cut_offs = tuple(sorted({k for k in ks if k <= policy.top_n} | {policy.top_n}))
         uploads = settings.data_dir / "uploads"
         source = save_upload(upload.name, upload.getvalue(), uploads) if upload else choice
@@ -223,16 +214,7 @@ if pick:
         "✅" if gold.get(h["chunk_id"], 0) > 0 else ("📄" if h.get("doc_id") in docs_gold else "")
         for h in retrieved
     ]
-    st.dataframe(
-        pd.DataFrame(hit_rows(retrieved, marks)),
-        hide_index=True,
-        width="stretch",
-        column_config={
-            "score": st.column_config.NumberColumn(format="%.4f"),
-            "fused_score": st.column_config.NumberColumn(format="%.4f"),
-            "rerank_score": st.column_config.NumberColumn(format="%.3f"),
-        },
-    )
+    hit_table(hit_rows(retrieved, marks))
     st.caption(
         "✅ gold chunk · 📄 a chunk of a gold document · "
         f"{retrieval_label(run.config.get('policy', {}))} retrieval: dense_rank and lexical_rank are each "

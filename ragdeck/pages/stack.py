@@ -10,10 +10,9 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from ragdeck.console.fusion import FUSIONS, RETRIEVAL_MODES
 from ragdeck.console.retrieval import RetrievalParams, Retriever, SearchResult
 from ragdeck.console.stack import collection_rows, hit_rows, score_breakdown
-from ragdeck.ui import get_stack, user_errors
+from ragdeck.ui import get_stack, hit_table, retrieval_inputs, user_errors
 
 st.title("Stack")
 stack = get_stack()
@@ -60,27 +59,7 @@ if not targets:
     st.stop()
 
 # Outside the form, so that choosing hybrid shows its fusion inputs at once.
-mode_col, fusion_col, knob_col = st.columns([2, 2, 3])
-retrieval = mode_col.radio(
-    "Retrieval",
-    RETRIEVAL_MODES,
-    index=RETRIEVAL_MODES.index(settings.retrieval),
-    horizontal=True,
-    help="dense: nearest embeddings · lexical: BM25 over the words · hybrid: both lists, fused",
-)
-fusion, rrf_k, dense_weight = settings.fusion, settings.rrf_k, settings.dense_weight
-if retrieval == "hybrid":
-    fusion = fusion_col.radio(
-        "Fusion",
-        FUSIONS,
-        index=FUSIONS.index(settings.fusion),
-        horizontal=True,
-        format_func=lambda f: {"rrf": "RRF", "weighted": "weighted"}[f],
-    )
-    if fusion == "rrf":
-        rrf_k = knob_col.number_input("RRF k", min_value=1, max_value=1000, value=settings.rrf_k)
-    else:
-        dense_weight = knob_col.slider("Dense weight", 0.0, 1.0, float(settings.dense_weight), 0.05)
+modes = retrieval_inputs(settings.retrieval, settings.fusion, settings.rrf_k, settings.dense_weight)
 
 with st.form("search", enter_to_submit=True, border=True):
     question = st.text_input(
@@ -104,10 +83,7 @@ if submitted:
             top_n=int(top_n),
             hnsw_ef=int(ef) or None,
             exact=exact,
-            retrieval=retrieval,
-            fusion=fusion,
-            rrf_k=int(rrf_k),
-            dense_weight=float(dense_weight),
+            **modes,
         )
         st.session_state["stack_search"] = Retriever(stack.store, stack.embedder, stack.reranker).search(
             question, target, params
@@ -130,16 +106,7 @@ if result is not None:
     )
     right.plotly_chart(fig, width="stretch")
     hits = [asdict(hit) for hit in result.hits]
-    st.dataframe(
-        pd.DataFrame(hit_rows(hits)),
-        hide_index=True,
-        width="stretch",
-        column_config={
-            "score": st.column_config.NumberColumn(format="%.4f"),
-            "fused_score": st.column_config.NumberColumn(format="%.4f"),
-            "rerank_score": st.column_config.NumberColumn(format="%.3f"),
-        },
-    )
+    hit_table(hit_rows(hits))
     for hit, fields in zip(result.hits, hits, strict=True):
         heading = f"**{hit.rank}.** `{hit.score:.3f}` · {hit.title}" + (
             f" › {hit.section}" if hit.section else ""
