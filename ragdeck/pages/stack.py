@@ -100,10 +100,8 @@ if result is not None:
     fig.update_layout(barmode="stack", height=140, margin=dict(l=0, r=0, t=10, b=0), xaxis_title="ms")
     left, right = st.columns([1, 3])
     left.metric("Total", f"{timings['total']:.1f} ms")
-    left.caption(
-        f"{len(result.hits)} chunks from `{result.collection}`"
-        + (f", reranked by {result.reranker}" if result.reranker else ", vector order (no reranker)")
-    )
+    order = f"reranked by {result.reranker}" if result.reranker else f"{result.params.retrieval} order"
+    left.caption(f"{len(result.hits)} chunks from `{result.collection}`, {order}")
     right.plotly_chart(fig, width="stretch")
     hits = [asdict(hit) for hit in result.hits]
     hit_table(hit_rows(hits))
