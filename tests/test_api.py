@@ -93,6 +93,27 @@ def test_same_question_is_served_from_cache_until_the_index_changes(client: Test
     assert metric_value(client, "rag_cache_misses_total", policy="A") == 1
 
 
+def test_a_changed_policy_knob_ends_its_cached_answers(client: TestClient) -> None:
+    """The cache key holds every knob of the policy: an ef applied live (Tune page) or another retrieval
+    mode is a new answer, not the old one until its TTL."""
+    import time
+
+    from ragdeck.services.policy_overrides import PolicyOverrides
+
+    question = {"question": "What is a recording rule?"}
+    assert client.post("/query", json=question).json()["cached"] is False
+    assert client.post("/query", json=question).json()["cached"] is True
+    overrides = PolicyOverrides(Settings().state_db)
+    overrides.set("A", "hnsw_ef", 48, actor="test")
+    time.sleep(1.1)  # running services re-read overrides every second
+    assert client.post("/query", json=question).json()["cached"] is False
+    assert client.post("/query", json=question).json()["cached"] is True
+    overrides.set("A", "retrieval", "hybrid", actor="test")
+    time.sleep(1.1)
+    answer = client.post("/query", json=question).json()
+    assert answer["cached"] is False and answer["contexts"]
+
+
 def test_feedback_is_counted_and_kept(client: TestClient, demo_data_dir: Path) -> None:
     answer = client.post("/query", json={"question": "What does the rerank route return?"}).json()
     ok = client.post("/feedback", json={"response_id": answer["response_id"], "vote": "down"})
