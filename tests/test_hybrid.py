@@ -28,7 +28,7 @@ from ragdeck.console.retrieval import RetrievalParams, Retriever
 from ragdeck.console.roles import Role, User
 from ragdeck.console.settings import Settings
 from ragdeck.console.wiring import Stack, build_eval_runner, build_eval_store, build_stack
-from ragdeck.errors import InputError
+from ragdeck.errors import DimensionMismatch, InputError
 from ragdeck.services.lexical import encoder
 from ragdeck.services.qdrant_embedded import EmbeddedQdrantStore
 from ragdeck.services.qdrant_server import QdrantServerStore
@@ -236,6 +236,11 @@ def test_both_stores_search_lexically_and_refuse_collections_without_the_index(a
     assert [h.id for h in store.search_lexical("c", "rules", 5, payload_filter={"text": TEXTS[1]})] == []
     assert store.search_lexical("c", "the of", 5) == []  # no indexable term: nothing, no error
     assert len(store.search("c", [1.0, 0.0, 0.0, 0.0], 5)) == 5  # the dense side is unchanged
+    for text in ("alerting rules", "the of"):
+        both = store.search_both("live", [0.5, 0.1, 0.0, 0.3], text, 4, payload_filter=None)
+        assert both == (store.search("c", [0.5, 0.1, 0.0, 0.3], 4), store.search_lexical("c", text, 4))
+    with pytest.raises(DimensionMismatch):
+        store.search_both("c", [1.0, 0.0], "rules", 4)
     assert store.retrieve("c", ["p0"], with_vectors=True)[0].vector is not None
 
     store.create_collection("old", 4, HnswConfig(), lexical=False)
@@ -243,6 +248,8 @@ def test_both_stores_search_lexically_and_refuse_collections_without_the_index(a
     assert store.collection_info("old").lexical is None
     with pytest.raises(InputError, match=r"'old' has no lexical \(BM25\) index.*rebuild it"):
         store.search_lexical("old", "zyxwvut", 3)
+    with pytest.raises(InputError, match=r"'old' has no lexical \(BM25\) index"):
+        store.search_both("old", [1.0, 0.0, 0.0, 0.0], "zyxwvut", 3)
 
 
 def test_an_in_place_hnsw_rebuild_keeps_the_lexical_index(tmp_path: Path) -> None:

@@ -78,6 +78,19 @@ class VectorStore(Protocol):
     ) -> list[ScoredHit]:
         """Points by BM25 score of ``text``, best first; InputError when built without a lexical index."""
 
+    def search_both(
+        self,
+        name: str,
+        vector: Sequence[float],
+        text: str,
+        limit: int,
+        *,
+        hnsw_ef: int | None = None,
+        exact: bool = False,
+        payload_filter: PayloadFilter | None = None,
+    ) -> tuple[list[ScoredHit], list[ScoredHit]]:
+        """``(search(...), search_lexical(...))`` of one hybrid query in one call (server: one request)."""
+
     def retrieve(self, name: str, ids: Sequence[str], *, with_vectors: bool = False) -> list[StoredPoint]:
         """Points by chunk id (missing ids are skipped)."""
 

@@ -170,18 +170,17 @@ class Retriever:
             self._check_dimension(physical)
             vector = self.embedder.embed_query(query).tolist()
         t1 = time.perf_counter()
-        dense = lexical = []
-        if vector is not None:
-            dense = self.store.search(
-                physical,
-                vector,
-                depth,
-                hnsw_ef=params.hnsw_ef,
-                exact=params.exact,
-                payload_filter=params.payload_filter,
+        dense: list[ScoredHit] = []
+        lexical: list[ScoredHit] = []
+        ef, exact, where = params.hnsw_ef, params.exact, params.payload_filter
+        if vector is None:
+            lexical = self.store.search_lexical(physical, query, depth, payload_filter=where)
+        elif params.retrieval == "hybrid":  # one call: a server answers both lists in one request
+            dense, lexical = self.store.search_both(
+                physical, vector, query, depth, hnsw_ef=ef, exact=exact, payload_filter=where
             )
-        if params.retrieval != "dense":
-            lexical = self.store.search_lexical(physical, query, depth, payload_filter=params.payload_filter)
+        else:
+            dense = self.store.search(physical, vector, depth, hnsw_ef=ef, exact=exact, payload_filter=where)
         if params.retrieval == "hybrid":
             fused = fuse(
                 dense, lexical, fusion=params.fusion, rrf_k=params.rrf_k, dense_weight=params.dense_weight

@@ -711,6 +711,26 @@ class EmbeddedQdrantStore:
             )
         return [scored_hit(p.id, p.score, p.payload) for p in found]
 
+    def search_both(
+        self,
+        name: str,
+        vector: Sequence[float],
+        text: str,
+        limit: int,
+        *,
+        hnsw_ef: int | None = None,
+        exact: bool = False,
+        payload_filter: PayloadFilter | None = None,
+    ) -> tuple[list[ScoredHit], list[ScoredHit]]:
+        """The dense and the lexical candidates of one hybrid query from the same state of the collection
+        (no write between them): ``(search(...), search_lexical(...))``."""
+        collection = self.resolve(name)
+        with self._slot(collection).lock:
+            dense = self.search(
+                collection, vector, limit, hnsw_ef=hnsw_ef, exact=exact, payload_filter=payload_filter
+            )
+            return dense, self.search_lexical(collection, text, limit, payload_filter=payload_filter)
+
     def retrieve(self, name: str, ids: Sequence[str], *, with_vectors: bool = False) -> list[StoredPoint]:
         """Points by chunk id, in the order asked (missing ids are skipped)."""
         collection = self.resolve(name)

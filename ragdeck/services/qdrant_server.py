@@ -576,6 +576,57 @@ class QdrantServerStore:
             raise
         return [scored_hit(p.id, p.score, p.payload) for p in response.points]
 
+    def search_both(
+        self,
+        name: str,
+        vector: Sequence[float],
+        text: str,
+        limit: int,
+        *,
+        hnsw_ef: int | None = None,
+        exact: bool = False,
+        payload_filter: PayloadFilter | None = None,
+    ) -> tuple[list[ScoredHit], list[ScoredHit]]:
+        """The dense and the lexical candidates of one hybrid query, in one request to the server (the
+        Query API's batch endpoint): ``(search(...), search_lexical(...))``."""
+        check_name(name)
+        terms = encoder().query(text)
+        if limit <= 0 or not terms.indices:
+            dense = self.search(
+                name, vector, limit, hnsw_ef=hnsw_ef, exact=exact, payload_filter=payload_filter
+            )
+            return dense, self.search_lexical(name, text, limit, payload_filter=payload_filter)
+        query_filter = _to_filter(payload_filter)
+        params = models.SearchParams(hnsw_ef=hnsw_ef, exact=exact) if exact or hnsw_ef else None
+        requests = [
+            models.QueryRequest(
+                query=[float(x) for x in vector],
+                limit=limit,
+                filter=query_filter,
+                params=params,
+                with_payload=True,
+            ),
+            models.QueryRequest(
+                query=models.SparseVector(indices=terms.indices, values=terms.values),
+                using=LEXICAL_VECTOR,
+                limit=limit,
+                filter=query_filter,
+                with_payload=True,
+            ),
+        ]
+        try:
+            with self._calls(name):
+                dense, lexical = self.client.query_batch_points(collection_name=name, requests=requests)
+        except (RagdeckError, ValueError):
+            # Name the cause the single searches name: a wrong vector size or no lexical index.
+            self.search(name, vector, 1, payload_filter=payload_filter)
+            self.search_lexical(name, text, 1, payload_filter=payload_filter)
+            raise
+        return (
+            [scored_hit(p.id, p.score, p.payload) for p in dense.points],
+            [scored_hit(p.id, p.score, p.payload) for p in lexical.points],
+        )
+
     @staticmethod
     def _stored(record: models.Record, with_vectors: bool) -> StoredPoint:
         vector = None
