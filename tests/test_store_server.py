@@ -606,3 +606,28 @@ class TestLiveServer:
         store.finish_indexing(name)
         info = store.collection_info(name)
         assert (info.hnsw.m, info.hnsw.ef_construct) == (24, 128)
+
+    def test_lexical_and_hybrid_candidates_survive_a_snapshot(
+        self, live: tuple[QdrantServerStore, str]
+    ) -> None:
+        store, prefix = live
+        name = f"{prefix}_lexical"
+        points = [
+            VectorPoint(
+                p.id, p.vector, {**p.payload, "text": f"chunk {i} about {'twemproxy' if i == 7 else 'x'}"}
+            )
+            for i, p in enumerate(make_points(50))
+        ]
+        store.create_collection(name, DIM, HnswConfig())
+        store.upsert(name, points)
+        store.finish_indexing(name)
+        assert store.collection_info(name).lexical == "bm25-english-v1"
+        query = np.random.default_rng(4).normal(size=DIM).tolist()
+        dense, lexical = store.search_both(name, query, "Twemproxy?", 5)
+        assert [h.id for h in lexical] == [points[7].id]
+        assert [h.id for h in dense] == [h.id for h in store.search(name, query, 5)]
+        snapshot = store.create_snapshot(name)
+        store.delete_collection(name)
+        store.restore_snapshot(name, snapshot.name)
+        store.finish_indexing(name)
+        assert store.search_both(name, query, "Twemproxy?", 5)[1] == lexical
