@@ -498,8 +498,8 @@ class QdrantServerStore:
                 )
             dense = [float(x) for x in point.vector]
             vector: Any = dense
-            if lexical:
-                terms = encoder().document(lexical_text(payload))
+            terms = encoder().document(lexical_text(payload)) if lexical else None
+            if terms:  # text with no indexable term gets no sparse vector, as on the embedded engine
                 vector = {
                     "": dense,
                     LEXICAL_VECTOR: models.SparseVector(indices=terms.indices, values=terms.values),
