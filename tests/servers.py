@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from ragdeck.services.common import stop_process
+
 
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that is free right now."""
@@ -51,13 +53,7 @@ def require_binary(name: str, *candidates: str) -> str:
 
 def stop(proc: subprocess.Popen) -> None:
     """Terminate a server process and reap it."""
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    stop_process(proc)
 
 
 @contextmanager

@@ -16,6 +16,7 @@ import contextlib
 import json
 import os
 import re
+import subprocess
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -240,3 +241,15 @@ class TeiClient(Generic[E]):
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def stop_process(proc: subprocess.Popen | None, timeout_s: float = 10.0) -> None:
+    """SIGTERM a child process, SIGKILL it after ``timeout_s``, and reap it (nothing when gone already)."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()

@@ -30,7 +30,7 @@ from typing import Self
 import httpx
 
 from ragdeck.errors import ConfigError, ServiceUnavailable
-from ragdeck.services.common import fsync_dir, write_json_atomic
+from ragdeck.services.common import fsync_dir, stop_process, write_json_atomic
 
 PACKAGED_GGUF_NAME = "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
 PACKAGED_MODEL_ALIAS = "qwen2.5-coder-1.5b-instruct-q4_k_m"
@@ -375,13 +375,7 @@ class LlamaServer:
         if proc is None:
             return
         atexit.unregister(self.stop)
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=timeout_s)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_process(proc, timeout_s)
 
     def __enter__(self) -> Self:
         return self.start()

@@ -18,6 +18,7 @@ from pathlib import Path
 import httpx
 
 from ragdeck.errors import ServiceUnavailable
+from ragdeck.services.common import stop_process
 
 CANDIDATES = ("/usr/bin/prometheus",)
 RULES_DIR = Path(__file__).resolve().parents[2] / "monitoring" / "rules"
@@ -121,10 +122,4 @@ class LocalPrometheus:
     def stop(self) -> None:
         """Stop the process (its data stays for the next start)."""
         proc, self._proc = self._proc, None
-        if proc is not None and proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_process(proc)
