@@ -10,7 +10,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Annotated
 
@@ -40,7 +40,8 @@ from ragdeck.console import audit
 from ragdeck.console.chunking import ChunkingConfig
 from ragdeck.console.demo import ensure_demo
 from ragdeck.console.ingest import IngestReport, ingest
-from ragdeck.console.retrieval import RetrievalParams, Retriever
+from ragdeck.console.policies import default_policy
+from ragdeck.console.retrieval import Retriever
 from ragdeck.console.roles import Role, cli_user, require
 from ragdeck.console.settings import Settings
 from ragdeck.console.stack import collection_rows
@@ -203,20 +204,15 @@ def search(
 ) -> None:
     """Run the retrieval pipeline for one question (dense, lexical or hybrid)."""
     settings = Settings()
-    params = RetrievalParams(
+    params = replace(
+        default_policy("cli", settings).retrieval_params(),
         top_k=candidates or settings.top_k,
         top_n=k or settings.top_n,
         hnsw_ef=ef if ef is not None else settings.hnsw_ef,
         exact=exact,
         rerank=rerank,
         payload_filter=_parse_filters(filter_),
-        **{
-            "retrieval": settings.retrieval,
-            "fusion": settings.fusion,
-            "rrf_k": settings.rrf_k,
-            "dense_weight": settings.dense_weight,
-            **retrieval_overrides(retrieval, fusion, rrf_k, dense_weight),
-        },
+        **retrieval_overrides(retrieval, fusion, rrf_k, dense_weight),
     )
     with _stack() as stack:
         result = Retriever(stack.store, stack.embedder, stack.reranker).search(

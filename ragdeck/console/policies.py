@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-from ragdeck.console.fusion import DEFAULT_RRF_K, FUSIONS, RETRIEVAL_MODES
+from ragdeck.console.fusion import DEFAULT_RRF_K, check_fusion
 from ragdeck.console.retrieval import RetrievalParams
 from ragdeck.console.settings import Settings
 from ragdeck.errors import ConfigError, InputError
@@ -69,23 +69,17 @@ class Policy:
             self.model is None or (isinstance(self.model, str) and bool(self.model)), "model", "a name"
         )
         self._check(_is_int(self.max_tokens) and self.max_tokens >= 1, "max_tokens", "an integer >= 1")
-        self._check(self.retrieval in RETRIEVAL_MODES, "retrieval", " or ".join(RETRIEVAL_MODES))
-        self._check(self.fusion in FUSIONS, "fusion", " or ".join(FUSIONS))
-        self._check(_is_int(self.rrf_k) and self.rrf_k >= 1, "rrf_k", "an integer >= 1")
-        self._check(
-            isinstance(self.dense_weight, int | float)
-            and not isinstance(self.dense_weight, bool)
-            and 0 <= self.dense_weight <= 1,
-            "dense_weight",
-            "a number from 0 to 1",
-        )
+        try:
+            check_fusion(self.retrieval, self.fusion, self.rrf_k, self.dense_weight)
+        except InputError as exc:
+            raise self._invalid(str(exc)) from None
 
     def _check(self, ok: bool, field: str, expected: str) -> None:
         if not ok:
-            raise InputError(
-                f"policy '{self.name}': {field} must be {expected}, got {getattr(self, field)!r}; "
-                f"fix [policies.{self.name}] in ragdeck.toml"
-            )
+            raise self._invalid(f"{field} must be {expected}, got {getattr(self, field)!r}")
+
+    def _invalid(self, problem: str) -> InputError:
+        return InputError(f"policy '{self.name}': {problem}; fix [policies.{self.name}] in ragdeck.toml")
 
     @classmethod
     def from_mapping(cls, name: str, values: Mapping[str, Any], defaults: Policy | None = None) -> Policy:

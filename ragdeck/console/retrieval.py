@@ -162,7 +162,8 @@ class Retriever:
         started = time.perf_counter()
         physical = self.store.resolve(collection)
         reranking = self.reranker is not None and params.rerank
-        depth = params.top_k if reranking or params.retrieval == "hybrid" else params.top_n
+        hybrid = params.retrieval == "hybrid"
+        depth = params.top_k if reranking or hybrid else params.top_n
 
         t0 = time.perf_counter()
         vector = None
@@ -175,13 +176,13 @@ class Retriever:
         ef, exact, where = params.hnsw_ef, params.exact, params.payload_filter
         if vector is None:
             lexical = self.store.search_lexical(physical, query, depth, payload_filter=where)
-        elif params.retrieval == "hybrid":  # one call: a server answers both lists in one request
+        elif hybrid:  # one call: a server answers both lists in one request
             dense, lexical = self.store.search_both(
                 physical, vector, query, depth, hnsw_ef=ef, exact=exact, payload_filter=where
             )
         else:
             dense = self.store.search(physical, vector, depth, hnsw_ef=ef, exact=exact, payload_filter=where)
-        if params.retrieval == "hybrid":
+        if hybrid:
             fused = fuse(
                 dense, lexical, fusion=params.fusion, rrf_k=params.rrf_k, dense_weight=params.dense_weight
             )
@@ -190,7 +191,6 @@ class Retriever:
             candidates = _candidates(dense or lexical, params.retrieval)
         t2 = time.perf_counter()
 
-        hybrid = params.retrieval == "hybrid"
         use_reranker = reranking and bool(candidates)
         if use_reranker:
             assert self.reranker is not None

@@ -11,7 +11,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from ragdeck.console.retrieval import RetrievalParams, Retriever, SearchResult
-from ragdeck.console.stack import collection_rows, hit_rows, score_breakdown
+from ragdeck.console.stack import collection_rows, hit_rows, score_breakdown, search_targets
 from ragdeck.ui import get_stack, hit_table, retrieval_inputs, user_errors
 
 st.title("Stack")
@@ -52,8 +52,7 @@ else:
     )
 
 st.subheader("Search")
-aliases = sorted(stack.store.list_aliases()) if rows else []
-targets = aliases + [row["collection"] for row in rows]
+targets = search_targets(stack.store) if rows else []
 if not targets:
     st.caption("Search appears here once a collection exists.")
     st.stop()
