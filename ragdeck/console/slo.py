@@ -19,14 +19,16 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
+from ragdeck.console import audit
+from ragdeck.console.roles import Role, User, require
 from ragdeck.console.settings import Settings
 from ragdeck.errors import InputError
+from ragdeck.services.common import write_json_atomic
 from ragdeck.services.types import RunRow
 
 WINDOWS = ("5m", "30m", "1h", "2h", "6h", "1d", "3d")
@@ -293,9 +295,9 @@ def load_overrides(path: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def save_overrides(path: Path, targets: SloTargets) -> None:
-    """Save the page's targets whole (temporary file, then an atomic rename: never half a file)."""
+def save_targets(user: User, path: Path, before: SloTargets, new: SloTargets) -> None:
+    """Save edited targets whole (fsynced, atomic: never half a file); engineer or above; audited."""
+    require(user, Role.ENGINEER, "slo.targets", target="slo")
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.partial")
-    partial.write_text(json.dumps(targets.as_dict(), indent=2))
-    os.replace(partial, path)
+    write_json_atomic(path, new.as_dict())
+    audit.record(user, "slo.targets", "slo", before=before.as_dict(), after=new.as_dict())

@@ -7,7 +7,6 @@ import time
 import pandas as pd
 import streamlit as st
 
-from ragdeck.console import audit
 from ragdeck.console.components import (
     COMPONENTS,
     CostRate,
@@ -16,14 +15,13 @@ from ragdeck.console.components import (
     cost_from_samples,
 )
 from ragdeck.console.costs import PriceTable
-from ragdeck.console.roles import Role, require
 from ragdeck.console.settings import Settings
 from ragdeck.console.slo import (
     SloStatus,
     SloTargets,
     load_overrides,
     overrides_file,
-    save_overrides,
+    save_targets,
     status_rows,
 )
 from ragdeck.console.slo_charts import burn_rate_bars, sli_series
@@ -61,7 +59,6 @@ with st.expander("Objectives"):
         period = cols[3].number_input("Period (days)", 1.0, 365.0, targets.period_days, step=1.0)
         if st.form_submit_button("Save objectives"):
             with user_errors():
-                require(user, Role.ENGINEER, "slo.targets", target="slo")
                 new = SloTargets(
                     availability=availability / 100,
                     retrieval_p95_ms=retrieval,
@@ -72,8 +69,7 @@ with st.expander("Objectives"):
                     recall_metric=recall_metric.strip(),
                     period_days=period,
                 )
-                save_overrides(path, new)
-                audit.record(user, "slo.targets", "slo", before=targets.as_dict(), after=new.as_dict())
+                save_targets(user, path, targets, new)
                 st.toast("Objectives saved")
                 st.rerun()
     st.caption(f"Defaults come from the settings (`RAGDECK_SLO_*`); what is saved here lives in {path}.")
