@@ -47,6 +47,7 @@ from ragdeck.console.settings import Settings
 from ragdeck.console.stack import collection_rows
 from ragdeck.console.wiring import Stack, build_stack
 from ragdeck.errors import InputError, RagdeckError
+from ragdeck.services.llama_supervisor import LlmServerStatus
 from ragdeck.services.types import HnswConfig
 
 app = typer.Typer(
@@ -315,23 +316,26 @@ ALL_INTERFACES = str(ipaddress.IPv4Address(0))
 
 @contextmanager
 def _local_llm(settings: Settings, enabled: bool) -> Iterator[None]:
-    """Run the packaged model on loopback for the duration and point LLM_BASE_URL at it.
+    """Run the packaged model on loopback, supervised, for the duration and point LLM_BASE_URL at it.
 
     Nothing happens when LLM_BASE_URL is set or ``enabled`` is false. A server already answering on the
-    local port is reused. When the local LLM cannot run, say why and go on: answers are then extractive.
+    local port is reused (not supervised: ragdeck did not start it). When the local LLM cannot be started
+    at all, say why and go on with extractive answers; when it starts but crashes, the supervisor restarts
+    it and, meanwhile, policies fall back to extractive answers (labelled so).
     """
     if settings.llm_base_url or not enabled:
         yield
         return
     from ragdeck.services.llama_local import LlamaServer, llama_cpp_available
+    from ragdeck.services.llama_supervisor import LlamaSupervisor, status_file
     from ragdeck.services.llm import OpenAIChatModel
 
     url = f"http://127.0.0.1:{settings.llm_port}/v1"
     with OpenAIChatModel(url, timeout_s=2.0) as probe:
         running = probe.health().ok
-    server = None
+    supervisor = None
     if running:
-        out.print(f"Using the LLM already serving at {url}.")
+        out.print(f"Using the LLM already serving at {url} (not started by ragdeck, so not supervised).")
     elif not llama_cpp_available():
         err.print("note: no local LLM (install it with pip install 'ragdeck[llm]'): answers are extractive.")
         yield
@@ -339,27 +343,44 @@ def _local_llm(settings: Settings, enabled: bool) -> Iterator[None]:
     else:
         try:
             path = model_path(settings, None)
-            server = LlamaServer(
-                path,
-                port=settings.llm_port,
-                ctx=settings.llm_ctx,
-                threads=settings.llm_threads,
-                log_path=settings.data_dir / "logs" / "llama-server.log",
-            )
-            out.print(f"Starting the local LLM ({path.name}) on 127.0.0.1:{settings.llm_port} …")
-            server.start()
         except RagdeckError as exc:
             err.print(f"note: the local LLM is not available ({exc}); answers are extractive.")
             yield
             return
+        server = LlamaServer(
+            path,
+            port=settings.llm_port,
+            ctx=settings.llm_ctx,
+            threads=settings.llm_threads,
+            log_path=settings.data_dir / "logs" / "llama-server.log",
+        )
+        supervisor = LlamaSupervisor(server, status_file(settings.data_dir), on_change=_report_llm)
+        out.print(f"Starting the local LLM ({path.name}) on 127.0.0.1:{settings.llm_port} …")
+        supervisor.start()
         url = server.base_url
     os.environ["LLM_BASE_URL"] = url
     try:
         yield
     finally:
         os.environ.pop("LLM_BASE_URL", None)
-        if server is not None:
-            server.stop()
+        if supervisor is not None:
+            supervisor.stop()
+
+
+def _report_llm(status: LlmServerStatus) -> None:
+    """Print the local LLM's transitions as they happen (ready, crashed and restarting, gave up)."""
+    if status.state == "ready":
+        out.print(f"Local LLM ready: {escape(status.summary())}.")
+    elif status.state in ("restarting", "failed"):
+        err.print(f"[bold red]local LLM:[/] {escape(status.summary())}", highlight=False, soft_wrap=True)
+        if status.last_failure and status.last_failure.log_tail:
+            err.print(escape(status.last_failure.log_tail), highlight=False, soft_wrap=True)
+        err.print(
+            "Answers are extractive (and labelled so) until it answers again. "
+            f"Log: {escape(status.log_path)}; `ragdeck llm smoke` tests the build.",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 def _run_foreground(command: list[str]) -> int:

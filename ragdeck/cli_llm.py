@@ -27,7 +27,8 @@ from rich.progress import (
 
 from ragdeck.console.settings import Settings
 from ragdeck.errors import ConfigError, ServiceUnavailable
-from ragdeck.services.llama_local import LlamaServer, packaged_gguf, tail
+from ragdeck.services.llama_local import LlamaServer, packaged_gguf, smoke_generation
+from ragdeck.services.llama_supervisor import LlamaSupervisor, LlmServerStatus, status_file
 from ragdeck.services.llm import OpenAIChatModel
 
 app = typer.Typer(
@@ -111,8 +112,12 @@ def serve(
     ] = None,
     threads: Annotated[int | None, typer.Option(help="CPU threads (default: llama.cpp's choice).")] = None,
     wait_s: Annotated[float, typer.Option(help="Seconds to wait for the server to answer.")] = 180.0,
+    max_failures: Annotated[
+        int, typer.Option(help="Give up after this many crashes or hangs in a row (restarts back off).")
+    ] = 5,
 ) -> None:
-    """Serve a GGUF over the OpenAI API on loopback, in the foreground, until Ctrl+C."""
+    """Serve a GGUF over the OpenAI API on loopback, in the foreground, supervised (restarted when it
+    crashes or hangs), until Ctrl+C."""
     settings = Settings()
     path = model_path(settings, model)
     server = LlamaServer(
@@ -122,27 +127,62 @@ def serve(
         threads=threads or settings.llm_threads,
         log_path=settings.data_dir / "logs" / "llama-server.log",
     )
+    supervisor = LlamaSupervisor(
+        server,
+        status_file(settings.data_dir),
+        max_failures=max_failures,
+        start_wait_s=wait_s,
+        on_change=_report,
+    )
     out.print(f"Starting llama.cpp with {escape(path.name)} on 127.0.0.1:{server.port} …")
     previous = _sigterm_as_interrupt()
     try:
-        server.start(wait_s=wait_s)
-        out.print(
-            f"Serving model [bold]{escape(server.model_alias)}[/] (log: {escape(str(server.log_path))})."
-        )
-        out.print("Point ragdeck at it with:")
-        out.print(f"  LLM_BASE_URL={server.base_url}", highlight=False, soft_wrap=True)
-        out.print("Ctrl+C stops it.")
-        code = server.wait()
+        supervisor.start()
+        final = supervisor.wait()
     except KeyboardInterrupt:
-        server.stop()
+        supervisor.stop()
         out.print("Stopped the llama.cpp server.")
         return
     finally:
-        server.stop()
+        supervisor.stop()
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
     raise ServiceUnavailable(
-        f"The llama.cpp server exited with code {code} (log: {server.log_path}):\n{tail(server.log_path)}"
+        final.summary() + (f":\n{final.last_failure.log_tail}" if final.last_failure else "")
+    )
+
+
+def _report(status: LlmServerStatus) -> None:
+    if status.state == "ready":
+        log = escape(status.log_path)
+        out.print(f"Serving model [bold]{escape(status.model)}[/] (pid {status.pid}, log: {log}).")
+        if not status.restarts:
+            out.print("Point ragdeck at it with:")
+            out.print(f"  LLM_BASE_URL={status.url}", highlight=False, soft_wrap=True)
+            out.print("Ctrl+C stops it.")
+    elif status.state in ("restarting", "failed"):
+        err.print(f"[bold red]{escape(status.summary())}[/]", highlight=False, soft_wrap=True)
+        if status.last_failure and status.last_failure.log_tail:
+            err.print(escape(status.last_failure.log_tail), highlight=False, soft_wrap=True)
+
+
+@app.command()
+def smoke(
+    model: Annotated[
+        Path | None, typer.Option("--model", help="A GGUF file (default: the packaged Qwen2.5-Coder-1.5B).")
+    ] = None,
+    wait_s: Annotated[float, typer.Option(help="Seconds to wait for the server and the answer.")] = 300.0,
+) -> None:
+    """Prove the local LLM works here: start llama.cpp on a free loopback port, generate one real answer,
+    stop it. Exit 1 naming the cause and the fix when it cannot generate (./dev run and CI run this)."""
+    settings = Settings()
+    report = smoke_generation(model_path(settings, model), settings.data_dir / "logs", wait_s=wait_s)
+    out.print(f"llama.cpp build: {escape(report.build)}", highlight=False, soft_wrap=True)
+    out.print(
+        f"Local LLM answered {report.text!r} ({report.completion_tokens} token(s) in "
+        f"{report.seconds:.1f} s after a {report.load_seconds:.1f} s load) with {escape(report.model)}.",
+        highlight=False,
+        soft_wrap=True,
     )
 
 

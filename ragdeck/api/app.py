@@ -110,6 +110,7 @@ def create_app(runtime: ApiRuntime) -> FastAPI:
     service = runtime.service
     metrics = runtime.metrics or ApiMetrics()
     metrics.prime(sorted(service.policies))
+    metrics.watch_llm(service.llm_status)
     app = FastAPI(
         title="ragdeck RAG API",
         version="0.1.0",
@@ -170,6 +171,7 @@ def create_app(runtime: ApiRuntime) -> FastAPI:
             model=answer.model if answer.mode == "llm" else None,
             prompt_tokens=answer.prompt_tokens,
             completion_tokens=answer.completion_tokens,
+            fallback=answer.fallback_reason is not None,
         )
         metrics.request.labels(policy).observe(seconds)
         metrics.requests.labels(policy, "ok").inc()
@@ -200,12 +202,14 @@ def create_app(runtime: ApiRuntime) -> FastAPI:
     @app.get("/readyz")
     def readyz() -> JSONResponse:
         checks = service.ready()
-        failed = [c.component for c in checks if not c.ok]
+        failed = [c.component for c in checks if not c.ok and not c.degraded]
         body = {
             "ready": not failed,
             "failed": failed,
+            "degraded": [c.component for c in checks if c.degraded],
             "checks": [
-                {"component": c.component, "ok": c.ok, "detail": c.detail, "ms": round(c.ms, 1)}
+                {"component": c.component, "ok": c.ok, "degraded": c.degraded, "detail": c.detail,
+                 "ms": round(c.ms, 1)}
                 for c in checks
             ],
         }

@@ -5,7 +5,11 @@ Names and labels are a contract with ``monitoring/`` (recording rules, alerts, t
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 STAGE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1.0, 2.5, 5.0)
 SLOW_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 5.0, 7.5, 10.0, 20.0, 30.0, 60.0)
@@ -59,6 +63,18 @@ class ApiMetrics:
         self.policy_weight = Gauge(
             "rag_policy_weight", "Share of users routed to the policy (0..1).", ["policy"], registry=r
         )
+        self.answers = Counter(
+            "rag_answers", "Answers by how they were made: mode llm or extractive; fallback true when an "
+            "extractive answer stood in for an LLM that was down.", ["policy", "mode", "fallback"],
+            registry=r,
+        )  # fmt: skip
+
+    def watch_llm(self, status: Callable[[], Any] | None) -> None:
+        """Export the supervised local LLM's restarts and state (``rag_llm_restarts_total``, ``rag_llm_up``)
+        from ``status()`` (an ``LlmServerStatus`` or None) at every scrape."""
+        if status is not None and not getattr(self, "_llm_watched", False):
+            self.registry.register(_LlmServerCollector(status))
+            self._llm_watched = True
 
     def prime(self, policies: list[str]) -> None:
         """Create every counter and histogram series at 0 for the known policies, so ``rate()`` sees the
@@ -70,6 +86,8 @@ class ApiMetrics:
                 self.feedback.labels(policy, vote)
             for counter in (self.no_answer, self.cache_hits, self.cache_misses, self.guard_trips):
                 counter.labels(policy)
+            for mode, fallback in (("llm", "false"), ("extractive", "false"), ("extractive", "true")):
+                self.answers.labels(policy, mode, fallback)
             stages = (self.retrieval, self.rerank, self.retrieval_rerank, self.generation, self.request)
             for histogram in stages:
                 histogram.labels(policy)  # zero buckets: rate() then sees the first observations too
@@ -84,8 +102,11 @@ class ApiMetrics:
         model: str | None = None,
         prompt_tokens: int = 0,
         completion_tokens: int = 0,
+        fallback: bool = False,
     ) -> None:
         """Stage histograms and LLM tokens for one answered question (a cached answer only counts the hit)."""
+        mode = "llm" if model else "extractive"
+        self.answers.labels(policy, mode, "true" if fallback and not model else "false").inc()
         if cached:
             self.cache_hits.labels(policy).inc()
             return
@@ -100,3 +121,29 @@ class ApiMetrics:
         self.retrieval_rerank.labels(policy).observe(retrieval + rerank)
         self.generation.labels(policy).observe(timings_ms.get("generation", 0.0) / 1000)
         self.prompt_ctx_tokens.labels(policy).observe(ctx_tokens)
+
+
+class _LlmServerCollector:
+    """Reads the supervisor's status at scrape time (it may live in another process: the console's)."""
+
+    def __init__(self, status: Callable[[], Any]) -> None:
+        self._status = status
+
+    def describe(self) -> list[Metric]:
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        try:
+            status = self._status()
+        except Exception:  # a scrape never fails for want of the status
+            status = None
+        if status is None:
+            return
+        restarts = CounterMetricFamily(
+            "rag_llm_restarts", "Restarts of the supervised local llama.cpp server (after a crash or hang)."
+        )
+        restarts.add_metric([], float(status.restarts))
+        yield restarts
+        up = GaugeMetricFamily("rag_llm_up", "1 while the supervised local llama.cpp server answers, else 0.")
+        up.add_metric([], 1.0 if status.ready else 0.0)
+        yield up

@@ -298,6 +298,7 @@ class Answer:
     generation_ms: float = 0.0
     finish_reason: str | None = None
     citation_source: str = "model"  # "model": its own [n] markers; "inferred": by word overlap; "none"
+    fallback_reason: str | None = None  # set when this extractive answer stands in for a failed LLM
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict of every field (citations and contexts as lists of dicts)."""

@@ -3,7 +3,8 @@
 A policy says which collection (or alias) to search, how (``retrieval``: dense, lexical or hybrid, with its
 ``fusion``, ``rrf_k`` and ``dense_weight``), how many candidates to take (``top_k``), how many to
 keep after reranking (``top_n``), the search-time ``hnsw_ef``, whether to rerank, and how to generate
-(system prompt, model, ``max_tokens``). Policies come from TOML ``[policies.<name>]`` tables; without
+(system prompt, model, ``max_tokens``), and whether to answer extractively while the LLM is down
+(``fallback``). Policies come from TOML ``[policies.<name>]`` tables; without
 any, two identical defaults exist: "A" (control) and "B" (canary), so a user changes one knob in B.
 """
 
@@ -48,6 +49,7 @@ class Policy:
     fusion: str = "rrf"
     rrf_k: int = DEFAULT_RRF_K
     dense_weight: float = 0.5
+    fallback: bool | None = None  # extractive answers while the LLM is down; None = the settings' default
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not POLICY_NAME_RE.fullmatch(self.name):
@@ -69,6 +71,9 @@ class Policy:
             self.model is None or (isinstance(self.model, str) and bool(self.model)), "model", "a name"
         )
         self._check(_is_int(self.max_tokens) and self.max_tokens >= 1, "max_tokens", "an integer >= 1")
+        self._check(
+            self.fallback is None or isinstance(self.fallback, bool), "fallback", "true, false or unset"
+        )
         try:
             check_fusion(self.retrieval, self.fusion, self.rrf_k, self.dense_weight)
         except InputError as exc:

@@ -10,6 +10,7 @@ import logging
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,7 +23,7 @@ from ragdeck.console.interfaces import ChatModel, KeyValueStore
 from ragdeck.console.policies import Policy
 from ragdeck.console.retrieval import Retriever
 from ragdeck.console.routing import Router
-from ragdeck.errors import InputError, RagdeckError
+from ragdeck.errors import InputError, RagdeckError, ServiceUnavailable
 from ragdeck.services.types import ChatMessage
 
 log = logging.getLogger(__name__)
@@ -62,6 +63,7 @@ class QueryOutcome:
             "no_answer": body["no_answer"],
             "citations": body["citations"],
             "citation_source": body["citation_source"],
+            "fallback_reason": body["fallback_reason"],
             "contexts": body["contexts"],
             "timings_ms": {k: round(v, 3) for k, v in self.timings_ms.items()},
             "tokens": {
@@ -81,6 +83,7 @@ class ReadinessCheck:
     ok: bool
     detail: str
     ms: float
+    degraded: bool = False  # down, but requests are still answered (extractive fallback)
 
 
 @dataclass
@@ -96,6 +99,9 @@ class RagService:
     responses: KeyValueStore | None = None  # response id -> policy, for feedback
     cost_of: Any = None  # callable(model, prompt_tokens, completion_tokens) -> float | None
     max_context_chars: int = 4000  # prompt budget for retrieved contexts
+    fallback_default: bool = False  # a policy with fallback unset answers extractively while the LLM is down
+    # the supervised local LLM's status (an LlmServerStatus: ready, restarts, summary()); None: unsupervised
+    llm_status: Callable[[], Any] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def policy(self, name: str) -> Policy:
@@ -169,15 +175,9 @@ class RagService:
             result = self.retriever.search(question, index_version, params)
         t_gen = time.perf_counter()
         with tracer.start_as_current_span("rag.generate") as span:
-            answer = answer_question(
-                question,
-                result.hits,
-                self.chat_models.get(policy.name),
-                system_prompt=policy.system_prompt or DEFAULT_SYSTEM_PROMPT,
-                max_tokens=policy.max_tokens,
-                max_context_chars=self.max_context_chars,
-            )
+            answer = self._generate(policy, question, result.hits)
             span.set_attribute("rag.mode", answer.mode)
+            span.set_attribute("rag.fallback", answer.fallback_reason is not None)
         generation_ms = (time.perf_counter() - t_gen) * 1000
         timings = {
             "retrieval": result.timings_ms["embed"] + result.timings_ms["search"],
@@ -188,7 +188,7 @@ class RagService:
         cost = None
         if self.cost_of is not None and answer.mode == "llm":
             cost = self.cost_of(answer.model, answer.prompt_tokens, answer.completion_tokens)
-        if self.cache is not None:
+        if self.cache is not None and answer.fallback_reason is None:  # a stand-in answer is not kept
             self.cache.put(policy.cache_id, question, index_version, answer.to_json())
         return QueryOutcome(
             response_id=uuid.uuid4().hex,
@@ -200,6 +200,48 @@ class RagService:
             prompt_ctx_tokens=answer.context_tokens,
             cost_usd=cost,
         )
+
+    def falls_back(self, policy: Policy) -> bool:
+        """Whether ``policy`` answers extractively while its LLM is down (its own ``fallback``, else the
+        service's default)."""
+        return self.fallback_default if policy.fallback is None else policy.fallback
+
+    def _generate(self, policy: Policy, question: str, hits: list[Any]) -> Answer:
+        """The policy's LLM answer; while the LLM is down, an extractive one that says why (when the
+        policy falls back), else ServiceUnavailable naming the LLM and the reason."""
+        chat_model = self.chat_models.get(policy.name)
+        down = self._llm_down() if chat_model is not None else None
+        try:
+            if down is not None:
+                raise ServiceUnavailable(down)
+            return answer_question(
+                question,
+                hits,
+                chat_model,
+                system_prompt=policy.system_prompt or DEFAULT_SYSTEM_PROMPT,
+                max_tokens=policy.max_tokens,
+                max_context_chars=self.max_context_chars,
+            )
+        except ServiceUnavailable as exc:
+            reason = self._llm_down() or (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            if chat_model is None or not self.falls_back(policy):
+                raise ServiceUnavailable(
+                    f"The LLM of policy '{policy.name}' is unavailable: {reason} (policy fallback is off: "
+                    f"set fallback = true in [policies.{policy.name}] or RAGDECK_LLM_FALLBACK=true to "
+                    "answer extractively meanwhile)"
+                ) from exc
+            log.warning("policy %s: LLM unavailable, answering extractively: %s", policy.name, reason)
+            from ragdeck.console.extractive import extractive_answer
+
+            answer = extractive_answer(question, hits)
+            answer.fallback_reason = reason
+            return answer
+
+    def _llm_down(self) -> str | None:
+        """Why the supervised local LLM cannot answer now (crashed, restarting, gave up); None when it can
+        or when nothing supervises it."""
+        status = self.llm_status() if self.llm_status is not None else None
+        return None if status is None or status.ready else status.summary()
 
     def _remember(self, outcome: QueryOutcome) -> None:
         if self.responses is None:
@@ -239,6 +281,10 @@ class RagService:
             self._check("vector store", lambda: self._probe_store(alias)),
             self._check("llm", lambda: self._probe_llm()),
         ]
+        llm = checks[-1]
+        if not llm.ok and all(self.falls_back(p) for p in self.policies.values()):
+            llm.degraded = True
+            llm.detail += " (answers are extractive meanwhile)"
         return checks
 
     def _probe_embedder(self) -> str:
@@ -257,10 +303,16 @@ class RagService:
         models = {id(m): m for m in self.chat_models.values() if m is not None}
         if not models:
             return "no LLM configured: answers are extractive (set LLM_BASE_URL or run `ragdeck llm serve`)"
+        down = self._llm_down()
+        if down is not None:
+            raise ServiceUnavailable(down)
         parts = []
         for model in models.values():
             result = model.chat([ChatMessage("user", "Say OK.")], max_tokens=5)
             parts.append(f"{result.model}: {result.completion_tokens} tokens in {result.latency_ms:.0f} ms")
+        status = self.llm_status() if self.llm_status is not None else None
+        if status is not None:
+            parts.append(status.summary())
         return "; ".join(parts)
 
     @staticmethod

@@ -98,6 +98,11 @@ class Settings(BaseSettings):
     llm_port: int = Field(8088, ge=1, le=65535, description="Port of the local llama.cpp server.")
     llm_ctx: int = Field(4096, ge=256, description="Context length of the local llama.cpp server.")
     llm_threads: int | None = Field(None, ge=1, description="CPU threads of the local server; unset = auto.")
+    llm_fallback: bool | None = Field(
+        None,
+        description="Answer extractively (labelled so) while the LLM is down; unset = on for the local LLM "
+        "ragdeck started and supervises, off for an external LLM_BASE_URL (then /query answers 503).",
+    )
     llm_prices: dict[str, dict[str, float]] = Field(
         default_factory=dict,
         description='USD per 1M tokens by model: TOML [llm_prices."name"] prompt = 0.1, completion = 0.4.',

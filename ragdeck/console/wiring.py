@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -91,6 +92,7 @@ class Stack:
     store: VectorStore
     reranker: Reranker | None
     chat_model: ChatModel | None = None  # the default LLM client; None = extractive answers
+    llm_status: Callable[[], Any] | None = None  # the supervised local LLM's status (see llm_supervision)
     _embedder: Embedder | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -111,7 +113,7 @@ class Stack:
         """Health of every component, for the Stack page and ``ragdeck stack``."""
         rows = [self.store.health(), self.embedder.health()]
         if self.chat_model is not None:
-            rows.append(self.chat_model.health())
+            rows.append(self._llm_health())
         else:
             rows.append(
                 ComponentHealth(
@@ -136,6 +138,28 @@ class Stack:
             )
         return rows
 
+    def _llm_health(self) -> ComponentHealth:
+        """The LLM's health; for the supervised local server, what its supervisor saw (crashed with signal
+        N, restarting, gave up after N tries, restarted N times) and the log's last lines."""
+        assert self.chat_model is not None
+        status = self.llm_status() if self.llm_status is not None else None
+        if status is None:
+            return self.chat_model.health()
+        if not status.ready:
+            tail = status.last_failure.log_tail if status.last_failure else ""
+            return ComponentHealth(
+                component="llm",
+                mode="local",
+                ok=False,
+                detail=status.summary() + (f". Log tail: {tail}" if tail else ""),
+                model=status.model,
+                endpoint=status.url,
+            )
+        health = self.chat_model.health()
+        health.mode = "local"
+        health.detail = f"{health.detail}; {status.summary()}" if health.detail else status.summary()
+        return health
+
     def close(self) -> None:
         """Release the vector store's files and connections."""
         close_llm = getattr(self.chat_model, "close", None)
@@ -152,6 +176,7 @@ def build_stack(settings: Settings | None = None) -> Stack:
         store=build_store(settings),
         reranker=build_reranker(settings),
         chat_model=build_chat_model(settings),
+        llm_status=llm_supervision(settings),
     )
 
 
@@ -249,8 +274,41 @@ def build_rag_service(settings: Settings, stack: Stack) -> tuple[RagService, Rou
         responses=build_kv(settings, "ragdeck:responses:"),
         cost_of=cost_estimator(settings),
         max_context_chars=settings.llm_context_chars,
+        fallback_default=fallback_default(settings, stack.llm_status),
+        llm_status=stack.llm_status,
     )
     return service, state
+
+
+def llm_supervision(settings: Settings) -> Callable[[], Any] | None:
+    """The status of the supervised local llama.cpp server that ``LLM_BASE_URL`` points at, read from its
+    supervisor's status file (possibly another process's: the console's) at most every 0.25 s; the
+    callable returns None when no live supervisor serves that URL. None when LLM_BASE_URL is unset."""
+    if not settings.llm_base_url:
+        return None
+    from ragdeck.services.llama_supervisor import read_status, status_file
+    from ragdeck.services.llm import openai_base_url
+
+    path, url = status_file(settings.data_dir), openai_base_url(settings.llm_base_url)
+    lock = threading.Lock()
+    cache: dict[str, Any] = {"at": float("-inf"), "status": None}
+
+    def status() -> Any:
+        with lock:
+            now = time.monotonic()
+            if now - cache["at"] > 0.25:
+                cache["status"], cache["at"] = read_status(path, url), now
+            return cache["status"]
+
+    return status
+
+
+def fallback_default(settings: Settings, llm_status: Callable[[], Any] | None) -> bool:
+    """``llm_fallback`` when set; else on when the LLM is the local one ragdeck supervises, off for an
+    external server (whose outage should be seen as 503s, not hidden)."""
+    if settings.llm_fallback is not None:
+        return settings.llm_fallback
+    return llm_status is not None and llm_status() is not None
 
 
 def build_eval_store(settings: Settings) -> EvalRunStore:

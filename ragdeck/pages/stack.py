@@ -28,6 +28,15 @@ with user_errors():
         hide_index=True,
         width="stretch",
     )
+llm_status = stack.llm_status() if stack.llm_status is not None else None
+if llm_status is not None and (not llm_status.ready or llm_status.last_failure is not None):
+    show = st.info if llm_status.ready else st.error
+    show(f"**Local LLM** ({llm_status.url}): {llm_status.summary()}.", icon="🩺")
+    if llm_status.last_failure is not None:
+        st.caption(
+            f"Last lines of its log (`{llm_status.log_path}`) after it {llm_status.last_failure.reason}:"
+        )
+        st.code(llm_status.last_failure.log_tail or "(empty)", language=None)
 
 st.subheader("Collections")
 rows: list[dict] = []

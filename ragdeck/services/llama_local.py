@@ -17,6 +17,7 @@ import importlib.util
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -24,6 +25,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Self
 
@@ -313,15 +315,7 @@ class LlamaServer:
         process exits or does not answer within ``wait_s``."""
         if self.running:
             return self
-        if not llama_cpp_available():
-            raise ConfigError(f"llama-cpp-python's server is not installed: run `{INSTALL_HINT}`.")
-        if not self.model_path.is_file():
-            raise ConfigError(f"No GGUF model at {self.model_path}: check --model / RAGDECK_LLM_GGUF_PATH.")
-        if not port_is_free(self.host, self.port):
-            raise ConfigError(
-                f"Port {self.port} on {self.host} is in use: pass --port / set RAGDECK_LLM_PORT, or use the "
-                f"server already there (LLM_BASE_URL={self.base_url})."
-            )
+        self.preflight()
         if self.log_path is None:
             fd, name = tempfile.mkstemp(prefix="ragdeck-llama-", suffix=".log")
             os.close(fd)
@@ -340,6 +334,19 @@ class LlamaServer:
             self.stop()
             raise
         return self
+
+    def preflight(self) -> None:
+        """ConfigError when the server cannot start here: llama-cpp-python or the model missing, the port
+        taken."""
+        if not llama_cpp_available():
+            raise ConfigError(f"llama-cpp-python's server is not installed: run `{INSTALL_HINT}`.")
+        if not self.model_path.is_file():
+            raise ConfigError(f"No GGUF model at {self.model_path}: check --model / RAGDECK_LLM_GGUF_PATH.")
+        if not port_is_free(self.host, self.port):
+            raise ConfigError(
+                f"Port {self.port} on {self.host} is in use: pass --port / set RAGDECK_LLM_PORT, or use the "
+                f"server already there (LLM_BASE_URL={self.base_url})."
+            )
 
     def _wait_ready(self, wait_s: float) -> None:
         deadline = time.monotonic() + wait_s
@@ -382,3 +389,127 @@ class LlamaServer:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+
+def describe_exit(code: int) -> str:
+    """``exited with code 1`` or ``crashed with signal 11 (SIGSEGV)`` for a Popen return code."""
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = "unknown signal"
+        verb = "was killed" if -code in (signal.SIGKILL, signal.SIGTERM) else "crashed"
+        return f"{verb} with signal {-code} ({name})"
+    return f"exited with code {code}"
+
+
+# ------------------------------------------------------------------ the install-time proof
+
+NON_PORTABLE_FEATURES = ("AVX512", "AVX512_VBMI", "AVX512_VNNI", "AVX512_BF16", "AMX_INT8", "AMX_BF16")
+BUILD_FIX = (
+    "Fix: rebuild llama-cpp-python for any CPU, without native features, AVX-512 or AMX: `./dev run` does "
+    "it (see docs/local-llm-build.md for the flags and RAGDECK_LLAMA_CMAKE_ARGS), or by hand: "
+    "CMAKE_ARGS='-DGGML_NATIVE=OFF -DGGML_AVX512=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF "
+    "-DGGML_AMX_BF16=OFF' pip install --force-reinstall --no-deps --no-cache-dir --no-binary "
+    "llama-cpp-python llama-cpp-python==0.3.36. Or go without it: `ragdeck console --no-llm` "
+    "(answers are then extractive)."
+)
+
+
+@dataclass
+class SmokeReport:
+    """One real generation through a freshly started local server."""
+
+    build: str  # llama.cpp's system info: the CPU features compiled in
+    model: str
+    text: str
+    completion_tokens: int
+    load_seconds: float
+    seconds: float
+
+
+def build_features() -> str:
+    """llama.cpp's ``llama_print_system_info()`` (the CPU features this build uses), asked in a child
+    process so a broken build cannot take ragdeck down; "unknown" when it cannot be asked."""
+    code = "import llama_cpp; print(llama_cpp.llama_print_system_info().decode())"
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+    lines = [line.strip() for line in done.stdout.splitlines() if "=" in line]
+    return lines[-1] if done.returncode == 0 and lines else "unknown"
+
+
+def non_portable_features(build: str) -> list[str]:
+    """The features in ``build`` (system info) that tie it to some CPUs: AVX-512 and AMX variants."""
+    on = {part.split("=")[0].strip() for part in build.split("|") if part.strip().endswith("= 1")}
+    return [name for name in NON_PORTABLE_FEATURES if name in on]
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port nothing listens on now (the OS's choice)."""
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+def smoke_generation(
+    model_path: Path, log_dir: Path, *, wait_s: float = 300.0, server: LlamaServer | None = None
+) -> SmokeReport:
+    """Start the server on a free loopback port, ask for one short answer, stop it.
+
+    ServiceUnavailable naming the cause (how the process ended, its log's last lines, the build's CPU
+    features) and the fix when no answer comes back. ``server`` replaces the one built here (tests).
+    """
+    build = build_features()
+    if server is None:
+        server = LlamaServer(model_path, port=free_port(), log_path=Path(log_dir) / "llama-smoke.log")
+    if server.log_path is not None and server.log_path.exists():
+        server.log_path.unlink()
+    started = time.perf_counter()
+    stage = "while loading the model"
+    try:
+        server.start(wait_s=wait_s)
+        load_s = time.perf_counter() - started
+        stage = "during the first generation"
+        body = {
+            "messages": [{"role": "user", "content": "Reply with the single word OK."}],
+            "max_tokens": 8,
+            "temperature": 0,
+        }
+        t0 = time.perf_counter()
+        with httpx.Client(timeout=httpx.Timeout(wait_s, connect=5.0)) as client:
+            response = client.post(f"{server.base_url}/chat/completions", json=body)
+            response.raise_for_status()
+            answer = response.json()
+        seconds = time.perf_counter() - t0
+        text = str(answer["choices"][0]["message"]["content"] or "").strip()
+        tokens = int((answer.get("usage") or {}).get("completion_tokens") or 0)
+        if not text or tokens < 1:
+            raise ServiceUnavailable(f"the server answered without text ({str(answer)[:160]!r})")
+    except (ServiceUnavailable, httpx.HTTPError, KeyError, IndexError, TypeError, ValueError) as exc:
+        raise _smoke_failure(server, stage, exc, build) from exc
+    finally:
+        server.stop()
+    return SmokeReport(build, server.model_alias, text, tokens, load_s, seconds)
+
+
+def _smoke_failure(server: LlamaServer, stage: str, exc: BaseException, build: str) -> ServiceUnavailable:
+    proc = server.process
+    if proc is not None:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=5)
+    ended = proc is not None and proc.poll() is not None
+    what = f"{describe_exit(proc.returncode)} {stage}" if ended else f"failed {stage}: {exc}"
+    risky = non_portable_features(build)
+    cause = (
+        f" This build uses {', '.join(risky)}, which ties it to some CPUs and crashed here."
+        if risky and ended
+        else ""
+    )
+    return ServiceUnavailable(
+        f"The local LLM cannot generate: the llama.cpp server {what}.{cause}\n"
+        f"Build: {build}\nLog ({server.log_path}):\n{tail(server.log_path)}\n{BUILD_FIX}"
+    )
