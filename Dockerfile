@@ -9,10 +9,12 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 # torch first, the CPU build: otherwise pip resolves the multi-GB CUDA build as a dependency of ragdeck.
 RUN pip install --index-url https://download.pytorch.org/whl/cpu torch==2.13.0
 
-# Then ragdeck itself (not editable); the sources are removed after the install.
+# Then ragdeck itself (not editable) with the extras docker-compose.yml turns on (REDIS_URL: redis,
+# OTEL_EXPORTER_OTLP_ENDPOINT: otel); the sources are removed after the install. tests/test_install.py
+# runs this very line, so keep the extras on it.
 COPY pyproject.toml README.md /tmp/src/
 COPY ragdeck /tmp/src/ragdeck
-RUN pip install /tmp/src && rm -rf /tmp/src
+RUN pip install "/tmp/src[redis,otel]" && rm -rf /tmp/src
 
 # Run as an unprivileged user; state (SQLite, embedded store, eval runs) lives on the /data volume.
 RUN useradd --create-home --uid 10001 --user-group ragdeck \

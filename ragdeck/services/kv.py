@@ -14,11 +14,8 @@ from collections import OrderedDict
 from collections.abc import Callable
 from urllib.parse import urlsplit, urlunsplit
 
-import redis
-from redis.backoff import ExponentialBackoff
-from redis.retry import Retry
-
 from ragdeck.errors import ConfigError, InputError, ServiceUnavailable
+from ragdeck.services.optional import redis_module
 from ragdeck.services.types import ComponentHealth
 
 __all__ = ["MemoryKV", "RedisKV", "redact_url"]
@@ -113,7 +110,8 @@ class RedisKV:
     """A Redis-backed store shared by every replica (redis-py). Keys are stored as ``prefix + key``.
 
     ``timeout_s`` bounds connecting and each command; a failed command is retried once after a short
-    backoff. Raises ConfigError for a malformed URL and ServiceUnavailable when Redis does not answer.
+    backoff. Raises ConfigError for a malformed URL, or when redis-py (``ragdeck[redis]``) is not installed,
+    and ServiceUnavailable when Redis does not answer.
     """
 
     mode = "redis"
@@ -122,6 +120,11 @@ class RedisKV:
         self.url = url
         self.endpoint = redact_url(url)
         self.prefix = prefix
+        redis = redis_module()
+        from redis.backoff import ExponentialBackoff
+        from redis.retry import Retry
+
+        self._redis_error: type[Exception] = redis.RedisError
         try:
             self._client = redis.Redis.from_url(
                 url,
@@ -146,7 +149,7 @@ class RedisKV:
         """The value, or None when absent or expired."""
         try:
             value = self._client.get(self.prefix + key)
-        except redis.RedisError as exc:
+        except self._redis_error as exc:
             raise self._unavailable(exc) from exc
         return None if value is None else str(value)
 
@@ -156,14 +159,14 @@ class RedisKV:
         px = None if ttl_s is None else max(1, round(ttl_s * 1000))
         try:
             self._client.set(self.prefix + key, value, px=px)
-        except redis.RedisError as exc:
+        except self._redis_error as exc:
             raise self._unavailable(exc) from exc
 
     def delete(self, key: str) -> None:
         """Remove a key (no error when absent)."""
         try:
             self._client.delete(self.prefix + key)
-        except redis.RedisError as exc:
+        except self._redis_error as exc:
             raise self._unavailable(exc) from exc
 
     def health(self) -> ComponentHealth:
@@ -171,7 +174,7 @@ class RedisKV:
         try:
             self._client.ping()
             info = self._client.info("server")
-        except redis.RedisError as exc:
+        except self._redis_error as exc:
             return ComponentHealth(
                 component="cache",
                 mode=self.mode,

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ragdeck.errors import InputError, ServiceUnavailable
+from ragdeck.services.optional import redis_module
 from ragdeck.services.sqlite_db import SqliteFile
 from ragdeck.services.types import ComponentHealth
 
@@ -187,7 +188,7 @@ class RedisRoutingState:
         timeout_s: float = 2.0,
         max_events: int = DEFAULT_MAX_EVENTS,
     ) -> None:
-        import redis
+        redis = redis_module()
 
         self.url = url
         self.prefix = prefix
@@ -206,8 +207,7 @@ class RedisRoutingState:
 
     @contextlib.contextmanager
     def _errors(self) -> Iterator[None]:
-        import redis
-
+        redis = redis_module()
         try:
             yield
         except redis.RedisError as exc:

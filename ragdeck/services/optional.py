@@ -1,0 +1,42 @@
+"""Optional parts of ragdeck: imported only when their setting is on, with an error naming the extra.
+
+``ragdeck[redis]`` (``REDIS_URL``), ``ragdeck[otel]`` (``OTEL_EXPORTER_OTLP_ENDPOINT``) and ``ragdeck[llm]``
+(the local llama.cpp server) are extras: a plain ``pip install ragdeck`` starts without them, and turning a
+part on without its extra raises ``ConfigError`` saying what to install.
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+from ragdeck.errors import ConfigError
+
+__all__ = ["import_optional", "otlp_exporter_module", "redis_module"]
+
+
+def import_optional(module: str, *, extra: str, setting: str, what: str) -> ModuleType:
+    """``import module``; ConfigError naming ``setting`` and ``pip install 'ragdeck[extra]'`` when absent."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise ConfigError(
+            f"{setting} is set but {what} is not installed ({exc.name or module} is missing): "
+            f"pip install 'ragdeck[{extra}]'"
+        ) from exc
+
+
+def redis_module() -> ModuleType:
+    """redis-py, for ``REDIS_URL`` (the ``redis`` extra)."""
+    return import_optional("redis", extra="redis", setting="REDIS_URL", what="the redis client")
+
+
+def otlp_exporter_module() -> ModuleType:
+    """OpenTelemetry's OTLP/HTTP span exporter (and so its SDK), for ``OTEL_EXPORTER_OTLP_ENDPOINT`` (the
+    ``otel`` extra)."""
+    return import_optional(
+        "opentelemetry.exporter.otlp.proto.http.trace_exporter",
+        extra="otel",
+        setting="OTEL_EXPORTER_OTLP_ENDPOINT",
+        what="the OpenTelemetry OTLP exporter",
+    )
