@@ -236,8 +236,10 @@ def llama_cpp_available() -> bool:
 
 
 def port_is_free(host: str, port: int) -> bool:
-    """True when nothing listens on ``host:port`` and it can be bound."""
+    """True when nothing listens on ``host:port`` and a server could bind it (as servers do, with
+    SO_REUSEADDR: connections of an earlier server lingering in TIME_WAIT do not block it)."""
     with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError:

@@ -153,7 +153,7 @@ class LlamaSupervisor:
         max_backoff_s: float = 30.0,
         probe_interval_s: float = 2.0,
         probe_timeout_s: float = 5.0,
-        hang_probes: int = 3,
+        hang_after_s: float = 120.0,
         stable_s: float = 60.0,
         start_wait_s: float = 180.0,
         on_change: Callable[[LlmServerStatus], None] | None = None,
@@ -165,7 +165,7 @@ class LlamaSupervisor:
         self.max_backoff_s = max_backoff_s
         self.probe_interval_s = probe_interval_s
         self.probe_timeout_s = probe_timeout_s
-        self.hang_probes = hang_probes
+        self.hang_after_s = hang_after_s
         self.stable_s = stable_s
         self.start_wait_s = start_wait_s
         self.on_change = on_change
@@ -243,12 +243,12 @@ class LlamaSupervisor:
             if failures >= self.max_failures:
                 self._update(state=FAILED, failures=failures, last_failure=failure, pid=None,
                              next_attempt_at=None)  # fmt: skip
-                log.error("local LLM: %s", self.status().summary())
+                self._log(logging.ERROR)
                 return
             delay = min(self.max_backoff_s, self.backoff_s * 2 ** (failures - 1))
             self._update(state=RESTARTING, failures=failures, last_failure=failure, pid=None,
                          next_attempt_at=time.time() + delay)  # fmt: skip
-            log.warning("local LLM: %s", self.status().summary())
+            self._log(logging.WARNING)
             self._wake.wait(delay)
             self._wake.clear()
             if self._stop.is_set():
@@ -260,6 +260,7 @@ class LlamaSupervisor:
     def _attempt(self) -> LlmFailure | None:
         """Run the server once, until it fails (the failure) or the supervisor stops (None)."""
         self.server.stop()
+        self.server.process = None  # a failure below is this attempt's, not the last process's
         stage = "while loading its model"
         try:
             self.server.start(wait_s=self.start_wait_s)
@@ -275,7 +276,7 @@ class LlamaSupervisor:
             return self._failure(f"failed {stage}: {_first_line(exc)}")
         self._update(state=READY, next_attempt_at=None)
         self._first_attempt.set()
-        log.info("local LLM: %s", self.status().summary())
+        self._log(logging.INFO)
         return self._watch()
 
     def _prove_generation(self) -> None:
@@ -292,8 +293,9 @@ class LlamaSupervisor:
                 raise
 
     def _watch(self) -> LlmFailure | None:
-        healthy_since = time.monotonic()
-        missed = 0
+        """Probe until the process exits or has not answered for ``hang_after_s`` (llama.cpp's server
+        answers nothing while it reads a long prompt, so a slow probe alone is no hang)."""
+        healthy_since = last_answer = time.monotonic()
         with httpx.Client(timeout=httpx.Timeout(self.probe_timeout_s)) as client:
             while not self._stop.wait(self.probe_interval_s):
                 code = self.server.process.poll() if self.server.process else -1
@@ -303,13 +305,19 @@ class LlamaSupervisor:
                     ok = client.get(f"{self.server.base_url}/models").status_code == 200
                 except httpx.HTTPError:
                     ok = False
-                missed = 0 if ok else missed + 1
-                if missed >= self.hang_probes:
+                now = time.monotonic()
+                if ok:
+                    last_answer = now
+                elif now - last_answer >= self.hang_after_s:
                     self.server.stop(timeout_s=5)
-                    return self._failure(f"stopped answering /v1/models ({missed} probes in a row)")
-                if ok and self._status.failures and time.monotonic() - healthy_since > self.stable_s:
+                    return self._failure(f"stopped answering /v1/models for {now - last_answer:.0f} s")
+                if ok and self._status.failures and now - healthy_since > self.stable_s:
                     self._update(failures=0)  # a stable spell: earlier failures no longer count
         return None
+
+    def _log(self, level: int) -> None:
+        if self.on_change is None:  # whoever watches the changes reports them itself
+            log.log(level, "local LLM: %s", self.status().summary())
 
     def _failure(self, reason: str) -> LlmFailure:
         return LlmFailure(time.time(), reason, tail(self.server.log_path, LOG_TAIL_LINES))
