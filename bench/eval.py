@@ -3,7 +3,7 @@
 Usage: python bench/eval.py [--repeat 5] [--concurrency 1] [--synthetic N] [--data-dir DIR]
 
 Builds the demo collection in a temporary data directory unless --data-dir names one that has it. Each
-repeat runs, in alternating order: (a) ragdeck's eval runner over ``eval_sets/demo_gold.jsonl`` (gold check
+repeat runs, in alternating order: (a) ragdeck's eval runner over the shipped ``demo_gold.jsonl`` (gold check
 against the collection, retrieval, every metric at k = 1, 3, 5, 10 at gold and document level, the bootstrap
 summary, one SQLite commit per query), and (b) the baseline: for each question, raw ``model.encode`` plus the
 store's raw search, nothing stored. Reports the median time per query of each and the overhead of (a) over
@@ -30,7 +30,7 @@ from ragdeck.services.embedders import LocalEmbedder
 from ragdeck.services.eval_store import EvalStore
 from ragdeck.services.qdrant_embedded import EmbeddedQdrantStore
 
-DEMO_GOLD = Path(__file__).resolve().parent.parent / "eval_sets" / "demo_gold.jsonl"
+DEMO_GOLD = Path(__file__).resolve().parent.parent / "ragdeck" / "demo_eval_sets" / "demo_gold.jsonl"
 
 
 def synthetic_set(store: EmbeddedQdrantStore, size: int) -> EvalSet:

@@ -1,6 +1,6 @@
 """Hybrid retrieval latency: P50 / P95 of dense, lexical and hybrid (RRF) search on the demo collection.
 
-Usage: python bench/hybrid.py [--runs 5] [--queries 43] [--data-dir DIR] [--set eval_sets/demo_gold.jsonl]
+Usage: python bench/hybrid.py [--runs 5] [--queries 43] [--data-dir DIR] [--set FILE]
 
 Builds the demo collection in a temporary data directory unless --data-dir names one that has it (the data
 dir's ``qdrant/`` folder, as ``ragdeck demo`` builds it with RAGDECK_DATA_DIR=DIR). Queries are the
@@ -56,6 +56,9 @@ STORE_OPS = (
 )
 
 
+DEMO_GOLD = Path(__file__).resolve().parent.parent / "ragdeck" / "demo_eval_sets" / "demo_gold.jsonl"
+
+
 def questions(path: Path, n: int | None) -> list[str]:
     """The eval set's questions, the first ``n`` (cycled when ``n`` is larger than the set)."""
     found = [json.loads(line)["question"] for line in path.read_text().splitlines() if line.strip()]
@@ -69,7 +72,7 @@ def main() -> None:
     )
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--queries", type=int, default=None, help="default: every question of the set")
-    parser.add_argument("--set", type=Path, default=Path("eval_sets/demo_gold.jsonl"))
+    parser.add_argument("--set", type=Path, default=DEMO_GOLD)
     parser.add_argument("--data-dir", type=Path)
     parser.add_argument("--out", type=Path, default=Path("bench/results/hybrid.json"))
     args = parser.parse_args()

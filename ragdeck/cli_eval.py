@@ -14,6 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from ragdeck.cli_retrieval import DenseWeightOpt, FusionOpt, RetrievalOpt, RrfKOpt, retrieval_overrides
 from ragdeck.console.eval_report import export_json, headline_metrics, markdown_summary, means
 from ragdeck.console.eval_run import DEFAULT_KS, EvalPlan
+from ragdeck.console.evalset_files import resolve_eval_set
 from ragdeck.console.evalset_io import read_any, write_text_atomic
 from ragdeck.console.gate import check_gate, parse_gate
 from ragdeck.console.policies import Policy, default_policy, load_policies
@@ -127,6 +128,7 @@ def eval_cmd(
     """Evaluate a policy on an eval set: Markdown summary on stdout; exit 1 when the gate fails."""
     conditions = parse_gate(gate) if gate else []
     settings = Settings()
+    set_file = resolve_eval_set(set_file)
     evalset = read_any(set_file, queries)
     # A baseline that cannot be used is reported before the run, not after it.
     baseline_means = (

@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 
 from ragdeck.console.evalset import EvalSet, Problem, validate
+from ragdeck.console.evalset_files import resolve_eval_set
 from ragdeck.console.evalset_io import EvalSetProblems, format_of, lost_fields, read_any, write_any
 from ragdeck.console.gold_mapping import MIN_COVERAGE, MappingReport, SpanIndex, map_evalset
 from ragdeck.console.settings import Settings
@@ -49,7 +50,7 @@ def _print_problems(file: Path, problems: list[Problem]) -> None:
 
 def _read(file: Path, queries: Path | None, skip_unjudged: bool) -> EvalSet:
     try:
-        return read_any(file, queries, skip_unjudged=skip_unjudged)
+        return read_any(resolve_eval_set(file), queries, skip_unjudged=skip_unjudged)
     except EvalSetProblems as exc:
         _print_problems(file, exc.problems)
         raise  # not reached: _print_problems raises
@@ -233,7 +234,7 @@ def map_cmd(
             )
         target_file = out or _default_out(file, collection)
         format_of(target_file)  # an unknown extension fails before any work
-        evalset = read_any(file, queries)
+        evalset = read_any(resolve_eval_set(file), queries)  # the output stays beside the path given
         target, origin = _span_indexes(collection, source)
         report = map_evalset(evalset, target, origin, min_coverage=min_coverage)
         outcomes = _outcomes(report)

@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from ragdeck.console.evalset_files import resolve_eval_set
 from ragdeck.console.evalset_io import read_any, write_text_atomic
 from ragdeck.console.hnsw import (
     LATENCY_KEYS,
@@ -129,7 +130,7 @@ def sweep_cmd(
     if recall == "recall_gold" and set_file is None:
         raise InputError("--recall recall_gold needs gold: give an eval set with --set")
     settings = Settings()
-    evalset = read_any(set_file) if set_file is not None else None
+    evalset = read_any(resolve_eval_set(set_file)) if set_file is not None else None
     stack = build_stack(settings)
     try:
         store = stack.store

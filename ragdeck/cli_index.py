@@ -178,12 +178,17 @@ def recover_cmd(
 
 
 def _default_set(settings: Settings) -> Path:
+    """The one JSONL set published in eval_sets_dir; with none published, the shipped demo set."""
+    from ragdeck.console.evalset_files import DEMO_EVAL_SETS
+
     folder = settings.eval_sets_dir
     files = (
         sorted(p for p in folder.glob("*.jsonl") if not p.name.endswith(".versions.jsonl"))
         if folder.is_dir()
         else []
     )
+    if not files and (DEMO_EVAL_SETS / "demo_gold.jsonl").is_file():
+        return DEMO_EVAL_SETS / "demo_gold.jsonl"
     if len(files) != 1:
         have = ", ".join(p.name for p in files) or "none"
         raise InputError(f"name the eval set with --set (published sets in {folder}: {have})")
@@ -194,7 +199,8 @@ def _default_set(settings: Settings) -> Path:
 def gate_cmd(
     collection: Annotated[str, typer.Argument(help="The shadow version to gate.")],
     set_file: Annotated[
-        Path | None, typer.Option("--set", "-s", help="Eval set; default: the one published set.")
+        Path | None,
+        typer.Option("--set", "-s", help="Eval set; default: the one published, else the shipped demo set."),
     ] = None,
     gate: Annotated[str | None, typer.Option("--gate", help='Thresholds, e.g. "recall@10>=0.8".')] = None,
     max_regression: Annotated[
@@ -203,6 +209,7 @@ def gate_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Evaluate the shadow and the live version on the eval set, compare, check the gate (exit 1: failed)."""
+    from ragdeck.console.evalset_files import resolve_eval_set
     from ragdeck.console.evalset_io import read_any
     from ragdeck.console.gate import parse_gate
     from ragdeck.console.policies import default_policy
@@ -210,7 +217,7 @@ def gate_cmd(
 
     settings = Settings()
     conditions = parse_gate(gate) if gate else []
-    evalset = read_any(set_file or _default_set(settings))
+    evalset = read_any(resolve_eval_set(set_file) if set_file else _default_set(settings))
     with _ops() as (ops, stack, user):
         result = ops.gate(
             user,

@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.text import Text
 
+from ragdeck.console.evalset_files import resolve_eval_set
 from ragdeck.console.evalset_io import read_any, write_text_atomic
 from ragdeck.console.replay import ReplayPlan, ReplaySummary, check_target, run_replay
 from ragdeck.services.replay_client import RagApiClient
@@ -65,7 +66,7 @@ def replay_cmd(
     --allow-remote); a live summary on stderr, the final one on stdout (per policy: count, P50/P95, error and
     no-answer rates)."""
     base = check_target(target, allow_remote)
-    questions = [record.question for record in read_any(set_path).records]
+    questions = [record.question for record in read_any(resolve_eval_set(set_path)).records]
     plan = ReplayPlan(questions, qps, duration, users=users, policy=policy, max_in_flight=max_in_flight)
     err.print(f"Replaying {len(questions)} questions at {qps:g} QPS for {duration:g} s against {base} …")
     with Live(Text("starting …"), console=err, auto_refresh=False, transient=True) as live:

@@ -11,7 +11,7 @@ from cli_runner import assert_one_line_error, run_cli
 from ragdeck.console.evalset import EvalRecord, EvalSet
 from ragdeck.console.evalset_io import read_jsonl, write_jsonl
 
-DEMO_GOLD = Path(__file__).resolve().parent.parent / "eval_sets" / "demo_gold.jsonl"
+DEMO_GOLD = Path(__file__).resolve().parent.parent / "ragdeck" / "demo_eval_sets" / "demo_gold.jsonl"
 
 
 @pytest.fixture

@@ -199,7 +199,7 @@ def test_installed_command_validates_beir_qrels() -> None:
 
 # ------------------------------------------------------------------ map
 
-DEMO_GOLD = Path(__file__).parent.parent / "eval_sets" / "demo_gold.jsonl"
+DEMO_GOLD = Path(__file__).parent.parent / "ragdeck" / "demo_eval_sets" / "demo_gold.jsonl"
 SMALL_DOCS = (
     "prometheus-docs/docs/practices/pushing",
     "prometheus-docs/docs/guides/basic-auth",

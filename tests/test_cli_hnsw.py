@@ -16,7 +16,7 @@ from ragdeck.console.policies import load_policies
 from ragdeck.console.settings import Settings
 from ragdeck.services.qdrant_embedded import EmbeddedQdrantStore
 
-DEMO_GOLD = Path(__file__).resolve().parent.parent / "eval_sets" / "demo_gold.jsonl"
+DEMO_GOLD = Path(__file__).resolve().parent.parent / "ragdeck" / "demo_eval_sets" / "demo_gold.jsonl"
 
 
 @pytest.fixture

@@ -11,7 +11,9 @@ from ragdeck.console.evalset import validate
 from ragdeck.console.evalset_io import read_csv, read_jsonl
 from ragdeck.console.publish import versions
 
-EVAL_SETS = Path(__file__).resolve().parent.parent / "eval_sets"
+ROOT = Path(__file__).resolve().parent.parent
+EVAL_SETS = ROOT / "ragdeck" / "demo_eval_sets"  # shipped as package data
+SOURCES = ROOT / "eval_sets" / "sources"  # how it was made (not shipped)
 
 
 def test_demo_gold_is_published_with_its_hash() -> None:
@@ -22,7 +24,7 @@ def test_demo_gold_is_published_with_its_hash() -> None:
     assert [r.question for r in read_csv(EVAL_SETS / "demo_gold.csv").records] == [
         r.question for r in evalset.records
     ]
-    sources = [json.loads(line) for line in (EVAL_SETS / "sources" / "demo_gold_questions.jsonl").open()]
+    sources = [json.loads(line) for line in (SOURCES / "demo_gold_questions.jsonl").open()]
     assert {s["question"] for s in sources} == {r.question for r in evalset.records}
 
 

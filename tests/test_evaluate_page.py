@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from pages import open_page
 
-DEMO_GOLD = Path(__file__).resolve().parent.parent / "eval_sets" / "demo_gold.jsonl"
+DEMO_GOLD = Path(__file__).resolve().parent.parent / "ragdeck" / "demo_eval_sets" / "demo_gold.jsonl"
 
 
 def test_run_from_the_page_then_summary_table_drilldown_and_downloads(demo_data_dir: Path) -> None:

@@ -13,7 +13,7 @@ from servers import free_port, require_binary
 from test_browser import CHROMIUM, CHROMIUM_ARGS, _require_browser, console_url  # noqa: F401 (fixture)
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
-DEMO_GOLD = Path(__file__).resolve().parent.parent / "eval_sets" / "demo_gold.jsonl"
+DEMO_GOLD = Path(__file__).resolve().parent.parent / "ragdeck" / "demo_eval_sets" / "demo_gold.jsonl"
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ chunk each (``demo_gold_questions.jsonl``). For each question this script does w
 it takes the dense candidates over ``rag_chunks`` (top 20), and labels the source chunk relevant (2) and
 every other candidate whose text contains the key phrase partly relevant (1) unless a person excluded it
 after reading it (``exclude``), saving each label with its source span in an annotation store; then it
-exports the gold and publishes ``eval_sets/demo_gold``.
+exports the gold and publishes ``ragdeck/demo_eval_sets/demo_gold`` (shipped with the package).
 A key phrase missing from its source chunk stops the script (the question would be unanswerable).
 """
 
@@ -38,7 +38,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--data-dir", type=Path, required=True)
-    parser.add_argument("--out", type=Path, default=HERE.parent)
+    parser.add_argument("--out", type=Path, default=HERE.parent.parent / "ragdeck" / "demo_eval_sets")
     args = parser.parse_args()
     items = [
         json.loads(line) for line in (HERE / "demo_gold_questions.jsonl").read_text().splitlines() if line

@@ -53,7 +53,7 @@ from ragdeck.console.agreement import cohen_kappa, jaccard, overall_agreement
 from ragdeck.console.evalset_io import read_jsonl
 
 HERE = Path(__file__).resolve().parent
-GOLD = HERE.parent / "demo_gold.jsonl"
+GOLD = HERE.parent.parent / "ragdeck" / "demo_eval_sets" / "demo_gold.jsonl"
 ANNOTATOR_B_FILE = HERE / "demo_gold_annotator_b.jsonl"
 SEED = 2025
 SAMPLE_SIZE = 15

@@ -9,7 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from ragdeck.console.ab_charts import latency_bars, p95_history, rate_bars
-from ragdeck.console.evalset_files import eval_set_files
+from ragdeck.console.evalset_files import listed_eval_sets
 from ragdeck.console.evalset_io import read_any
 from ragdeck.console.online import (
     ScrapeHistory,
@@ -233,7 +233,7 @@ else:
 # ---------------------------------------------------------------------- replay
 
 with st.expander("Replay eval-set questions against this API (demo traffic)"):
-    files = eval_set_files([settings.eval_sets_dir, settings.data_dir / "uploads"])
+    files = listed_eval_sets(settings.eval_sets_dir, settings.data_dir / "uploads")
     jobs = get_replay_jobs()
     job = jobs.get(admin.base_url)
     if not files:

@@ -20,7 +20,7 @@ from ragdeck.console.eval_report import (
     to_csv,
 )
 from ragdeck.console.eval_run import DEFAULT_KS, EvalPlan
-from ragdeck.console.evalset_files import eval_set_files, save_upload
+from ragdeck.console.evalset_files import listed_eval_sets, save_upload
 from ragdeck.console.evalset_io import read_any
 from ragdeck.console.policies import Policy, load_policies
 from ragdeck.console.settings import Settings
@@ -50,13 +50,13 @@ def start_run(path: Path, plan: EvalPlan) -> None:
 
 runs_store = get_eval_store()
 with st.expander("New run", expanded=not runs_store.list_runs(limit=1)), user_errors():
-    files = eval_set_files([settings.eval_sets_dir, settings.data_dir / "uploads"])
+    files = listed_eval_sets(settings.eval_sets_dir, settings.data_dir / "uploads")
     upload = st.file_uploader("Upload an eval set (JSONL or CSV)", type=["jsonl", "csv"])
     choice = st.selectbox(
         "Eval set",
         files,
         format_func=lambda f: f"{f.name} ({f.parent.name})",
-        help=f"Files in {settings.eval_sets_dir} and uploads; publish sets on the Publish page.",
+        help=f"Files in {settings.eval_sets_dir}, uploads and the shipped demo set; publish on Publish.",
     )
     policies = load_policies(settings)
     names = [*policies, "custom"]

@@ -12,7 +12,7 @@ import streamlit as st
 from ragdeck.console import audit
 from ragdeck.console.chunking import ChunkingConfig
 from ragdeck.console.demo import DEMO_CORPUS
-from ragdeck.console.evalset_files import eval_set_files
+from ragdeck.console.evalset_files import listed_eval_sets
 from ragdeck.console.evalset_io import read_any
 from ragdeck.console.gate import parse_gate
 from ragdeck.console.index_ops import DEFAULT_MAX_REGRESSION, IndexOps, runner_for, version_embedder
@@ -123,7 +123,7 @@ if not candidates:
     st.caption("Nothing to gate: every finished version is live.")
 else:
     shadow = st.selectbox("Shadow version", candidates, key="gate_shadow")
-    files = eval_set_files([settings.eval_sets_dir, settings.data_dir / "uploads"])
+    files = listed_eval_sets(settings.eval_sets_dir, settings.data_dir / "uploads")
     set_file = st.selectbox("Eval set", files, format_func=lambda f: f"{f.name} ({f.parent.name})")
     cols = st.columns(2)
     thresholds = cols[0].text_input("Thresholds (optional)", "", placeholder="doc_hit_rate@10>=0.8")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from ragdeck.console.evalset_files import eval_set_files
+from ragdeck.console.evalset_files import listed_eval_sets
 from ragdeck.console.evalset_io import read_any
 from ragdeck.console.hnsw import (
     DEFAULT_EFS,
@@ -62,7 +62,7 @@ with st.form("sweep"), user_errors():
         "searches with max(ef, k), so an ef below k behaves as k."
     )
     cols = st.columns([2, 1, 1, 1])
-    sets = eval_set_files([settings.eval_sets_dir, settings.data_dir / "uploads"])
+    sets = listed_eval_sets(settings.eval_sets_dir, settings.data_dir / "uploads")
     source = cols[0].selectbox(
         "Queries",
         [None, *sets],
