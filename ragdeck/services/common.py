@@ -226,7 +226,7 @@ class TeiClient(Generic[E]):
     @property
     def model_name(self) -> str:
         """The served model id from ``/info`` (or ``TEI at <url>`` while unknown)."""
-        return self._model_name or self.endpoint.model_id() or f"TEI at {self.base_url}"
+        return self._model_name or self.endpoint.model_id() or f"TEI at {self.endpoint.shown_url}"
 
     @model_name.setter
     def model_name(self, value: str) -> None:

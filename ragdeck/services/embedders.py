@@ -17,7 +17,7 @@ import numpy as np
 
 from ragdeck.errors import ConfigError, InputError, ServiceUnavailable
 from ragdeck.services.common import LazyModel, TeiClient, quiet_model_loading
-from ragdeck.services.http import RetryPolicy, TeiEndpoint
+from ragdeck.services.http import RetryPolicy, TeiEndpoint, redact_url
 from ragdeck.services.types import ComponentHealth
 
 if TYPE_CHECKING:
@@ -179,7 +179,12 @@ class TeiEmbedder(TeiClient[TeiEndpoint]):
                 f"Embedding batch size must be >= 1, got {batch_size}: set RAGDECK_EMBED_BATCH_SIZE."
             )
         self.endpoint = TeiEndpoint(
-            base_url, timeout_s=timeout_s, retry=retry, client=client, setting="TEI_URL"
+            base_url,
+            timeout_s=timeout_s,
+            retry=retry,
+            client=client,
+            setting="TEI_URL",
+            component="embedder",
         )
         self.batch_size = batch_size
         self._lock = threading.Lock()
@@ -203,12 +208,14 @@ class TeiEmbedder(TeiClient[TeiEndpoint]):
             vectors = np.zeros(0, dtype=np.float32)
         if vectors.ndim != 2 or vectors.shape[0] != len(texts) or vectors.shape[1] == 0:
             raise ServiceUnavailable(
-                f"POST {url} answered an unexpected shape {vectors.shape} for {len(texts)} inputs "
+                f"{self.endpoint.source}: POST {redact_url(url)} "
+                f"answered an unexpected shape {vectors.shape} for {len(texts)} inputs "
                 "(expected one float list per input). Check that TEI_URL points at a TEI embedding server."
             )
         if self._dimension is not None and vectors.shape[1] != self._dimension:
             raise ServiceUnavailable(
-                f"POST {url} answered {vectors.shape[1]}-d vectors, earlier {self._dimension}-d: "
+                f"{self.endpoint.source}: POST {redact_url(url)} "
+                f"answered {vectors.shape[1]}-d vectors, earlier {self._dimension}-d: "
                 "the served model changed. Re-index with the new model or restore the old one."
             )
         return l2_normalize(vectors)
@@ -252,7 +259,7 @@ class TeiEmbedder(TeiClient[TeiEndpoint]):
                     detail=f"/health answered but embedding failed: {exc}",
                     version=probe.version,
                     model=probe.model,
-                    endpoint=self.base_url,
+                    endpoint=self.endpoint.shown_url,
                 )
         return ComponentHealth(
             component="embedder",
@@ -262,5 +269,5 @@ class TeiEmbedder(TeiClient[TeiEndpoint]):
             version=probe.version,
             model=probe.model,
             dimension=dimension,
-            endpoint=self.base_url,
+            endpoint=self.endpoint.shown_url,
         )

@@ -3,7 +3,8 @@
 ``request`` / ``request_json`` send one call through an ``httpx.Client`` and retry it (tenacity) on HTTP 429,
 any 5xx, timeouts and refused or dropped connections, honouring ``Retry-After``. Other 4xx answers are not
 retried. Every failure surfaces as ``ServiceUnavailable`` (``HttpError`` when the server answered) whose
-message names the URL, the status and the server's own ``error`` text, and says what to do.
+message names the component and its setting (``Source``, e.g. ``embedder (TEI_URL)``), the URL (credentials
+redacted: ``redact_url``), the status and the server's own ``error`` text, and says what to do.
 
 ``TeiEndpoint`` is what the TEI embedder and reranker share: base URL, client, policy, cached ``/info``.
 """
@@ -20,6 +21,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import httpx
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
@@ -53,6 +55,43 @@ _STATUS_HINTS: dict[int, str] = {
     429: "TEI is overloaded: send fewer concurrent requests or raise its --max-concurrent-requests.",
 }
 _SERVER_ERROR_HINT = "The server is failing or restarting: check that it is up and read its logs."
+
+
+@dataclass(frozen=True)
+class Source:
+    """Which component a call serves and the setting that names its server, for error messages."""
+
+    component: str  # "embedder", "reranker", "llm", ...
+    setting: str  # "TEI_URL", "TEI_RERANK_URL", ...
+
+    def __str__(self) -> str:
+        return f"{self.component} ({self.setting})"
+
+
+def redact_url(url: str) -> str:
+    """``url`` fit for a message: a password becomes ``***`` and so does every query value (tokens)."""
+    try:
+        parts = urlsplit(url)
+        password, port = parts.password, parts.port
+    except ValueError:
+        return "<unparseable URL>"
+    netloc = parts.netloc
+    if password is not None or "@" in netloc:
+        host = parts.hostname or ""
+        if ":" in host:
+            host = f"[{host}]"
+        if port is not None:
+            host = f"{host}:{port}"
+        user = parts.username or ""
+        netloc = f"{user}:***@{host}" if password is not None else f"***@{host}"
+    query = parts.query
+    if query:
+        query = urlencode([(key, "***") for key, _ in parse_qsl(query, keep_blank_values=True)], safe="*")
+    return urlunsplit(parts._replace(netloc=netloc, query=query))
+
+
+def _prefix(source: Source | None) -> str:
+    return f"{source}: " if source is not None else ""
 
 
 def make_timeout(timeout_s: float) -> httpx.Timeout:
@@ -159,34 +198,41 @@ def error_body(response: httpx.Response) -> tuple[str, str | None]:
     return text or response.reason_phrase or "no error message", None
 
 
-def _http_error(method: str, response: httpx.Response, attempts: int) -> HttpError:
-    url = str(response.request.url)
+def _http_error(
+    method: str, response: httpx.Response, attempts: int, source: Source | None = None
+) -> HttpError:
+    url = redact_url(str(response.request.url))
     status = response.status_code
     error, error_type = error_body(response)
     kind = f" ({error_type})" if error_type else ""
     tries = f" after {attempts} attempts" if attempts > 1 else ""
     hint = _STATUS_HINTS.get(status) or (_SERVER_ERROR_HINT if status >= 500 else "")
-    message = f"{method} {url} answered HTTP {status}{kind}{tries}: {error}."
+    if source is not None:
+        hint = hint.replace("(TEI_URL / TEI_RERANK_URL)", f"({source.setting})")
+    message = f"{_prefix(source)}{method} {url} answered HTTP {status}{kind}{tries}: {error}."
     if hint:
         message = f"{message} {hint}"
     return HttpError(message, url=url, status=status, error=error, error_type=error_type, attempts=attempts)
 
 
-def _transport_error(method: str, url: str, exc: httpx.TransportError, attempts: int) -> ServiceUnavailable:
+def _transport_error(
+    method: str, url: str, exc: httpx.TransportError, attempts: int, source: Source | None = None
+) -> ServiceUnavailable:
     tries = f" (tried {attempts} times)" if attempts > 1 else ""
+    check = source.setting if source is not None else "TEI_URL / TEI_RERANK_URL"
     if isinstance(exc, httpx.ReadTimeout | httpx.WriteTimeout):
         what = "timed out waiting for the answer"
         hint = "Raise RAGDECK_HTTP_TIMEOUT_S, send smaller batches or check the server's load."
     elif isinstance(exc, httpx.TimeoutException):
         what = "timed out connecting"
-        hint = "Check the URL and that the server is reachable from here."
+        hint = f"Check the URL ({check}) and that the server is reachable from here."
     elif isinstance(exc, httpx.ConnectError):
         what = "could not connect"
-        hint = "Check the URL (TEI_URL / TEI_RERANK_URL) and that the server is running."
+        hint = f"Check the URL ({check}) and that the server is running."
     else:
-        what = f"failed ({type(exc).__name__}: {exc})"
+        what = f"failed ({type(exc).__name__}: {str(exc).replace(url, redact_url(url))})"
         hint = "Check that the server is up and read its logs."
-    return ServiceUnavailable(f"{method} {url} {what}{tries}. {hint}")
+    return ServiceUnavailable(f"{_prefix(source)}{method} {redact_url(url)} {what}{tries}. {hint}")
 
 
 class _RetryableStatus(Exception):
@@ -222,11 +268,13 @@ def request(
     json_body: Any = None,
     policy: RetryPolicy | None = None,
     timeout: httpx.Timeout | None = None,
+    source: Source | None = None,
 ) -> httpx.Response:
     """Send one request with retries; return the 2xx/3xx response or raise ``ServiceUnavailable``.
 
     ``HttpError`` (a ``ServiceUnavailable``) when the server answered 4xx/5xx; plain ``ServiceUnavailable``
-    after timeouts or connection failures. ``timeout`` overrides the client's for this call.
+    after timeouts or connection failures. ``timeout`` overrides the client's for this call; ``source``
+    names the component and setting in the message.
     """
     policy = policy or RetryPolicy()
     method = method.upper()
@@ -257,13 +305,17 @@ def request(
     try:
         response = retrying(attempt)
     except _RetryableStatus as exc:
-        raise _http_error(method, exc.response, attempts) from None
+        raise _http_error(method, exc.response, attempts, source) from None
     except httpx.TransportError as exc:
-        raise _transport_error(method, url, exc, attempts) from exc
+        raise _transport_error(method, url, exc, attempts, source) from exc
     except httpx.HTTPError as exc:  # e.g. a malformed URL
-        raise ServiceUnavailable(f"{method} {url} failed: {exc}. Check the URL.") from exc
+        check = f" ({source.setting})" if source is not None else ""
+        raise ServiceUnavailable(
+            f"{_prefix(source)}{method} {redact_url(url)} failed: "
+            f"{str(exc).replace(url, redact_url(url))}. Check the URL{check}."
+        ) from exc
     if response.status_code >= 400:
-        raise _http_error(method, response, attempts)
+        raise _http_error(method, response, attempts, source)
     return response
 
 
@@ -275,15 +327,19 @@ def request_json(
     json_body: Any = None,
     policy: RetryPolicy | None = None,
     timeout: httpx.Timeout | None = None,
+    source: Source | None = None,
 ) -> Any:
     """``request`` and decode the JSON answer; a non-JSON answer raises ``ServiceUnavailable``."""
-    response = request(client, method, url, json_body=json_body, policy=policy, timeout=timeout)
+    response = request(
+        client, method, url, json_body=json_body, policy=policy, timeout=timeout, source=source
+    )
     try:
         return response.json()
     except (json.JSONDecodeError, UnicodeDecodeError, ValueError):
         start = " ".join(response.text.split())[:120]
         raise ServiceUnavailable(
-            f"{method.upper()} {url} answered HTTP {response.status_code} with something that is not JSON "
+            f"{_prefix(source)}{method.upper()} {redact_url(url)} answered HTTP {response.status_code} with "
+            "something that is not JSON "
             f"({start!r}). Check that the URL points at the right server."
         ) from None
 
@@ -303,7 +359,7 @@ def normalize_base_url(base_url: str, setting: str = "TEI_URL") -> str:
     url = (base_url or "").strip().rstrip("/")
     if not url.startswith(("http://", "https://")):
         raise ConfigError(
-            f"{setting} must be an http(s) URL such as http://127.0.0.1:8080, got {base_url!r}."
+            f"{setting} must be an http(s) URL such as http://127.0.0.1:8080, got {redact_url(base_url)!r}."
         )
     return url
 
@@ -340,8 +396,11 @@ class TeiEndpoint:
         retry: RetryPolicy | None = None,
         client: httpx.Client | None = None,
         setting: str = "TEI_URL",
+        component: str = "embedder",
     ) -> None:
         self.base_url = normalize_base_url(base_url, setting)
+        self.source = Source(component, setting)
+        self.shown_url = redact_url(self.base_url)  # for messages and the Stack page
         self.timeout = make_timeout(timeout_s)
         self.retry = retry or RetryPolicy()
         self._own_client = client is None
@@ -356,7 +415,9 @@ class TeiEndpoint:
 
     def post(self, path: str, body: Any) -> Any:
         """POST JSON to ``path`` with the retry policy; the decoded answer."""
-        return post_json(self.client, self.url(path), body, policy=self.retry, timeout=self.timeout)
+        return post_json(
+            self.client, self.url(path), body, policy=self.retry, timeout=self.timeout, source=self.source
+        )
 
     def info(self) -> dict[str, Any] | None:
         """``/info``, fetched on first use (one attempt); None when the server would not say."""
@@ -367,15 +428,22 @@ class TeiEndpoint:
                     self._info = self._fetch_info()
                 except ServiceUnavailable as exc:
                     log.warning(
-                        "TEI /info unavailable at %s (%s); using configured batch size", self.base_url, exc
+                        "TEI /info unavailable at %s (%s); using configured batch size", self.shown_url, exc
                     )
             return self._info
 
     def _fetch_info(self) -> dict[str, Any]:
-        info = get_json(self.client, self.url("/info"), policy=RetryPolicy.no_retry(), timeout=self.timeout)
+        info = get_json(
+            self.client,
+            self.url("/info"),
+            policy=RetryPolicy.no_retry(),
+            timeout=self.timeout,
+            source=self.source,
+        )
         if not isinstance(info, dict):
             raise ServiceUnavailable(
-                f"GET {self.url('/info')} answered {type(info).__name__}, not an object."
+                f"{self.source}: GET {redact_url(self.url('/info'))} answered {type(info).__name__}, "
+                "not an object."
             )
         return info
 
@@ -397,7 +465,12 @@ class TeiEndpoint:
         Never raises."""
         try:
             request(
-                self.client, "GET", self.url("/health"), policy=RetryPolicy.no_retry(), timeout=self.timeout
+                self.client,
+                "GET",
+                self.url("/health"),
+                policy=RetryPolicy.no_retry(),
+                timeout=self.timeout,
+                source=self.source,
             )
             info = self._fetch_info()
         except ServiceUnavailable as exc:
@@ -412,9 +485,9 @@ class TeiEndpoint:
             return TeiProbe(
                 ok=False,
                 detail=(
-                    f"{self.base_url} serves {info.get('model_id')} (model type: {'/'.join(kinds)}), but "
-                    f"this component needs model type {expected_model_type}: point the setting at the "
-                    "right TEI server."
+                    f"{self.shown_url} serves {info.get('model_id')} (model type: {'/'.join(kinds)}), but "
+                    f"the {self.source.component} needs model type {expected_model_type}: point "
+                    f"{self.source.setting} at the right TEI server."
                 ),
                 info=info,
             )

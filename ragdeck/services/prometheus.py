@@ -18,6 +18,7 @@ from prometheus_api_client.exceptions import PrometheusApiClientException
 from urllib3.util.retry import Retry
 
 from ragdeck.errors import ConfigError, InputError, ServiceUnavailable
+from ragdeck.services.http import redact_url
 from ragdeck.services.types import ComponentHealth
 
 REQUEST_HISTOGRAM = "rag_request_seconds"
@@ -57,9 +58,11 @@ class PrometheusReader:
         url = (url or "").strip().rstrip("/")
         if not url.startswith(("http://", "https://")):
             raise ConfigError(
-                f"PROMETHEUS_URL must be an http(s) URL such as http://127.0.0.1:9090, got {url!r}"
+                f"PROMETHEUS_URL must be an http(s) URL such as http://127.0.0.1:9090, "
+                f"got {redact_url(url)!r}"
             )
         self.url = url
+        self.endpoint = redact_url(url)  # for messages and the Stack page: no password or token
         self.timeout_s = timeout_s
         self._session = requests.Session()
         retry = Retry(total=retries, backoff_factor=0.2, status_forcelist=[429, 502, 503, 504])
@@ -68,8 +71,13 @@ class PrometheusReader:
         )
 
     def _unavailable(self, what: str, exc: Exception) -> ServiceUnavailable:
+        if isinstance(exc, requests.ConnectionError) and not isinstance(exc, requests.Timeout):
+            reason = "could not connect"
+        else:  # the client's text can carry the URL: show it redacted
+            reason = f"{type(exc).__name__}: {str(exc).replace(self.url, self.endpoint)}"
         return ServiceUnavailable(
-            f"Prometheus at {self.url} failed {what} ({type(exc).__name__}: {exc}): check PROMETHEUS_URL "
+            f"metrics (PROMETHEUS_URL): Prometheus at {self.endpoint} failed {what} ({reason}): check "
+            "PROMETHEUS_URL "
             f"and that Prometheus is running and scraping the RAG API"
         )
 
@@ -154,8 +162,10 @@ class PrometheusReader:
             version = response.json().get("data", {}).get("version")
         except (requests.RequestException, ValueError) as exc:
             detail = str(self._unavailable("the health check", exc))
-            return ComponentHealth("metrics", "server", False, detail, endpoint=self.url)
-        return ComponentHealth("metrics", "server", True, "Prometheus", version=version, endpoint=self.url)
+            return ComponentHealth("metrics", "server", False, detail, endpoint=self.endpoint)
+        return ComponentHealth(
+            "metrics", "server", True, "Prometheus", version=version, endpoint=self.endpoint
+        )
 
     def close(self) -> None:
         """Release the HTTP session."""

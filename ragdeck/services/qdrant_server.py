@@ -49,6 +49,7 @@ from ragdeck.services.common import (
     stored_point,
     write_json_atomic,
 )
+from ragdeck.services.http import redact_url
 from ragdeck.services.lexical import LEXICAL_MODEL, LEXICAL_VECTOR, encoder, lexical_text, no_lexical_index
 from ragdeck.services.types import (
     CollectionInfo,
@@ -114,7 +115,7 @@ class QdrantServerStore:
         if self.local:
             self.endpoint = f"qdrant-client local mode ({options.get('path') or ':memory:'})"
         else:
-            self.endpoint = str(self.url or getattr(client._client, "rest_uri", "Qdrant server"))
+            self.endpoint = redact_url(str(self.url or getattr(client._client, "rest_uri", "Qdrant server")))
 
     @classmethod
     def connect(cls, url: str, api_key: str | None, timeout_s: float, meta_dir: Path) -> QdrantServerStore:
@@ -128,7 +129,7 @@ class QdrantServerStore:
             )
         except ValueError as exc:
             raise ConfigError(
-                f"QDRANT_URL {url!r} is not usable: {exc}; write it like http://qdrant:6333"
+                f"QDRANT_URL {redact_url(url)!r} is not usable: {exc}; write it like http://qdrant:6333"
             ) from exc
         return cls(client, meta_dir=meta_dir, url=url)
 
@@ -181,9 +182,9 @@ class QdrantServerStore:
             what = f"did not answer in time ({type(source).__name__})"
             hint = "check the server's load, or raise RAGDECK_HTTP_TIMEOUT_S"
         else:
-            what = f"cannot be reached ({source})"
+            what = "cannot be reached" if isinstance(source, httpx.ConnectError) else f"failed ({source})"
             hint = "check that the server runs and that QDRANT_URL names its REST port (6333)"
-        return ServiceUnavailable(f"Qdrant at {self.endpoint} {what}: {hint}")
+        return ServiceUnavailable(f"vector store (QDRANT_URL): Qdrant at {self.endpoint} {what}: {hint}")
 
     def _from_status(self, exc: UnexpectedResponse, name: str | None) -> RagdeckError:
         status = exc.status_code or 0

@@ -17,7 +17,7 @@ import numpy as np
 
 from ragdeck.errors import ConfigError, ServiceUnavailable
 from ragdeck.services.common import LazyModel, TeiClient, quiet_model_loading
-from ragdeck.services.http import RetryPolicy, TeiEndpoint
+from ragdeck.services.http import RetryPolicy, TeiEndpoint, redact_url
 from ragdeck.services.types import ComponentHealth
 
 if TYPE_CHECKING:
@@ -48,7 +48,12 @@ class TeiReranker(TeiClient[TeiEndpoint]):
         if batch_size < 1:
             raise ConfigError(f"Rerank batch size must be >= 1, got {batch_size}.")
         self.endpoint = TeiEndpoint(
-            base_url, timeout_s=timeout_s, retry=retry, client=client, setting="TEI_RERANK_URL"
+            base_url,
+            timeout_s=timeout_s,
+            retry=retry,
+            client=client,
+            setting="TEI_RERANK_URL",
+            component="reranker",
         )
         self.batch_size = batch_size
         self._model_name: str | None = None
@@ -66,13 +71,15 @@ class TeiReranker(TeiClient[TeiEndpoint]):
                 scores[index] = float(rank["score"])
         except (TypeError, KeyError, ValueError) as exc:
             raise ServiceUnavailable(
-                f"POST {url} answered an unexpected body ({exc}); expected [{{index, score}}, ...] for "
+                f"{self.endpoint.source}: POST {redact_url(url)} "
+                f"answered an unexpected body ({exc}); expected [{{index, score}}, ...] for "
                 f"{len(texts)} texts. Check that TEI_RERANK_URL points at a TEI reranker."
             ) from None
         missing = [i for i, s in enumerate(scores) if s is None]
         if missing:
             raise ServiceUnavailable(
-                f"POST {url} scored {len(texts) - len(missing)} of {len(texts)} texts (missing indices "
+                f"{self.endpoint.source}: POST {redact_url(url)} "
+                f"scored {len(texts) - len(missing)} of {len(texts)} texts (missing indices "
                 f"{missing[:10]}). Check the server's version and logs."
             )
         return [float(s) for s in scores if s is not None]
@@ -98,7 +105,7 @@ class TeiReranker(TeiClient[TeiEndpoint]):
             detail=probe.detail,
             version=probe.version,
             model=probe.model,
-            endpoint=self.base_url,
+            endpoint=self.endpoint.shown_url,
         )
 
 
