@@ -24,7 +24,7 @@ def test_defaults_are_two_identical_policies_from_the_retrieval_settings(data_di
     assert policies["B"].as_dict() == {
         "name": "B", "alias": "docs", "top_k": 30, "top_n": 5, "hnsw_ef": 64, "rerank": True,
         "system_prompt": None, "model": None, "max_tokens": 384,
-        "retrieval": "dense", "fusion": "rrf", "rrf_k": 60, "dense_weight": 0.5,
+        "retrieval": "dense", "fusion": "rrf", "rrf_k": 60, "dense_weight": 0.5, "fallback": None,
     }  # fmt: skip
     assert policies["A"].retrieval_params() == RetrievalParams(top_k=30, top_n=5, hnsw_ef=64, rerank=True)
 
