@@ -101,6 +101,7 @@ def test_sigkill_is_restarted_and_counted(supervised: LlamaSupervisor, status_pa
     assert isinstance(status, LlmServerStatus)
     assert status.restarts == 1
     assert status.last_failure is not None and "signal 9 (SIGKILL)" in status.last_failure.reason
+    assert "GET /v1/models" not in status.last_failure.log_tail  # its own probes are no news
     assert "restarted 1×" in status.summary()
     on_disk = read_status(status_path)
     assert on_disk is not None and on_disk.restarts == 1 and on_disk.state == READY

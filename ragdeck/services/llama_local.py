@@ -247,18 +247,20 @@ def port_is_free(host: str, port: int) -> bool:
     return True
 
 
-def tail(path: Path | None, lines: int = 15) -> str:
-    """The last ``lines`` lines of a log file ("" when unreadable)."""
+def tail(path: Path | None, lines: int = 15, *, skip: str | None = None) -> str:
+    """The last ``lines`` lines of a log file ("" when unreadable), leaving out lines containing ``skip``
+    (e.g. the access-log lines of health probes)."""
     if path is None:
         return ""
     try:
         with open(path, "rb") as fh:
             fh.seek(0, os.SEEK_END)
-            fh.seek(max(0, fh.tell() - 16384))
+            fh.seek(max(0, fh.tell() - 65536))
             text = fh.read().decode("utf-8", errors="replace")
     except OSError:
         return ""
-    return "\n".join(text.strip().splitlines()[-lines:])
+    kept = [line for line in text.strip().splitlines() if skip is None or skip not in line]
+    return "\n".join(kept[-lines:])
 
 
 class LlamaServer:

@@ -32,6 +32,7 @@ log = logging.getLogger("ragdeck.llm")
 
 STARTING, READY, RESTARTING, FAILED, STOPPED = "starting", "ready", "restarting", "failed", "stopped"
 LOG_TAIL_LINES = 12
+PROBE_LOG_LINE = '"GET /v1/models HTTP'  # the supervisor's own probes in the server's access log
 
 
 @dataclass
@@ -320,7 +321,8 @@ class LlamaSupervisor:
             log.log(level, "local LLM: %s", self.status().summary())
 
     def _failure(self, reason: str) -> LlmFailure:
-        return LlmFailure(time.time(), reason, tail(self.server.log_path, LOG_TAIL_LINES))
+        text = tail(self.server.log_path, LOG_TAIL_LINES, skip=PROBE_LOG_LINE)
+        return LlmFailure(time.time(), reason, text)
 
     def _update(self, **changes: Any) -> None:
         with self._lock:
