@@ -7,7 +7,7 @@ every dependency the domain has.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -179,6 +179,19 @@ class ChatModel(Protocol):
 
     def health(self) -> ComponentHealth:
         """Whether the server answers, with the model it serves."""
+
+
+class LlmServerState(Protocol):
+    """What the supervisor of the local LLM server saw (``services.llama_supervisor.LlmServerStatus``)."""
+
+    ready: bool  # answering now
+    restarts: int  # restarts since the supervisor started
+
+    def summary(self) -> str:
+        """One line for people: up, crashed with signal N and restarting, gave up, restarted N times."""
+
+
+LlmStatusSource = Callable[[], "LlmServerState | None"]  # None: no supervisor serves the configured URL
 
 
 @runtime_checkable

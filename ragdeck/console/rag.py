@@ -10,7 +10,6 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,7 +18,7 @@ from opentelemetry import trace
 from ragdeck.console.answer_cache import AnswerCache
 from ragdeck.console.answering import DEFAULT_SYSTEM_PROMPT, Answer, answer_question
 from ragdeck.console.guard import CanaryGuard, GuardVerdict
-from ragdeck.console.interfaces import ChatModel, KeyValueStore
+from ragdeck.console.interfaces import ChatModel, KeyValueStore, LlmStatusSource
 from ragdeck.console.policies import Policy
 from ragdeck.console.retrieval import Retriever
 from ragdeck.console.routing import Router
@@ -100,8 +99,7 @@ class RagService:
     cost_of: Any = None  # callable(model, prompt_tokens, completion_tokens) -> float | None
     max_context_chars: int = 4000  # prompt budget for retrieved contexts
     fallback_default: bool = False  # a policy with fallback unset answers extractively while the LLM is down
-    # the supervised local LLM's status (an LlmServerStatus: ready, restarts, summary()); None: unsupervised
-    llm_status: Callable[[], Any] | None = None
+    llm_status: LlmStatusSource | None = None  # the supervised local LLM's status; None: not supervised
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def policy(self, name: str) -> Policy:

@@ -16,6 +16,8 @@ from ragdeck.console.interfaces import (
     Embedder,
     EvalRunStore,
     KeyValueStore,
+    LlmServerState,
+    LlmStatusSource,
     MetricsQuery,
     Reranker,
     RoutingAdmin,
@@ -92,7 +94,7 @@ class Stack:
     store: VectorStore
     reranker: Reranker | None
     chat_model: ChatModel | None = None  # the default LLM client; None = extractive answers
-    llm_status: Callable[[], Any] | None = None  # the supervised local LLM's status (see llm_supervision)
+    llm_status: LlmStatusSource | None = None  # the supervised local LLM's status (see llm_supervision)
     _embedder: Embedder | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -280,7 +282,7 @@ def build_rag_service(settings: Settings, stack: Stack) -> tuple[RagService, Rou
     return service, state
 
 
-def llm_supervision(settings: Settings) -> Callable[[], Any] | None:
+def llm_supervision(settings: Settings) -> LlmStatusSource | None:
     """The status of the supervised local llama.cpp server that ``LLM_BASE_URL`` points at, read from its
     supervisor's status file (possibly another process's: the console's) at most every 0.25 s; the
     callable returns None when no live supervisor serves that URL. None when LLM_BASE_URL is unset."""
@@ -293,7 +295,7 @@ def llm_supervision(settings: Settings) -> Callable[[], Any] | None:
     lock = threading.Lock()
     cache: dict[str, Any] = {"at": float("-inf"), "status": None}
 
-    def status() -> Any:
+    def status() -> LlmServerState | None:
         with lock:
             now = time.monotonic()
             if now - cache["at"] > 0.25:
@@ -303,7 +305,7 @@ def llm_supervision(settings: Settings) -> Callable[[], Any] | None:
     return status
 
 
-def fallback_default(settings: Settings, llm_status: Callable[[], Any] | None) -> bool:
+def fallback_default(settings: Settings, llm_status: LlmStatusSource | None) -> bool:
     """``llm_fallback`` when set; else on when the LLM is the local one ragdeck supervises, off for an
     external server (whose outage should be seen as 503s, not hidden)."""
     if settings.llm_fallback is not None:
