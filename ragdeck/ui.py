@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pandas as pd
 import streamlit as st
@@ -82,6 +82,20 @@ def user_errors() -> Iterator[None]:
         yield
     except RagdeckError as exc:
         st.error(str(exc), icon="⚠️")
+
+
+_T = TypeVar("_T")
+
+
+def or_stop(call: Callable[[], _T]) -> _T:
+    """``call()``; a ragdeck error (a server down) is shown as a red box and the page stops there, since
+    nothing below it can work without what ``call`` returns."""
+    try:
+        return call()
+    except RagdeckError as exc:
+        st.error(str(exc), icon="⚠️")
+        st.stop()
+        raise  # not reached: st.stop() raises
 
 
 def progress_callback(bar: st.delta_generator.DeltaGenerator) -> Callable[[str, int, int], None]:

@@ -21,7 +21,14 @@ from ragdeck.console.drafts import draft_questions, pick_chunks
 from ragdeck.console.evalset_io import read_any
 from ragdeck.console.retrieval import Retriever
 from ragdeck.console.stack import search_targets
-from ragdeck.ui import get_annotation_store, get_rag_service, get_span_index, get_stack, user_errors
+from ragdeck.ui import (
+    get_annotation_store,
+    get_rag_service,
+    get_span_index,
+    get_stack,
+    or_stop,
+    user_errors,
+)
 
 CHOICES = ["unjudged", *RELEVANCE_LABELS.values()]
 GRADE = {label: grade for grade, label in RELEVANCE_LABELS.items()}
@@ -43,7 +50,7 @@ left, right = st.columns(2)
 annotator = left.text_input(
     "Your name", key="annotator", placeholder="e.g. alice", help="Labels are saved under this name."
 ).strip()
-targets = search_targets(stack.store)
+targets = or_stop(lambda: search_targets(stack.store))
 if not targets:
     st.info(
         "No collection to label against yet: build one with `ragdeck demo` or `ragdeck ingest`.", icon="📭"

@@ -21,7 +21,7 @@ from ragdeck.console.roles import Role
 from ragdeck.console.settings import Settings
 from ragdeck.console.wiring import build_embedder, build_eval_runner
 from ragdeck.services.types import HnswConfig
-from ragdeck.ui import current_user, get_stack, progress_callback, user_errors
+from ragdeck.ui import current_user, get_stack, or_stop, progress_callback, user_errors
 
 st.title("Index Ops")
 settings = Settings()
@@ -38,8 +38,9 @@ def done(message: str) -> None:
     st.rerun()
 
 
+live = or_stop(ops.live)  # the vector store down: say so and stop (nothing below works without it)
 st.caption(
-    f"Signed in as **{user.name}** ({user.role.label}) · alias `{ops.alias}` → `{ops.live() or 'none'}` · "
+    f"Signed in as **{user.name}** ({user.role.label}) · alias `{ops.alias}` → `{live or 'none'}` · "
     f"store: {getattr(stack.store, 'mode', '?')}"
 )
 if message := st.session_state.pop("index_ops_done", None):

@@ -28,7 +28,7 @@ from ragdeck.console.policies import load_policies
 from ragdeck.console.roles import Role
 from ragdeck.console.settings import Settings
 from ragdeck.console.stack import search_targets
-from ragdeck.ui import current_user, get_stack, progress_callback, user_errors
+from ragdeck.ui import current_user, get_stack, or_stop, progress_callback, user_errors
 
 st.title("Tune")
 st.caption(
@@ -40,7 +40,7 @@ settings = Settings()
 stack = get_stack()
 store = stack.store
 user = current_user()
-targets = search_targets(store)
+targets = or_stop(lambda: search_targets(store))
 if not targets:
     st.info("No collections yet: ingest a corpus (`ragdeck demo` or `ragdeck ingest`) to tune it.", icon="🎛️")
     st.stop()
