@@ -486,3 +486,23 @@ def test_cli_serve_with_a_missing_model_file_is_config_error(data_dir: Path, tmp
     result = CliRunner().invoke(llm_app, ["serve", "--model", str(tmp_path / "nope.gguf")])
     assert isinstance(result.exception, ConfigError)
     assert "nope.gguf" in str(result.exception)
+
+
+def test_connection_errors_name_the_setting_and_hide_credentials() -> None:
+    from servers import free_port
+
+    from ragdeck.errors import ServiceUnavailable
+    from ragdeck.services.http import RetryPolicy
+    from ragdeck.services.llm import OpenAIChatModel as Chat
+    from ragdeck.services.types import ChatMessage as Message
+
+    url = f"http://user:hunter2@127.0.0.1:{free_port()}/v1?token=t0ps3cret"
+    for setting in ("LLM_BASE_URL", "JUDGE_BASE_URL"):
+        with Chat(url, model="m", retry=RetryPolicy.no_retry(), setting=setting) as llm:
+            with pytest.raises(ServiceUnavailable) as caught:
+                llm.chat([Message("user", "hi")])
+            health = llm.health()
+        for text in (str(caught.value), health.detail, health.endpoint or ""):
+            assert "hunter2" not in text and "t0ps3cret" not in text
+        assert str(caught.value).startswith(f"llm ({setting}): could not connect")
+        assert "user:***@127.0.0.1" in str(caught.value)

@@ -19,13 +19,15 @@ def setup_tracing(service_name: str) -> None:
     global _installed
     if _installed:
         return
-    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from ragdeck.services.optional import otlp_exporter_module
+
+    exporter = otlp_exporter_module().OTLPSpanExporter  # ConfigError naming ragdeck[otel] when absent
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
     provider = TracerProvider(resource=Resource.create({"service.name": service_name}))
-    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    provider.add_span_processor(BatchSpanProcessor(exporter()))
     trace.set_tracer_provider(provider)
     _installed = True
     log.info("tracing to %s", "OTEL_EXPORTER_OTLP_ENDPOINT")

@@ -368,6 +368,7 @@ def build_judge(settings: Settings, embedder: Embedder | None = None) -> AnswerJ
             api_key=key,
             timeout_s=settings.http_timeout_s,
             retry=RetryPolicy.from_retries(settings.http_retries),
+            setting=setting,
         )
         with chat:
             return chat.resolve_model()

@@ -24,6 +24,7 @@ from ragdeck.services.http import (
     make_timeout,
     normalize_base_url,
     post_json,
+    redact_url,
 )
 from ragdeck.services.types import ChatMessage, ChatResult, ComponentHealth
 
@@ -81,8 +82,11 @@ class OpenAIChatModel:
         retry: RetryPolicy | None = None,
         client: httpx.Client | None = None,
         mode: str = "server",
+        setting: str = SETTING,
     ) -> None:
-        self.base_url = openai_base_url(base_url)
+        self.setting = setting
+        self.base_url = openai_base_url(base_url, setting)
+        self.shown_url = redact_url(self.base_url)  # for messages: no password or token
         self.mode = mode
         self.timeout_s = timeout_s
         self.timeout = make_timeout(timeout_s)
@@ -107,7 +111,7 @@ class OpenAIChatModel:
         try:
             return self.resolve_model(policy=RetryPolicy.no_retry())
         except ServiceUnavailable:
-            return f"LLM at {self.base_url}"
+            return f"LLM at {self.shown_url}"
 
     def resolve_model(self, *, policy: RetryPolicy | None = None) -> str:
         """The model to send: the configured one, else the first of ``/models`` (cached once found)."""
@@ -117,7 +121,7 @@ class OpenAIChatModel:
         served = self.models(policy=policy)
         if not served:
             raise ServiceUnavailable(
-                f"GET {self.url('/models')} lists no models: check the server's logs, or set "
+                f"GET {redact_url(self.url('/models'))} lists no models: check the server's logs, or set "
                 "RAGDECK_LLM_MODEL to the model name it serves."
             )
         with self._lock:
@@ -127,6 +131,7 @@ class OpenAIChatModel:
     def models(self, *, policy: RetryPolicy | None = None) -> list[str]:
         """Ids of the models the server serves (``GET /models``), in its order."""
         url = self.url("/models")
+        shown = redact_url(url)
         try:
             body = get_json(self.client, url, policy=policy or self.retry, timeout=self.timeout)
         except ServiceUnavailable as exc:
@@ -134,7 +139,7 @@ class OpenAIChatModel:
         data = body.get("data") if isinstance(body, Mapping) else None
         if not isinstance(data, list):
             raise ServiceUnavailable(
-                f"GET {url} answered without a model list ({str(body)[:120]!r}): check that {SETTING} "
+                f"GET {shown} answered without a model list ({str(body)[:120]!r}): check that {SETTING} "
                 "points at an OpenAI-compatible server (vLLM, `ragdeck llm serve`)."
             )
         return [str(item["id"]) for item in data if isinstance(item, Mapping) and item.get("id")]
@@ -174,12 +179,13 @@ class OpenAIChatModel:
 
     @staticmethod
     def _parse(answer: Any, url: str, model: str, latency_ms: float) -> ChatResult:
+        shown = redact_url(url)
         choices = answer.get("choices") if isinstance(answer, Mapping) else None
         first = choices[0] if isinstance(choices, list) and choices else None
         message = first.get("message") if isinstance(first, Mapping) else None
         if not isinstance(message, Mapping):
             raise ServiceUnavailable(
-                f"POST {url} answered without choices ({str(answer)[:160]!r}): check that {SETTING} points "
+                f"POST {shown} answered without choices ({str(answer)[:160]!r}): check that {SETTING} points "
                 "at an OpenAI-compatible chat server (vLLM, `ragdeck llm serve`) and read its logs."
             )
         usage = answer.get("usage") if isinstance(answer.get("usage"), Mapping) else {}
@@ -196,12 +202,12 @@ class OpenAIChatModel:
         self, exc: ServiceUnavailable, method: str, url: str, *, model: str | None = None
     ) -> Exception:
         """The same failure, told in LLM terms (which setting to change, what to start)."""
+        shown = redact_url(url)
         if isinstance(exc, HttpError):
             error = _server_error_text(exc.error).rstrip(". ")
             tries = f" after {exc.attempts} attempts" if exc.attempts > 1 else ""
-            message = (
-                f"{method} {url} answered HTTP {exc.status}{tries}: {error}. {self._hint(exc.status, model)}"
-            )
+            hint = self._hint(exc.status, model)
+            message = f"{method} {shown} answered HTTP {exc.status}{tries}: {error}. {hint}"
             return HttpError(
                 message,
                 url=exc.url,
@@ -213,16 +219,23 @@ class OpenAIChatModel:
         cause = exc.__cause__
         if isinstance(cause, httpx.ConnectError):
             return ServiceUnavailable(
-                f"Could not connect to the LLM server at {self.base_url}: {_START_HINT}."
+                f"llm ({self.setting}): could not connect to the LLM server at {self.shown_url}: "
+                + (
+                    _START_HINT
+                    if self.setting == SETTING
+                    else f"check {self.setting} and that the server is up"
+                )
+                + "."
             )
         if isinstance(cause, httpx.ReadTimeout | httpx.WriteTimeout):
             return ServiceUnavailable(
-                f"{method} {url} got no answer within {self.timeout_s:g} s: raise RAGDECK_LLM_TIMEOUT_S, "
+                f"{method} {shown} got no answer within {self.timeout_s:g} s: raise RAGDECK_LLM_TIMEOUT_S, "
                 "lower RAGDECK_LLM_MAX_TOKENS or check the server's load."
             )
         if isinstance(cause, httpx.TimeoutException):
             return ServiceUnavailable(
-                f"{method} {url} timed out connecting: check {SETTING} and that the server is reachable."
+                f"{method} {shown} timed out connecting: check {self.setting} and that the server is "
+                "reachable."
             )
         return exc
 
@@ -232,7 +245,7 @@ class OpenAIChatModel:
         if status == 404:
             what = f"model {model!r} or " if model else ""
             return (
-                f"The server does not know this {what}endpoint: check {SETTING} (the API root, usually "
+                f"The server does not know this {what}endpoint: check {self.setting} (the API root, usually "
                 f"ending in /v1) and RAGDECK_LLM_MODEL against GET {self.url('/models')}."
             )
         if status in (400, 422):
@@ -254,12 +267,13 @@ class OpenAIChatModel:
         policy = RetryPolicy.no_retry()
         short = make_timeout(min(self.timeout_s, HEALTH_TIMEOUT_MAX_S))
         url = self.url("/models")
-        base = ComponentHealth(component="llm", mode=self.mode, ok=False, endpoint=self.base_url)
+        shown = redact_url(url)
+        base = ComponentHealth(component="llm", mode=self.mode, ok=False, endpoint=self.shown_url)
         try:
             body = get_json(self.client, url, policy=policy, timeout=short)
             data = body.get("data") if isinstance(body, Mapping) else None
             if not isinstance(data, list):
-                raise ServiceUnavailable(f"GET {url} answered without a model list: is this an OpenAI API?")
+                raise ServiceUnavailable(f"GET {shown} answered without a model list: is this an OpenAI API?")
             served = [str(d["id"]) for d in data if isinstance(d, Mapping) and d.get("id")]
         except ServiceUnavailable as exc:
             base.detail = str(self._explain(exc, "GET", url))
@@ -270,7 +284,7 @@ class OpenAIChatModel:
             base.model = self._model
             return base
         if not served:
-            base.detail = f"{url} lists no models: read the server's logs"
+            base.detail = f"{shown} lists no models: read the server's logs"
             return base
         if self._model and self._model not in served:
             base.model = self._model
