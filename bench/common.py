@@ -13,8 +13,8 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from ragdeck.console.demo import DEMO_CORPUS
-from ragdeck.console.ingest import ingest
+from ragdeck.console.ingest.demo import DEMO_CORPUS
+from ragdeck.console.ingest.pipeline import ingest
 from ragdeck.services.embedders import LocalEmbedder
 from ragdeck.services.qdrant_embedded import EmbeddedQdrantStore
 

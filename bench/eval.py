@@ -21,11 +21,11 @@ from pathlib import Path
 
 from common import ALIAS, ensure_demo_store
 
-from ragdeck.console.eval_run import EvalDeps, EvalPlan, EvalRunner
-from ragdeck.console.evalset import EvalRecord, EvalSet
-from ragdeck.console.evalset_io import read_jsonl
-from ragdeck.console.policies import Policy
-from ragdeck.console.retrieval import Retriever
+from ragdeck.console.evalsets.io import read_jsonl
+from ragdeck.console.evalsets.model import EvalRecord, EvalSet
+from ragdeck.console.evaluation.runner import EvalDeps, EvalPlan, EvalRunner
+from ragdeck.console.retrieval.pipeline import Retriever
+from ragdeck.console.retrieval.policies import Policy
 from ragdeck.services.embedders import LocalEmbedder
 from ragdeck.services.eval_store import EvalStore
 from ragdeck.services.qdrant_embedded import EmbeddedQdrantStore

@@ -1,5 +1,6 @@
 """HNSW sweep benchmark: 12 configurations (m 4 / 16 / 32 x ef 10 / 32 / 64 / 128, ef_construct 100) on 20,000
-clustered 384-d vectors in the embedded engine (qdrant-edge), through ``ragdeck.console.hnsw.run_sweep``.
+clustered 384-d vectors in the embedded engine (qdrant-edge), through
+``ragdeck.console.hnsw.sweep.run_sweep``.
 
 Usage: python bench/hnsw.py [--points 20000] [--queries 200] [--repeat 3] [--noise 0.5] [--seed 0]
 
@@ -28,7 +29,7 @@ import numpy as np
 # Not via common.py: that module loads the embedding stack, which this benchmark does not need.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from ragdeck.console.hnsw import StoredVectors, run_sweep, sample_queries
+from ragdeck.console.hnsw.sweep import StoredVectors, run_sweep, sample_queries
 from ragdeck.services.qdrant_embedded import EmbeddedQdrantStore
 from ragdeck.services.types import HnswConfig, VectorPoint
 

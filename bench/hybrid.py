@@ -39,8 +39,8 @@ from pathlib import Path
 
 from common import ALIAS, ensure_demo_store, pct
 
-from ragdeck.console.fusion import fuse
-from ragdeck.console.retrieval import RetrievalParams, Retriever
+from ragdeck.console.retrieval.fusion import fuse
+from ragdeck.console.retrieval.pipeline import RetrievalParams, Retriever
 from ragdeck.services.embedders import LocalEmbedder
 from ragdeck.services.qdrant_embedded import EmbeddedQdrantStore
 

@@ -2,7 +2,8 @@
 
 Usage: python bench/ingest.py [--corpus PATH] [--repeat 3] [--batch-size 64]
 
-Each repetition (1) ingests the corpus into a fresh embedded collection through ``ragdeck.console.ingest``
+Each repetition (1) ingests the corpus into a fresh embedded collection through
+``ragdeck.console.ingest.pipeline``
 (load, redact, chunk, embed, upsert, build HNSW) and (2) runs ``SentenceTransformer.encode`` on exactly the
 same chunk texts with the same batch size. Overhead = (ingest time - encode time) / encode time.
 Reports medians over the repetitions. Target: overhead <= 15 %.
@@ -21,9 +22,9 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from ragdeck.console.chunking import ChunkingConfig
-from ragdeck.console.demo import DEMO_CORPUS
-from ragdeck.console.ingest import ingest, prepare_chunks
+from ragdeck.console.ingest.chunking import ChunkingConfig
+from ragdeck.console.ingest.demo import DEMO_CORPUS
+from ragdeck.console.ingest.pipeline import ingest, prepare_chunks
 from ragdeck.services.embedders import LocalEmbedder
 from ragdeck.services.qdrant_embedded import EmbeddedQdrantStore
 

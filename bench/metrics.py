@@ -35,7 +35,7 @@ import ranx
 # Not via common.py: that module loads the embedding stack, which this benchmark does not need.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from ragdeck.console.metrics import _score, _Table, parse_metric, score_rankings
+from ragdeck.console.evaluation.metrics import _score, _Table, parse_metric, score_rankings
 
 METRICS = [f"{m}@{k}" for m in ("recall", "precision", "hit_rate", "mrr", "ndcg", "map") for k in (10, 100)]
 CORPUS = 1_000_000

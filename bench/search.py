@@ -18,7 +18,7 @@ from pathlib import Path
 
 from common import ALIAS, ensure_demo_store, pct, sample_questions
 
-from ragdeck.console.retrieval import RetrievalParams, Retriever
+from ragdeck.console.retrieval.pipeline import RetrievalParams, Retriever
 from ragdeck.services.embedders import LocalEmbedder
 from ragdeck.services.qdrant_embedded import EmbeddedQdrantStore
 

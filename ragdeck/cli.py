@@ -37,14 +37,14 @@ from ragdeck.cli_retrieval import (
     retrieval_overrides,
 )
 from ragdeck.console import audit
-from ragdeck.console.chunking import ChunkingConfig
-from ragdeck.console.demo import ensure_demo
-from ragdeck.console.ingest import IngestReport, ingest
-from ragdeck.console.policies import default_policy
-from ragdeck.console.retrieval import Retriever
+from ragdeck.console.ingest.chunking import ChunkingConfig
+from ragdeck.console.ingest.demo import ensure_demo
+from ragdeck.console.ingest.pipeline import IngestReport, ingest
+from ragdeck.console.retrieval.collections import collection_rows
+from ragdeck.console.retrieval.pipeline import Retriever
+from ragdeck.console.retrieval.policies import default_policy
 from ragdeck.console.roles import Role, cli_user, require
 from ragdeck.console.settings import Settings
-from ragdeck.console.stack import collection_rows
 from ragdeck.console.wiring import Stack, build_stack
 from ragdeck.errors import InputError, RagdeckError
 from ragdeck.services.llama_supervisor import LlmServerStatus

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from ragdeck.console.compare import compare_runs
+from ragdeck.console.evaluation.compare import compare_runs
 from ragdeck.console.settings import Settings
 from ragdeck.console.wiring import build_eval_store
 

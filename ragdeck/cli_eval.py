@@ -12,12 +12,12 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ragdeck.cli_retrieval import DenseWeightOpt, FusionOpt, RetrievalOpt, RrfKOpt, retrieval_overrides
-from ragdeck.console.eval_report import export_json, headline_metrics, markdown_summary, means
-from ragdeck.console.eval_run import DEFAULT_KS, EvalPlan
-from ragdeck.console.evalset_files import resolve_eval_set
-from ragdeck.console.evalset_io import read_any, write_text_atomic
-from ragdeck.console.gate import check_gate, parse_gate
-from ragdeck.console.policies import Policy, default_policy, load_policies
+from ragdeck.console.evalsets.files import resolve_eval_set
+from ragdeck.console.evalsets.io import read_any, write_text_atomic
+from ragdeck.console.evaluation.gate import check_gate, parse_gate
+from ragdeck.console.evaluation.report import export_json, headline_metrics, markdown_summary, means
+from ragdeck.console.evaluation.runner import DEFAULT_KS, EvalPlan
+from ragdeck.console.retrieval.policies import Policy, default_policy, load_policies
 from ragdeck.console.settings import Settings
 from ragdeck.console.wiring import build_eval_runner, build_eval_store, build_stack
 from ragdeck.errors import InputError

@@ -11,10 +11,10 @@ from typing import Annotated
 
 import typer
 
-from ragdeck.console.evalset import EvalSet, Problem, validate
-from ragdeck.console.evalset_files import resolve_eval_set
-from ragdeck.console.evalset_io import EvalSetProblems, format_of, lost_fields, read_any, write_any
-from ragdeck.console.gold_mapping import MIN_COVERAGE, MappingReport, SpanIndex, map_evalset
+from ragdeck.console.evalsets.files import resolve_eval_set
+from ragdeck.console.evalsets.gold_mapping import MIN_COVERAGE, MappingReport, SpanIndex, map_evalset
+from ragdeck.console.evalsets.io import EvalSetProblems, format_of, lost_fields, read_any, write_any
+from ragdeck.console.evalsets.model import EvalSet, Problem, validate
 from ragdeck.console.settings import Settings
 from ragdeck.errors import InputError, RagdeckError
 
@@ -58,7 +58,7 @@ def _read(file: Path, queries: Path | None, skip_unjudged: bool) -> EvalSet:
 
 def _collection_ids(evalset: EvalSet, name: str) -> tuple[set[str], set[str]]:
     """The chunk ids and document ids the set names that the collection (or alias) ``name`` holds."""
-    from ragdeck.console.eval_run import CollectionIds
+    from ragdeck.console.evaluation.runner import CollectionIds
     from ragdeck.console.wiring import build_stack
 
     stack = build_stack(Settings())

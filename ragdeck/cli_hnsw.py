@@ -11,9 +11,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from ragdeck.console.evalset_files import resolve_eval_set
-from ragdeck.console.evalset_io import read_any, write_text_atomic
-from ragdeck.console.hnsw import (
+from ragdeck.console.evalsets.files import resolve_eval_set
+from ragdeck.console.evalsets.io import read_any, write_text_atomic
+from ragdeck.console.hnsw.sweep import (
     LATENCY_KEYS,
     RECALL_KEYS,
     StoredVectors,

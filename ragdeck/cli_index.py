@@ -19,8 +19,13 @@ from rich.markup import escape
 from rich.table import Table
 
 from ragdeck.console import audit
-from ragdeck.console.chunking import ChunkingConfig
-from ragdeck.console.index_ops import DEFAULT_MAX_REGRESSION, IndexOps, runner_for, version_embedder
+from ragdeck.console.index_ops.operations import (
+    DEFAULT_MAX_REGRESSION,
+    IndexOps,
+    runner_for,
+    version_embedder,
+)
+from ragdeck.console.ingest.chunking import ChunkingConfig
 from ragdeck.console.roles import User, cli_user
 from ragdeck.console.settings import Settings
 from ragdeck.console.wiring import Stack, build_embedder, build_stack
@@ -179,7 +184,7 @@ def recover_cmd(
 
 def _default_set(settings: Settings) -> Path:
     """The one JSONL set published in eval_sets_dir; with none published, the shipped demo set."""
-    from ragdeck.console.evalset_files import DEMO_EVAL_SETS
+    from ragdeck.console.evalsets.files import DEMO_EVAL_SETS
 
     folder = settings.eval_sets_dir
     files = (
@@ -209,10 +214,10 @@ def gate_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Evaluate the shadow and the live version on the eval set, compare, check the gate (exit 1: failed)."""
-    from ragdeck.console.evalset_files import resolve_eval_set
-    from ragdeck.console.evalset_io import read_any
-    from ragdeck.console.gate import parse_gate
-    from ragdeck.console.policies import default_policy
+    from ragdeck.console.evalsets.files import resolve_eval_set
+    from ragdeck.console.evalsets.io import read_any
+    from ragdeck.console.evaluation.gate import parse_gate
+    from ragdeck.console.retrieval.policies import default_policy
     from ragdeck.console.wiring import build_eval_runner
 
     settings = Settings()
@@ -377,7 +382,7 @@ def audit_cmd(
     settings = Settings()
     log = audit.open_log(settings)
     items = audit.entries(limit=limit, action=action, actor=actor, outcome=outcome, log=log)
-    from ragdeck.console.evalset_io import write_text_atomic
+    from ragdeck.console.evalsets.io import write_text_atomic
 
     if csv_out:
         write_text_atomic(csv_out, audit.to_csv(items))

@@ -14,9 +14,9 @@ from rich.console import Console
 from rich.live import Live
 from rich.text import Text
 
-from ragdeck.console.evalset_files import resolve_eval_set
-from ragdeck.console.evalset_io import read_any, write_text_atomic
-from ragdeck.console.replay import ReplayPlan, ReplaySummary, check_target, run_replay
+from ragdeck.console.evalsets.files import resolve_eval_set
+from ragdeck.console.evalsets.io import read_any, write_text_atomic
+from ragdeck.console.online.replay import ReplayPlan, ReplaySummary, check_target, run_replay
 from ragdeck.services.replay_client import RagApiClient
 
 err = Console(stderr=True)

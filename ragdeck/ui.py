@@ -9,11 +9,11 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import pandas as pd
 import streamlit as st
 
-from ragdeck.console.fusion import FUSIONS, RETRIEVAL_MODES
-from ragdeck.console.gold_mapping import SpanIndex
+from ragdeck.console.answering.service import RagService
+from ragdeck.console.evalsets.gold_mapping import SpanIndex
 from ragdeck.console.interfaces import EvalRunStore, RoutingAdmin
-from ragdeck.console.policies import Policy
-from ragdeck.console.rag import RagService
+from ragdeck.console.retrieval.fusion import FUSIONS, RETRIEVAL_MODES
+from ragdeck.console.retrieval.policies import Policy
 from ragdeck.console.settings import Settings
 from ragdeck.console.wiring import (
     Stack,
@@ -29,9 +29,9 @@ from ragdeck.services.feedback_log import SqliteFeedbackLog
 
 if TYPE_CHECKING:
     from ragdeck.api.background import BackgroundApi
-    from ragdeck.console.eval_jobs import EvalJobs
-    from ragdeck.console.eval_run import EvalRunner
-    from ragdeck.console.replay import ReplayJob
+    from ragdeck.console.evaluation.jobs import EvalJobs
+    from ragdeck.console.evaluation.runner import EvalRunner
+    from ragdeck.console.online.replay import ReplayJob
     from ragdeck.console.roles import User
 
 
@@ -110,7 +110,7 @@ def progress_callback(bar: st.delta_generator.DeltaGenerator) -> Callable[[str, 
 @st.cache_resource
 def get_eval_jobs() -> EvalJobs:
     """Eval runs working in this process (shared by every session, so any page view can follow them)."""
-    from ragdeck.console.eval_jobs import EvalJobs
+    from ragdeck.console.evaluation.jobs import EvalJobs
 
     return EvalJobs()
 
@@ -204,7 +204,7 @@ def retrieval_inputs(
 
 
 def hit_table(rows: list[dict[str, Any]]) -> None:
-    """Ranked chunks (``console.stack.hit_rows``) as a dataframe with the scores formatted."""
+    """Ranked chunks (``console.retrieval.collections.hit_rows``) as a dataframe with the scores formatted."""
     st.dataframe(
         pd.DataFrame(rows),
         hide_index=True,

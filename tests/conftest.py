@@ -42,8 +42,8 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture(scope="session")
 def demo_snapshot(tmp_path_factory: pytest.TempPathFactory, local_embedder) -> Path:
     """A data directory with the demo corpus ingested once (alias rag_chunks -> rag_chunks_v1)."""
-    from ragdeck.console.demo import DEMO_CORPUS
-    from ragdeck.console.ingest import ingest
+    from ragdeck.console.ingest.demo import DEMO_CORPUS
+    from ragdeck.console.ingest.pipeline import ingest
     from ragdeck.services.qdrant_embedded import EmbeddedQdrantStore
 
     data = tmp_path_factory.mktemp("demo") / "data"

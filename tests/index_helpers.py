@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from ragdeck.console.evalset import EvalRecord, EvalSet
+from ragdeck.console.evalsets.model import EvalRecord, EvalSet
 
 TEI_DOCS = (
     Path(__file__).resolve().parent.parent / "ragdeck" / "demo_corpus" / "tei" / "docs" / "source" / "en"

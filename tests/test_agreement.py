@@ -12,7 +12,7 @@ from sklearn.metrics import cohen_kappa_score
 from statsmodels.stats.inter_rater import aggregate_raters
 from statsmodels.stats.inter_rater import fleiss_kappa as sm_fleiss_kappa
 
-from ragdeck.console.agreement import (
+from ragdeck.console.annotation.agreement import (
     cohen_kappa,
     fleiss_kappa,
     fleiss_kappa_from_ratings,

@@ -11,9 +11,9 @@ import pytest
 from openai_fake import run_fake_openai
 from pages import open_page
 
-from ragdeck.console.annotate import highlight, neighbours, query_terms
-from ragdeck.console.demo import DEMO_CORPUS
-from ragdeck.console.gold_mapping import ChunkSpan, SpanIndex
+from ragdeck.console.annotation.candidates import highlight, neighbours, query_terms
+from ragdeck.console.evalsets.gold_mapping import ChunkSpan, SpanIndex
+from ragdeck.console.ingest.demo import DEMO_CORPUS
 from ragdeck.console.settings import Settings
 from ragdeck.services.annotation_store import AnnotationStore
 

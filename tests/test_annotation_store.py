@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from ragdeck.console.agreement import overall_agreement
+from ragdeck.console.annotation.agreement import overall_agreement
 from ragdeck.errors import InputError, ServiceUnavailable, StoreBusy
 from ragdeck.services.annotation_store import AnnotationStore, ChunkSpan, majority_grade, normalize_question
 from ragdeck.services.routing_state import SqliteRoutingState

@@ -11,7 +11,7 @@ import uuid
 import pytest
 import redis
 
-from ragdeck.console.answer_cache import AnswerCache, cache_key, normalize_question
+from ragdeck.console.answering.cache import AnswerCache, cache_key, normalize_question
 from ragdeck.console.interfaces import KeyValueStore
 from ragdeck.errors import ConfigError, InputError, ServiceUnavailable
 from ragdeck.services.kv import MemoryKV, RedisKV, redact_url
@@ -183,7 +183,7 @@ def test_corrupt_cached_value_is_a_miss_and_is_deleted(raw: str, caplog: pytest.
     cache = AnswerCache(kv, ttl_s=60)
     key = cache_key("A", "q", "v1")
     kv.set(key, raw)
-    with caplog.at_level(logging.WARNING, logger="ragdeck.console.answer_cache"):
+    with caplog.at_level(logging.WARNING, logger="ragdeck.console.answering.cache"):
         assert cache.get("A", "q", "v1") is None
     assert kv.get(key) is None
     assert "not a JSON object" in caplog.text
@@ -281,7 +281,7 @@ def test_redis_outage_raises_service_unavailable_naming_redis_url() -> None:
 
 def test_answer_cache_degrades_to_a_miss_when_redis_is_down(caplog: pytest.LogCaptureFixture) -> None:
     cache = AnswerCache(RedisKV(closed_port_url(), timeout_s=0.5), ttl_s=60)
-    with caplog.at_level(logging.WARNING, logger="ragdeck.console.answer_cache"):
+    with caplog.at_level(logging.WARNING, logger="ragdeck.console.answering.cache"):
         assert cache.get("A", "q", "v1") is None
         cache.put("A", "q", "v1", ANSWER)  # no exception
         cache.invalidate("A", "q", "v1")

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ragdeck.console.answer_metrics import exact_match, normalize_answer, token_f1
+from ragdeck.console.evaluation.answer_metrics import exact_match, normalize_answer, token_f1
 
 
 def squad_normalize(s):

@@ -7,13 +7,12 @@ from collections.abc import Sequence
 
 import pytest
 
-from ragdeck.console.answering import (
+from ragdeck.console.answering.answers import (
     DEFAULT_SYSTEM_PROMPT,
     FEW_SHOT,
     NO_ANSWER,
     Answer,
     Prompt,
-    answer_question,
     approx_tokens,
     build_messages,
     few_shot_messages,
@@ -21,8 +20,9 @@ from ragdeck.console.answering import (
     parse_citations,
     user_message,
 )
+from ragdeck.console.answering.generate import answer_question
 from ragdeck.console.interfaces import ChatModel
-from ragdeck.console.retrieval import RetrievedChunk
+from ragdeck.console.retrieval.pipeline import RetrievedChunk
 from ragdeck.errors import InputError, ServiceUnavailable
 from ragdeck.services.types import ChatMessage, ChatResult, ComponentHealth
 

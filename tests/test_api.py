@@ -13,7 +13,7 @@ from servers import free_port
 
 from ragdeck.api.app import create_app
 from ragdeck.api.runtime import ApiRuntime, build_runtime
-from ragdeck.console.routing import stable_bucket
+from ragdeck.console.online.routing import stable_bucket
 from ragdeck.console.settings import Settings
 
 ADMIN = {"Authorization": "Bearer s3cret-test-token"}

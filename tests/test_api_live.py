@@ -21,7 +21,7 @@ from servers import free_port, prometheus_server, serve_asgi, stop, wait_for_por
 from ragdeck.api.app import create_app
 from ragdeck.api.metrics import SLOW_BUCKETS
 from ragdeck.api.runtime import build_runtime
-from ragdeck.console.routing import stable_bucket
+from ragdeck.console.online.routing import stable_bucket
 from ragdeck.console.settings import Settings
 
 pytestmark = pytest.mark.slow

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ragdeck.console.attribution import content_words, infer_citations
-from ragdeck.console.demo import DEMO_CORPUS
+from ragdeck.console.answering.attribution import content_words, infer_citations
+from ragdeck.console.ingest.demo import DEMO_CORPUS
 
 
 def demo_paragraphs(name: str) -> list[str]:

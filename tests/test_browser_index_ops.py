@@ -12,8 +12,8 @@ from index_helpers import small_corpus, small_evalset
 from test_browser import CHROMIUM, CHROMIUM_ARGS, _idle, _require_browser
 
 from ragdeck.console import audit
-from ragdeck.console.evalset_io import write_jsonl
-from ragdeck.console.ingest import ingest
+from ragdeck.console.evalsets.io import write_jsonl
+from ragdeck.console.ingest.pipeline import ingest
 from ragdeck.services.qdrant_embedded import EmbeddedQdrantStore
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]

@@ -12,7 +12,7 @@ import pytest
 from servers import serve_asgi
 from test_browser import CHROMIUM, CHROMIUM_ARGS, _require_browser, console_url  # noqa: F401 (fixture)
 
-from ragdeck.console.routing import stable_bucket
+from ragdeck.console.online.routing import stable_bucket
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 TOKEN = "canary-browser-token"

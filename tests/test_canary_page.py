@@ -13,7 +13,7 @@ from pages import open_page
 from servers import serve_asgi
 
 from ragdeck.console import audit
-from ragdeck.console.routing import stable_bucket
+from ragdeck.console.online.routing import stable_bucket
 
 TOKEN = "canary-page-token"
 

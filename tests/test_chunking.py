@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, assume, example, given, settings
 from hypothesis import strategies as st
 
-from ragdeck.console.chunking import (
+from ragdeck.console.ingest.chunking import (
     OVERLAP_TOLERANCE,
     ChunkingConfig,
     chunk_document,
@@ -21,8 +21,8 @@ from ragdeck.console.chunking import (
     markdown_headings,
     slugify,
 )
-from ragdeck.console.documents import Chunk, Document
-from ragdeck.console.loaders import load_documents
+from ragdeck.console.ingest.documents import Chunk, Document
+from ragdeck.console.ingest.loaders import load_documents
 from ragdeck.errors import InputError
 
 # No shrink phase: a failure is reported as found, at once (shrinking these long texts once took minutes).
@@ -284,8 +284,8 @@ def test_ids_identical_across_processes() -> None:
         + "Again. " * 100
     )
     script = (
-        "import json, sys; from ragdeck.console.chunking import chunk_document; "
-        "from ragdeck.console.documents import Document; "
+        "import json, sys; from ragdeck.console.ingest.chunking import chunk_document; "
+        "from ragdeck.console.ingest.documents import Document; "
         "d = Document('guide', 'Guide', sys.stdin.read(), 'guide.md'); "
         "print(json.dumps([c.chunk_id for c in chunk_document(d)]))"
     )

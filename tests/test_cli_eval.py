@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from cli_runner import assert_one_line_error, run_cli
 
-from ragdeck.console.evalset import EvalRecord, EvalSet
-from ragdeck.console.evalset_io import read_jsonl, write_jsonl
+from ragdeck.console.evalsets.io import read_jsonl, write_jsonl
+from ragdeck.console.evalsets.model import EvalRecord, EvalSet
 
 DEMO_GOLD = Path(__file__).resolve().parent.parent / "ragdeck" / "demo_eval_sets" / "demo_gold.jsonl"
 

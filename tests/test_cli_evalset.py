@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from cli_runner import assert_one_line_error, run_cli
 
-from ragdeck.console.evalset import EvalSet
-from ragdeck.console.evalset_io import read_any, read_jsonl, write_jsonl
-from ragdeck.console.gold_mapping import SpanIndex
+from ragdeck.console.evalsets.gold_mapping import SpanIndex
+from ragdeck.console.evalsets.io import read_any, read_jsonl, write_jsonl
+from ragdeck.console.evalsets.model import EvalSet
 from ragdeck.services.qdrant_embedded import EmbeddedQdrantStore
 from ragdeck.services.types import HnswConfig, VectorPoint
 
@@ -212,9 +212,9 @@ SMALL_DOCS = (
 def two_chunkings(data_dir: Path, tmp_path: Path, local_embedder) -> tuple[SpanIndex, SpanIndex]:
     """Four small demo documents indexed twice: ``coarse_v1`` (the default chunking, alias ``coarse``) and
     ``fine_v1`` (300-700 characters, alias ``fine``); their span indexes."""
-    from ragdeck.console.chunking import ChunkingConfig
-    from ragdeck.console.demo import DEMO_CORPUS
-    from ragdeck.console.ingest import ingest
+    from ragdeck.console.ingest.chunking import ChunkingConfig
+    from ragdeck.console.ingest.demo import DEMO_CORPUS
+    from ragdeck.console.ingest.pipeline import ingest
 
     corpus = tmp_path / "corpus"
     for doc_id in SMALL_DOCS:  # same relative paths: same document ids and offsets as the demo collection

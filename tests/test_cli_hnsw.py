@@ -9,10 +9,10 @@ import pytest
 from cli_runner import assert_one_line_error, run_cli
 from hnsw_data import build_collection
 
-from ragdeck.console.evalset import EvalSet
-from ragdeck.console.evalset_io import read_jsonl, write_jsonl
-from ragdeck.console.hnsw import TEMP_PREFIX
-from ragdeck.console.policies import load_policies
+from ragdeck.console.evalsets.io import read_jsonl, write_jsonl
+from ragdeck.console.evalsets.model import EvalSet
+from ragdeck.console.hnsw.sweep import TEMP_PREFIX
+from ragdeck.console.retrieval.policies import load_policies
 from ragdeck.console.settings import Settings
 from ragdeck.services.qdrant_embedded import EmbeddedQdrantStore
 

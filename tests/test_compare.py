@@ -14,9 +14,9 @@ from cli_runner import assert_one_line_error, run_cli
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
-from ragdeck.console.compare import compare_runs
+from ragdeck.console.evaluation.compare import compare_runs
+from ragdeck.console.evaluation.stats import holm, paired_bootstrap_ci, paired_permutation_test
 from ragdeck.console.settings import Settings
-from ragdeck.console.stats import holm, paired_bootstrap_ci, paired_permutation_test
 from ragdeck.errors import InputError
 from ragdeck.services.eval_store import EvalStore
 from ragdeck.services.types import RunRow

@@ -16,8 +16,8 @@ from openai_fake import run_fake_openai
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from servers import prometheus_server, serve_asgi
 
-from ragdeck.console.components import component_rows, cost_from_samples, cost_per_1000
-from ragdeck.console.costs import PriceTable
+from ragdeck.console.answering.costs import PriceTable
+from ragdeck.console.slo.components import component_rows, cost_from_samples, cost_per_1000
 from ragdeck.services.prometheus import PrometheusReader
 from ragdeck.services.rag_api_admin import RagApiAdmin
 

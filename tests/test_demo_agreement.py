@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from ragdeck.console.agreement import overall_agreement
-from ragdeck.console.evalset_io import read_jsonl
+from ragdeck.console.annotation.agreement import overall_agreement
+from ragdeck.console.evalsets.io import read_jsonl
 
 SOURCES = Path(__file__).resolve().parent.parent / "eval_sets" / "sources"
 

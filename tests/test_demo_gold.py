@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from ragdeck.console.evalset import validate
-from ragdeck.console.evalset_io import read_csv, read_jsonl
-from ragdeck.console.publish import versions
+from ragdeck.console.evalsets.io import read_csv, read_jsonl
+from ragdeck.console.evalsets.model import validate
+from ragdeck.console.evalsets.publish import versions
 
 ROOT = Path(__file__).resolve().parent.parent
 EVAL_SETS = ROOT / "ragdeck" / "demo_eval_sets"  # shipped as package data

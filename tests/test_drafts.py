@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ragdeck.console.drafts import clean_question, draft_questions, pick_chunks
+from ragdeck.console.annotation.drafts import clean_question, draft_questions, pick_chunks
 from ragdeck.services.types import ChatMessage, ChatResult, ComponentHealth, StoredPoint
 
 

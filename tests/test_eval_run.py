@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from ragdeck.console.eval_run import EvalDeps, EvalPlan, EvalRunner
-from ragdeck.console.evalset import EvalRecord, EvalSet, EvalSetProblems
-from ragdeck.console.evalset_io import read_jsonl, write_jsonl
-from ragdeck.console.policies import Policy
-from ragdeck.console.retrieval import Retriever
+from ragdeck.console.evalsets.io import read_jsonl, write_jsonl
+from ragdeck.console.evalsets.model import EvalRecord, EvalSet, EvalSetProblems
+from ragdeck.console.evaluation.runner import EvalDeps, EvalPlan, EvalRunner
+from ragdeck.console.retrieval.pipeline import Retriever
+from ragdeck.console.retrieval.policies import Policy
 from ragdeck.services.eval_store import EvalStore
 from ragdeck.services.qdrant_embedded import EmbeddedQdrantStore
 from ragdeck.services.types import ClaimVerdict, JudgeResult

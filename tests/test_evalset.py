@@ -7,9 +7,7 @@ import random
 
 import pytest
 
-from ragdeck.console.chunking import ChunkingConfig, chunk_document
-from ragdeck.console.documents import Document
-from ragdeck.console.evalset import (
+from ragdeck.console.evalsets.model import (
     EvalRecord,
     EvalSet,
     EvalSetProblems,
@@ -22,6 +20,8 @@ from ragdeck.console.evalset import (
     stable_id,
     validate,
 )
+from ragdeck.console.ingest.chunking import ChunkingConfig, chunk_document
+from ragdeck.console.ingest.documents import Document
 from ragdeck.errors import InputError
 
 

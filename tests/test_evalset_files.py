@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ragdeck.console.evalset_files import (
+from ragdeck.console.evalsets.files import (
     DEMO_EVAL_SETS,
     eval_set_files,
     listed_eval_sets,

@@ -13,8 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ragdeck.console.evalset import EvalRecord, EvalSet, GoldSpan, normalize_question, validate
-from ragdeck.console.evalset_io import (
+from ragdeck.console.evalsets.io import (
     EvalSetProblems,
     default_queries_path,
     format_of,
@@ -28,6 +27,7 @@ from ragdeck.console.evalset_io import (
     write_jsonl,
     write_qrels,
 )
+from ragdeck.console.evalsets.model import EvalRecord, EvalSet, GoldSpan, normalize_question, validate
 from ragdeck.errors import InputError
 
 DATA = Path(__file__).parent / "data" / "evalsets"

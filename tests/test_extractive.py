@@ -6,13 +6,13 @@ import re
 
 import pytest
 
-from ragdeck.console.answering import NO_ANSWER, parse_citations
-from ragdeck.console.chunking import chunk_document
-from ragdeck.console.demo import DEMO_CORPUS
-from ragdeck.console.documents import Document
-from ragdeck.console.extractive import extractive_answer, split_sentences, terms
-from ragdeck.console.loaders import load_documents
-from ragdeck.console.retrieval import RetrievedChunk
+from ragdeck.console.answering.answers import NO_ANSWER, parse_citations
+from ragdeck.console.answering.extractive import extractive_answer, split_sentences, terms
+from ragdeck.console.ingest.chunking import chunk_document
+from ragdeck.console.ingest.demo import DEMO_CORPUS
+from ragdeck.console.ingest.documents import Document
+from ragdeck.console.ingest.loaders import load_documents
+from ragdeck.console.retrieval.pipeline import RetrievedChunk
 
 STORAGE = "prometheus-server/docs/storage"
 QUICK_TOUR = "tei/docs/source/en/quick_tour"

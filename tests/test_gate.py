@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ragdeck.console.gate import Condition, check_gate, parse_gate
+from ragdeck.console.evaluation.gate import Condition, check_gate, parse_gate
 from ragdeck.errors import InputError
 
 

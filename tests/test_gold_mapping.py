@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from ragdeck.console.chunking import ChunkingConfig
-from ragdeck.console.demo import DEMO_CORPUS
-from ragdeck.console.evalset import EvalRecord, EvalSet, GoldSpan
-from ragdeck.console.gold_mapping import ChunkSpan, SpanIndex, map_evalset, map_span
-from ragdeck.console.ingest import ingest
+from ragdeck.console.evalsets.gold_mapping import ChunkSpan, SpanIndex, map_evalset, map_span
+from ragdeck.console.evalsets.model import EvalRecord, EvalSet, GoldSpan
+from ragdeck.console.ingest.chunking import ChunkingConfig
+from ragdeck.console.ingest.demo import DEMO_CORPUS
+from ragdeck.console.ingest.pipeline import ingest
 from ragdeck.services.qdrant_embedded import EmbeddedQdrantStore
 
 CORPUS = DEMO_CORPUS / "tei"
@@ -92,7 +92,7 @@ def test_coverage_rule_on_hand_made_spans() -> None:
 
 
 def test_spans_survive_a_round_trip_through_jsonl(two_chunkings, tmp_path: Path) -> None:
-    from ragdeck.console.evalset_io import read_jsonl, write_jsonl
+    from ragdeck.console.evalsets.io import read_jsonl, write_jsonl
 
     _, coarse, fine = two_chunkings
     gold = sorted(coarse.by_id)[3]

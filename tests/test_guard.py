@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from servers import free_port
 
-from ragdeck.console.guard import CanaryGuard, GuardThresholds, p95
-from ragdeck.console.routing import Router
+from ragdeck.console.online.guard import CanaryGuard, GuardThresholds, p95
+from ragdeck.console.online.routing import Router
 from ragdeck.console.settings import Settings
 from ragdeck.errors import InputError
 from ragdeck.services.prometheus import PrometheusReader
@@ -66,7 +66,7 @@ def test_trips_on_injected_latency(state: SqliteRoutingState, clock: FakeClock, 
     latencies, ok = normal_traffic(rng, 400, error_share=0.0)
     latencies[rng.random(400) < 0.8] = 5.0  # 80 % of requests take 5 s
     guard = CanaryGuard(state, DEFAULTS, "B", clock=clock)
-    with caplog.at_level(logging.WARNING, logger="ragdeck.console.guard"):
+    with caplog.at_level(logging.WARNING, logger="ragdeck.console.online.guard"):
         verdict = feed(guard, clock, latencies, ok)
     assert verdict.tripped and verdict.source == "local"
     assert verdict.samples == 50  # judged as soon as min_samples were in
@@ -225,7 +225,7 @@ def test_falls_back_to_its_own_window_when_prometheus_is_unreachable(
 ) -> None:
     reader = PrometheusReader(f"http://127.0.0.1:{free_port()}", timeout_s=0.5, retries=0)
     guard = CanaryGuard(state, DEFAULTS, "B", clock=clock, source=reader)
-    with caplog.at_level(logging.WARNING, logger="ragdeck.console.guard"):
+    with caplog.at_level(logging.WARNING, logger="ragdeck.console.online.guard"):
         verdict = feed(guard, clock, np.full(60, 5.0), np.ones(60, dtype=bool))
     assert verdict.tripped and verdict.source == "local"
     assert any("falls back to its own window" in r.message for r in caplog.records)

@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 from hnsw_data import build_collection, clustered_vectors
 
-from ragdeck.console import hnsw
-from ragdeck.console.hnsw import SweepRow
+from ragdeck.console.hnsw import sweep as hnsw
+from ragdeck.console.hnsw.sweep import SweepRow
 from ragdeck.console.settings import Settings
 from ragdeck.errors import InputError, PermissionDenied, RagdeckError, StoreBusy
 from ragdeck.services.qdrant_embedded import EmbeddedQdrantStore
@@ -306,11 +306,12 @@ def test_a_rebuild_that_missed_writes_is_refused_and_the_old_index_kept(
 def test_apply_policy_ef_persists_across_a_restart(data_dir: Path) -> None:
     before, after = hnsw.apply_policy_ef(Settings(), "B", 64, actor="test")
     assert (before, after) == (None, 64)
-    from ragdeck.console.policies import load_policies
+    from ragdeck.console.retrieval.policies import load_policies
 
     assert load_policies(Settings())["B"].hnsw_ef == 64 and load_policies(Settings())["A"].hnsw_ef is None
     code = (
-        "from ragdeck.console.policies import load_policies; from ragdeck.console.settings import Settings; "
+        "from ragdeck.console.retrieval.policies import load_policies; "
+        "from ragdeck.console.settings import Settings; "
         "p = load_policies(Settings()); print(p['A'].hnsw_ef, p['B'].hnsw_ef)"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
@@ -365,7 +366,7 @@ def test_an_unreadable_state_database_is_a_one_line_error(tmp_path: Path) -> Non
 
 
 def test_a_running_service_picks_up_an_applied_ef(data_dir: Path) -> None:
-    from ragdeck.console.policies import LivePolicies
+    from ragdeck.console.retrieval.policies import LivePolicies
 
     now = [0.0]
     live = LivePolicies(Settings(), refresh_s=1.0, clock=lambda: now[0])
@@ -389,7 +390,7 @@ def test_a_running_service_picks_up_an_applied_ef(data_dir: Path) -> None:
 def test_policy_overrides_apply_over_toml_and_ignore_unknown_policies(data_dir: Path) -> None:
     Path("ragdeck.toml").write_text("[policies.ctl]\nhnsw_ef = 16\n[policies.can]\ntop_k = 20\n")
     settings = Settings(control_policy="ctl", canary_policy="can")
-    from ragdeck.console.policies import load_policies
+    from ragdeck.console.retrieval.policies import load_policies
 
     assert load_policies(settings)["ctl"].hnsw_ef == 16
     hnsw.apply_policy_ef(settings, "ctl", 48, actor="test")

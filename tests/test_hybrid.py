@@ -17,14 +17,14 @@ from index_helpers import small_corpus
 from qdrant_client import QdrantClient, models
 
 from ragdeck.console import audit
-from ragdeck.console.chunking import ChunkingConfig
-from ragdeck.console.eval_run import EvalPlan
-from ragdeck.console.evalset import EvalRecord, EvalSet
-from ragdeck.console.fusion import fuse, rrf_scores
-from ragdeck.console.index_ops import IndexOps
-from ragdeck.console.ingest import ingest
-from ragdeck.console.policies import Policy, default_policy
-from ragdeck.console.retrieval import RetrievalParams, Retriever
+from ragdeck.console.evalsets.model import EvalRecord, EvalSet
+from ragdeck.console.evaluation.runner import EvalPlan
+from ragdeck.console.index_ops.operations import IndexOps
+from ragdeck.console.ingest.chunking import ChunkingConfig
+from ragdeck.console.ingest.pipeline import ingest
+from ragdeck.console.retrieval.fusion import fuse, rrf_scores
+from ragdeck.console.retrieval.pipeline import RetrievalParams, Retriever
+from ragdeck.console.retrieval.policies import Policy, default_policy
 from ragdeck.console.roles import Role, User
 from ragdeck.console.settings import Settings
 from ragdeck.console.wiring import Stack, build_eval_runner, build_eval_store, build_stack

@@ -16,10 +16,10 @@ from cli_runner import assert_one_line_error, run_cli
 from index_helpers import small_corpus, small_evalset
 
 from ragdeck.console import audit
-from ragdeck.console.chunking import ChunkingConfig
-from ragdeck.console.index_ops import GateBlocked, IndexOps
-from ragdeck.console.ingest import ingest
-from ragdeck.console.policies import default_policy
+from ragdeck.console.index_ops.operations import GateBlocked, IndexOps
+from ragdeck.console.ingest.chunking import ChunkingConfig
+from ragdeck.console.ingest.pipeline import ingest
+from ragdeck.console.retrieval.policies import default_policy
 from ragdeck.console.roles import Role, User
 from ragdeck.console.settings import Settings
 from ragdeck.console.wiring import Stack, build_eval_runner, build_stack
@@ -143,7 +143,7 @@ def test_gate_then_swap_then_rollback(ops: IndexOps, stack: Stack, corpus: Path)
 
 
 def _conditions(text: str):
-    from ragdeck.console.gate import parse_gate
+    from ragdeck.console.evaluation.gate import parse_gate
 
     return parse_gate(text)
 
@@ -397,7 +397,7 @@ def test_rag_api_queries_during_swap_and_rollback_each_come_from_one_version(
 
     from ragdeck.api.app import create_app
     from ragdeck.api.runtime import build_runtime
-    from ragdeck.console.retrieval import RetrievalParams, Retriever
+    from ragdeck.console.retrieval.pipeline import RetrievalParams, Retriever
 
     _rebuild(ops, stack, corpus)
     settings = Settings()
@@ -458,7 +458,7 @@ def test_a_version_embedded_with_another_model_is_gated_with_it(
     ops: IndexOps, stack: Stack, corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import ragdeck.console.wiring as wiring
-    from ragdeck.console.index_ops import runner_for, version_embedder
+    from ragdeck.console.index_ops.operations import runner_for, version_embedder
     from ragdeck.services.embedders import LocalEmbedder, packaged_model_path
 
     serving = stack.embedder

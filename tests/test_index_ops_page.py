@@ -10,8 +10,8 @@ from index_helpers import small_corpus, small_evalset
 from pages import open_page
 
 from ragdeck.console import audit
-from ragdeck.console.evalset_io import write_jsonl
-from ragdeck.console.ingest import ingest
+from ragdeck.console.evalsets.io import write_jsonl
+from ragdeck.console.ingest.pipeline import ingest
 from ragdeck.console.settings import Settings
 from ragdeck.services.qdrant_embedded import EmbeddedQdrantStore
 

@@ -12,7 +12,7 @@ import pytest
 from qdrant_client import QdrantClient
 from test_store_server import DIM, FakeQdrant
 
-from ragdeck.console.index_ops import IndexOps
+from ragdeck.console.index_ops.operations import IndexOps
 from ragdeck.errors import InputError
 from ragdeck.services.index_registry import SqliteIndexRegistry
 from ragdeck.services.qdrant_server import QdrantServerStore
@@ -106,7 +106,7 @@ def test_cluster_view(server: tuple[QdrantServerStore, ClusterFake], tmp_path: P
 def test_embedded_store_has_no_cluster_and_refuses_shards(
     data_dir: Path, tmp_path: Path, local_embedder
 ) -> None:
-    from ragdeck.console.chunking import ChunkingConfig
+    from ragdeck.console.ingest.chunking import ChunkingConfig
     from ragdeck.console.roles import Role, User
     from ragdeck.services.qdrant_embedded import EmbeddedQdrantStore
 

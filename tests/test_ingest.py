@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from ragdeck.console.chunking import ChunkingConfig
-from ragdeck.console.demo import DEMO_CORPUS
-from ragdeck.console.ingest import ingest, next_version_name
+from ragdeck.console.ingest.chunking import ChunkingConfig
+from ragdeck.console.ingest.demo import DEMO_CORPUS
+from ragdeck.console.ingest.pipeline import ingest, next_version_name
 from ragdeck.errors import CollectionExists, DimensionMismatch, InputError
 from ragdeck.services.qdrant_embedded import EmbeddedQdrantStore
 from ragdeck.services.types import HnswConfig

@@ -17,7 +17,7 @@ from servers import free_port
 from typer.testing import CliRunner
 
 from ragdeck.cli_llm import app as llm_app
-from ragdeck.console.costs import PriceTable, estimate_cost
+from ragdeck.console.answering.costs import PriceTable, estimate_cost
 from ragdeck.errors import ConfigError, ServiceUnavailable
 from ragdeck.services.llama_local import (
     CHUNK_BYTES,

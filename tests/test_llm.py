@@ -15,7 +15,7 @@ from servers import free_port
 from typer.testing import CliRunner
 
 from ragdeck.cli_llm import app as llm_app
-from ragdeck.console.costs import Cost, Price, PriceTable, estimate_cost, is_local_model
+from ragdeck.console.answering.costs import Cost, Price, PriceTable, estimate_cost, is_local_model
 from ragdeck.console.interfaces import ChatModel
 from ragdeck.console.settings import Settings
 from ragdeck.errors import ConfigError, InputError, ServiceUnavailable

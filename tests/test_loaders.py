@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ragdeck.console.loaders import CorpusProblems, Problem, load_documents
+from ragdeck.console.ingest.loaders import CorpusProblems, Problem, load_documents
 from ragdeck.errors import InputError
 
 DEMO_CORPUS = Path(__file__).resolve().parent.parent / "ragdeck" / "demo_corpus"

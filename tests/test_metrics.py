@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ragdeck.console.metrics import (
+from ragdeck.console.evaluation.metrics import (
     RETRIEVAL_METRICS,
     MetricNameError,
     document_qrels,

@@ -16,7 +16,7 @@ from servers import require_binary
 
 from ragdeck.api.metrics import SLOW_BUCKETS, ApiMetrics
 from ragdeck.console import audit
-from ragdeck.console.online import (
+from ragdeck.console.online.panel import (
     ScrapeHistory,
     active_rollback,
     event_rows,
@@ -259,7 +259,7 @@ def test_operator_moves_the_canary_and_every_change_is_audited(api) -> None:
         summary = set_canary_weight(admin, OPERATOR, 0.3, "try B on 30 %")
         assert summary["weights"] == {"A": pytest.approx(0.7), "B": 0.3}
         users = [f"u{i}" for i in range(30)]
-        from ragdeck.console.routing import stable_bucket
+        from ragdeck.console.online.routing import stable_bucket
 
         assert [admin.assign(u) for u in users] == ["B" if stable_bucket(u) < 0.3 else "A" for u in users]
         assert promote_canary(admin, OPERATOR, "B wins")["weights"]["B"] == 1.0
@@ -347,7 +347,7 @@ def test_figures_from_debian_prometheus_scraping_the_api(api, tmp_path: Path) ->
     admin = RagApiAdmin(url, TOKEN)
     admin.set_weight("B", 0.5)
     users = [f"prom-user-{i}" for i in range(16)]
-    from ragdeck.console.routing import stable_bucket
+    from ragdeck.console.online.routing import stable_bucket
 
     sent = {"A": 0, "B": 0}
     with prometheus_server(tmp_path / "prom", [url.removeprefix("http://")], scrape_interval_s=1) as prom_url:

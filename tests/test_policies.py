@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from ragdeck.console.policies import Policy, default_policy, load_policies
-from ragdeck.console.retrieval import RetrievalParams
+from ragdeck.console.retrieval.pipeline import RetrievalParams
+from ragdeck.console.retrieval.policies import Policy, default_policy, load_policies
 from ragdeck.console.settings import Settings
 from ragdeck.errors import ConfigError, InputError
 

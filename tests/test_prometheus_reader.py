@@ -17,7 +17,7 @@ import pytest
 from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
 from servers import free_port, prometheus_server
 
-from ragdeck.console.guard import CanaryGuard, GuardThresholds
+from ragdeck.console.online.guard import CanaryGuard, GuardThresholds
 from ragdeck.errors import InputError, ServiceUnavailable
 from ragdeck.services.prometheus import PrometheusReader, label_value, promql_window
 from ragdeck.services.routing_state import SqliteRoutingState

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from pages import open_page
 
-from ragdeck.console.evalset_io import read_csv, read_jsonl
-from ragdeck.console.publish import diff, gold_to_evalset, load_version, publish, versions
+from ragdeck.console.evalsets.io import read_csv, read_jsonl
+from ragdeck.console.evalsets.publish import diff, gold_to_evalset, load_version, publish, versions
 from ragdeck.console.settings import Settings
 from ragdeck.errors import InputError
 from ragdeck.services.annotation_store import AnnotationStore

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ragdeck.console.loaders import load_documents
-from ragdeck.console.redaction import TAGS, redact
+from ragdeck.console.ingest.loaders import load_documents
+from ragdeck.console.ingest.redaction import TAGS, redact
 
 DEMO_CORPUS = Path(__file__).resolve().parent.parent / "ragdeck" / "demo_corpus"
 

@@ -19,7 +19,7 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from servers import serve_asgi
 
-from ragdeck.console.replay import ReplayPlan, check_target, planned_sends, run_replay, user_id
+from ragdeck.console.online.replay import ReplayPlan, check_target, planned_sends, run_replay, user_id
 from ragdeck.errors import InputError
 from ragdeck.services.replay_client import QueryReply
 
@@ -211,7 +211,7 @@ def small_api(data_dir: Path, local_embedder, tmp_path: Path):
     """The real RAG API over a two-document collection (alias rag_chunks), half the users on canary B."""
     from ragdeck.api.app import create_app
     from ragdeck.api.runtime import build_runtime
-    from ragdeck.console.ingest import ingest
+    from ragdeck.console.ingest.pipeline import ingest
     from ragdeck.console.settings import Settings
     from ragdeck.services.qdrant_embedded import EmbeddedQdrantStore
 
@@ -275,7 +275,7 @@ def test_replay_against_the_real_api_matches_its_metrics(
 
 
 def test_background_replay_job_runs_to_its_duration_and_stops_on_request() -> None:
-    from ragdeck.console.replay import ReplayJob
+    from ragdeck.console.online.replay import ReplayJob
     from ragdeck.console.wiring import build_replay_sender
 
     with serve_asgi(fake_api(), "fake-rag-api") as api:

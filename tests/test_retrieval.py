@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from tei_fake import FakeTei, rerank_score, run_fake_tei
 
-from ragdeck.console.ingest import ingest
-from ragdeck.console.retrieval import RetrievalParams, Retriever
+from ragdeck.console.ingest.pipeline import ingest
+from ragdeck.console.retrieval.pipeline import RetrievalParams, Retriever
 from ragdeck.console.settings import Settings
 from ragdeck.console.wiring import build_stack
 from ragdeck.errors import DimensionMismatch, InputError

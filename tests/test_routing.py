@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from ragdeck.console.routing import Router, RoutingDecision, stable_bucket
+from ragdeck.console.online.routing import Router, RoutingDecision, stable_bucket
 from ragdeck.errors import InputError
 from ragdeck.services.routing_state import RedisRoutingState, SqliteRoutingState
 
@@ -75,7 +75,7 @@ def test_assignments_are_the_same_in_another_process(state: SqliteRoutingState) 
     script = textwrap.dedent(
         """
         import json, sys
-        from ragdeck.console.routing import Router
+        from ragdeck.console.online.routing import Router
         from ragdeck.services.routing_state import SqliteRoutingState
         router = Router("A", "B", SqliteRoutingState(sys.argv[1]))
         users = [f"user-{i:05d}@example.org" for i in range(10_000)]

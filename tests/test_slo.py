@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ragdeck.console.settings import Settings
-from ragdeck.console.slo import (
+from ragdeck.console.slo.objectives import (
     ALERT_RULES,
     SloStatus,
     SloTargets,
@@ -120,7 +120,7 @@ def test_the_pages_slis_equal_the_recorded_slis_the_alerts_use(tmp_path) -> None
 
     from servers import require_binary
 
-    from ragdeck.console.slo_live import RETRIEVAL, availability_promql, slow_promql
+    from ragdeck.console.slo.live import RETRIEVAL, availability_promql, slow_promql
 
     promtool = require_binary("promtool", "/usr/bin/promtool")
     rules = Path(__file__).resolve().parent.parent / "monitoring" / "rules" / "ragdeck_recording.yml"
@@ -161,7 +161,7 @@ def test_the_pages_slis_equal_the_recorded_slis_the_alerts_use(tmp_path) -> None
 
 
 def test_latency_slis_read_the_bucket_at_or_above_the_target() -> None:
-    from ragdeck.console.slo_live import bucket_at_or_above
+    from ragdeck.console.slo.live import bucket_at_or_above
 
     bounds = [0.1, 0.15, 0.2, 0.3, float("inf")]
     assert bucket_at_or_above(0.2, bounds) == 0.2

@@ -20,7 +20,7 @@ from pages import open_page
 from servers import prometheus_server, serve_asgi
 
 from ragdeck.api.metrics import STAGE_BUCKETS
-from ragdeck.console.replay import ReplayPlan, run_replay
+from ragdeck.console.online.replay import ReplayPlan, run_replay
 from ragdeck.services.replay_client import QueryReply
 
 pytestmark = pytest.mark.slow

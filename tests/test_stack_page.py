@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from pages import open_page
 
-from ragdeck.console.stack import hit_rows, score_breakdown
+from ragdeck.console.retrieval.collections import hit_rows, score_breakdown
 
 
 @pytest.mark.slow

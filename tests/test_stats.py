@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-import ragdeck.console.stats as stats_module
-from ragdeck.console.stats import bootstrap_ci
+import ragdeck.console.evaluation.stats as stats_module
+from ragdeck.console.evaluation.stats import bootstrap_ci
 
 RESAMPLES = 20_000
 
@@ -103,7 +103,7 @@ def test_chunked_resampling(monkeypatch):
 
 
 def test_bootstrap_cis_equals_bootstrap_ci_column_by_column() -> None:
-    from ragdeck.console.stats import bootstrap_cis
+    from ragdeck.console.evaluation.stats import bootstrap_cis
 
     rng = np.random.default_rng(3)
     columns = {

@@ -249,7 +249,7 @@ def test_update_hnsw(store: VectorStore, docs: list[VectorPoint]) -> None:
 
 
 def test_search_targets_lists_aliases_then_collections(store: VectorStore) -> None:
-    from ragdeck.console.stack import search_targets
+    from ragdeck.console.retrieval.collections import search_targets
 
     assert search_targets(store) == []
     for name in ("kb_v2", "kb_v1"):

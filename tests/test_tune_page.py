@@ -8,7 +8,7 @@ import pytest
 from hnsw_data import build_collection
 from pages import open_page
 
-from ragdeck.console.policies import load_policies
+from ragdeck.console.retrieval.policies import load_policies
 from ragdeck.console.settings import Settings
 
 

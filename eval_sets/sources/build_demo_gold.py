@@ -18,9 +18,9 @@ import json
 import tempfile
 from pathlib import Path
 
-from ragdeck.console.annotate import candidates
-from ragdeck.console.publish import gold_to_evalset, publish
-from ragdeck.console.retrieval import Retriever
+from ragdeck.console.annotation.candidates import candidates
+from ragdeck.console.evalsets.publish import gold_to_evalset, publish
+from ragdeck.console.retrieval.pipeline import Retriever
 from ragdeck.services.annotation_store import AnnotationStore
 from ragdeck.services.embedders import LocalEmbedder
 from ragdeck.services.qdrant_embedded import EmbeddedQdrantStore

@@ -26,7 +26,7 @@ Both annotators are compared on the same pool, on the same scale: A's grade of a
 ``EvalRecord.grade`` (its ``relevance`` entry, else 1 for a gold id, else 0: A's procedure went over every
 top-20 candidate, so an unlabelled one is a no). A's gold chunks outside B's top-10 pool (the source chunk
 may rank lower, and A looked at the top 20) are not compared; the figure ``a_gold_outside_pool`` counts
-them. Statistics come from ``ragdeck.console.agreement``, pooling every (question, chunk) pair as one item:
+them. Statistics come from ``ragdeck.console.annotation.agreement``, pooling every (question, chunk) pair as one item:
 
 - 3-level (0/1/2): Cohen's kappa (unweighted, and linearly weighted), Krippendorff's alpha (ordinal);
 - binary (relevant = grade >= 1): Cohen's kappa, Krippendorff's alpha (nominal);
@@ -49,8 +49,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from ragdeck.console.agreement import cohen_kappa, jaccard, overall_agreement
-from ragdeck.console.evalset_io import read_jsonl
+from ragdeck.console.annotation.agreement import cohen_kappa, jaccard, overall_agreement
+from ragdeck.console.evalsets.io import read_jsonl
 
 HERE = Path(__file__).resolve().parent
 GOLD = HERE.parent.parent / "ragdeck" / "demo_eval_sets" / "demo_gold.jsonl"
@@ -238,8 +238,8 @@ def save_to_store(state_db: Path, gold_path: Path = GOLD, b_path: Path = ANNOTAT
 
 def pool_from_collection(data_dir: Path, questions: Mapping[str, str]) -> dict[str, list[str]]:
     """The top-``POOL_DEPTH`` dense candidates of each question, drawn as the Annotate page draws them."""
-    from ragdeck.console.annotate import candidates
-    from ragdeck.console.retrieval import Retriever
+    from ragdeck.console.annotation.candidates import candidates
+    from ragdeck.console.retrieval.pipeline import Retriever
     from ragdeck.services.embedders import LocalEmbedder
     from ragdeck.services.qdrant_embedded import EmbeddedQdrantStore
 

@@ -1,6 +1,7 @@
 """The RAG API (FastAPI): `/query`, `/feedback`, `/healthz`, `/readyz`, `/metrics` and admin routing.
 
-Thin: it validates input, calls ``ragdeck.console.rag.RagService`` and turns outcomes into HTTP and metrics.
+Thin: it validates input, calls ``ragdeck.console.answering.service.RagService`` and turns outcomes into
+HTTP and metrics.
 Bad input always gets a 4xx with a message that says what to fix, never a 500.
 """
 
@@ -208,8 +209,13 @@ def create_app(runtime: ApiRuntime) -> FastAPI:
             "failed": failed,
             "degraded": [c.component for c in checks if c.degraded],
             "checks": [
-                {"component": c.component, "ok": c.ok, "degraded": c.degraded, "detail": c.detail,
-                 "ms": round(c.ms, 1)}
+                {
+                    "component": c.component,
+                    "ok": c.ok,
+                    "degraded": c.degraded,
+                    "detail": c.detail,
+                    "ms": round(c.ms, 1),
+                }
                 for c in checks
             ],
         }

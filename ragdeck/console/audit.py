@@ -26,7 +26,7 @@ from ragdeck.console.settings import Settings
 from ragdeck.services.audit_log import SqliteAuditLog
 
 if TYPE_CHECKING:
-    from ragdeck.console.roles import User
+    from ragdeck.console.identity import User
 
 OUTCOMES = ("ok", "denied", "failed")
 CSV_COLUMNS = ("id", "time", "actor", "role", "action", "target", "before", "after", "reason", "outcome")

@@ -8,8 +8,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ragdeck.console.answer_cache import AnswerCache
-from ragdeck.console.guard import CanaryGuard, GuardThresholds
+from ragdeck.console.answering.cache import AnswerCache
+from ragdeck.console.answering.service import RagService
 from ragdeck.console.interfaces import (
     AnswerJudge,
     ChatModel,
@@ -24,15 +24,15 @@ from ragdeck.console.interfaces import (
     RoutingState,
     VectorStore,
 )
-from ragdeck.console.policies import LivePolicies, Policy
-from ragdeck.console.rag import RagService
-from ragdeck.console.retrieval import Retriever
-from ragdeck.console.routing import Router
+from ragdeck.console.online.guard import CanaryGuard, GuardThresholds
+from ragdeck.console.online.routing import Router
+from ragdeck.console.retrieval.pipeline import Retriever
+from ragdeck.console.retrieval.policies import LivePolicies, Policy
 from ragdeck.console.settings import Settings
 from ragdeck.services.types import ComponentHealth
 
 if TYPE_CHECKING:
-    from ragdeck.console.eval_run import EvalRunner
+    from ragdeck.console.evaluation.runner import EvalRunner
 
 
 def build_store(settings: Settings) -> VectorStore:
@@ -212,7 +212,7 @@ def build_chat_models(
 
 def cost_estimator(settings: Settings) -> Callable[[str, int, int], float | None]:
     """``(model, prompt_tokens, completion_tokens) -> USD`` from the price table (None if unknown)."""
-    from ragdeck.console.costs import PriceTable, estimate_cost
+    from ragdeck.console.answering.costs import PriceTable, estimate_cost
 
     table = PriceTable.from_settings(settings)
 
@@ -326,7 +326,7 @@ def build_eval_runner(
     """An eval runner over ``stack``; with answers it also gets the LLM (the policy's own model when it
     names one; None = the extractive answerer) and a judge (the LLM judge when one is configured, else
     Ragas' offline metrics)."""
-    from ragdeck.console.eval_run import EvalDeps, EvalRunner
+    from ragdeck.console.evaluation.runner import EvalDeps, EvalRunner
 
     judge = build_judge(settings, stack.embedder) if with_answers else None
     chat_model = stack.chat_model

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from ragdeck.console.annotate import (
+from ragdeck.console.annotation.candidates import (
     RELEVANCE_LABELS,
     candidates,
     highlight,
@@ -17,10 +17,10 @@ from ragdeck.console.annotate import (
     neighbours,
     query_terms,
 )
-from ragdeck.console.drafts import draft_questions, pick_chunks
-from ragdeck.console.evalset_io import read_any
-from ragdeck.console.retrieval import Retriever
-from ragdeck.console.stack import search_targets
+from ragdeck.console.annotation.drafts import draft_questions, pick_chunks
+from ragdeck.console.evalsets.io import read_any
+from ragdeck.console.retrieval.collections import search_targets
+from ragdeck.console.retrieval.pipeline import Retriever
 from ragdeck.ui import (
     get_annotation_store,
     get_rag_service,

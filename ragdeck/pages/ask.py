@@ -7,7 +7,7 @@ import json
 import plotly.graph_objects as go
 import streamlit as st
 
-from ragdeck.console.rag import QueryOutcome
+from ragdeck.console.answering.service import QueryOutcome
 from ragdeck.ui import get_feedback_log, get_rag_service, user_errors
 
 st.title("Ask")

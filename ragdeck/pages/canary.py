@@ -8,10 +8,10 @@ import time
 import pandas as pd
 import streamlit as st
 
-from ragdeck.console.ab_charts import latency_bars, p95_history, rate_bars
-from ragdeck.console.evalset_files import listed_eval_sets
-from ragdeck.console.evalset_io import read_any
-from ragdeck.console.online import (
+from ragdeck.charts.ab import latency_bars, p95_history, rate_bars
+from ragdeck.console.evalsets.files import listed_eval_sets
+from ragdeck.console.evalsets.io import read_any
+from ragdeck.console.online.panel import (
     ScrapeHistory,
     active_rollback,
     event_rows,
@@ -22,7 +22,7 @@ from ragdeck.console.online import (
     set_canary_weight,
     set_guard_thresholds,
 )
-from ragdeck.console.replay import ReplayJob, ReplayPlan, check_target
+from ragdeck.console.online.replay import ReplayJob, ReplayPlan, check_target
 from ragdeck.console.roles import Role
 from ragdeck.console.settings import Settings
 from ragdeck.console.wiring import build_metrics_query, build_replay_sender

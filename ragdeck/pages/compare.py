@@ -7,8 +7,8 @@ import json
 import pandas as pd
 import streamlit as st
 
-from ragdeck.console.ab_charts import diff_forest, pair_scatter
-from ragdeck.console.compare import compare_runs, metric_table, run_label, same_set_version
+from ragdeck.charts.ab import diff_forest, pair_scatter
+from ragdeck.console.evaluation.compare import compare_runs, metric_table, run_label, same_set_version
 from ragdeck.errors import RagdeckError
 from ragdeck.ui import get_eval_store
 

@@ -9,8 +9,10 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from ragdeck.console.eval_charts import curves, report_charts, summary_bars
-from ragdeck.console.eval_report import (
+from ragdeck.charts.evaluation import curves, report_charts, summary_bars
+from ragdeck.console.evalsets.files import listed_eval_sets, save_upload
+from ragdeck.console.evalsets.io import read_any
+from ragdeck.console.evaluation.report import (
     export_json,
     headline_metrics,
     html_report,
@@ -19,12 +21,10 @@ from ragdeck.console.eval_report import (
     retrieval_label,
     to_csv,
 )
-from ragdeck.console.eval_run import DEFAULT_KS, EvalPlan
-from ragdeck.console.evalset_files import listed_eval_sets, save_upload
-from ragdeck.console.evalset_io import read_any
-from ragdeck.console.policies import Policy, load_policies
+from ragdeck.console.evaluation.runner import DEFAULT_KS, EvalPlan
+from ragdeck.console.retrieval.collections import hit_rows, search_targets
+from ragdeck.console.retrieval.policies import Policy, load_policies
 from ragdeck.console.settings import Settings
-from ragdeck.console.stack import hit_rows, search_targets
 from ragdeck.ui import (
     get_eval_jobs,
     get_eval_runner,

@@ -10,13 +10,18 @@ import pandas as pd
 import streamlit as st
 
 from ragdeck.console import audit
-from ragdeck.console.chunking import ChunkingConfig
-from ragdeck.console.demo import DEMO_CORPUS
-from ragdeck.console.evalset_files import listed_eval_sets
-from ragdeck.console.evalset_io import read_any
-from ragdeck.console.gate import parse_gate
-from ragdeck.console.index_ops import DEFAULT_MAX_REGRESSION, IndexOps, runner_for, version_embedder
-from ragdeck.console.policies import default_policy
+from ragdeck.console.evalsets.files import listed_eval_sets
+from ragdeck.console.evalsets.io import read_any
+from ragdeck.console.evaluation.gate import parse_gate
+from ragdeck.console.index_ops.operations import (
+    DEFAULT_MAX_REGRESSION,
+    IndexOps,
+    runner_for,
+    version_embedder,
+)
+from ragdeck.console.ingest.chunking import ChunkingConfig
+from ragdeck.console.ingest.demo import DEMO_CORPUS
+from ragdeck.console.retrieval.policies import default_policy
 from ragdeck.console.roles import Role
 from ragdeck.console.settings import Settings
 from ragdeck.console.wiring import build_embedder, build_eval_runner

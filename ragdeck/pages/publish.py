@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from ragdeck.console.publish import diff, gold_to_evalset, load_version, publish, versions
+from ragdeck.console.evalsets.publish import diff, gold_to_evalset, load_version, publish, versions
 from ragdeck.console.settings import Settings
 from ragdeck.ui import get_annotation_store, user_errors
 

@@ -8,8 +8,8 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from ragdeck.console.agreement import overall_agreement
-from ragdeck.console.annotate import RELEVANCE_LABELS
+from ragdeck.console.annotation.agreement import overall_agreement
+from ragdeck.console.annotation.candidates import RELEVANCE_LABELS
 from ragdeck.ui import get_annotation_store, user_errors
 
 st.title("Review")

@@ -7,16 +7,19 @@ import time
 import pandas as pd
 import streamlit as st
 
-from ragdeck.console.components import (
+from ragdeck.charts.slo import burn_rate_bars, sli_series
+from ragdeck.console.answering.costs import PriceTable
+from ragdeck.console.retrieval.collections import live_version
+from ragdeck.console.settings import Settings
+from ragdeck.console.slo.components import (
     COMPONENTS,
     CostRate,
     component_rows,
     cost_from_prometheus,
     cost_from_samples,
 )
-from ragdeck.console.costs import PriceTable
-from ragdeck.console.settings import Settings
-from ragdeck.console.slo import (
+from ragdeck.console.slo.live import series_promql, slo_from_prometheus, slo_from_samples
+from ragdeck.console.slo.objectives import (
     SloStatus,
     SloTargets,
     load_overrides,
@@ -24,9 +27,6 @@ from ragdeck.console.slo import (
     save_targets,
     status_rows,
 )
-from ragdeck.console.slo_charts import burn_rate_bars, sli_series
-from ragdeck.console.slo_live import series_promql, slo_from_prometheus, slo_from_samples
-from ragdeck.console.stack import live_version
 from ragdeck.console.wiring import build_metrics_query
 from ragdeck.errors import RagdeckError
 from ragdeck.ui import current_user, get_eval_store, get_routing_admin, get_stack, user_errors

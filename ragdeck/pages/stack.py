@@ -10,8 +10,8 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from ragdeck.console.retrieval import RetrievalParams, Retriever, SearchResult
-from ragdeck.console.stack import collection_rows, hit_rows, score_breakdown, search_targets
+from ragdeck.console.retrieval.collections import collection_rows, hit_rows, score_breakdown, search_targets
+from ragdeck.console.retrieval.pipeline import RetrievalParams, Retriever, SearchResult
 from ragdeck.ui import get_stack, hit_table, retrieval_inputs, user_errors
 
 st.title("Stack")

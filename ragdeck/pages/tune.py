@@ -5,9 +5,10 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from ragdeck.console.evalset_files import listed_eval_sets
-from ragdeck.console.evalset_io import read_any
-from ragdeck.console.hnsw import (
+from ragdeck.charts.hnsw import pareto_figure
+from ragdeck.console.evalsets.files import listed_eval_sets
+from ragdeck.console.evalsets.io import read_any
+from ragdeck.console.hnsw.sweep import (
     DEFAULT_EFS,
     DEFAULT_MS,
     QuerySet,
@@ -23,11 +24,10 @@ from ragdeck.console.hnsw import (
     run_sweep,
     sample_queries,
 )
-from ragdeck.console.hnsw_charts import pareto_figure
-from ragdeck.console.policies import load_policies
+from ragdeck.console.retrieval.collections import search_targets
+from ragdeck.console.retrieval.policies import load_policies
 from ragdeck.console.roles import Role
 from ragdeck.console.settings import Settings
-from ragdeck.console.stack import search_targets
 from ragdeck.ui import current_user, get_stack, or_stop, progress_callback, user_errors
 
 st.title("Tune")

@@ -876,7 +876,7 @@ class AnnotationStore:
 
         An annotator counts on a question when they labelled a chunk on it or marked it done, and did not
         mark it skipped; one who marked it done with no labels appears with an empty mapping (judged
-        nothing relevant). Drafts are left out. This is the input of ``console.agreement``.
+        nothing relevant). Drafts are left out. This is the input of ``console.annotation.agreement``.
         """
         wanted = None if question_ids is None else set(question_ids)
         with self._db(read_tx=True) as db:

@@ -7,8 +7,8 @@ import sys
 import threading
 from pathlib import Path
 
-from ragdeck.console.chunking import ChunkingConfig
-from ragdeck.console.index_ops import IndexOps
+from ragdeck.console.index_ops.operations import IndexOps
+from ragdeck.console.ingest.chunking import ChunkingConfig
 from ragdeck.console.roles import cli_user
 from ragdeck.console.settings import Settings
 from ragdeck.console.wiring import build_stack

@@ -1,0 +1,431 @@
+"""The eval runner: one policy over one eval set version, query by query, into the state store.
+
+For each question: retrieve with the policy's knobs (deep enough for every k), score the ranking against the
+gold (chunk level, or document level when the gold names documents; document-level metrics are always kept
+too, as ``doc_<metric>@k``), and when answers are asked for, generate an answer with the policy's model, score
+it against the reference (exact match, token F1) and let the judge score it (faithfulness, answer relevancy,
+context recall, with verdicts per claim). Each finished query is saved at once, so a run that dies can be
+resumed without redoing what it finished. Queries run on a bounded thread pool; a cancel event stops new
+queries from starting.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from ragdeck.console.answering.answers import DEFAULT_SYSTEM_PROMPT
+from ragdeck.console.answering.generate import answer_question
+from ragdeck.console.evalsets.gold_mapping import SpanIndex, map_evalset
+from ragdeck.console.evalsets.model import EvalRecord, EvalSet, EvalSetProblems, doc_id_of, is_chunk_id
+from ragdeck.console.evalsets.model import validate as validate_set
+from ragdeck.console.evaluation.answer_metrics import exact_match, token_f1
+from ragdeck.console.evaluation.metrics import document_qrels, document_ranking, metric_names, score_rankings
+from ragdeck.console.evaluation.stats import bootstrap_cis
+from ragdeck.console.interfaces import AnswerJudge, ChatModel, EvalRunStore, VectorStore
+from ragdeck.console.retrieval.pipeline import Retriever
+from ragdeck.console.retrieval.policies import Policy
+from ragdeck.errors import InputError
+from ragdeck.services.lexical import no_lexical_index
+from ragdeck.services.types import RunRow
+
+DEFAULT_KS = (1, 3, 5, 10)
+ANSWER_METRICS = ("exact_match", "token_f1")
+STAGES = ("embed", "search", "rerank", "generation", "judge", "total")
+
+Progress = Callable[[int, int], None]  # (queries finished, queries in the run)
+
+
+@dataclass(frozen=True)
+class EvalPlan:
+    """What a run evaluates: a policy, the cut-offs k, whether to generate and judge answers."""
+
+    policy: Policy
+    ks: tuple[int, ...] = DEFAULT_KS
+    answers: bool = False
+    concurrency: int = 4
+
+    def __post_init__(self) -> None:
+        if not self.ks or any(not isinstance(k, int) or k < 1 for k in self.ks):
+            raise InputError(f"every k must be an integer >= 1, got {list(self.ks)}")
+        if self.concurrency < 1:
+            raise InputError(f"concurrency must be at least 1, got {self.concurrency}")
+
+    @property
+    def depth(self) -> int:
+        """How many results are retrieved: enough for the largest k and for the policy's answer contexts."""
+        return max(max(self.ks), self.policy.top_n)
+
+    def retrieval_metric_names(self) -> list[str]:
+        """Retrieval metric names at every k: the gold's level, then document level (``doc_`` prefix)."""
+        names = metric_names(sorted(set(self.ks)))
+        return names + [f"doc_{n}" for n in names]
+
+    def to_json(self) -> dict[str, Any]:
+        """The plan as stored with the run (and read back by ``from_json`` to resume it)."""
+        return {
+            "policy": self.policy.as_dict(),
+            "ks": list(self.ks),
+            "answers": self.answers,
+            "concurrency": self.concurrency,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> EvalPlan:
+        """The inverse of ``to_json``."""
+        policy = dict(data["policy"])
+        return cls(
+            policy=Policy(**policy),
+            ks=tuple(data["ks"]),
+            answers=bool(data["answers"]),
+            concurrency=int(data["concurrency"]),
+        )
+
+
+@dataclass
+class EvalDeps:
+    """What a run needs from the stack: retrieval, and for answers a chat model (None = extractive) and a
+    judge (None = answers are scored against the reference only)."""
+
+    retriever: Retriever
+    runs: EvalRunStore
+    chat_model: ChatModel | None = None
+    judge: AnswerJudge | None = None
+    max_context_chars: int = 4000
+
+
+@dataclass
+class CollectionIds:
+    """What a collection holds of the ids an eval set names: chunk ids and document ids."""
+
+    chunk_ids: set[str]
+    doc_ids: set[str]
+
+    @classmethod
+    def of(cls, evalset: EvalSet, store: VectorStore, collection: str) -> CollectionIds:
+        """Look up only the ids the set names: its chunk ids by id, its documents by a one-point filtered
+        search each. Costs a few milliseconds per document whatever the collection's size (no scroll)."""
+        chunks: set[str] = set()
+        docs: set[str] = set()
+        for record in evalset.records:
+            named = [
+                *record.gold_context_ids,
+                *record.relevance,
+                *(s.chunk_id or "" for s in record.gold_spans),
+            ]
+            chunks.update(g for g in named if is_chunk_id(g))
+            docs.update(g for g in named if g and not is_chunk_id(g))
+            docs.update(s.doc_id for s in record.gold_spans)
+        ordered = sorted(chunks)
+        found: set[str] = set()
+        for i in range(0, len(ordered), 256):
+            found.update(p.id for p in store.retrieve(collection, ordered[i : i + 256]))
+        confirmed = {doc_id_of(c) for c in found}
+        docs |= {doc_id_of(c) for c in chunks - found}  # hints for missing chunks
+        probe = [1.0] + [0.0] * (store.collection_info(collection).dimension - 1)
+        present = confirmed | {
+            d
+            for d in sorted(docs - confirmed)
+            if store.search(collection, probe, 1, payload_filter={"doc_id": d})
+        }
+        return cls(found, present)
+
+
+def prepare_set(evalset: EvalSet, store: VectorStore, collection: str) -> tuple[EvalSet, list[str]]:
+    """The set ready to score on ``collection``, and notes on what was done to it.
+
+    Gold chunk ids the collection does not have are mapped by their gold spans (the set was labelled on
+    another chunking); any gold id that still names nothing in the collection raises ``EvalSetProblems``
+    listing every one of them, before the run starts.
+    """
+    known = CollectionIds.of(evalset, store, collection)
+    problems = validate_set(evalset, known.chunk_ids, known.doc_ids, collection=collection)
+    if problems and all(r.gold_spans for r in evalset.records):
+        report = map_evalset(evalset, SpanIndex.from_store(store, collection))
+        mapped = replace(report.evalset, source_lines=evalset.source_lines)
+        known = CollectionIds.of(mapped, store, collection)
+        remaining = validate_set(mapped, known.chunk_ids, known.doc_ids, collection=collection)
+        if report.complete and not remaining:
+            note = (
+                f"gold mapped onto {collection}'s chunks by span overlap ({report.mapped} spans): the set "
+                "was labelled on another chunking"
+            )
+            return mapped, [note]
+    if problems:
+        raise EvalSetProblems(problems, evalset.name)
+    return evalset, []
+
+
+def qrels_of(record: EvalRecord) -> dict[str, int]:
+    """A record's judgements: every gold and graded id with its grade (grade-0 entries kept)."""
+    ids = dict.fromkeys([*record.gold_context_ids, *record.relevance])
+    return {i: record.grade(i) for i in ids}
+
+
+def score_query(
+    ranking: Sequence[str], qrels: dict[str, int], plan: EvalPlan
+) -> tuple[str, dict[str, float]]:
+    """The gold's level ("chunk" or "document") and every retrieval metric of one ranked list of chunk ids."""
+    names = metric_names(sorted(set(plan.ks)))
+    docs = document_ranking(ranking)
+    doc_qrels = document_qrels(qrels)
+    chunk_level = all(is_chunk_id(g) for g in qrels if qrels[g] > 0) and any(v > 0 for v in qrels.values())
+    level = "chunk" if chunk_level else "document"
+    # One call scores both lists: the ranking at the gold's level, and at document level.
+    first = (list(ranking), qrels) if chunk_level else (docs, doc_qrels)
+    scores = score_rankings([first[0], docs], [first[1], doc_qrels], names)
+    metrics: dict[str, float] = {}
+    for name in names:
+        metrics[name] = float(scores[name][0])
+        metrics[f"doc_{name}"] = float(scores[name][1])
+    return level, metrics
+
+
+def new_run_id() -> str:
+    """A readable, unique run id: ``run-YYYYmmdd-HHMMSS-xxxxxx`` (UTC)."""
+    return time.strftime("run-%Y%m%d-%H%M%S-", time.gmtime()) + uuid.uuid4().hex[:6]
+
+
+class EvalRunner:
+    """Runs plans over eval sets and stores every query's result (see the module docstring)."""
+
+    def __init__(self, deps: EvalDeps) -> None:
+        self.deps = deps
+
+    def start(
+        self, evalset: EvalSet, plan: EvalPlan, *, run_id: str | None = None, source: str | None = None
+    ) -> tuple[RunRow, EvalSet]:
+        """Check the set against the policy's collection and record a new run (status "running").
+
+        ``source`` is the set's file, kept with the run so it can be resumed from the console.
+        Returns the run and the set as it will be scored (mapped by spans when needed). Raises
+        ``EvalSetProblems`` naming every unknown gold id before anything is stored.
+        """
+        store = self.deps.retriever.store
+        collection = store.resolve(plan.policy.alias)
+        if plan.policy.retrieval != "dense" and not store.collection_info(collection).lexical:
+            raise no_lexical_index(collection)  # else every query would fail the same way
+        prepared, notes = prepare_set(evalset, store, collection)
+        now = time.time()
+        row = RunRow(
+            run_id=run_id or new_run_id(),
+            created_at=now,
+            updated_at=now,
+            status="running",
+            set_name=evalset.name,
+            set_hash=evalset.content_hash(),
+            collection=collection,
+            total=len(prepared.records),
+            config={**plan.to_json(), "notes": notes, "judge": self._judge_mode(plan), "set_path": source},
+        )
+        self.deps.runs.create_run(row)
+        return row, prepared
+
+    def _judge_mode(self, plan: EvalPlan) -> str | None:
+        if not plan.answers:
+            return None
+        return self.deps.judge.mode if self.deps.judge is not None else "reference only"
+
+    def resume_set(self, run: RunRow, evalset: EvalSet) -> EvalSet:
+        """The set a run to be resumed is scored on; refuses a set whose content differs from the run's."""
+        if evalset.content_hash() != run.set_hash:
+            raise InputError(
+                f"run {run.run_id} evaluated eval set {run.set_name!r} version sha256:{run.set_hash[:12]}…, "
+                f"but the set given hashes to sha256:{evalset.content_hash()[:12]}…: resume it with the same "
+                "version, or start a new run"
+            )
+        store = self.deps.retriever.store
+        prepared, _ = prepare_set(evalset, store, run.collection)
+        return prepared
+
+    def execute(
+        self,
+        run: RunRow,
+        evalset: EvalSet,
+        *,
+        progress: Progress | None = None,
+        cancel: threading.Event | None = None,
+    ) -> RunRow:
+        """Run every query of ``evalset`` the run has not finished; store results, then the summary.
+
+        ``evalset`` is the prepared set (from ``start`` or ``resume_set``). Returns the updated run.
+        """
+        plan = EvalPlan.from_json(run.config)
+        done = self.deps.runs.finished_ids(run.run_id)
+        todo = [(i, r) for i, r in enumerate(evalset.records) if r.id not in done]
+        total, finished = len(evalset.records), len(done)
+        if progress:
+            progress(finished, total)
+        self.deps.runs.update_run(run.run_id, status="running")
+        _ = self.deps.retriever.embedder.dimension  # load the model now, not in the first queries' timings
+        status = "done"
+        try:
+            with ThreadPoolExecutor(max_workers=plan.concurrency, thread_name_prefix="eval") as pool:
+                pending: set[Future[None]] = set()
+                queue = deque(todo)
+                while queue or pending:
+                    while queue and len(pending) < plan.concurrency and not (cancel and cancel.is_set()):
+                        position, record = queue.popleft()
+                        pending.add(pool.submit(self._run_one, run, plan, position, record))
+                    if not pending:
+                        break
+                    completed, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+                    for future in completed:
+                        future.result()  # a store failure propagates: results must not be lost silently
+                        finished += 1
+                        if progress:
+                            progress(finished, total)
+                    if cancel and cancel.is_set() and queue:
+                        status = "cancelled"
+        except BaseException as exc:
+            self.deps.runs.update_run(run.run_id, status="failed", error=f"{type(exc).__name__}: {exc}")
+            raise
+        summary = summarize(run, self.deps.runs.results(run.run_id), plan)
+        self.deps.runs.update_run(run.run_id, status=status, summary=summary)
+        return self.deps.runs.get_run(run.run_id)
+
+    def _run_one(self, run: RunRow, plan: EvalPlan, position: int, record: EvalRecord) -> None:
+        result = self.evaluate_query(plan, record, run.collection)
+        result["position"] = position
+        self.deps.runs.save_result(run.run_id, record.id, position, result["error"] is None, result)
+
+    def evaluate_query(self, plan: EvalPlan, record: EvalRecord, collection: str) -> dict[str, Any]:
+        """One query's result (see ``ragdeck.console.evaluation.report`` for the fields); errors are
+        recorded in the result's ``error`` rather than raised, so one bad query does not stop a run."""
+        qrels = qrels_of(record)
+        result: dict[str, Any] = {
+            "query_id": record.id,
+            "question": record.question,
+            "reference_answer": record.reference_answer,
+            "gold": qrels,
+            "error": None,
+            "level": None,
+            "retrieved": [],
+            "retrieved_docs": [],
+            "metrics": {},
+            "timings_ms": {},
+            "answer": None,
+            "judge": None,
+        }
+        started = time.perf_counter()
+        stage = "retrieval"
+        try:
+            policy = plan.policy
+            params = replace(policy.retrieval_params(), top_k=max(policy.top_k, plan.depth), top_n=plan.depth)
+            search = self.deps.retriever.search(record.question, collection, params)
+            ranking = [h.chunk_id for h in search.hits]
+            result["retrieved"] = [
+                {
+                    "chunk_id": h.chunk_id,
+                    "doc_id": h.doc_id or doc_id_of(h.chunk_id),
+                    "score": h.score,
+                    "vector_score": h.vector_score,
+                    "rerank_score": h.rerank_score,
+                    "dense_rank": h.dense_rank,
+                    "lexical_rank": h.lexical_rank,
+                    "fused_score": h.fused_score,
+                }
+                for h in search.hits
+            ]
+            result["retrieved_docs"] = document_ranking(ranking)
+            result["level"], result["metrics"] = score_query(ranking, qrels, plan)
+            timings = {k: search.timings_ms[k] for k in ("embed", "search", "rerank")}
+            if plan.answers:
+                stage = "generation"
+                t0 = time.perf_counter()
+                answer = answer_question(
+                    record.question,
+                    search.hits[: policy.top_n],
+                    self.deps.chat_model,
+                    system_prompt=policy.system_prompt or DEFAULT_SYSTEM_PROMPT,
+                    max_tokens=policy.max_tokens,
+                    max_context_chars=self.deps.max_context_chars,
+                )
+                timings["generation"] = (time.perf_counter() - t0) * 1000
+                result["answer"] = {
+                    "text": answer.text,
+                    "mode": answer.mode,
+                    "model": answer.model,
+                    "no_answer": answer.no_answer,
+                    "citations": [c.chunk_id for c in answer.citations],
+                    "prompt_tokens": answer.prompt_tokens,
+                    "completion_tokens": answer.completion_tokens,
+                }
+                if record.reference_answer.strip():
+                    result["metrics"]["exact_match"] = exact_match(answer.text, record.reference_answer)
+                    result["metrics"]["token_f1"] = token_f1(answer.text, record.reference_answer)
+                if self.deps.judge is not None:
+                    stage = "judge"
+                    t0 = time.perf_counter()
+                    result["judge"] = self._judge(
+                        record, answer.text, [c.text for c in answer.contexts], collection
+                    )
+                    timings["judge"] = (time.perf_counter() - t0) * 1000
+                    for name, value in result["judge"]["scores"].items():
+                        if value is not None:
+                            result["metrics"][name] = float(value)
+            timings["total"] = (time.perf_counter() - started) * 1000
+            result["timings_ms"] = timings
+        except Exception as exc:  # recorded per query: the run goes on, the page lists it as failed
+            result["error"] = f"{stage}: {type(exc).__name__}: {exc}"
+            result["timings_ms"]["total"] = (time.perf_counter() - started) * 1000
+        return result
+
+    def _judge(self, record: EvalRecord, answer: str, contexts: list[str], collection: str) -> dict[str, Any]:
+        assert self.deps.judge is not None
+        gold_chunks = [g for g in record.gold_context_ids if is_chunk_id(g)]
+        points = self.deps.retriever.store.retrieve(collection, gold_chunks) if gold_chunks else []
+        reference_contexts = [str(p.payload.get("text", "")) for p in points]
+        verdict = self.deps.judge.judge(
+            record.question, answer, contexts, record.reference_answer, reference_contexts
+        )
+        return {
+            "mode": verdict.mode,
+            "scores": dict(verdict.scores),
+            "claims": [
+                {"statement": c.statement, "verdict": c.verdict, "reason": c.reason} for c in verdict.claims
+            ],
+            "errors": dict(verdict.errors),
+        }
+
+
+def _percentiles(values: list[float]) -> dict[str, float]:
+    array = np.asarray(values, dtype=float)
+    return {"p50": float(np.percentile(array, 50)), "p95": float(np.percentile(array, 95)), "n": len(values)}
+
+
+def summarize(run: RunRow, results: list[dict[str, Any]], plan: EvalPlan) -> dict[str, Any]:
+    """Mean of every metric over the queries that finished, with a bootstrap 95 % interval, per-stage
+    latency percentiles, and the counts of finished and failed queries."""
+    ok = [r for r in results if r.get("error") is None]
+    names: list[str] = list(plan.retrieval_metric_names())
+    for r in ok:
+        names += [n for n in r["metrics"] if n not in names]
+    columns = {name: [r["metrics"][name] for r in ok if name in r["metrics"]] for name in names}
+    columns = {name: values for name, values in columns.items() if values}
+    metrics = {
+        name: {"mean": mean, "low": low, "high": high, "n": len(columns[name])}
+        for name, (mean, low, high) in bootstrap_cis(columns).items()
+    }
+    latency = {}
+    for stage in STAGES:
+        values = [r["timings_ms"][stage] for r in ok if stage in r["timings_ms"]]
+        if any(values):  # a stage that never ran (no reranker) is left out
+            latency[stage] = _percentiles(values)
+    return {
+        "queries": run.total,
+        "finished": len(ok),
+        "failed": len(results) - len(ok),
+        "metrics": metrics,
+        "latency_ms": latency,
+        "judge": run.config.get("judge"),
+        "levels": sorted({r["level"] for r in ok if r.get("level")}),
+    }

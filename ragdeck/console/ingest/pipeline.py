@@ -1,0 +1,172 @@
+"""Ingestion: load documents, redact PII and secrets, chunk, embed in batches, upsert, index, alias.
+
+A collection that ingestion creates is deleted again if any later step fails, and the alias moves only
+after the new collection is complete and indexed: a failed ingest leaves nothing half-written.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ragdeck.console.ingest.chunking import ChunkingConfig, chunk_document
+from ragdeck.console.ingest.documents import Chunk
+from ragdeck.console.ingest.loaders import load_documents
+from ragdeck.console.ingest.redaction import redact
+from ragdeck.console.interfaces import Embedder, VectorStore
+from ragdeck.errors import CollectionExists, DimensionMismatch, InputError
+from ragdeck.services.types import HnswConfig, VectorPoint
+
+# progress(stage, done, total): stage is "load", "chunk", "embed" or "index".
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass
+class IngestReport:
+    """What an ingest did, with timings in seconds."""
+
+    collection: str
+    alias: str | None
+    documents: int
+    chunks: int
+    redactions: dict[str, int] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+    appended: bool = False
+
+    @property
+    def chunks_per_second(self) -> float:
+        """End-to-end throughput."""
+        total = self.seconds.get("total", 0.0)
+        return self.chunks / total if total else 0.0
+
+
+def prepare_chunks(
+    path: Path, chunking: ChunkingConfig, progress: Progress | None = None
+) -> tuple[int, list[Chunk], dict[str, int]]:
+    """Load, redact and chunk every document under ``path``: (documents, chunks, redaction counts)."""
+    documents = load_documents(path)
+    redactions: Counter[str] = Counter()
+    chunks: list[Chunk] = []
+    for done, doc in enumerate(documents, start=1):
+        cleaned = redact(doc.text)
+        redactions.update(cleaned.counts)
+        doc.text = cleaned.text
+        chunks.extend(chunk_document(doc, chunking))
+        if progress:
+            progress("chunk", done, len(documents))
+    if not chunks:
+        raise InputError(f"no text to index in {path}: every document is empty")
+    return len(documents), chunks, dict(redactions)
+
+
+def embed_and_upsert(
+    chunks: Sequence[Chunk],
+    store: VectorStore,
+    embedder: Embedder,
+    collection: str,
+    *,
+    batch_size: int = 64,
+    progress: Progress | None = None,
+) -> None:
+    """Embed chunk texts in batches and upsert each batch as it is ready.
+
+    Batches are formed longest text first (as sentence-transformers does inside one ``encode`` call), so
+    texts of similar length share a batch and little compute goes to padding; the order of points in the
+    collection does not matter.
+    """
+    chunks = sorted(chunks, key=lambda c: len(c.text), reverse=True)
+    for begin in range(0, len(chunks), batch_size):
+        batch = chunks[begin : begin + batch_size]
+        vectors = embedder.embed_documents([c.text for c in batch])
+        store.upsert(
+            collection,
+            [
+                VectorPoint(id=c.chunk_id, vector=v.tolist(), payload=c.payload())
+                for c, v in zip(batch, vectors, strict=True)
+            ],
+        )
+        if progress:
+            progress("embed", begin + len(batch), len(chunks))
+
+
+def ingest(
+    path: Path,
+    store: VectorStore,
+    embedder: Embedder,
+    *,
+    collection: str,
+    alias: str | None = None,
+    chunking: ChunkingConfig | None = None,
+    hnsw: HnswConfig | None = None,
+    append: bool = False,
+    batch_size: int = 64,
+    progress: Progress | None = None,
+) -> IngestReport:
+    """Index the corpus at ``path`` into ``collection`` and, when given, point ``alias`` at it.
+
+    The collection must not exist unless ``append`` is set (then its dimension must match the embedder).
+    """
+    chunking = chunking or ChunkingConfig()
+    hnsw = hnsw or HnswConfig()
+    exists = store.collection_exists(collection)
+    if exists and not append:
+        raise CollectionExists(
+            f"collection '{collection}' already exists: pick a new name, or add to it with --append"
+        )
+    if append and exists:
+        dimension = store.collection_info(collection).dimension
+        if dimension != embedder.dimension:
+            raise DimensionMismatch(
+                f"collection '{collection}' holds {dimension}-d vectors but the embedder "
+                f"'{embedder.model_name}' makes {embedder.dimension}-d ones"
+            )
+
+    started = time.perf_counter()
+    documents, chunks, redactions = prepare_chunks(path, chunking, progress)
+    prepared = time.perf_counter()
+
+    created = False
+    try:
+        if not exists:
+            store.create_collection(collection, embedder.dimension, hnsw)
+            created = True
+        embed_and_upsert(chunks, store, embedder, collection, batch_size=batch_size, progress=progress)
+        embedded = time.perf_counter()
+        if progress:
+            progress("index", 0, 1)
+        store.finish_indexing(collection)
+        if progress:
+            progress("index", 1, 1)
+        if alias:
+            store.set_alias(alias, collection)
+    except BaseException:
+        if created:
+            store.delete_collection(collection)
+        raise
+    finished = time.perf_counter()
+    return IngestReport(
+        collection=collection,
+        alias=alias,
+        documents=documents,
+        chunks=len(chunks),
+        redactions=redactions,
+        appended=exists,
+        seconds={
+            "prepare": prepared - started,
+            "embed_upsert": embedded - prepared,
+            "index": finished - embedded,
+            "total": finished - started,
+        },
+    )
+
+
+def next_version_name(store: VectorStore, alias: str) -> str:
+    """The next free physical name ``{alias}_v{N}`` (DESIGN.md's index versions)."""
+    taken = {info.name for info in store.list_collections()}
+    n = 1
+    while f"{alias}_v{n}" in taken:
+        n += 1
+    return f"{alias}_v{n}"

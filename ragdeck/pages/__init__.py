@@ -1,0 +1,1 @@
+"""The console's Streamlit pages, one per task; ``ragdeck/app.py`` lists them. Thin: widgets, domain calls, charts."""
