@@ -103,8 +103,9 @@ def test_sigkill_is_restarted_and_counted(supervised: LlamaSupervisor, status_pa
     assert status.last_failure is not None and "signal 9 (SIGKILL)" in status.last_failure.reason
     assert "GET /v1/models" not in status.last_failure.log_tail  # its own probes are no news
     assert "restarted 1×" in status.summary()
-    on_disk = read_status(status_path)
-    assert on_disk is not None and on_disk.restarts == 1 and on_disk.state == READY
+    # the status file is written just after the state changes in memory: wait for it too
+    on_disk = wait_for(lambda: (s := read_status(status_path)) and s.state == READY and s, what="the file")
+    assert isinstance(on_disk, LlmServerStatus) and on_disk.restarts == 1
 
 
 def test_a_crash_on_the_first_generation_is_caught_and_restarted(tmp_path: Path, status_path: Path) -> None:

@@ -329,16 +329,27 @@ class LlamaSupervisor:
             for name, value in changes.items():
                 setattr(self._status, name, value)
             self._status.updated_at = time.time()
-        self._publish()
+            status = self._write_locked()
+        self._notify(status)
 
     def _publish(self) -> None:
-        status = self.status()
+        with self._lock:
+            status = self._write_locked()
+        self._notify(status)
+
+    def _write_locked(self) -> LlmServerStatus:
+        """A copy of the status, written to the status file; called with the lock held, so no reader sees
+        a state in memory that the file does not have yet."""
+        status = LlmServerStatus.from_json(self._status.to_json())
         if self.status_path is not None:
             try:
                 self.status_path.parent.mkdir(parents=True, exist_ok=True)
                 write_json_atomic(self.status_path, status.to_json())
             except OSError as exc:
                 log.warning("could not write the LLM status to %s: %s", self.status_path, exc)
+        return status
+
+    def _notify(self, status: LlmServerStatus) -> None:
         if self.on_change is not None:
             try:
                 self.on_change(status)
