@@ -35,12 +35,18 @@ def _parser() -> argparse.ArgumentParser:
         prog="python -m ragdeck.services.qdrant_embedded.build_index",
         description="Build the HNSW index of a closed qdrant-edge shard directory with new settings.",
     )
-    parser.add_argument("shard_dir", type=Path)
-    parser.add_argument("dimension", type=int)
-    parser.add_argument("m", type=int)
-    parser.add_argument("ef_construct", type=int)
-    parser.add_argument("full_scan_threshold", type=int)
-    parser.add_argument("lexical", type=int, choices=(0, 1))
+    parser.add_argument("shard_dir", type=Path, help="the closed shard directory (a collection's shard/)")
+    parser.add_argument("dimension", type=int, help="the collection's vector dimension")
+    parser.add_argument("m", type=int, help="HNSW m")
+    parser.add_argument("ef_construct", type=int, help="HNSW ef_construct")
+    parser.add_argument("full_scan_threshold", type=int, help="HNSW full_scan_threshold (KB)")
+    parser.add_argument(
+        "lexical",
+        type=int,
+        choices=(0, 1),
+        metavar="lexical",
+        help="1 when the collection has the BM25 sparse vector",
+    )
     return parser
 
 
