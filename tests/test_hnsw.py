@@ -282,7 +282,7 @@ def test_queries_keep_succeeding_during_an_in_place_rebuild(tmp_path: Path, data
 def test_a_rebuild_that_missed_writes_is_refused_and_the_old_index_kept(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import ragdeck.services.qdrant_embedded as embedded
+    import ragdeck.services.qdrant_embedded.rebuild as embedded
 
     store = build_collection(tmp_path / "qdrant", n=500)
     real_copy = embedded._copy_tree

@@ -27,6 +27,8 @@ from ragdeck.errors import (
     StoreBusy,
 )
 from ragdeck.services.qdrant_embedded import EmbeddedQdrantStore
+from ragdeck.services.qdrant_embedded.build_index import main as build_index_main
+from ragdeck.services.qdrant_embedded.rebuild import BUILD_INDEX_MODULE, _build_index, build_index_command
 from ragdeck.services.types import HnswConfig, VectorPoint
 
 SMALL = HnswConfig(m=16, ef_construct=64, full_scan_threshold=1)
@@ -366,6 +368,45 @@ def test_hnsw_settings_persist_and_update(store: EmbeddedQdrantStore) -> None:
 
     with EmbeddedQdrantStore(store.root) as again:
         assert again.collection_info("c").hnsw == HnswConfig(m=24, ef_construct=80, full_scan_threshold=1)
+
+
+def test_the_build_index_child_runs_as_a_module_from_any_folder(
+    store: EmbeddedQdrantStore, tmp_path: Path
+) -> None:
+    """The child program of an in-place rebuild, run the way ``update_hnsw`` runs it (``python -m``), from a
+    folder that is not the repository: it rebuilds a closed shard's index with the new settings."""
+    x = _vectors(300, 16)
+    store.create_collection("c", 16, HnswConfig(m=8, ef_construct=40, full_scan_threshold=1))
+    store.upsert("c", _points(x))
+    store.finish_indexing("c")
+    store.close()
+    shard = store.root / "collections" / "c" / "shard"
+    new = HnswConfig(m=24, ef_construct=80, full_scan_threshold=1)
+    command = build_index_command(shard, 16, new, True)
+    assert command[:3] == [sys.executable, "-m", BUILD_INDEX_MODULE]
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    done = subprocess.run(command, cwd=elsewhere, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stderr == "", done.stderr  # no warning either (e.g. a double import)
+    built = [json.loads(p.read_text()) for p in shard.glob("segments/*/vector_index/hnsw_config.json")]
+    assert built and all((b["m"], b["ef_construct"]) == (24, 80) for b in built)
+    assert json.loads((shard / "edge_config.json").read_text())["hnsw_config"]["m"] == 24
+    assert list(elsewhere.iterdir()) == []
+    # The store still reads the shard (meta.json is the parent's to update: it still says m=8).
+    info = store.collection_info("c")
+    assert info.points == info.indexed_vectors == 300 and info.hnsw.m == 8
+    assert store.search("c", x[7].tolist(), 1)[0].id == "p7"
+    assert store.search_lexical("c", "chunk 7", 1)[0].id == "p7"
+
+
+def test_the_build_index_child_fails_loudly(tmp_path: Path) -> None:
+    """A bad argument is a usage error (exit 2); an engine error fails the child and the rebuild says so."""
+    with pytest.raises(SystemExit) as usage:
+        build_index_main([str(tmp_path), "16", "m", "80", "1", "1"])
+    assert usage.value.code == 2
+    missing = tmp_path / "no-such-shard"
+    with pytest.raises(RagdeckError, match=r"building the new HNSW index in .* failed \(.+\); the old index"):
+        _build_index(missing, 16, SMALL, True)
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,181 @@
+"""Snapshots of embedded collections, which the engine can restore but not create: a flushed, closed shard
+directory tarred with GNU tar (sparse), beside a JSON file with its ``SnapshotInfo``, the collection's
+meta.json and the alias mapping at that moment (Qdrant does not restore aliases from a snapshot)::
+
+    <root>/snapshots/<collection>/<snapshot>.tar (+ .json)
+
+Restoring unpacks and opens the snapshot next to the live collection before swapping the directories by
+``rename``, so a failed restore leaves the live collection as it was.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import subprocess
+import uuid
+from dataclasses import asdict
+from pathlib import Path
+
+from qdrant_edge import EdgeShard
+
+from ragdeck.errors import ConfigError, InputError, RagdeckError
+from ragdeck.services.common import check_name, write_json_atomic
+from ragdeck.services.qdrant_embedded._shards import now, read_json, remove_tree, swapped
+from ragdeck.services.qdrant_embedded.catalog import Catalog
+from ragdeck.services.types import SnapshotInfo
+
+_MAX_SNAPSHOT_NAME = 240
+
+
+class Snapshots(Catalog):
+    """Create, list, locate and restore snapshots (see the module docstring)."""
+
+    def _snapshot_collection(self, name: str) -> str:
+        """The collection whose snapshots ``name`` means: itself, an alias's target, or a deleted one."""
+        check_name(name)
+        if self._exists(name):
+            return name
+        return self._read_aliases().get(name, name)
+
+    def _snapshot_files(self, collection: str, snapshot: str) -> tuple[Path, Path]:
+        check_name(snapshot, "snapshot")
+        folder = self._snapshot_dir(collection)
+        tar, sidecar = folder / f"{snapshot}.tar", folder / f"{snapshot}.json"
+        if not (tar.is_file() and sidecar.is_file()):
+            have = ", ".join(s.name for s in self.list_snapshots(collection)) or "none"
+            raise InputError(
+                f"no snapshot '{snapshot}' of collection '{collection}' (snapshots: {have}); "
+                f"pick one of these or create one first"
+            )
+        return tar, sidecar
+
+    def create_snapshot(self, name: str) -> SnapshotInfo:
+        """Flush and close the shard, tar it (GNU tar, sparse) and record the alias mapping with it."""
+        collection = self.resolve(name)
+        tar_bin = shutil.which("tar")
+        if tar_bin is None:
+            raise ConfigError("GNU tar is needed for snapshots of the embedded store; install tar")
+        folder = self._snapshot_dir(collection)
+        folder.mkdir(parents=True, exist_ok=True)
+        slot = self._slot(collection)
+        with slot.lock:
+            self._ensure_open(collection, slot)  # StoreBusy if another process holds it
+            assert slot.meta is not None
+            meta = dict(slot.meta)
+            self._release(slot)
+            while True:  # a name no snapshot of this collection has yet
+                created = now()
+                snapshot = f"{collection}-{created:%Y%m%dT%H%M%S%f}"
+                if len(snapshot) > _MAX_SNAPSHOT_NAME:
+                    raise InputError(
+                        f"collection name '{collection[:40]}...' is too long to name a snapshot file; "
+                        f"copy it to a collection with a name under 218 characters to snapshot it"
+                    )
+                if not ((folder / f"{snapshot}.json").exists() or (folder / f"{snapshot}.tar").exists()):
+                    break
+            tmp = folder / f".{uuid.uuid4().hex}.tar.tmp"
+            final = folder / f"{snapshot}.tar"
+            done = False
+            try:
+                shard_dir = self._collection_dir(collection) / "shard"
+                proc = subprocess.run(
+                    [tar_bin, "--sparse", "-cf", str(tmp), "-C", str(shard_dir), "."],
+                    capture_output=True,
+                    text=True,
+                    check=False,
+                )
+                if proc.returncode != 0:
+                    raise RagdeckError(
+                        f"tar failed while snapshotting '{collection}': {proc.stderr.strip()}; "
+                        f"check free disk space under {folder}"
+                    )
+                with open(tmp, "rb") as fh:
+                    os.fsync(fh.fileno())
+                os.replace(tmp, final)
+                info = SnapshotInfo(
+                    name=snapshot,
+                    collection=collection,
+                    created_at=created.isoformat(),
+                    size_bytes=final.stat().st_size,
+                    aliases=self.list_aliases(),
+                )
+                write_json_atomic(folder / f"{snapshot}.json", {**asdict(info), "meta": meta})
+                done = True
+            finally:
+                with contextlib.suppress(FileNotFoundError):
+                    tmp.unlink()
+                if not done:
+                    with contextlib.suppress(FileNotFoundError):
+                        final.unlink()
+        return info
+
+    def list_snapshots(self, name: str) -> list[SnapshotInfo]:
+        """Snapshots of one collection, newest first (an alias is resolved; a deleted one's are kept)."""
+        folder = self._snapshot_dir(self._snapshot_collection(name))
+        if not folder.is_dir():
+            return []
+        out = []
+        for sidecar in folder.glob("*.json"):
+            if sidecar.name.startswith(".") or not sidecar.with_suffix(".tar").is_file():
+                continue
+            data = read_json(sidecar)
+            out.append(
+                SnapshotInfo(
+                    name=data["name"],
+                    collection=data["collection"],
+                    created_at=data["created_at"],
+                    size_bytes=int(data["size_bytes"]),
+                    aliases=dict(data.get("aliases", {})),
+                )
+            )
+        out.sort(key=lambda s: (s.created_at, s.name), reverse=True)
+        return out
+
+    def snapshot_path(self, name: str, snapshot: str) -> Path | None:
+        """The snapshot's tar file; raises InputError when there is no such snapshot."""
+        tar, _sidecar = self._snapshot_files(self._snapshot_collection(name), snapshot)
+        return tar
+
+    def restore_snapshot(self, name: str, snapshot: str, *, restore_aliases: bool = True) -> None:
+        """Replace the collection (recreating a deleted one) with a snapshot, and re-point its aliases.
+
+        The snapshot is unpacked and opened next to the live collection first; only then are the
+        directories swapped, so a failure leaves the live collection as it was.
+        """
+        collection = self._snapshot_collection(name)
+        tar, sidecar = self._snapshot_files(collection, snapshot)
+        recorded = read_json(sidecar)
+        meta = recorded["meta"]
+        repoint = {a: collection for a, c in dict(recorded.get("aliases", {})).items() if c == collection}
+        clash = sorted(a for a in repoint if a != collection and self._exists(a))
+        if restore_aliases and clash:
+            raise InputError(
+                f"cannot restore aliases {', '.join(clash)}: collections now have those names; "
+                f"delete them or restore with restore_aliases=False"
+            )
+        live = self._collection_dir(collection)
+        work, trash = self._scratch("restore"), self._scratch("trash")
+        slot = self._slot(collection)
+        with slot.lock:
+            try:
+                if self._exists(collection):
+                    self._claim(collection, slot)  # StoreBusy if another process holds it
+                work.mkdir()
+                try:
+                    EdgeShard.unpack_snapshot(str(tar), str(work / "shard"))
+                except Exception as exc:
+                    raise RagdeckError(
+                        f"snapshot '{snapshot}' cannot be unpacked ({exc}); pick another snapshot"
+                    ) from exc
+                self._load(collection, work / "shard").close()  # prove it opens before swapping
+                write_json_atomic(work / "meta.json", meta)
+                with swapped(live, work, trash):
+                    pass  # the swap is the restore; the aliases follow it
+                if restore_aliases and repoint:
+                    with self._alias_txn() as mapping:
+                        mapping.update(repoint)
+            finally:
+                remove_tree(work)
+                remove_tree(trash)
