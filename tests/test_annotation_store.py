@@ -19,7 +19,13 @@ import pytest
 
 from ragdeck.console.annotation.agreement import overall_agreement
 from ragdeck.errors import InputError, ServiceUnavailable, StoreBusy
-from ragdeck.services.annotation_store import AnnotationStore, ChunkSpan, majority_grade, normalize_question
+from ragdeck.services.annotation_store import (
+    TABLES,
+    AnnotationStore,
+    ChunkSpan,
+    majority_grade,
+    normalize_question,
+)
 from ragdeck.services.routing_state import SqliteRoutingState
 
 REPO = Path(__file__).resolve().parents[1]
@@ -49,8 +55,10 @@ def test_wal_prefixed_tables_and_a_shared_state_db(db_path: Path, store: Annotat
     with contextlib.closing(sqlite3.connect(db_path)) as db:
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         names = {n for (n,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    ours = names - {"weights", "thresholds", "events", "sqlite_sequence"}
-    assert ours and all(name.startswith("ann_") for name in ours)
+    # One schema for the whole file (services/state_schema.py): the annotation store's tables, all prefixed
+    # ann_, beside the other components'.
+    assert set(TABLES) <= names and all(name.startswith("ann_") for name in TABLES)
+    assert {"weights", "thresholds", "events", "eval_runs", "audit_log"} <= names
     assert routing.weights() == {"A": 1.0} and len(AnnotationStore(db_path).questions()) == 1
     assert store.health().ok
 

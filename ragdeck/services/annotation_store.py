@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from ragdeck.errors import InputError, ServiceUnavailable, StoreBusy
-from ragdeck.services.sqlite_db import SqliteFile
+from ragdeck.services.state_schema import open_state
 from ragdeck.services.types import ComponentHealth
 
 __all__ = [
@@ -77,38 +77,6 @@ TABLES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 # Columns that change on every write; a write whose other values are unchanged is not a change.
 VOLATILE = frozenset({"updated_at", "assigned_at", "ts"})
 
-SCHEMA = (
-    """CREATE TABLE IF NOT EXISTS ann_questions (
-        id TEXT PRIMARY KEY, seq INTEGER NOT NULL UNIQUE, question TEXT NOT NULL, norm TEXT NOT NULL UNIQUE,
-        source TEXT NOT NULL, draft INTEGER NOT NULL, tags TEXT NOT NULL, created_at REAL NOT NULL,
-        created_by TEXT NOT NULL)""",
-    """CREATE TABLE IF NOT EXISTS ann_labels (
-        question_id TEXT NOT NULL, annotator TEXT NOT NULL, chunk_id TEXT NOT NULL,
-        relevance INTEGER NOT NULL CHECK (relevance IN (0, 1, 2)), doc_id TEXT, span_start INTEGER,
-        span_end INTEGER, updated_at REAL NOT NULL, PRIMARY KEY (question_id, annotator, chunk_id))""",
-    """CREATE TABLE IF NOT EXISTS ann_answers (
-        question_id TEXT NOT NULL, annotator TEXT NOT NULL, reference_answer TEXT NOT NULL,
-        status TEXT NOT NULL, note TEXT NOT NULL, updated_at REAL NOT NULL,
-        PRIMARY KEY (question_id, annotator))""",
-    """CREATE TABLE IF NOT EXISTS ann_assignments (
-        question_id TEXT NOT NULL, annotator TEXT NOT NULL, assigned_by TEXT NOT NULL,
-        assigned_at REAL NOT NULL, PRIMARY KEY (question_id, annotator))""",
-    """CREATE TABLE IF NOT EXISTS ann_adjudications (
-        question_id TEXT NOT NULL, chunk_id TEXT NOT NULL,
-        relevance INTEGER NOT NULL CHECK (relevance IN (0, 1, 2)), doc_id TEXT, span_start INTEGER,
-        span_end INTEGER, adjudicator TEXT NOT NULL, reason TEXT NOT NULL, ts REAL NOT NULL,
-        PRIMARY KEY (question_id, chunk_id))""",
-    """CREATE TABLE IF NOT EXISTS ann_changes (
-        id INTEGER PRIMARY KEY AUTOINCREMENT, ts REAL NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL,
-        undoes INTEGER)""",
-    """CREATE TABLE IF NOT EXISTS ann_history (
-        id INTEGER PRIMARY KEY AUTOINCREMENT, change_id INTEGER NOT NULL, tbl TEXT NOT NULL,
-        key TEXT NOT NULL, question_id TEXT, before TEXT, after TEXT)""",
-    "CREATE INDEX IF NOT EXISTS ann_labels_annotator ON ann_labels (annotator, question_id)",
-    "CREATE INDEX IF NOT EXISTS ann_changes_actor ON ann_changes (actor, id)",
-    "CREATE INDEX IF NOT EXISTS ann_changes_undoes ON ann_changes (undoes)",
-    "CREATE INDEX IF NOT EXISTS ann_history_change ON ann_history (change_id)",
-)
 
 _SPACE = re.compile(r"\s+")
 
@@ -371,12 +339,9 @@ class AnnotationStore:
     """
 
     def __init__(self, path: Path | str, *, busy_timeout_s: float = 10.0) -> None:
-        self.file = SqliteFile(path, COMPONENT, busy_timeout_s=busy_timeout_s)
+        self.file = open_state(path, COMPONENT, busy_timeout_s=busy_timeout_s)
         self.path = self.file.path
         self.busy_timeout_s = busy_timeout_s
-        with self._db(write=True) as db:
-            for statement in SCHEMA:
-                db.execute(statement)
 
     # ------------------------------------------------------------------ connections
 

@@ -14,29 +14,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ragdeck.services.sqlite_db import SqliteFile
+from ragdeck.services.state_schema import open_state
 from ragdeck.services.types import ComponentHealth
-
-SCHEMA = (
-    """CREATE TABLE IF NOT EXISTS audit_log (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        at REAL NOT NULL,
-        actor TEXT NOT NULL,
-        role TEXT NOT NULL,
-        action TEXT NOT NULL,
-        target TEXT NOT NULL,
-        before TEXT,
-        after TEXT,
-        reason TEXT NOT NULL,
-        outcome TEXT NOT NULL,
-        digest TEXT NOT NULL
-    )""",
-    """CREATE TRIGGER IF NOT EXISTS audit_log_no_update BEFORE UPDATE ON audit_log
-        BEGIN SELECT RAISE(ABORT, 'audit_log is append-only: rows cannot be changed'); END""",
-    """CREATE TRIGGER IF NOT EXISTS audit_log_no_delete BEFORE DELETE ON audit_log
-        BEGIN SELECT RAISE(ABORT, 'audit_log is append-only: rows cannot be deleted'); END""",
-    "CREATE INDEX IF NOT EXISTS audit_log_by_action ON audit_log (action, at)",
-)
 
 COLUMNS = ("id", "at", "actor", "role", "action", "target", "before", "after", "reason", "outcome")
 _GENESIS = "0" * 64
@@ -56,10 +35,7 @@ class SqliteAuditLog:
     component = "audit log"
 
     def __init__(self, path: Path | str, *, busy_timeout_s: float = 10.0) -> None:
-        self.db = SqliteFile(path, self.component, busy_timeout_s=busy_timeout_s)
-        with self.db.connect(write=True) as db:
-            for statement in SCHEMA:
-                db.execute(statement)
+        self.db = open_state(path, self.component, busy_timeout_s=busy_timeout_s)
 
     def append(
         self,

@@ -14,36 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from ragdeck.errors import InputError
-from ragdeck.services.sqlite_db import SqliteFile
+from ragdeck.services.state_schema import open_state
 from ragdeck.services.types import ComponentHealth, RunRow
 
 RUN_STATUSES = ("running", "done", "cancelled", "failed")
-
-SCHEMA = (
-    """CREATE TABLE IF NOT EXISTS eval_runs (
-        run_id TEXT PRIMARY KEY,
-        created_at REAL NOT NULL,
-        updated_at REAL NOT NULL,
-        status TEXT NOT NULL,
-        set_name TEXT NOT NULL,
-        set_hash TEXT NOT NULL,
-        collection TEXT NOT NULL,
-        total INTEGER NOT NULL,
-        config TEXT NOT NULL,
-        summary TEXT,
-        error TEXT
-    )""",
-    """CREATE TABLE IF NOT EXISTS eval_results (
-        run_id TEXT NOT NULL REFERENCES eval_runs(run_id) ON DELETE CASCADE,
-        query_id TEXT NOT NULL,
-        position INTEGER NOT NULL,
-        ok INTEGER NOT NULL,
-        result TEXT NOT NULL,
-        saved_at REAL NOT NULL,
-        PRIMARY KEY (run_id, query_id)
-    )""",
-    "CREATE INDEX IF NOT EXISTS eval_runs_by_set ON eval_runs (set_name, created_at)",
-)
 
 
 def _row(values: tuple[Any, ...]) -> RunRow:
@@ -74,10 +48,7 @@ class EvalStore:
     component = "eval store"
 
     def __init__(self, path: Path | str, *, busy_timeout_s: float = 10.0) -> None:
-        self.db = SqliteFile(path, self.component, busy_timeout_s=busy_timeout_s)
-        with self.db.connect(write=True) as db:
-            for statement in SCHEMA:
-                db.execute(statement)
+        self.db = open_state(path, self.component, busy_timeout_s=busy_timeout_s)
 
     @property
     def path(self) -> Path:

@@ -7,17 +7,7 @@ import threading
 import time
 from pathlib import Path
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS feedback (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    ts REAL NOT NULL,
-    response_id TEXT NOT NULL,
-    policy TEXT NOT NULL,
-    vote TEXT NOT NULL CHECK (vote IN ('up', 'down')),
-    comment TEXT
-);
-CREATE INDEX IF NOT EXISTS feedback_policy ON feedback (policy, ts);
-"""
+from ragdeck.services.state_schema import open_state
 
 
 class SqliteFeedbackLog:
@@ -25,12 +15,10 @@ class SqliteFeedbackLog:
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        open_state(self.path, "feedback log", busy_timeout_s=30)  # WAL, tables at the latest version
         self._lock = threading.Lock()
         self._db = sqlite3.connect(self.path, timeout=30, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(SCHEMA)
 
     def add(self, response_id: str, policy: str, vote: str, comment: str | None = None) -> None:
         """Record one vote (committed before returning)."""

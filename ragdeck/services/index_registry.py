@@ -13,42 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ragdeck.services.sqlite_db import SqliteFile
-
-SCHEMA = (
-    """CREATE TABLE IF NOT EXISTS index_versions (
-        collection TEXT PRIMARY KEY,
-        alias TEXT NOT NULL,
-        version INTEGER NOT NULL,
-        status TEXT NOT NULL,
-        created_at REAL NOT NULL,
-        updated_at REAL NOT NULL,
-        finished_at REAL,
-        created_by TEXT NOT NULL,
-        spec TEXT NOT NULL,
-        corpus_hash TEXT,
-        points INTEGER,
-        host TEXT,
-        pid INTEGER,
-        heartbeat_at REAL,
-        progress TEXT,
-        gate TEXT,
-        cleared_by_run TEXT,
-        error TEXT
-    )""",
-    """CREATE TABLE IF NOT EXISTS index_alias_events (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        alias TEXT NOT NULL,
-        at REAL NOT NULL,
-        action TEXT NOT NULL,
-        from_collection TEXT,
-        to_collection TEXT NOT NULL,
-        actor TEXT NOT NULL,
-        reason TEXT NOT NULL
-    )""",
-    "CREATE INDEX IF NOT EXISTS index_versions_by_alias ON index_versions (alias, version)",
-    "CREATE INDEX IF NOT EXISTS index_alias_events_by_alias ON index_alias_events (alias, id)",
-)
+from ragdeck.services.state_schema import open_state
 
 _JSON = ("spec", "progress", "gate")
 _COLUMNS = (
@@ -84,10 +49,7 @@ class SqliteIndexRegistry:
     component = "index registry"
 
     def __init__(self, path: Path | str, *, busy_timeout_s: float = 10.0) -> None:
-        self.db = SqliteFile(path, self.component, busy_timeout_s=busy_timeout_s)
-        with self.db.connect(write=True) as db:
-            for statement in SCHEMA:
-                db.execute(statement)
+        self.db = open_state(path, self.component, busy_timeout_s=busy_timeout_s)
 
     def add_version(self, row: dict[str, Any]) -> None:
         """Insert a version row (``collection`` must be new to the registry or replace a deleted one)."""

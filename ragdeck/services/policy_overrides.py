@@ -2,8 +2,8 @@
 
 They live in the SQLite state database (table ``policy_overrides``), one row per policy and field, so they
 survive restarts and every process on the machine sees them; the policy loader applies them on top of
-the TOML ``[policies.NAME]`` tables. Reading never creates the file: a data directory without a state
-database (or without the table) simply has no overrides.
+the TOML ``[policies.NAME]`` tables. Reading never creates or migrates the file: a data directory without a
+state database (or without the table) simply has no overrides; one written by a newer ragdeck is refused.
 """
 
 from __future__ import annotations
@@ -16,14 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ragdeck.errors import ServiceUnavailable
-from ragdeck.services.sqlite_db import SqliteFile
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS policy_overrides (
-    policy TEXT NOT NULL, field TEXT NOT NULL, value TEXT NOT NULL, actor TEXT NOT NULL,
-    updated_at REAL NOT NULL, PRIMARY KEY (policy, field)
-);
-"""
+from ragdeck.services.state_schema import check_not_newer, open_state
 
 
 def read_overrides(path: Path | str) -> dict[str, dict[str, Any]]:
@@ -34,6 +27,8 @@ def read_overrides(path: Path | str) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     try:
         with contextlib.closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)) as db:
+            # a newer ragdeck's table may not mean what this one reads
+            check_not_newer(path, db.execute("PRAGMA user_version").fetchone()[0])
             rows = db.execute("SELECT policy, field, value FROM policy_overrides").fetchall()
     except sqlite3.Error as exc:
         if "no such table" in str(exc):
@@ -52,9 +47,7 @@ class PolicyOverrides:
 
     def __init__(self, path: Path | str, *, busy_timeout_s: float = 5.0) -> None:
         self.path = Path(path)
-        self._db = SqliteFile(self.path, "policy overrides", busy_timeout_s=busy_timeout_s)
-        with self._db.connect() as db:
-            db.executescript(SCHEMA)
+        self._db = open_state(self.path, "policy overrides", busy_timeout_s=busy_timeout_s)
 
     def all(self) -> dict[str, dict[str, Any]]:
         """Policy -> {field: value} for every override."""

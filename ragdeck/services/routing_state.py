@@ -20,23 +20,11 @@ from typing import Any
 
 from ragdeck.errors import InputError, ServiceUnavailable
 from ragdeck.services.optional import redis_module
-from ragdeck.services.sqlite_db import SqliteFile
+from ragdeck.services.state_schema import open_state
 from ragdeck.services.types import ComponentHealth
 
 DEFAULT_MAX_EVENTS = 1000
 COMPONENT = "routing state"
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS weights (
-    policy TEXT PRIMARY KEY, weight REAL NOT NULL, actor TEXT NOT NULL, updated_at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS thresholds (
-    name TEXT PRIMARY KEY, value REAL NOT NULL, actor TEXT NOT NULL, updated_at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS events (
-    id INTEGER PRIMARY KEY AUTOINCREMENT, ts REAL NOT NULL, kind TEXT NOT NULL, body TEXT NOT NULL
-);
-"""
 
 
 def check_weight(policy: str, weight: float) -> float:
@@ -85,9 +73,7 @@ class SqliteRoutingState:
     ) -> None:
         self.path = Path(path)
         self.max_events = max_events
-        self._db = SqliteFile(self.path, "routing state database", busy_timeout_s=busy_timeout_s)
-        with self._db.connect() as db:
-            db.executescript(SCHEMA)
+        self._db = open_state(self.path, "routing state database", busy_timeout_s=busy_timeout_s)
 
     @property
     def busy_timeout_s(self) -> float:

@@ -1,0 +1,328 @@
+"""The state database's schema version and migrations (services/state_schema.py), on real SQLite files.
+
+The fixtures under tests/fixtures/ are state databases made by past releases (tests/fixtures/
+make_state_fixture.py); each must open with this code, every record read back as that release read it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shutil
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import threading
+from pathlib import Path
+
+import pytest
+
+from ragdeck.errors import ConfigError, RagdeckError
+from ragdeck.services import state_schema
+from ragdeck.services.annotation_store import AnnotationStore
+from ragdeck.services.audit_log import SqliteAuditLog
+from ragdeck.services.eval_store import EvalStore
+from ragdeck.services.feedback_log import SqliteFeedbackLog
+from ragdeck.services.index_registry import SqliteIndexRegistry
+from ragdeck.services.policy_overrides import PolicyOverrides, read_overrides
+from ragdeck.services.routing_state import SqliteRoutingState
+from ragdeck.services.sqlite_db import SqliteFile
+from ragdeck.services.state_schema import (
+    Migration,
+    StateMigrationFailed,
+    StateSchemaTooNew,
+    latest_version,
+    migrate,
+    open_state,
+)
+
+FIXTURES = Path(__file__).parent / "fixtures"
+RELEASES = ("0.1.0",)  # add each release's fixture here (make_state_fixture.py)
+sys.path.insert(0, str(FIXTURES))
+from make_state_fixture import dump_state  # noqa: E402
+
+STORES = (
+    AnnotationStore,
+    EvalStore,
+    SqliteAuditLog,
+    SqliteFeedbackLog,
+    SqliteIndexRegistry,
+    SqliteRoutingState,
+    PolicyOverrides,
+)
+
+
+def _open_all(path: Path) -> None:
+    for store in STORES:
+        obj = store(path)
+        if isinstance(obj, SqliteFeedbackLog):
+            obj.close()
+
+
+def _version(path: Path) -> int:
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        return db.execute("PRAGMA user_version").fetchone()[0]
+
+
+def _tables(path: Path) -> set[str]:
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        return {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+
+
+def _schema(path: Path) -> dict[str, object]:
+    """Tables, their columns, indexes and foreign keys, and triggers, compared by meaning, not by DDL text."""
+    out: dict[str, object] = {}
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        for kind, name, table in db.execute("SELECT type, name, tbl_name FROM sqlite_master ORDER BY name"):
+            if kind == "table":
+                indexes = db.execute(f"PRAGMA index_list('{name}')").fetchall()
+                out[name] = {
+                    "columns": db.execute(f"PRAGMA table_xinfo('{name}')").fetchall(),
+                    "foreign_keys": db.execute(f"PRAGMA foreign_key_list('{name}')").fetchall(),
+                    "indexes": sorted(
+                        (i[1], i[2], i[3], db.execute(f"PRAGMA index_xinfo('{i[1]}')").fetchall())
+                        for i in indexes
+                    ),
+                }
+            elif kind == "trigger":
+                out[name] = ("trigger", table)
+    return out
+
+
+@pytest.fixture(params=RELEASES)
+def old_db(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[Path, dict[str, object]]:
+    """A copy of a past release's state database (version 0 for 0.1.0) and what that release read from it."""
+    release = request.param
+    path = tmp_path / "data" / "ragdeck.sqlite3"
+    path.parent.mkdir()
+    shutil.copyfile(FIXTURES / f"state-{release}.sqlite", path)
+    expected = json.loads((FIXTURES / f"state-{release}.json").read_text())
+    return path, expected
+
+
+def test_fixtures_are_small_single_files(old_db: tuple[Path, dict[str, object]]) -> None:
+    path, _ = old_db  # copied alone, without any -wal beside it
+    assert path.stat().st_size < 200_000
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)  # as a data directory holds it
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        assert db.execute("SELECT COUNT(*) FROM ann_labels").fetchone() == (7,)
+
+
+def test_old_database_opens_with_every_record_intact(old_db: tuple[Path, dict[str, object]]) -> None:
+    path, expected = old_db
+    assert _version(path) == 0  # made before versioning
+    before = _tables(path)
+
+    got = dump_state(path)  # opens every store: the file is adopted as version 1, then migrated on
+
+    assert _version(path) == latest_version()
+    assert before <= _tables(path)
+    assert {key: got.get(key) for key in expected} == expected  # dump_state may learn more keys later
+    # The same, spelled out, so the comparison cannot pass on two empty dumps.
+    labels = {(x["annotator"], x["chunk_id"]): x["relevance"] for x in got["labels"]}
+    assert labels[("ana", "prom-config#scrape#0")] == 2 and labels[("ben", "prom-config#scrape#1")] == 0
+    assert {x["annotator"] for x in got["labels"]} == {"ana", "ben"} and len(got["labels"]) == 7
+    assert got["gold"][0]["gold_chunk_ids"] == ["prom-config#scrape#0", "prom-config#scrape#1"]
+    done = next(r for r in got["runs"] if r["run_id"] == "run-fixture-done")
+    assert done["status"] == "done"
+    assert done["summary"] == {"recall@10": 0.6667, "mrr": 0.5, "n": 3, "errors": 1}
+    assert len(got["results"]["run-fixture-done"]) == 3
+    assert got["results"]["run-fixture-done"][0]["scores"] == [0.91, 0.5, 0.125]
+    assert got["audit_chain_breaks_at"] is None and len(got["audit"]) == 2
+    assert got["feedback"] == {"dense/up": 1, "hybrid/down": 1, "hybrid/up": 1}
+    assert [v["status"] for v in got["index_versions"]] == ["failed", "ready"]
+    assert got["policy_overrides"] == {"hybrid": {"hnsw_ef": 96}}
+
+
+def test_old_database_keeps_working_after_migration(old_db: tuple[Path, dict[str, object]]) -> None:
+    path, _ = old_db
+    ann = AnnotationStore(path)
+    question_id = ann.questions()[0].id
+    ann.set_label(question_id, "cleo", "prom-config#scrape#0", 1)
+    assert {label.annotator for label in ann.labels(question_id)} == {"ana", "ben", "cleo"}
+    audit = SqliteAuditLog(path)
+    audit.append(actor="ops", role="operator", action="test", target="t")
+    assert audit.verify() is None  # the chain goes on over the old rows
+    with (
+        contextlib.closing(sqlite3.connect(path)) as db,
+        pytest.raises(sqlite3.IntegrityError, match="append"),
+    ):
+        db.execute("DELETE FROM audit_log")  # the adopted triggers still guard it
+
+
+def test_baseline_is_the_schema_0_1_0_made(old_db: tuple[Path, dict[str, object]], tmp_path: Path) -> None:
+    path, _ = old_db
+    fresh = tmp_path / "fresh.sqlite3"
+    open_state(fresh, "test")
+    assert _schema(fresh) == _schema(path)
+
+
+def test_new_database_gets_the_latest_version(tmp_path: Path) -> None:
+    path = tmp_path / "new" / "ragdeck.sqlite3"
+    file = open_state(path, "test")
+    assert _version(path) == latest_version() == len(state_schema.MIGRATIONS)
+    assert state_schema.schema_version(file) == latest_version()
+    assert {"ann_labels", "eval_runs", "audit_log", "feedback", "index_versions", "weights"} <= _tables(path)
+    _open_all(path)  # every store finds its tables
+    assert _version(path) == latest_version()
+
+
+def test_opening_twice_is_a_no_op(old_db: tuple[Path, dict[str, object]]) -> None:
+    path, _ = old_db
+    assert migrate(SqliteFile(path, "test")) == (0, latest_version())
+    with contextlib.closing(sqlite3.connect(path)) as watcher:
+        schema = watcher.execute("SELECT type, name, sql FROM sqlite_master ORDER BY name").fetchall()
+        commits = watcher.execute("PRAGMA data_version").fetchone()  # changes when another connection commits
+        assert migrate(SqliteFile(path, "test")) == (latest_version(), latest_version())
+        _open_all(path)
+        assert watcher.execute("PRAGMA data_version").fetchone() == commits
+        assert watcher.execute("SELECT type, name, sql FROM sqlite_master ORDER BY name").fetchall() == schema
+    assert _version(path) == latest_version()
+
+
+def test_database_from_a_newer_ragdeck_is_refused_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "ragdeck.sqlite3"
+    open_state(path, "test")
+    newer = latest_version() + 3
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        db.execute(f"PRAGMA user_version = {newer}")
+        db.execute("CREATE TABLE from_the_future (x)")
+        db.commit()
+    raw = path.read_bytes()
+    for store in STORES:
+        with pytest.raises(StateSchemaTooNew) as caught:
+            store(path)
+        message = str(caught.value)
+        assert str(path) in message and f"schema version {newer}" in message
+        assert f"up to {latest_version()}" in message and "Upgrade ragdeck" in message
+    assert isinstance(caught.value, ConfigError)
+    with pytest.raises(StateSchemaTooNew):
+        read_overrides(path)  # the policy loader's read-only path refuses it too
+    assert _version(path) == newer and path.read_bytes() == raw
+
+
+def _with_step(monkeypatch: pytest.MonkeyPatch, step: Migration) -> None:
+    monkeypatch.setattr(state_schema, "MIGRATIONS", (*state_schema.MIGRATIONS, step))
+
+
+def test_a_failing_step_leaves_the_previous_version(
+    old_db: tuple[Path, dict[str, object]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path, expected = old_db
+
+    def fail_midway(db: sqlite3.Connection) -> None:
+        raise ValueError("disk on fire")
+
+    step = Migration(
+        2,
+        "add_label_comments",
+        (
+            "CREATE TABLE ann_label_comments (question_id TEXT, body TEXT)",
+            "INSERT INTO ann_label_comments SELECT question_id, 'x' FROM ann_labels",
+            "DELETE FROM ann_labels",
+        ),
+        fail_midway,
+    )
+    _with_step(monkeypatch, step)
+    with pytest.raises(StateMigrationFailed) as caught:
+        AnnotationStore(path)
+    message = str(caught.value)
+    assert "step 2 (add_label_comments)" in message and "schema version 1" in message
+    assert "disk on fire" in message and str(path) in message
+    assert _version(path) == 1  # the baseline committed; step 2 rolled back entirely
+    assert "ann_label_comments" not in _tables(path)
+    monkeypatch.undo()
+    got = dump_state(path)  # no row lost; the code without the step opens it
+    assert {key: got.get(key) for key in expected} == expected
+
+
+def test_named_steps_run_in_order_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "ragdeck.sqlite3"
+    open_state(path, "test")
+    ran: list[str] = []
+    _with_step(monkeypatch, Migration(2, "add_notes", ("CREATE TABLE IF NOT EXISTS notes (body TEXT)",)))
+    _with_step(monkeypatch, Migration(3, "seed_notes", run=lambda db: ran.append("seed_notes")))
+    assert migrate(SqliteFile(path, "test")) == (1, 3)
+    assert migrate(SqliteFile(path, "test")) == (3, 3)
+    assert ran == ["seed_notes"] and _version(path) == 3 and "notes" in _tables(path)
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        (Migration(3, "skips_two"),),
+        (Migration(2, "add_notes"), Migration(2, "add_more_notes")),
+        (Migration(2, "baseline_0_1_0"),),
+        (Migration(2, "Not Snake"),),
+    ],
+)
+def test_a_malformed_registry_is_a_bug(monkeypatch: pytest.MonkeyPatch, extra: tuple[Migration, ...]) -> None:
+    monkeypatch.setattr(state_schema, "MIGRATIONS", (*state_schema.MIGRATIONS, *extra))
+    with pytest.raises(RuntimeError, match="state migration"):
+        latest_version()
+
+
+def test_adopting_a_foreign_table_of_the_same_name_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "ragdeck.sqlite3"
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        db.execute("CREATE TABLE eval_runs (run_id TEXT PRIMARY KEY, status TEXT)")
+        db.execute("INSERT INTO eval_runs VALUES ('r1', 'done')")
+        db.commit()
+    with pytest.raises(StateMigrationFailed, match=r"eval_runs lacks the columns .*created_at") as caught:
+        EvalStore(path)
+    assert isinstance(caught.value, RagdeckError)
+    assert _version(path) == 0 and _tables(path) == {"eval_runs"}  # nothing created, nothing lost
+
+
+def test_concurrent_openers_migrate_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "ragdeck.sqlite3"
+    open_state(path, "test")  # version 1
+    # Step 2 fails if it ever runs twice (the table exists the second time) and counts its runs.
+    runs: list[int] = []
+    gate = threading.Barrier(8)
+
+    def count(db: sqlite3.Connection) -> None:
+        runs.append(1)
+
+    _with_step(monkeypatch, Migration(2, "add_counter", ("CREATE TABLE counter (n INTEGER)",), count))
+    errors: list[BaseException] = []
+
+    def opener() -> None:
+        try:
+            gate.wait()
+            open_state(path, "test", busy_timeout_s=30)
+        except BaseException as exc:  # collected and re-raised below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=opener) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == [] and runs == [1] and _version(path) == 2
+
+
+def test_concurrent_processes_adopt_an_old_database(old_db: tuple[Path, dict[str, object]]) -> None:
+    path, expected = old_db
+    code = textwrap.dedent(
+        f"""
+        import sys
+        from ragdeck.services.annotation_store import AnnotationStore
+        from ragdeck.services.eval_store import EvalStore
+        store = (AnnotationStore, EvalStore)[int(sys.argv[1]) % 2]({str(path)!r}, busy_timeout_s=30)
+        print(len(store.labels()) if isinstance(store, AnnotationStore) else len(store.list_runs()))
+        """
+    )
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code, str(i)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        for i in range(4)
+    ]
+    outputs = [proc.communicate(timeout=120) for proc in procs]
+    for proc, (_, err) in zip(procs, outputs, strict=True):
+        assert proc.returncode == 0, err.decode()
+    assert sorted(int(out) for out, _ in outputs) == [2, 2, 7, 7]
+    assert _version(path) == latest_version()
+    got = dump_state(path)
+    assert {key: got.get(key) for key in expected} == expected
