@@ -1,1 +1,1 @@
-"""The console's Streamlit pages, one per task (``ragdeck/app.py`` lists them): widgets, domain calls, charts."""
+"""The console's Streamlit pages, one per task (listed in ``ragdeck/app.py``): thin fronts."""
