@@ -26,7 +26,8 @@ Both annotators are compared on the same pool, on the same scale: A's grade of a
 ``EvalRecord.grade`` (its ``relevance`` entry, else 1 for a gold id, else 0: A's procedure went over every
 top-20 candidate, so an unlabelled one is a no). A's gold chunks outside B's top-10 pool (the source chunk
 may rank lower, and A looked at the top 20) are not compared; the figure ``a_gold_outside_pool`` counts
-them. Statistics come from ``ragdeck.console.annotation.agreement``, pooling every (question, chunk) pair as one item:
+them. Statistics come from ``ragdeck.console.annotation.agreement``, pooling every (question, chunk) pair
+as one item:
 
 - 3-level (0/1/2): Cohen's kappa (unweighted, and linearly weighted), Krippendorff's alpha (ordinal);
 - binary (relevant = grade >= 1): Cohen's kappa, Krippendorff's alpha (nominal);
