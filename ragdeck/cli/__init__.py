@@ -20,16 +20,16 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from ragdeck.cli_compare import compare_cmd
-from ragdeck.cli_eval import eval_cmd
-from ragdeck.cli_evalset import app as evalset_app
-from ragdeck.cli_hnsw import app as hnsw_app
-from ragdeck.cli_index import app as index_app
-from ragdeck.cli_index import audit_cmd
-from ragdeck.cli_llm import app as llm_app
-from ragdeck.cli_llm import model_path
-from ragdeck.cli_replay import replay_cmd
-from ragdeck.cli_retrieval import (
+from ragdeck.cli.compare import compare_cmd
+from ragdeck.cli.eval import eval_cmd
+from ragdeck.cli.evalset import app as evalset_app
+from ragdeck.cli.hnsw import app as hnsw_app
+from ragdeck.cli.index import app as index_app
+from ragdeck.cli.index import audit_cmd
+from ragdeck.cli.llm import app as llm_app
+from ragdeck.cli.llm import model_path
+from ragdeck.cli.replay import replay_cmd
+from ragdeck.cli.retrieval import (
     DenseWeightOpt,
     FusionOpt,
     RetrievalOpt,
@@ -455,7 +455,7 @@ def console(
     if build_demo:
         with _stack() as stack:
             _build_demo(stack)
-    app_file = Path(__file__).resolve().parent / "launch" / "console.py"  # runs app.py (see there)
+    app_file = Path(__file__).resolve().parent.parent / "launch" / "console.py"  # runs app.py (see there)
     command = [
         sys.executable, "-m", "streamlit", "run", str(app_file),
         "--server.address", address, "--server.port", str(port), "--server.headless", "true",

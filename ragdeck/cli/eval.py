@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from ragdeck.cli_retrieval import DenseWeightOpt, FusionOpt, RetrievalOpt, RrfKOpt, retrieval_overrides
+from ragdeck.cli.retrieval import DenseWeightOpt, FusionOpt, RetrievalOpt, RrfKOpt, retrieval_overrides
 from ragdeck.console.eval_report import export_json, headline_metrics, markdown_summary, means
 from ragdeck.console.eval_run import DEFAULT_KS, EvalPlan
 from ragdeck.console.evalset_files import resolve_eval_set
