@@ -1,6 +1,6 @@
 """The ``ragdeck`` command: parses arguments, calls ``ragdeck.console`` and prints. No logic of its own.
 
-One module per command group, each registered here (this order is the order ``ragdeck --help`` lists):
+One module per command group, each registered with ``app`` below (``ragdeck --help`` lists them so):
 
 - ``ingest``      ``ragdeck ingest``, ``ragdeck demo``: chunk, embed and index a corpus (or the demo one)
 - ``retrieval``   ``ragdeck search``, and the retrieval-mode options ``search`` and ``eval`` share
