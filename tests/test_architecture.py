@@ -33,8 +33,6 @@ LONG_MODULES = {
     "ragdeck/services/llama_local.py": "GGUF join, server process, build features and smoke generation",
     "ragdeck/services/http.py": "timeouts, retries, error naming and URL redaction shared by every adapter",
     "ragdeck/services/judge.py": "the Ragas judge with its LLM and embedding wrappers",
-    "ragdeck/cli.py": "the command root and its small commands; to become the ragdeck/cli package",
-    "ragdeck/cli_index.py": "index commands: rebuild, gate, swap, rollback, snapshots",
 }
 
 

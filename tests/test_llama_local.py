@@ -16,7 +16,7 @@ import pytest
 from servers import free_port
 from typer.testing import CliRunner
 
-from ragdeck.cli_llm import app as llm_app
+from ragdeck.cli.llm import app as llm_app
 from ragdeck.console.answering.costs import PriceTable, estimate_cost
 from ragdeck.errors import ConfigError, ServiceUnavailable
 from ragdeck.services.llama_local import (
@@ -274,7 +274,7 @@ def test_cli_serve_runs_in_the_foreground_and_stops_on_a_signal(
     """``ragdeck llm serve`` on the session's GGUF: prints LLM_BASE_URL, answers, and Ctrl+C (or a
     supervisor's SIGTERM) stops it and its llama.cpp child."""
     port = free_port()
-    code = "from ragdeck.cli_llm import app; app()"
+    code = "from ragdeck.cli.llm import app; app()"
     args = ["serve", "--model", str(llama_server.model_path), "--port", str(port), "--ctx", "512"]
     env = {**os.environ, "RAGDECK_DATA_DIR": str(data_dir), "COLUMNS": "200"}
     proc = subprocess.Popen(

@@ -14,7 +14,7 @@ from openai_fake import CHAT, MODELS, FakeOpenAI, run_fake_openai
 from servers import free_port
 from typer.testing import CliRunner
 
-from ragdeck.cli_llm import app as llm_app
+from ragdeck.cli.llm import app as llm_app
 from ragdeck.console.answering.costs import Cost, Price, PriceTable, estimate_cost, is_local_model
 from ragdeck.console.interfaces import ChatModel
 from ragdeck.console.settings import Settings

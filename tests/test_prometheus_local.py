@@ -60,15 +60,15 @@ def test_a_prometheus_that_cannot_start_says_why(tmp_path: Path) -> None:
 
 
 def test_console_points_prometheus_url_at_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from ragdeck.cli import _local_prometheus
+    from ragdeck.cli.local import local_prometheus
     from ragdeck.console.settings import Settings
 
     require_binary("prometheus", "/usr/bin/prometheus")
     monkeypatch.delenv("PROMETHEUS_URL", raising=False)
     settings = Settings(data_dir=tmp_path / "data", api_port=free_port())
-    with _local_prometheus(settings, True):
+    with local_prometheus(settings, True):
         url = os.environ["PROMETHEUS_URL"]
         assert PrometheusReader(url).health().ok
     assert "PROMETHEUS_URL" not in os.environ
-    with _local_prometheus(settings, False):
+    with local_prometheus(settings, False):
         assert "PROMETHEUS_URL" not in os.environ

@@ -1,5 +1,4 @@
-"""``ragdeck index``: versions behind the serving alias — rebuild, gate, swap, rollback, prune, snapshots;
-and ``ragdeck audit``: the audit log, listed or exported.
+"""``ragdeck index``: versions behind the serving alias — rebuild, gate, swap, rollback, prune, snapshots.
 
 The user is ``RAGDECK_USER`` (else the OS user) with the role the ``roles`` setting gives; changes need the
 operator role. Every command first reports rebuilds that were interrupted (``ragdeck index recover``).
@@ -14,11 +13,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
 
-from ragdeck.console import audit
+from ragdeck.cli.common import EXIT_FAILED, JsonOpt, rows_table
+from ragdeck.cli.common import err_whole as err  # index operations name collections and commands: no wrap
+from ragdeck.cli.common import out_whole as out
 from ragdeck.console.index_ops.operations import (
     DEFAULT_MAX_REGRESSION,
     IndexOps,
@@ -36,9 +34,6 @@ app = typer.Typer(
     help="Index versions behind the serving alias: rebuild, gate, swap, rollback, prune, snapshots.",
     no_args_is_help=True,
 )
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
-
 VERSION_COLUMNS = (
     "collection",
     "state",
@@ -50,7 +45,6 @@ VERSION_COLUMNS = (
     "created",
     "by",
 )
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 ReasonOpt = Annotated[str, typer.Option("--reason", "-r", help="Why (kept in the history and audit log).")]
 
 
@@ -71,15 +65,6 @@ def _ops() -> Iterator[tuple[IndexOps, Stack, User]]:
         stack.close()
 
 
-def _table(rows: list[dict], title: str | None = None) -> Table:
-    table = Table(title=title)
-    for column in rows[0] if rows else []:
-        table.add_column(str(column), no_wrap=column in ("collection", "time", "action", "snapshot"))
-    for row in rows:
-        table.add_row(*("" if v is None else escape(str(v)) for v in row.values()))
-    return table
-
-
 def _progress(stage: str, done: int, total: int) -> None:
     if total and (done == total or done % max(1, total // 10) == 0):
         err.print(f"{stage}: {done}/{total}", highlight=False)
@@ -98,7 +83,7 @@ def versions_cmd(as_json: JsonOpt = False) -> None:
         for row in short:
             row["created"] = str(row["created"])[:16]
             row["by"] = "" if str(row["by"]).startswith("(") else row["by"]
-        out.print(_table(short, title=f"versions of {alias} (--json for every field)"))
+        out.print(rows_table(short, title=f"versions of {alias} (--json for every field)"))
     else:
         out.print(f"no versions of {alias} yet: `ragdeck index rebuild CORPUS` builds one")
 
@@ -242,7 +227,7 @@ def gate_cmd(
         verdict = "PASSED" if result.passed else "FAILED: " + "; ".join(result.failures)
         out.print(f"gate of {collection}: {verdict}", highlight=False, markup=False)
     if not result.passed:
-        raise typer.Exit(1)
+        raise typer.Exit(EXIT_FAILED)
 
 
 @app.command("swap")
@@ -283,7 +268,7 @@ def history_cmd(limit: Annotated[int, typer.Option(min=1)] = 50, as_json: JsonOp
     if as_json:
         out.print_json(data=rows)
     else:
-        out.print(_table(rows) if rows else "no swap or rollback yet")
+        out.print(rows_table(rows) if rows else "no swap or rollback yet")
 
 
 @app.command("prune")
@@ -335,7 +320,7 @@ def snapshots_cmd(
     if as_json:
         out.print_json(data=rows)
     else:
-        out.print(_table(rows) if rows else "no snapshots")
+        out.print(rows_table(rows) if rows else "no snapshots")
 
 
 @app.command("download")
@@ -366,43 +351,3 @@ def restore_cmd(
         ops.restore_snapshot(user, collection, snapshot, restore_aliases=aliases)
         live = ops.live()
     out.print(f"restored {collection} from {snapshot}; {ops.alias} -> {live}", highlight=False)
-
-
-def audit_cmd(
-    limit: Annotated[int | None, typer.Option(min=1, help="Newest entries to show.")] = 50,
-    action: Annotated[str | None, typer.Option(help="Only this action, e.g. index.swap.")] = None,
-    actor: Annotated[str | None, typer.Option(help="Only this user.")] = None,
-    outcome: Annotated[str | None, typer.Option(help="ok, denied or failed.")] = None,
-    csv_out: Annotated[Path | None, typer.Option("--csv", help="Write the entries as CSV here.")] = None,
-    jsonl_out: Annotated[
-        Path | None, typer.Option("--jsonl", help="Write the entries as JSONL here.")
-    ] = None,
-) -> None:
-    """The audit log (who, action, target, reason, time, outcome; --csv / --jsonl add before and after)."""
-    settings = Settings()
-    log = audit.open_log(settings)
-    items = audit.entries(limit=limit, action=action, actor=actor, outcome=outcome, log=log)
-    from ragdeck.console.evalsets.io import write_text_atomic
-
-    if csv_out:
-        write_text_atomic(csv_out, audit.to_csv(items))
-    if jsonl_out:
-        write_text_atomic(jsonl_out, audit.to_jsonl(items))
-    broken = audit.verify(log)
-    if broken is not None:
-        err.print(f"[red]audit log entry {broken} was changed outside ragdeck (its digest does not match)[/]")
-    if csv_out or jsonl_out:
-        out.print(f"wrote {len(items)} entries", highlight=False)
-        return
-    rows = [
-        {
-            "time": e.time[:19],
-            "user": f"{e.actor} ({e.role})" if e.role else e.actor,
-            "action": e.action,
-            "target": e.target,
-            "outcome": e.outcome,
-            "reason": e.reason,
-        }
-        for e in items
-    ]
-    out.print(_table(rows) if rows else "the audit log is empty")

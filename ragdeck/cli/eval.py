@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from ragdeck.cli_retrieval import DenseWeightOpt, FusionOpt, RetrievalOpt, RrfKOpt, retrieval_overrides
+from ragdeck.cli.common import EXIT_FAILED, err
+from ragdeck.cli.retrieval import DenseWeightOpt, FusionOpt, RetrievalOpt, RrfKOpt, retrieval_overrides
 from ragdeck.console.evalsets.files import resolve_eval_set
 from ragdeck.console.evalsets.io import read_any, write_text_atomic
 from ragdeck.console.evaluation.gate import check_gate, parse_gate
@@ -21,8 +21,6 @@ from ragdeck.console.retrieval.policies import Policy, default_policy, load_poli
 from ragdeck.console.settings import Settings
 from ragdeck.console.wiring import build_eval_runner, build_eval_store, build_stack
 from ragdeck.errors import InputError
-
-err = Console(stderr=True)
 
 
 def _ks(text: str | None, k: int | None) -> tuple[int, ...]:
@@ -186,4 +184,4 @@ def eval_cmd(
         err.print(f"wrote {json_out}")
     if outcome is not None and not outcome.passed:
         err.print("[bold red]gate failed:[/] " + "; ".join(outcome.failures), highlight=False)
-        raise typer.Exit(1)
+        raise typer.Exit(EXIT_FAILED)

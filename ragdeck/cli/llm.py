@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.progress import (
     BarColumn,
@@ -25,6 +24,7 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
+from ragdeck.cli.common import EXIT_FAILED, err, out
 from ragdeck.console.settings import Settings
 from ragdeck.errors import ConfigError, ServiceUnavailable
 from ragdeck.services.llama_local import LlamaServer, packaged_gguf, smoke_generation
@@ -38,8 +38,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-out = Console()
-err = Console(stderr=True)
 
 
 class _JoinProgress:
@@ -205,4 +203,4 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] 
         out.print(f"model     {escape(health.model or '-')}", highlight=False)
         out.print(f"detail    {escape(health.detail)}", highlight=False, soft_wrap=True)
     if not health.ok:
-        raise typer.Exit(1)
+        raise typer.Exit(EXIT_FAILED)

@@ -10,16 +10,14 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.live import Live
 from rich.text import Text
 
+from ragdeck.cli.common import EXIT_INTERRUPTED, err
 from ragdeck.console.evalsets.files import resolve_eval_set
 from ragdeck.console.evalsets.io import read_any, write_text_atomic
 from ragdeck.console.online.replay import ReplayPlan, ReplaySummary, check_target, run_replay
 from ragdeck.services.replay_client import RagApiClient
-
-err = Console(stderr=True)
 
 
 async def _replay(plan: ReplayPlan, target: str, timeout_s: float, live: Live) -> ReplaySummary:
@@ -82,4 +80,4 @@ def replay_cmd(
         }
         write_text_atomic(json_out, json.dumps(payload, indent=2) + "\n")
     if summary.interrupted:
-        raise typer.Exit(130)
+        raise typer.Exit(EXIT_INTERRUPTED)

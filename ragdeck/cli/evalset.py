@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 
+from ragdeck.cli.common import EXIT_BAD_INPUT, EXIT_FAILED
 from ragdeck.console.evalsets.files import resolve_eval_set
 from ragdeck.console.evalsets.gold_mapping import MIN_COVERAGE, MappingReport, SpanIndex, map_evalset
 from ragdeck.console.evalsets.io import EvalSetProblems, format_of, lost_fields, read_any, write_any
@@ -140,10 +141,10 @@ def _bad_input_exits_2() -> Iterator[None]:
         typer.echo(
             f"error: {exc.file or 'eval set'}: {count} (listed above); fix them and map again", err=True
         )
-        raise typer.Exit(2) from None
+        raise typer.Exit(EXIT_BAD_INPUT) from None
     except RagdeckError as exc:
         typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
+        raise typer.Exit(EXIT_BAD_INPUT) from None
 
 
 def _default_out(file: Path, collection: str) -> Path:
@@ -246,4 +247,4 @@ def map_cmd(
     files = " and ".join(str(p) for p in written)
     typer.echo(f"wrote {files}: {len(kept)} records, content hash sha256:{mapped_set.content_hash()}")
     if not report.complete:
-        raise typer.Exit(1)
+        raise typer.Exit(EXIT_FAILED)

@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from ragdeck.cli.common import CollectionOpt, err, out
 from ragdeck.console.evalsets.files import resolve_eval_set
 from ragdeck.console.evalsets.io import read_any, write_text_atomic
 from ragdeck.console.hnsw.sweep import (
@@ -37,13 +38,6 @@ app = typer.Typer(
     help="HNSW tuning: sweep m, ef_construct and search-time ef on a collection; apply the choice.",
     no_args_is_help=True,
 )
-out = Console()
-err = Console(stderr=True)
-
-CollectionOpt = Annotated[
-    str | None,
-    typer.Option("--collection", "--alias", "-c", help="Collection or alias (default: the serving alias)."),
-]
 
 
 def _progress() -> Progress:

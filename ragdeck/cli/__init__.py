@@ -1,0 +1,85 @@
+"""The ``ragdeck`` command: parses arguments, calls ``ragdeck.console`` and prints. No logic of its own.
+
+One module per command group, each registered with ``app`` below (``ragdeck --help`` lists them so):
+
+- ``ingest``      ``ragdeck ingest``, ``ragdeck demo``: chunk, embed and index a corpus (or the demo one)
+- ``retrieval``   ``ragdeck search``, and the retrieval-mode options ``search`` and ``eval`` share
+- ``stack``       ``ragdeck collections``, ``ragdeck stack``: what the stack holds, how its parts are
+- ``console``     ``ragdeck console``: the web console
+- ``audit``       ``ragdeck audit``: the audit log, listed or exported
+- ``eval``        ``ragdeck eval``: a policy over an eval set, summary and CI gate
+- ``compare``     ``ragdeck compare``: two eval runs, B against A
+- ``replay``      ``ragdeck replay``: eval-set questions against a RAG API at a bounded rate
+- ``api``         ``ragdeck api serve``: the RAG API service
+- ``llm``         ``ragdeck llm serve | smoke | status``: the local LLM and the configured one
+- ``evalset``     ``ragdeck evalset validate | convert | map``: eval set files
+- ``index``       ``ragdeck index versions | rebuild | gate | swap | rollback | ...``: index versions
+- ``hnsw``        ``ragdeck hnsw sweep | apply``: HNSW tuning
+
+and beside them ``local`` (the local LLM and Prometheus that ``console`` and ``api serve`` start) and
+``common`` (consoles, shared options, the stack, error lines and exit codes).
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+
+import typer
+
+from ragdeck.cli import (
+    api,
+    audit,
+    compare,
+    console,
+    eval,
+    evalset,
+    hnsw,
+    index,
+    ingest,
+    llm,
+    replay,
+    retrieval,
+    stack,
+)
+from ragdeck.cli.common import EXIT_FAILED, EXIT_INTERRUPTED, exit_on_sigterm, print_error
+from ragdeck.errors import RagdeckError
+
+app = typer.Typer(
+    name="ragdeck",
+    help="Evaluation and operations console for self-hosted RAG stacks (Qdrant, TEI, vLLM, Prometheus).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+app.command("ingest")(ingest.ingest_cmd)
+app.command("search")(retrieval.search_cmd)
+app.command("collections")(stack.collections_cmd)
+app.command("stack")(stack.stack_cmd)
+app.command("demo")(ingest.demo_cmd)
+app.command("console")(console.console_cmd)
+app.add_typer(api.app, name="api")
+app.add_typer(llm.app, name="llm")
+app.add_typer(evalset.app, name="evalset")
+app.add_typer(index.app, name="index")
+app.command("audit")(audit.audit_cmd)
+app.add_typer(hnsw.app, name="hnsw")
+app.command("eval")(eval.eval_cmd)
+app.command("compare")(compare.compare_cmd)
+app.command("replay")(replay.replay_cmd)
+
+
+def main() -> None:
+    """Entry point: user mistakes print one line and exit 1; bugs keep their traceback.
+
+    SIGTERM unwinds like Ctrl+C, so what a command started (the local LLM server) is stopped too.
+    """
+    signal.signal(signal.SIGTERM, exit_on_sigterm)
+    try:
+        app()
+    except RagdeckError as exc:
+        print_error(exc)
+        sys.exit(EXIT_FAILED)
+    except KeyboardInterrupt:
+        sys.exit(EXIT_INTERRUPTED)

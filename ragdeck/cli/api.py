@@ -1,0 +1,42 @@
+"""``ragdeck api``: the RAG API service (FastAPI) on the configured stack."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from ragdeck.cli.common import out
+from ragdeck.cli.ingest import build_demo
+from ragdeck.cli.local import ALL_INTERFACES, AddressOpt, AllInterfacesOpt, DemoOpt, LlmOpt, local_llm
+from ragdeck.console.settings import Settings
+
+app = typer.Typer(help="The RAG API service (FastAPI): /query, /feedback, /healthz, /readyz, /metrics.")
+
+
+@app.command("serve")
+def serve_cmd(
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    address: AddressOpt = "127.0.0.1",
+    all_interfaces: AllInterfacesOpt = False,
+    build_demo_first: DemoOpt = False,
+    llm: LlmOpt = True,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+) -> None:
+    """Serve the RAG API on the configured stack (one process; run replicas behind a gateway)."""
+    import uvicorn
+
+    from ragdeck.api.app import create_app
+    from ragdeck.api.runtime import build_runtime
+
+    if all_interfaces:
+        address = ALL_INTERFACES
+    with local_llm(Settings(), llm):
+        runtime = build_runtime(Settings())
+        try:
+            if build_demo_first:
+                build_demo(runtime.stack)
+            out.print(f"ragdeck API on http://{address}:{port}  (docs at /docs; Ctrl+C to stop)")
+            uvicorn.run(create_app(runtime), host=address, port=port, log_level=log_level)
+        finally:
+            runtime.close()

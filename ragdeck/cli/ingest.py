@@ -1,0 +1,131 @@
+"""``ragdeck ingest`` and ``ragdeck demo``: chunk, embed and index a corpus (or the shipped demo corpus)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from ragdeck.cli.common import JsonOpt, err, open_stack, out
+from ragdeck.console import audit
+from ragdeck.console.ingest.chunking import ChunkingConfig
+from ragdeck.console.ingest.demo import ensure_demo
+from ragdeck.console.ingest.pipeline import IngestReport, ingest
+from ragdeck.console.roles import Role, cli_user, require
+from ragdeck.console.settings import Settings
+from ragdeck.console.wiring import Stack
+from ragdeck.errors import InputError
+from ragdeck.services.types import HnswConfig
+
+STAGE_LABELS = {"chunk": "Chunking", "embed": "Embedding", "index": "Indexing"}
+
+
+@contextmanager
+def progress_bar() -> Iterator[Callable[[str, int, int], None]]:
+    """A rich progress bar fed by the domain's ``progress(stage, done, total)`` callback."""
+    with Progress(
+        TextColumn("{task.description:<10}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=False,
+    ) as bar:
+        tasks: dict[str, int] = {}
+
+        def update(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(STAGE_LABELS.get(stage, stage), total=total)
+            bar.update(tasks[stage], completed=done, total=total)
+
+        yield update
+
+
+def print_report(report: IngestReport) -> None:
+    redacted = ", ".join(f"{k} {v}" for k, v in sorted(report.redactions.items())) or "nothing"
+    target = f" (alias {report.alias} -> {report.collection})" if report.alias else ""
+    out.print(
+        f"Indexed {report.documents} documents as {report.chunks} chunks into {report.collection}{target} "
+        f"in {report.seconds['total']:.1f} s ({report.chunks_per_second:.0f} chunks/s). Redacted: {redacted}."
+    )
+
+
+def ingest_cmd(
+    path: Annotated[
+        Path, typer.Argument(help="A folder of Markdown/text files, one file, or a BEIR corpus.jsonl.")
+    ],
+    collection: Annotated[str, typer.Option("--collection", "-c", help="Physical collection to create.")],
+    alias: Annotated[str | None, typer.Option(help="Point this alias at the collection when done.")] = None,
+    append: Annotated[
+        bool, typer.Option(help="Add to an existing collection instead of creating one.")
+    ] = False,
+    min_chars: Annotated[int | None, typer.Option(help="Smallest chunk (characters).")] = None,
+    max_chars: Annotated[int | None, typer.Option(help="Largest chunk (characters).")] = None,
+    overlap: Annotated[
+        float | None, typer.Option(help="Overlap between chunks, as a share (0.1-0.2).")
+    ] = None,
+    prefix_title: Annotated[
+        bool, typer.Option(help="Prefix title and section heading to each chunk.")
+    ] = True,
+    m: Annotated[int | None, typer.Option("--m", help="HNSW m (edges per node).")] = None,
+    ef_construct: Annotated[int | None, typer.Option(help="HNSW ef_construct.")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Chunks embedded per batch.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Chunk, embed and index a corpus into a collection."""
+    settings = Settings()
+    chunking = ChunkingConfig(
+        min_chars=min_chars or settings.chunk_min_chars,
+        max_chars=max_chars or settings.chunk_max_chars,
+        overlap=settings.chunk_overlap if overlap is None else overlap,
+        prefix_title=prefix_title,
+        prefix_section=prefix_title,
+    )
+    hnsw = HnswConfig(m=m or settings.hnsw_m, ef_construct=ef_construct or settings.hnsw_ef_construct)
+    if not path.exists():
+        raise InputError(f"{path} does not exist: give a folder, a .md/.txt file or a BEIR corpus.jsonl")
+    user = cli_user(settings)
+    if alias:  # moving an alias is an index operation: operators only, audited (ragdeck index swap gates it)
+        require(user, Role.OPERATOR, "ingest.alias", target=alias)
+    with open_stack() as stack, progress_bar() as progress:
+        before = stack.store.list_aliases().get(alias) if alias else None
+        report = ingest(
+            path,
+            stack.store,
+            stack.embedder,
+            collection=collection,
+            alias=alias,
+            chunking=chunking,
+            hnsw=hnsw,
+            append=append,
+            batch_size=batch_size or settings.embed_batch_size,
+            progress=progress,
+        )
+    if alias:
+        audit.record(user, "ingest.alias", alias, {"collection": before}, {"collection": collection})
+    if as_json:
+        out.print_json(data={**asdict(report), "chunks_per_second": report.chunks_per_second})
+    else:
+        print_report(report)
+
+
+def build_demo(stack: Stack) -> None:
+    """Build the demo collection behind the serving alias if it is missing; say what is there."""
+    with progress_bar() as progress:
+        report = ensure_demo(stack, progress)
+    if report is None:
+        alias = stack.settings.alias
+        out.print(f"Demo collection ready: alias {alias} -> {stack.store.resolve(alias)}.")
+    else:
+        print_report(report)
+
+
+def demo_cmd() -> None:
+    """Build the demo collection (shipped Prometheus and TEI docs) behind the serving alias if missing."""
+    with open_stack() as stack:
+        build_demo(stack)
