@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import pandas as pd
 import streamlit as st
 
+from ragdeck.console.annotation.ports import AnnotationRepository
 from ragdeck.console.answering.service import RagService
 from ragdeck.console.evalsets.gold_mapping import SpanIndex
 from ragdeck.console.interfaces import EvalRunStore, RoutingAdmin
@@ -17,6 +18,7 @@ from ragdeck.console.retrieval.policies import Policy
 from ragdeck.console.settings import Settings
 from ragdeck.console.wiring import (
     Stack,
+    build_annotation_store,
     build_eval_runner,
     build_eval_store,
     build_rag_service,
@@ -24,7 +26,6 @@ from ragdeck.console.wiring import (
     build_stack,
 )
 from ragdeck.errors import RagdeckError
-from ragdeck.services.annotation_store import AnnotationStore
 from ragdeck.services.feedback_log import SqliteFeedbackLog
 
 if TYPE_CHECKING:
@@ -64,9 +65,10 @@ def get_feedback_log() -> SqliteFeedbackLog:
 
 
 @st.cache_resource
-def get_annotation_store() -> AnnotationStore:
-    """Questions, labels and answers of every annotator, in the state store."""
-    return AnnotationStore(Settings().state_db)
+def get_annotation_store() -> AnnotationRepository:
+    """Questions, labels and answers of every annotator, in the state store (hand it to the functions of
+    ``ragdeck.console.annotation``)."""
+    return build_annotation_store(Settings())
 
 
 @st.cache_resource(show_spinner="Reading chunk spans…")

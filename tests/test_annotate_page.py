@@ -11,11 +11,12 @@ import pytest
 from openai_fake import run_fake_openai
 from pages import open_page
 
+from ragdeck.console import annotation
 from ragdeck.console.annotation.candidates import highlight, neighbours, query_terms
 from ragdeck.console.evalsets.gold_mapping import ChunkSpan, SpanIndex
 from ragdeck.console.ingest.demo import DEMO_CORPUS
 from ragdeck.console.settings import Settings
-from ragdeck.services.annotation_store import AnnotationStore
+from ragdeck.services.annotation_store import SqliteAnnotationStore
 
 
 @pytest.mark.slow
@@ -39,7 +40,7 @@ def test_label_a_question_end_to_end(demo_data_dir: Path) -> None:
     assert not at.exception, at.exception
     assert at.subheader[0].value == "What does the /rerank route return?"
 
-    store = AnnotationStore(Settings().state_db)
+    store = SqliteAnnotationStore(Settings().state_db)
     [first, _] = store.questions()
     labels = {label.chunk_id: label.relevance for label in store.labels(first.id, "alice")}
     assert sorted(labels.values()) == [1, 2]
@@ -56,8 +57,9 @@ def test_label_a_question_end_to_end(demo_data_dir: Path) -> None:
 
 @pytest.mark.slow
 def test_a_generated_draft_is_reviewed_before_it_is_queued(demo_data_dir: Path) -> None:
-    store = AnnotationStore(Settings().state_db)
-    [draft_id, _discarded] = store.add_questions(
+    store = SqliteAnnotationStore(Settings().state_db)
+    [draft_id, _discarded] = annotation.add_questions(
+        store,
         [{"question": "What port does TEI use?", "tags": ["from:x#y:0"]}, "Is this a good draft?"],
         source="generated",
         actor="llm",
@@ -112,8 +114,10 @@ def test_terms_highlighting_and_neighbours() -> None:
 
 @pytest.mark.slow
 def test_overlap_sample_is_assigned_from_the_page(demo_data_dir: Path) -> None:
-    store = AnnotationStore(Settings().state_db)
-    ids = store.add_questions([f"What is metric number {i}?" for i in range(10)], source="typed", actor="x")
+    store = SqliteAnnotationStore(Settings().state_db)
+    ids = annotation.add_questions(
+        store, [f"What is metric number {i}?" for i in range(10)], source="typed", actor="x"
+    )
     at = open_page("annotate")
     at.text_input(key="annotator").input("lead").run()
     next(t for t in at.text_input if t.label == "Annotators (comma-separated)").input("alice, bob")
@@ -127,8 +131,10 @@ def test_overlap_sample_is_assigned_from_the_page(demo_data_dir: Path) -> None:
 
 @pytest.mark.slow
 def test_actions_carry_keyboard_shortcuts_and_grade_buttons_save(demo_data_dir: Path) -> None:
-    store = AnnotationStore(Settings().state_db)
-    [qid] = store.add_questions(["How long does Prometheus keep data by default?"], source="typed", actor="x")
+    store = SqliteAnnotationStore(Settings().state_db)
+    [qid] = annotation.add_questions(
+        store, ["How long does Prometheus keep data by default?"], source="typed", actor="x"
+    )
     at = open_page("annotate")
     at.text_input(key="annotator").input("erin").run()
     keys = {b.label: b.proto.shortcut for b in at.button if b.proto.shortcut}
@@ -179,7 +185,7 @@ def test_draft_questions_with_the_llm_review_and_queue(demo_data_dir: Path, monk
     assert [t.value for t in drafts] == [f"Which setting number {n} matters?" for n in (1, 2, 4)]
     assert any("Nothing left in your queue" in s.value for s in at.success)  # drafts wait for review
 
-    store = AnnotationStore(Settings().state_db)
+    store = SqliteAnnotationStore(Settings().state_db)
     generated = store.questions()
     assert all(q.draft and q.source == "generated" for q in generated) and len(generated) == 3
     for question in generated:  # each names the demo chunk it was drafted from
@@ -196,4 +202,4 @@ def test_draft_questions_with_the_llm_review_and_queue(demo_data_dir: Path, monk
     assert [t.value for t in at.text_input if t.label == "Draft"] == ["Which setting number 4 matters?"]
     kept = {q.question: q.draft for q in store.questions()}
     assert kept == {"Which retention setting matters most?": False, "Which setting number 4 matters?": True}
-    assert [q.question for q in store.queue("dora")] == ["Which retention setting matters most?"]
+    assert [q.question for q in annotation.queue(store, "dora")] == ["Which retention setting matters most?"]

@@ -27,8 +27,6 @@ LONG_MODULES = {
     "ragdeck/console/online/replay.py": "open-loop replay: scheduler, sender pool and summary",
     "ragdeck/console/evaluation/runner.py": "the runner with prepare, score and summarize; to split",
     "ragdeck/console/wiring.py": "the composition root: every adapter built from settings in one place",
-    "ragdeck/services/annotation_store.py": "the annotation store with its queue rules; rules to move to "
-    "console/annotation",
     "ragdeck/services/qdrant_server.py": "the qdrant-client adapter: search, admin and snapshots",
     "ragdeck/services/llama_local.py": "GGUF join, server process, build features and smoke generation",
     "ragdeck/services/http.py": "timeouts, retries, error naming and URL redaction shared by every adapter",

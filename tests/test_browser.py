@@ -85,7 +85,7 @@ def test_one_question_labelled_in_chromium_lands_in_the_store(console_url: str) 
     from playwright.sync_api import expect, sync_playwright
 
     from ragdeck.console.settings import Settings
-    from ragdeck.services.annotation_store import AnnotationStore
+    from ragdeck.services.annotation_store import SqliteAnnotationStore
 
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
@@ -112,7 +112,7 @@ def test_one_question_labelled_in_chromium_lands_in_the_store(console_url: str) 
         assert "Traceback" not in page.inner_text("body")
         browser.close()
 
-    store = AnnotationStore(Settings().state_db)
+    store = SqliteAnnotationStore(Settings().state_db)
     [question] = store.questions()
     [label] = store.labels(question.id, "carol")
     assert label.relevance == 2 and label.span is not None
@@ -153,8 +153,9 @@ def test_eval_set_files_imported_in_chromium_join_the_queue(console_url: str, tm
     _require_browser()
     from playwright.sync_api import expect, sync_playwright
 
+    from ragdeck.console import annotation
     from ragdeck.console.settings import Settings
-    from ragdeck.services.annotation_store import AnnotationStore
+    from ragdeck.services.annotation_store import SqliteAnnotationStore
 
     first, second, third = (
         "How long does Prometheus keep data by default?",
@@ -174,7 +175,7 @@ def test_eval_set_files_imported_in_chromium_join_the_queue(console_url: str, tm
         f"question,gold_context_ids,reference_answer,id\n{third},x#y:0,,imp-3\n{first.upper()},a#b:0,,imp-9\n",
         encoding="utf-8",
     )
-    store = AnnotationStore(Settings().state_db)
+    store = SqliteAnnotationStore(Settings().state_db)
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1800})
@@ -197,19 +198,20 @@ def test_eval_set_files_imported_in_chromium_join_the_queue(console_url: str, tm
         (first, "imported"), (second, "imported"), (third, "imported"),
     ]  # fmt: skip
     assert list(questions) == ["imp-1", "imp-2", "imp-3"] and list(questions["imp-1"].tags) == ["ops"]
-    assert [q.id for q in store.queue("ivan")] == ["imp-1", "imp-2", "imp-3"]
+    assert [q.id for q in annotation.queue(store, "ivan")] == ["imp-1", "imp-2", "imp-3"]
 
 
 def test_annotate_keyboard_shortcuts_in_chromium(console_url: str) -> None:
     _require_browser()
     from playwright.sync_api import expect, sync_playwright
 
+    from ragdeck.console import annotation
     from ragdeck.console.settings import Settings
-    from ragdeck.services.annotation_store import AnnotationStore
+    from ragdeck.services.annotation_store import SqliteAnnotationStore
 
     first, second = "How long does Prometheus keep data by default?", "What does the /rerank route return?"
-    store = AnnotationStore(Settings().state_db)
-    q1, q2 = store.add_questions([first, second], source="typed", actor="lead")
+    store = SqliteAnnotationStore(Settings().state_db)
+    q1, q2 = annotation.add_questions(store, [first, second], source="typed", actor="lead")
 
     def grades(question_id: str) -> list[int]:
         return sorted(label.relevance for label in store.labels(question_id, "judy"))

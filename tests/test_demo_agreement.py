@@ -66,12 +66,13 @@ def test_both_annotators_grade_the_same_pool_on_the_same_scale() -> None:
 
 
 def test_the_store_holds_the_same_comparison(tmp_path: Path) -> None:
-    from ragdeck.services.annotation_store import AnnotationStore
+    from ragdeck.console import annotation
+    from ragdeck.services.annotation_store import SqliteAnnotationStore
 
     state = tmp_path / "state.sqlite3"
     assert agreement_script.save_to_store(state) == 2 * agreement_script.RECORDED["n_pairs"]
     agreement_script.save_to_store(state)  # again: nothing doubles
-    result = overall_agreement(AnnotationStore(state).labels_by_question(), level="ordinal")
+    result = overall_agreement(annotation.labels_by_question(SqliteAnnotationStore(state)), level="ordinal")
     recorded = agreement_script.RECORDED
     assert (result.n_questions, result.n_items) == (recorded["n_questions"], recorded["n_pairs"])
     assert math.isclose(result.kappa, recorded["kappa_3"], rel_tol=0, abs_tol=1e-9)

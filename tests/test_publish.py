@@ -8,27 +8,30 @@ from pathlib import Path
 import pytest
 from pages import open_page
 
+from ragdeck.console import annotation
 from ragdeck.console.evalsets.io import read_csv, read_jsonl
 from ragdeck.console.evalsets.publish import diff, gold_to_evalset, load_version, publish, versions
 from ragdeck.console.settings import Settings
 from ragdeck.errors import InputError
-from ragdeck.services.annotation_store import AnnotationStore
+from ragdeck.services.annotation_store import SqliteAnnotationStore
 
 
-def labelled_store() -> tuple[AnnotationStore, list[str]]:
-    store = AnnotationStore(Settings().state_db)
-    ids = store.add_questions(["What is a recording rule?", "What is TEI?", "Unlabelled?"], "typed", "ann")
-    store.set_label(ids[0], "alice", "docs/rules#recording:0", 2, ("docs/rules", 0, 800))
-    store.set_label(ids[0], "alice", "docs/rules#recording:1", 1, ("docs/rules", 700, 1500))
-    store.set_answer(ids[0], "alice", "A rule that precomputes an expression.", "done")
-    store.set_label(ids[1], "alice", "tei/index#intro:0", 2, ("tei/index", 0, 600))
+def labelled_store() -> tuple[SqliteAnnotationStore, list[str]]:
+    store = SqliteAnnotationStore(Settings().state_db)
+    ids = annotation.add_questions(
+        store, ["What is a recording rule?", "What is TEI?", "Unlabelled?"], "typed", "ann"
+    )
+    annotation.set_label(store, ids[0], "alice", "docs/rules#recording:0", 2, ("docs/rules", 0, 800))
+    annotation.set_label(store, ids[0], "alice", "docs/rules#recording:1", 1, ("docs/rules", 700, 1500))
+    annotation.set_answer(store, ids[0], "alice", "A rule that precomputes an expression.", "done")
+    annotation.set_label(store, ids[1], "alice", "tei/index#intro:0", 2, ("tei/index", 0, 600))
     return store, ids
 
 
 def test_publish_versions_and_diff(data_dir: Path, tmp_path: Path) -> None:
     store, ids = labelled_store()
     out = tmp_path / "eval_sets"
-    first = gold_to_evalset("demo", store.export_gold())
+    first = gold_to_evalset("demo", annotation.export_gold(store))
     assert [r.id for r in first.records] == ids[:2]  # the unlabelled question is left out
     record = first.by_id()[ids[0]]
     assert record.relevance == {"docs/rules#recording:0": 2} and len(record.gold_spans) == 2
@@ -36,12 +39,12 @@ def test_publish_versions_and_diff(data_dir: Path, tmp_path: Path) -> None:
     assert new and v1.version == 1 and v1.hash == first.content_hash()
     assert read_jsonl(out / "demo.jsonl").content_hash() == v1.hash
     assert read_csv(out / "demo.csv").records[0].question == "What is a recording rule?"
-    again, new = publish(gold_to_evalset("demo", store.export_gold()), out)
+    again, new = publish(gold_to_evalset("demo", annotation.export_gold(store)), out)
     assert not new and again.version == 1  # same content, no new version
 
-    store.set_label(ids[1], "alice", "tei/index#intro:1", 2, ("tei/index", 500, 1100))
-    store.set_label(ids[2], "alice", "x/y#z:0", 2, ("x/y", 0, 10))
-    v2, new = publish(gold_to_evalset("demo", store.export_gold()), out, annotators=["alice"])
+    annotation.set_label(store, ids[1], "alice", "tei/index#intro:1", 2, ("tei/index", 500, 1100))
+    annotation.set_label(store, ids[2], "alice", "x/y#z:0", 2, ("x/y", 0, 10))
+    v2, new = publish(gold_to_evalset("demo", annotation.export_gold(store)), out, annotators=["alice"])
     assert new and v2.version == 2
     assert [v.version for v in versions(out, "demo")] == [1, 2]
     change = diff(load_version(out, "demo", 1), load_version(out, "demo", 2))

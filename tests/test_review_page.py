@@ -6,8 +6,9 @@ from pathlib import Path
 
 from pages import open_page
 
+from ragdeck.console import annotation
 from ragdeck.console.settings import Settings
-from ragdeck.services.annotation_store import AnnotationStore
+from ragdeck.services.annotation_store import SqliteAnnotationStore
 
 
 def test_empty_state_explains_what_to_do(data_dir: Path) -> None:
@@ -16,12 +17,14 @@ def test_empty_state_explains_what_to_do(data_dir: Path) -> None:
 
 
 def test_disagreement_is_shown_and_adjudicated(data_dir: Path) -> None:
-    store = AnnotationStore(Settings().state_db)
-    q1, q2 = store.add_questions(["What is a recording rule?", "What is TEI?"], source="typed", actor="ann")
+    store = SqliteAnnotationStore(Settings().state_db)
+    q1, q2 = annotation.add_questions(
+        store, ["What is a recording rule?", "What is TEI?"], source="typed", actor="ann"
+    )
     for annotator, grades in (("alice", {"c1": 2, "c2": 0}), ("bob", {"c1": 2, "c2": 2})):
         for chunk, grade in grades.items():
-            store.set_label(q1, annotator, chunk, grade, ("doc", 0, 10))
-        store.set_label(q2, annotator, "c9", 2, ("doc", 20, 30))
+            annotation.set_label(store, q1, annotator, chunk, grade, ("doc", 0, 10))
+        annotation.set_label(store, q2, annotator, "c9", 2, ("doc", 20, 30))
     at = open_page("review")
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Questions labelled by 2+"] == "2"
@@ -36,5 +39,5 @@ def test_disagreement_is_shown_and_adjudicated(data_dir: Path) -> None:
     assert not at.exception, at.exception
     [decision] = store.adjudications(q1)
     assert (decision.chunk_id, decision.relevance, decision.adjudicator) == ("c2", 2, "carol")
-    [gold] = [g for g in store.export_gold() if g.question_id == q1]
+    [gold] = [g for g in annotation.export_gold(store) if g.question_id == q1]
     assert set(gold.gold_chunk_ids) == {"c1", "c2"}

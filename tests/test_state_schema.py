@@ -18,9 +18,10 @@ from pathlib import Path
 
 import pytest
 
+from ragdeck.console import annotation
 from ragdeck.errors import ConfigError, RagdeckError
 from ragdeck.services import state_schema
-from ragdeck.services.annotation_store import AnnotationStore
+from ragdeck.services.annotation_store import SqliteAnnotationStore
 from ragdeck.services.audit_log import SqliteAuditLog
 from ragdeck.services.eval_store import EvalStore
 from ragdeck.services.feedback_log import SqliteFeedbackLog
@@ -43,7 +44,7 @@ sys.path.insert(0, str(FIXTURES))
 from make_state_fixture import dump_state  # noqa: E402
 
 STORES = (
-    AnnotationStore,
+    SqliteAnnotationStore,
     EvalStore,
     SqliteAuditLog,
     SqliteFeedbackLog,
@@ -138,9 +139,9 @@ def test_old_database_opens_with_every_record_intact(old_db: tuple[Path, dict[st
 
 def test_old_database_keeps_working_after_migration(old_db: tuple[Path, dict[str, object]]) -> None:
     path, _ = old_db
-    ann = AnnotationStore(path)
+    ann = SqliteAnnotationStore(path)
     question_id = ann.questions()[0].id
-    ann.set_label(question_id, "cleo", "prom-config#scrape#0", 1)
+    annotation.set_label(ann, question_id, "cleo", "prom-config#scrape#0", 1)
     assert {label.annotator for label in ann.labels(question_id)} == {"ana", "ben", "cleo"}
     audit = SqliteAuditLog(path)
     audit.append(actor="ops", role="operator", action="test", target="t")
@@ -227,7 +228,7 @@ def test_a_failing_step_leaves_the_previous_version(
     )
     _with_step(monkeypatch, step)
     with pytest.raises(StateMigrationFailed) as caught:
-        AnnotationStore(path)
+        SqliteAnnotationStore(path)
     message = str(caught.value)
     assert "step 2 (add_label_comments)" in message and "schema version 1" in message
     assert "disk on fire" in message and str(path) in message
@@ -309,10 +310,10 @@ def test_concurrent_processes_adopt_an_old_database(old_db: tuple[Path, dict[str
     code = textwrap.dedent(
         f"""
         import sys
-        from ragdeck.services.annotation_store import AnnotationStore
+        from ragdeck.services.annotation_store import SqliteAnnotationStore
         from ragdeck.services.eval_store import EvalStore
-        store = (AnnotationStore, EvalStore)[int(sys.argv[1]) % 2]({str(path)!r}, busy_timeout_s=30)
-        print(len(store.labels()) if isinstance(store, AnnotationStore) else len(store.list_runs()))
+        store = (SqliteAnnotationStore, EvalStore)[int(sys.argv[1]) % 2]({str(path)!r}, busy_timeout_s=30)
+        print(len(store.labels()) if isinstance(store, SqliteAnnotationStore) else len(store.list_runs()))
         """
     )
     procs = [

@@ -18,10 +18,11 @@ import json
 import tempfile
 from pathlib import Path
 
+from ragdeck.console import annotation
 from ragdeck.console.annotation.candidates import candidates
 from ragdeck.console.evalsets.publish import gold_to_evalset, publish
 from ragdeck.console.retrieval.pipeline import Retriever
-from ragdeck.services.annotation_store import AnnotationStore
+from ragdeck.services.annotation_store import SqliteAnnotationStore
 from ragdeck.services.embedders import LocalEmbedder
 from ragdeck.services.qdrant_embedded import EmbeddedQdrantStore
 
@@ -44,9 +45,11 @@ def main() -> None:
         json.loads(line) for line in (HERE / "demo_gold_questions.jsonl").read_text().splitlines() if line
     ]
     with tempfile.TemporaryDirectory() as tmp, EmbeddedQdrantStore(args.data_dir / "qdrant") as store:
-        annotations = AnnotationStore(Path(tmp) / "state.sqlite3")
+        ann_store = SqliteAnnotationStore(Path(tmp) / "state.sqlite3")
         retriever = Retriever(store, LocalEmbedder())
-        ids = annotations.add_questions([i["question"] for i in items], source="typed", actor=ANNOTATOR)
+        ids = annotation.add_questions(
+            ann_store, [i["question"] for i in items], source="typed", actor=ANNOTATOR
+        )
         extra = 0
         for qid, item in zip(ids, items, strict=True):
             [source] = store.retrieve("rag_chunks", [item["source"]])
@@ -54,17 +57,24 @@ def main() -> None:
             if squash(item["key"]) not in squash(body):
                 raise SystemExit(f"key phrase {item['key']!r} is not in {item['source']}")
             payload = source.payload
-            annotations.set_label(
-                qid, ANNOTATOR, source.id, 2, (payload["doc_id"], payload["start"], payload["end"])
+            annotation.set_label(
+                ann_store,
+                qid,
+                ANNOTATOR,
+                source.id,
+                2,
+                (payload["doc_id"], payload["start"], payload["end"]),
             )
             for hit in candidates(retriever, item["question"], "rag_chunks", k=20):
                 if hit.chunk_id in item.get("exclude", ()) or hit.chunk_id == source.id:
                     continue  # a person read it: it mentions the key phrase but does not answer
                 if squash(item["key"]) in squash(hit.body or hit.text):
-                    annotations.set_label(qid, ANNOTATOR, hit.chunk_id, 1, (hit.doc_id, hit.start, hit.end))
+                    annotation.set_label(
+                        ann_store, qid, ANNOTATOR, hit.chunk_id, 1, (hit.doc_id, hit.start, hit.end)
+                    )
                     extra += 1
-            annotations.set_answer(qid, ANNOTATOR, item["answer"], "done")
-        evalset = gold_to_evalset("demo_gold", annotations.export_gold())
+            annotation.set_answer(ann_store, qid, ANNOTATOR, item["answer"], "done")
+        evalset = gold_to_evalset("demo_gold", annotation.export_gold(ann_store))
         version, new = publish(evalset, args.out, annotators=[ANNOTATOR], note="demo gold set")
     print(f"{len(evalset.records)} questions, {extra} partly relevant chunks besides the sources")
     print(f"demo_gold v{version.version} {version.hash} ({'new' if new else 'unchanged'})")

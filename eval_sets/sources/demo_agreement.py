@@ -218,22 +218,26 @@ def markdown(figures: Figures) -> str:
 def save_to_store(state_db: Path, gold_path: Path = GOLD, b_path: Path = ANNOTATOR_B_FILE) -> int:
     """Save both annotators' grades on the pool (0 included) into the annotation store at ``state_db``, each
     question marked done by both, so the Review page compares them; returns how many labels were saved."""
-    from ragdeck.services.annotation_store import AnnotationStore
+    from ragdeck.console import annotation
+    from ragdeck.services.annotation_store import SqliteAnnotationStore
 
     labels, _ = labels_on_pool(gold_path, b_path)
     records = {r.id: r for r in read_jsonl(gold_path).records}
-    store = AnnotationStore(state_db)
-    ids = store.add_questions(
-        [{"id": qid, "question": records[qid].question} for qid in labels], source="typed", actor=ANNOTATOR_A
+    store = SqliteAnnotationStore(state_db)
+    ids = annotation.add_questions(
+        store,
+        [{"id": qid, "question": records[qid].question} for qid in labels],
+        source="typed",
+        actor=ANNOTATOR_A,
     )
     saved = 0
     for store_id, (qid, people) in zip(ids, labels.items(), strict=True):
         spans = {s.chunk_id: (s.doc_id, s.start, s.end) for s in records[qid].gold_spans}
         for annotator, grades in people.items():
             for chunk_id, grade in grades.items():
-                store.set_label(store_id, annotator, chunk_id, grade, spans.get(chunk_id))
+                annotation.set_label(store, store_id, annotator, chunk_id, grade, spans.get(chunk_id))
                 saved += 1
-            store.set_answer(store_id, annotator, status="done")
+            annotation.set_answer(store, store_id, annotator, status="done")
     return saved
 
 

@@ -32,6 +32,7 @@ from ragdeck.console.settings import Settings
 from ragdeck.services.types import ComponentHealth
 
 if TYPE_CHECKING:
+    from ragdeck.console.annotation.ports import AnnotationRepository
     from ragdeck.console.evaluation.runner import EvalRunner
 
 
@@ -311,6 +312,13 @@ def fallback_default(settings: Settings, llm_status: LlmStatusSource | None) -> 
     if settings.llm_fallback is not None:
         return settings.llm_fallback
     return llm_status is not None and llm_status() is not None
+
+
+def build_annotation_store(settings: Settings) -> AnnotationRepository:
+    """Questions, labels, answers and adjudications in the SQLite state database of the data directory."""
+    from ragdeck.services.annotation_store import SqliteAnnotationStore
+
+    return SqliteAnnotationStore(settings.state_db)
 
 
 def build_eval_store(settings: Settings) -> EvalRunStore:

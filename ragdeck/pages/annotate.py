@@ -9,6 +9,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from ragdeck.console import annotation
 from ragdeck.console.annotation.candidates import (
     RELEVANCE_LABELS,
     candidates,
@@ -68,7 +69,7 @@ with adding, st.form("add_questions", clear_on_submit=True):
             if not annotator:
                 st.error("Type your name first: questions are recorded with who added them.")
             elif lines:
-                ids = store.add_questions(lines, source="typed", actor=annotator)
+                ids = annotation.add_questions(store, lines, source="typed", actor=annotator)
                 st.toast(f"Added {len(set(ids))} question(s) (duplicates are merged).")
     uploaded = st.file_uploader(
         "…or import an eval set (JSONL or CSV; its questions join the queue)", ["jsonl", "csv"]
@@ -82,7 +83,7 @@ with adding, st.form("add_questions", clear_on_submit=True):
                 st.error("Type your name first: questions are recorded with who added them.")
             else:
                 items = [{"question": r.question, "id": r.id, "tags": r.tags} for r in records]
-                ids = store.add_questions(items, source="imported", actor=annotator)
+                ids = annotation.add_questions(store, items, source="imported", actor=annotator)
                 st.toast(f"Imported {len(set(ids))} question(s) from {uploaded.name}.")
 
 if not annotator:
@@ -101,7 +102,7 @@ with st.expander(f"Draft questions with the LLM ({len(drafts)} to review)", expa
                 chunks = pick_chunks(stack.store, stack.store.resolve(collection), int(how_many))
                 made = draft_questions(chat_model, chunks)
                 items = [{"question": d.question, "tags": [f"from:{d.chunk_id}"]} for d in made]
-                store.add_questions(items, source="generated", actor=annotator)
+                annotation.add_questions(store, items, source="generated", actor=annotator)
                 st.rerun()
     for draft in drafts:
         with st.form(f"draft_{draft.id}", border=True):
@@ -110,11 +111,11 @@ with st.expander(f"Draft questions with the LLM ({len(drafts)} to review)", expa
             keep, drop = st.columns(2)
             if keep.form_submit_button("Accept", type="primary", width="stretch"):
                 with user_errors():
-                    store.accept_draft(draft.id, annotator, text)
+                    annotation.accept_draft(store, draft.id, annotator, text)
                     st.rerun()
             if drop.form_submit_button("Discard", width="stretch"):
                 with user_errors():
-                    store.discard_draft(draft.id, annotator)
+                    annotation.discard_draft(store, draft.id, annotator)
                     st.rerun()
 
 with st.expander("Share questions between annotators"), st.form("overlap"):
@@ -131,18 +132,18 @@ with st.expander("Share questions between annotators"), st.form("overlap"):
         with user_errors():
             people = [n.strip() for n in names.split(",") if n.strip()]
             ids = [q.id for q in store.questions(include_drafts=False)]
-            plan = store.overlap_sample(
-                ids, people, k=int(k), fraction=fraction, seed=int(seed), actor=annotator
+            plan = annotation.overlap_sample(
+                store, ids, people, k=int(k), fraction=fraction, seed=int(seed), actor=annotator
             )
             st.toast(f"{len(plan.overlap)} of {len(ids)} questions go to {int(k)} annotators each.")
 
-progress = store.progress(annotator)
+progress = annotation.progress(store, annotator)
 finished = progress.done + progress.skipped + progress.flagged
 share = finished / progress.total if progress.total else 0.0
 st.progress(
     share, text=f"{finished} of {progress.total} questions handled · {progress.labelled} labels by you"
 )
-queue = store.queue(annotator, limit=1)
+queue = annotation.queue(store, annotator, limit=1)
 if not queue:
     st.success("Nothing left in your queue. Add questions above, or publish the eval set.", icon="🎉")
     st.stop()
@@ -155,9 +156,9 @@ def save_label(chunk_id: str, key: str, span: tuple[str, int, int] | None) -> No
     """Persist the radio's value for one chunk (autosave)."""
     choice = st.session_state[key]
     if choice == "unjudged":
-        store.clear_label(question.id, annotator, chunk_id)
+        annotation.clear_label(store, question.id, annotator, chunk_id)
     else:
-        store.set_label(question.id, annotator, chunk_id, GRADE[choice], span)
+        annotation.set_label(store, question.id, annotator, chunk_id, GRADE[choice], span)
 
 
 def grade_by_button(chunk_id: str, key: str, span: tuple[str, int, int] | None, choice: str) -> None:
@@ -168,7 +169,9 @@ def grade_by_button(chunk_id: str, key: str, span: tuple[str, int, int] | None, 
 
 def finish(status: str) -> None:
     """Save the reference answer with a status and move on to the next question."""
-    store.set_answer(question.id, annotator, st.session_state.get(f"answer_{question.id}", ""), status)
+    annotation.set_answer(
+        store, question.id, annotator, st.session_state.get(f"answer_{question.id}", ""), status
+    )
 
 
 keyword = st.text_input("Keyword filter", key=f"kw_{question.id}", placeholder="only chunks containing…")
@@ -228,7 +231,7 @@ with user_errors():
                 shortcut=KEYS["flagged"])  # fmt: skip
     st.caption(LEGEND)
     if undo.button("Undo my last change", width="stretch", shortcut=KEYS["undo"]):
-        change = store.undo(annotator)
+        change = annotation.undo(store, annotator)
         for key in [k for k in st.session_state if str(k).startswith(("rel_", "answer_"))]:
             del st.session_state[key]  # reload what the store now holds
         st.toast(f"Undid {change.action}." if change else "Nothing to undo.")

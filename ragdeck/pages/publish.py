@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from ragdeck.console.annotation import export_gold
 from ragdeck.console.evalsets.publish import diff, gold_to_evalset, load_version, publish, versions
 from ragdeck.console.settings import Settings
 from ragdeck.ui import get_annotation_store, user_errors
@@ -12,7 +13,7 @@ from ragdeck.ui import get_annotation_store, user_errors
 st.title("Publish")
 settings = Settings()
 store = get_annotation_store()
-gold = store.export_gold()
+gold = export_gold(store)
 directory = settings.eval_sets_dir
 st.caption(f"Eval sets are written to `{directory}` (set `RAGDECK_EVAL_SETS_DIR`); review them in git.")
 

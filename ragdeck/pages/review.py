@@ -8,13 +8,14 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
+from ragdeck.console import annotation
 from ragdeck.console.annotation.agreement import overall_agreement
 from ragdeck.console.annotation.candidates import RELEVANCE_LABELS
 from ragdeck.ui import get_annotation_store, user_errors
 
 st.title("Review")
 store = get_annotation_store()
-labels = store.labels_by_question()
+labels = annotation.labels_by_question(store)
 shared = {qid: by_annotator for qid, by_annotator in labels.items() if len(by_annotator) >= 2}
 if not shared:
     st.info(
@@ -94,7 +95,7 @@ for chunk_id in agreement.disagreements:
                 if grade is None or not reviewer.strip():
                     st.error("Pick a grade and give your name as reviewer.")
                 else:
-                    store.adjudicate(qid, chunk_id, grade, reviewer.strip(), reason)
+                    annotation.adjudicate(store, qid, chunk_id, grade, reviewer.strip(), reason)
                     st.toast(f"Recorded: {chunk_id} is {choice}.")
                     st.rerun()
     if chunk_id in decided:

@@ -181,3 +181,103 @@ class MetricSample:
     name: str
     labels: dict[str, str]
     value: float
+
+
+# ---------------------------------------------------------------- annotation records
+# What the annotation store keeps and hands back (``services.annotation_store``); the rules that make and
+# read them are the domain's (``console.annotation``, which re-exports these from its ``records``).
+
+
+@dataclass(frozen=True)
+class ChunkSpan:
+    """Where a chunk's text lies in its source document: characters ``start:end`` of ``doc_id``."""
+
+    doc_id: str
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class Question:
+    """A question to label; ``draft``: generated and not yet accepted by a person."""
+
+    id: str
+    question: str
+    source: str
+    draft: bool
+    tags: tuple[str, ...]
+    created_at: float
+    created_by: str
+
+
+@dataclass(frozen=True)
+class NewQuestion:
+    """A question to store: ``norm`` is its dedupe key (a question with the same key is not added again)."""
+
+    id: str
+    question: str
+    norm: str
+    source: str
+    draft: bool
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Label:
+    """One annotator's relevance (0 no, 1 partly, 2 yes) for one chunk on one question."""
+
+    question_id: str
+    annotator: str
+    chunk_id: str
+    relevance: int
+    span: ChunkSpan | None
+    updated_at: float
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One annotator's reference answer, status (open, done, skipped, flagged) and note on a question."""
+
+    question_id: str
+    annotator: str
+    reference_answer: str
+    status: str
+    note: str
+    updated_at: float
+
+
+@dataclass(frozen=True)
+class Adjudication:
+    """The decided relevance of a chunk on a question (it overrides the annotators' labels)."""
+
+    question_id: str
+    chunk_id: str
+    relevance: int
+    adjudicator: str
+    reason: str
+    ts: float
+    span: ChunkSpan | None
+
+
+@dataclass(frozen=True)
+class Change:
+    """One logged change: ``undoes`` names the change an undo reverted; ``question_ids`` it touched."""
+
+    id: int
+    ts: float
+    actor: str
+    action: str
+    undoes: int | None
+    question_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class AnnotationSnapshot:
+    """The whole annotation workspace read at one instant: every question (drafts too) in the order added,
+    and every label, answer, assignment (question id -> annotators) and adjudication on them."""
+
+    questions: list[Question]
+    labels: list[Label]
+    answers: list[Answer]
+    assignments: dict[str, tuple[str, ...]]
+    adjudications: list[Adjudication]

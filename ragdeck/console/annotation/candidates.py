@@ -6,11 +6,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from ragdeck.console.annotation.records import RELEVANCE
 from ragdeck.console.evalsets.gold_mapping import SpanIndex
 from ragdeck.console.interfaces import VectorStore
 from ragdeck.console.retrieval.pipeline import RetrievalParams, RetrievedChunk, Retriever
 
-RELEVANCE_LABELS = {0: "not relevant", 1: "partly relevant", 2: "relevant"}
+RELEVANCE_LABELS = RELEVANCE  # grade -> what the pages call it
 _WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]*[A-Za-z0-9]|[A-Za-z0-9]")
 
 

@@ -25,7 +25,7 @@ from ragdeck.services.common import check_name
 
 
 class GoldLike(Protocol):
-    """What ``gold_to_evalset`` reads of one exported question (``AnnotationStore.export_gold``)."""
+    """What ``gold_to_evalset`` reads of one exported question (``console.annotation.export_gold``)."""
 
     question_id: str
     question: str

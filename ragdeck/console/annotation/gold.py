@@ -1,0 +1,122 @@
+"""From labels to gold: who counts on a question (``labels_by_question``, also the input of
+``agreement``), the majority rule (``majority_grade``) and each question's gold (``export_gold``)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from ragdeck.console.annotation.ports import AnnotationRepository
+from ragdeck.console.annotation.records import Adjudication, AnnotationSnapshot, ChunkSpan, GoldQuestion
+from ragdeck.errors import InputError
+
+__all__ = ["export_gold", "labels_by_question", "majority_grade"]
+
+LabelsByQuestion = dict[str, dict[str, dict[str, int]]]
+
+
+def majority_grade(grades: Sequence[int]) -> int:
+    """The highest grade g that more than half of ``grades`` reach (≥ g), else 0.
+
+    One annotator: their own grade. Two: the lower of the two (both must call a chunk relevant for it to be
+    gold). [2, 2, 1] → 2; [2, 1, 0] → 1; [2, 0] → 0; no grades → 0.
+    """
+    for grade in (2, 1):
+        if sum(1 for g in grades if g >= grade) * 2 > len(grades):
+            return grade
+    return 0
+
+
+def labels_by_question(
+    repo: AnnotationRepository, question_ids: Iterable[str] | None = None
+) -> LabelsByQuestion:
+    """Question id -> annotator -> {chunk id: relevance}, for the annotators who count on each question.
+
+    An annotator counts on a question when they labelled a chunk on it or marked it done, and did not
+    mark it skipped; one who marked it done with no labels appears with an empty mapping (judged
+    nothing relevant). Drafts are left out. This is the input of ``console.annotation.agreement``.
+    """
+    wanted = None if question_ids is None else set(question_ids)
+    return _counted(repo.snapshot(), wanted)
+
+
+def _counted(snapshot: AnnotationSnapshot, wanted: set[str] | None) -> LabelsByQuestion:
+    out: LabelsByQuestion = {}
+    statuses = {(a.question_id, a.annotator): a.status for a in snapshot.answers}
+    for q in snapshot.questions:
+        if not q.draft and (wanted is None or q.id in wanted):
+            out[q.id] = {}
+    for (qid, person), status in statuses.items():
+        if qid in out and status == "done":
+            out[qid].setdefault(person, {})
+    for label in sorted(snapshot.labels, key=lambda x: x.chunk_id):
+        qid, person = label.question_id, label.annotator
+        if qid in out and statuses.get((qid, person)) != "skipped":
+            out[qid].setdefault(person, {})[label.chunk_id] = label.relevance
+    return {qid: dict(sorted(people.items())) for qid, people in out.items() if people}
+
+
+def export_gold(
+    repo: AnnotationRepository, min_relevance: int = 1, *, include_empty: bool = False
+) -> list[GoldQuestion]:
+    """Each non-draft question's gold, in the order added (read from one snapshot of the store).
+
+    Rules, per chunk labelled on a question: an adjudicated relevance wins; otherwise the grade is
+    ``majority_grade`` of the counting annotators' grades (see ``labels_by_question``), an unjudged
+    chunk counting as 0. With one annotator that is their labels (the union); with several, a chunk is
+    gold only when more than half of them call it at least ``min_relevance`` (with two, both must).
+    Gold chunks: grade ≥ ``min_relevance``, highest grade first, then by chunk id. ``spans``: the
+    adjudicated span, else the newest label span. ``reference_answer``: the newest non-empty answer of
+    a counting annotator. Questions without gold are left out unless ``include_empty``.
+    """
+    if min_relevance not in (1, 2):
+        raise InputError(f"min_relevance must be 1 (partly relevant) or 2 (relevant), got {min_relevance!r}")
+    snapshot = repo.snapshot()
+    counted = _counted(snapshot, None)
+    adjudicated: dict[str, dict[str, Adjudication]] = {}
+    for decision in snapshot.adjudications:
+        adjudicated.setdefault(decision.question_id, {})[decision.chunk_id] = decision
+    spans: dict[tuple[str, str], ChunkSpan] = {}
+    for label in sorted(snapshot.labels, key=lambda x: x.updated_at):  # the newest span wins
+        if label.span is not None:
+            spans[(label.question_id, label.chunk_id)] = label.span
+    answers = {}
+    for answer in sorted(snapshot.answers, key=lambda a: a.updated_at):  # oldest first
+        answers.setdefault(answer.question_id, []).append(answer)
+    out = []
+    for q in snapshot.questions:
+        if q.draft:
+            continue
+        people = counted.get(q.id, {})
+        decided = adjudicated.get(q.id, {})
+        if not people and not decided:
+            continue
+        chunks = {c for labels in people.values() for c in labels} | set(decided)
+        grades = {
+            c: decided[c].relevance
+            if c in decided
+            else majority_grade([p.get(c, 0) for p in people.values()])
+            for c in chunks
+        }
+        gold = sorted((c for c, g in grades.items() if g >= min_relevance), key=lambda c: (-grades[c], c))
+        if not gold and not include_empty:
+            continue
+        chunk_spans = {c: (decided[c].span if c in decided else None) or spans.get((q.id, c)) for c in gold}
+        mine = [a for a in answers.get(q.id, []) if a.annotator in people]
+        newest = [a.reference_answer for a in mine if a.reference_answer]
+        out.append(
+            GoldQuestion(
+                question_id=q.id,
+                question=q.question,
+                gold_chunk_ids=tuple(gold),
+                relevance={c: grades[c] for c in gold},
+                spans={c: s for c, s in chunk_spans.items() if s is not None},
+                reference_answer=newest[-1] if newest else "",
+                annotators=tuple(people),
+                adjudicated=tuple(sorted(decided)),
+                flagged_by=tuple(sorted(a.annotator for a in answers.get(q.id, []) if a.status == "flagged")),
+                tags=q.tags,
+                source=q.source,
+                answers={a.annotator: a.reference_answer for a in mine},
+            )
+        )
+    return out
