@@ -1,1 +1,4 @@
-"""The console's Streamlit pages, one per task; ``ragdeck/app.py`` lists them. Thin: widgets, domain calls, charts."""
+"""The console's Streamlit pages, one per task; ``ragdeck/app.py`` lists them.
+
+Thin: widgets, domain calls, charts.
+"""
