@@ -13,6 +13,7 @@ from ragdeck.console.annotation.ports import AnnotationRepository
 from ragdeck.console.answering.service import RagService
 from ragdeck.console.evalsets.gold_mapping import SpanIndex
 from ragdeck.console.interfaces import EvalRunStore, RoutingAdmin
+from ragdeck.console.jobs import Job, JobRunner
 from ragdeck.console.retrieval.fusion import FUSIONS, RETRIEVAL_MODES
 from ragdeck.console.retrieval.policies import Policy
 from ragdeck.console.settings import Settings
@@ -21,6 +22,7 @@ from ragdeck.console.wiring import (
     build_annotation_store,
     build_eval_runner,
     build_eval_store,
+    build_index_ops,
     build_rag_service,
     build_routing_admin,
     build_stack,
@@ -32,6 +34,7 @@ if TYPE_CHECKING:
     from ragdeck.api.background import BackgroundApi
     from ragdeck.console.evaluation.jobs import EvalJobs
     from ragdeck.console.evaluation.runner import EvalRunner
+    from ragdeck.console.index_ops.operations import IndexOps
     from ragdeck.console.online.replay import ReplayJob
     from ragdeck.console.roles import User
 
@@ -110,11 +113,66 @@ def progress_callback(bar: st.delta_generator.DeltaGenerator) -> Callable[[str, 
 
 
 @st.cache_resource
+def get_jobs() -> JobRunner:
+    """Long work running in this process's background threads (eval runs, rebuilds, gates), shared by every
+    session, so any page view can follow it and cancel it."""
+    return JobRunner()
+
+
+def start_job(key: str, work: Callable[[Job], Any], *, kind: str, label: str, scope: str) -> Job:
+    """Run ``work`` as a background job on ``get_jobs()`` (the job under ``key`` while one works) and
+    remember, in this session, to report how it ends: ``finished_jobs(scope)``."""
+    job = get_jobs().start(key, work, kind=kind, label=label)
+    st.session_state.setdefault(f"{scope}_jobs", {})[key] = job.started_at
+    return job
+
+
+def finished_jobs(scope: str) -> list[Job]:
+    """The jobs this session started under ``scope`` that have ended since the last call."""
+    watched: dict[str, float] = st.session_state.setdefault(f"{scope}_jobs", {})
+    ended = []
+    for key, started in list(watched.items()):
+        job = get_jobs().get(key)
+        mine = job is not None and job.started_at == started
+        if mine and job.running:
+            continue
+        del watched[key]
+        if mine:
+            ended.append(job)
+    return ended
+
+
+def job_error(job: Job) -> str:
+    """What a failed job's error says: a ragdeck error's message, else its type and message."""
+    return str(job.exception) if isinstance(job.exception, RagdeckError) else (job.error or "")
+
+
+def job_progress(job: Job, *, can_cancel: bool = True) -> None:
+    """A running job's progress bar and its Cancel button (the work stops at its next check)."""
+    cols = st.columns([5, 1])
+    note = " (cancelling…)" if job.cancel.is_set() else ""
+    cols[0].progress(job.fraction, text=f"{job.label}: {job.progress_text}{note}")
+    if cols[1].button("Cancel", key=f"cancel-{job.key}", disabled=job.cancel.is_set() or not can_cancel):
+        job.cancel.set()
+
+
+@st.cache_resource
 def get_eval_jobs() -> EvalJobs:
-    """Eval runs working in this process (shared by every session, so any page view can follow them)."""
+    """Eval runs working in this process, by run id (on ``get_jobs()``)."""
     from ragdeck.console.evaluation.jobs import EvalJobs
 
-    return EvalJobs()
+    return EvalJobs(get_jobs())
+
+
+@st.cache_resource
+def _cached_index_ops(settings_json: str) -> IndexOps:
+    return build_index_ops(Settings.model_validate_json(settings_json), _cached_stack(settings_json))
+
+
+def get_index_ops() -> IndexOps:
+    """Index operations on the serving alias of the cached stack (registry and audit log in the state
+    database), built once per process."""
+    return _cached_index_ops(Settings().model_dump_json())
 
 
 @st.cache_resource

@@ -19,7 +19,6 @@ from qdrant_client import QdrantClient, models
 from ragdeck.console import audit
 from ragdeck.console.evalsets.model import EvalRecord, EvalSet
 from ragdeck.console.evaluation.runner import EvalPlan
-from ragdeck.console.index_ops.operations import IndexOps
 from ragdeck.console.ingest.chunking import ChunkingConfig
 from ragdeck.console.ingest.pipeline import ingest
 from ragdeck.console.retrieval.fusion import fuse, rrf_scores
@@ -27,7 +26,7 @@ from ragdeck.console.retrieval.pipeline import RetrievalParams, Retriever
 from ragdeck.console.retrieval.policies import Policy, default_policy
 from ragdeck.console.roles import Role, User
 from ragdeck.console.settings import Settings
-from ragdeck.console.wiring import Stack, build_eval_runner, build_eval_store, build_stack
+from ragdeck.console.wiring import Stack, build_eval_runner, build_eval_store, build_index_ops, build_stack
 from ragdeck.errors import DimensionMismatch, InputError
 from ragdeck.services.lexical import encoder
 from ragdeck.services.qdrant_embedded import EmbeddedQdrantStore
@@ -384,7 +383,7 @@ def test_the_lexical_index_survives_rebuild_swap_rollback_and_snapshot_restore(
     stack: Stack, tmp_path: Path
 ) -> None:
     store = stack.store
-    ops = IndexOps.from_stack(stack)
+    ops = build_index_ops(stack.settings, stack)
     question = "sccache docker build arguments"
 
     def lexical() -> list[tuple[str, float]]:

@@ -16,13 +16,15 @@ from cli_runner import assert_one_line_error, run_cli
 from index_helpers import small_corpus, small_evalset
 
 from ragdeck.console import audit
-from ragdeck.console.index_ops.operations import GateBlocked, IndexOps
+from ragdeck.console.index_ops.operations import IndexOps
+from ragdeck.console.index_ops.records import GateBlocked, RebuildCancelled
 from ragdeck.console.ingest.chunking import ChunkingConfig
 from ragdeck.console.ingest.pipeline import ingest
+from ragdeck.console.jobs import Cancelled
 from ragdeck.console.retrieval.policies import default_policy
 from ragdeck.console.roles import Role, User
 from ragdeck.console.settings import Settings
-from ragdeck.console.wiring import Stack, build_eval_runner, build_stack
+from ragdeck.console.wiring import Stack, build_eval_runner, build_index_ops, build_stack
 from ragdeck.errors import InputError, PermissionDenied
 from ragdeck.services.types import HnswConfig
 
@@ -51,7 +53,7 @@ def stack(data_dir: Path, corpus: Path, local_embedder, monkeypatch: pytest.Monk
 
 @pytest.fixture
 def ops(stack: Stack) -> IndexOps:
-    return IndexOps.from_stack(stack)
+    return build_index_ops(stack.settings, stack)
 
 
 def _rebuild(ops: IndexOps, stack: Stack, corpus: Path, chunking: ChunkingConfig = SMALLER, **kw):
@@ -140,6 +142,59 @@ def test_gate_then_swap_then_rollback(ops: IndexOps, stack: Stack, corpus: Path)
     # the gate was against v1, which is live again: still current, so the swap back needs no new gate
     ops.swap(OPERATOR, "rag_chunks_v2", reason="again")
     assert ops.live() == "rag_chunks_v2"
+
+
+def test_a_cancelled_gate_keeps_nothing(ops: IndexOps, stack: Stack, corpus: Path) -> None:
+    _rebuild(ops, stack, corpus)
+    cancel = threading.Event()
+    cancel.set()  # the Cancel button, pressed before the first query
+    runner = build_eval_runner(stack.settings, stack)
+    policy = default_policy("gate", stack.settings)
+    with pytest.raises(Cancelled, match="gate of 'rag_chunks_v2' was cancelled at the shadow run"):
+        ops.gate(ENGINEER, "rag_chunks_v2", small_evalset(), runner, policy, cancel=cancel)
+    assert ops.version("rag_chunks_v2").gate is None
+    assert audit.entries(action="index.gate", log=ops.log) == []
+
+
+def test_a_cancelled_rebuild_is_kept_interrupted_then_resumed_or_cleaned_up(
+    ops: IndexOps, stack: Stack, corpus: Path
+) -> None:
+    cancel = threading.Event()
+
+    def press_cancel_after_the_first_batch(stage: str, done: int, total: int) -> None:
+        if stage == "embed" and done > 0:
+            cancel.set()
+
+    def cancelled_rebuild() -> None:
+        cancel.clear()
+        with pytest.raises(RebuildCancelled, match="cancelled at embed 4/"):
+            _rebuild(
+                ops, stack, corpus, batch_size=4, progress=press_cancel_after_the_first_batch, cancel=cancel
+            )
+
+    cancelled_rebuild()
+    assert ops.live() == "rag_chunks_v1"  # the alias never moved
+    assert stack.store.collection_info("rag_chunks_v2").points == 4  # one batch, kept
+    (item,) = ops.interrupted()
+    assert (item.collection, item.status, item.progress["stage"]) == ("rag_chunks_v2", "interrupted", "embed")
+    assert ops.retention_plan(keep=1) == []  # a rebuild someone may resume is not pruned
+    entry = audit.entries(action="index.rebuild.cancel", log=ops.log)[0]
+    assert entry.target == "rag_chunks_v2" and entry.after == {
+        "status": "interrupted",
+        "collection_kept": True,
+    }
+    with pytest.raises(InputError, match="interrupted, not ready"):
+        ops.swap(OPERATOR, "rag_chunks_v2", override=True, reason="too early")
+
+    version = ops.resume(OPERATOR, "rag_chunks_v2", stack.embedder)
+    assert version.status == "ready" and version.error is None and ops.interrupted() == []
+    assert version.points == _rebuild(ops, stack, corpus).points  # resumed = complete (v3 built fresh)
+
+    cancelled_rebuild()  # v4, then cleaned up
+    ops.cleanup(OPERATOR, "rag_chunks_v4")
+    assert not stack.store.collection_exists("rag_chunks_v4") and ops.interrupted() == []
+    assert ops.registry.version("rag_chunks_v4")["status"] == "abandoned"
+    assert ops.live() == "rag_chunks_v1"
 
 
 def _conditions(text: str):
@@ -288,7 +343,7 @@ def test_the_next_start_reports_a_killed_rebuild_and_cleans_it_up(
     code, _out, err = run_cli(monkeypatch, capsys, "index", "recover", "--cleanup", "rag_chunks_v2")
     assert code == 0, err
     assert not stack.store.collection_exists("rag_chunks_v2")
-    ops = IndexOps.from_stack(stack)
+    ops = build_index_ops(stack.settings, stack)
     assert ops.interrupted() == [] and ops.registry.version("rag_chunks_v2")["status"] == "abandoned"
     assert ops.live() == "rag_chunks_v1"
     code, _, err = run_cli(monkeypatch, capsys, "index", "versions")
@@ -458,7 +513,6 @@ def test_a_version_embedded_with_another_model_is_gated_with_it(
     ops: IndexOps, stack: Stack, corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import ragdeck.console.wiring as wiring
-    from ragdeck.console.index_ops.operations import runner_for, version_embedder
     from ragdeck.services.embedders import LocalEmbedder, packaged_model_path
 
     serving = stack.embedder
@@ -472,9 +526,9 @@ def test_a_version_embedded_with_another_model_is_gated_with_it(
         OPERATOR, corpus, LocalEmbedder(str(other_dir)), chunking=SMALLER, hnsw=HnswConfig()
     )
     assert version.spec["embedding_model"] == "minilm-copy"
-    embedder = version_embedder(stack, version)
+    embedder = wiring.build_version_embedder(stack, version)
     assert embedder.model_name == "minilm-copy" and embedder is not stack.embedder
-    assert version_embedder(stack, ops.version("rag_chunks_v1")) is stack.embedder
+    assert wiring.build_version_embedder(stack, ops.version("rag_chunks_v1")) is stack.embedder
     result = ops.gate(
         ENGINEER,
         "rag_chunks_v2",
@@ -482,7 +536,7 @@ def test_a_version_embedded_with_another_model_is_gated_with_it(
         build_eval_runner(stack.settings, stack),
         default_policy("gate", stack.settings),
         max_regression=1.0,
-        shadow_runner=runner_for(stack, embedder),
+        shadow_runner=wiring.build_eval_runner_for(stack, embedder),
     )
     assert result.passed
     with pytest.raises(InputError, match="embedded with 'minilm-copy'"):

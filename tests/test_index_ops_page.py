@@ -1,9 +1,12 @@
 """The Index Ops page in AppTest: rebuild, gate, swap and roll back as an operator; an engineer's swap is
-refused on the page and audited (issue 8, reliability 4)."""
+refused on the page and audited (issue 8, reliability 4). A rebuild and a gate run as background jobs: the
+page shows a rebuild's progress, cancels it (the shadow kept, interrupted) and resumes it (issue 17)."""
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 from index_helpers import small_corpus, small_evalset
@@ -37,6 +40,16 @@ def _button(at, label: str):
     return next(b for b in at.button if b.label.startswith(label))
 
 
+def _after_jobs(at) -> None:
+    """Wait for the page's background jobs to end, then draw the page again (as its fragment would)."""
+    import ragdeck.ui as ui
+
+    for job in ui.get_jobs().running():
+        assert job.wait(300), f"{job.label} still running at {job.progress_text}"
+    at.run()
+    assert not at.exception, at.exception
+
+
 def _live() -> str:
     with EmbeddedQdrantStore(Settings().qdrant_dir) as store:
         return store.resolve("rag_chunks")
@@ -52,12 +65,14 @@ def test_rebuild_gate_swap_rollback_on_the_page(small_stack: Path) -> None:
     _by_label(at.number_input, "Max chunk chars").set_value(700)
     _button(at, "Rebuild").click().run()
     assert not at.exception, at.exception
+    _after_jobs(at)
     assert "Built rag_chunks_v2" in at.success[0].value
     assert _live() == "rag_chunks_v1"
 
     _by_label(at.number_input, "Max drop of a headline metric vs live").set_value(1.0)
     _button(at, "Run gate").click().run()
     assert not at.exception, at.exception
+    _after_jobs(at)
     assert "Gate of rag_chunks_v2 passed" in at.success[0].value
 
     at.text_area(key="swap_reason").input("smaller chunks")
@@ -100,3 +115,67 @@ def _embedder():
     import ragdeck.console.wiring as wiring
 
     return wiring.build_embedder(Settings())
+
+
+class HeldEmbedder:
+    """The real embedder, held before its second batch of documents until ``release`` is set."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.calls = 0
+        self.held = threading.Event()  # set while a batch waits
+        self.release = threading.Event()
+
+    def embed_documents(self, texts: list[str]) -> Any:
+        self.calls += 1
+        if self.calls == 2:
+            self.held.set()
+            assert self.release.wait(300), "never released"
+        return self.inner.embed_documents(texts)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+def test_a_rebuild_job_shows_progress_is_cancelled_and_resumed_on_the_page(
+    small_stack: Path, local_embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import ragdeck.console.wiring as wiring
+    import ragdeck.ui as ui
+
+    held = HeldEmbedder(local_embedder)
+    monkeypatch.setattr(wiring, "build_embedder", lambda settings: held)
+    monkeypatch.setenv("RAGDECK_EMBED_BATCH_SIZE", "4")
+    at = open_page("index_ops")
+    _by_label(at.text_input, "Corpus folder").input(str(small_stack))
+    _by_label(at.number_input, "Min chunk chars").set_value(250)
+    _by_label(at.number_input, "Max chunk chars").set_value(700)
+    _button(at, "Rebuild").click().run()
+    assert not at.exception, at.exception
+
+    job = ui.get_jobs().get("index.rebuild:rag_chunks")
+    assert job is not None and held.held.wait(120)  # the job works in its thread: one batch in, held
+    at.run()  # what the page's fragment draws each second
+    (bar,) = at.get("progress")
+    assert bar.text.startswith("Rebuild of rag_chunks_v2: embed 4/") and 0 < bar.value < 100
+    assert _button(at, "Rebuild").disabled  # one rebuild at a time
+    _button(at, "Cancel").click().run()
+    assert not at.exception, at.exception
+    assert job.cancel.is_set()
+    held.release.set()
+    _after_jobs(at)
+    assert job.state == "cancelled" and _live() == "rag_chunks_v1"
+    assert "Rebuild of rag_chunks_v2 cancelled" in at.warning[0].value
+    assert "rag_chunks_v2** was cancelled at embed 8/" in at.warning[1].value  # the interrupted rebuild
+    assert not at.get("progress")
+
+    _button(at, "Resume rag_chunks_v2").click().run()
+    assert not at.exception, at.exception
+    _after_jobs(at)
+    assert at.success[0].value == "Resumed rag_chunks_v2: ready to gate."
+    versions = at.dataframe[0].value.set_index("collection")
+    assert versions.loc["rag_chunks_v2", "status"] == "ready" and versions.loc["rag_chunks_v2", "points"] > 8
+    assert not any("was cancelled" in w.value for w in at.warning)
+    assert _live() == "rag_chunks_v1"
+    actions = [e.action for e in audit.entries()][:4]
+    assert actions == ["index.rebuild", "index.rebuild.resume", "index.rebuild.cancel", "index.rebuild.start"]

@@ -17,16 +17,19 @@ import typer
 from ragdeck.cli.common import EXIT_FAILED, JsonOpt, rows_table
 from ragdeck.cli.common import err_whole as err  # index operations name collections and commands: no wrap
 from ragdeck.cli.common import out_whole as out
-from ragdeck.console.index_ops.operations import (
-    DEFAULT_MAX_REGRESSION,
-    IndexOps,
-    runner_for,
-    version_embedder,
-)
+from ragdeck.console.index_ops.operations import IndexOps
+from ragdeck.console.index_ops.records import DEFAULT_MAX_REGRESSION
 from ragdeck.console.ingest.chunking import ChunkingConfig
 from ragdeck.console.roles import User, cli_user
 from ragdeck.console.settings import Settings
-from ragdeck.console.wiring import Stack, build_embedder, build_stack
+from ragdeck.console.wiring import (
+    Stack,
+    build_embedder,
+    build_eval_runner_for,
+    build_index_ops,
+    build_stack,
+    build_version_embedder,
+)
 from ragdeck.errors import InputError
 from ragdeck.services.types import HnswConfig
 
@@ -52,7 +55,7 @@ ReasonOpt = Annotated[str, typer.Option("--reason", "-r", help="Why (kept in the
 def _ops() -> Iterator[tuple[IndexOps, Stack, User]]:
     stack = build_stack(Settings())
     try:
-        ops = IndexOps.from_stack(stack)
+        ops = build_index_ops(stack.settings, stack)
         for item in ops.interrupted():
             err.print(
                 f"[yellow]interrupted rebuild:[/] {item.collection} (pid {item.pid} on {item.host}, "
@@ -155,7 +158,7 @@ def recover_cmd(
         if resume and cleanup:
             raise InputError("give --resume or --cleanup, not both")
         if resume:
-            embedder = version_embedder(stack, ops.version(resume))
+            embedder = build_version_embedder(stack, ops.version(resume))
             version = ops.resume(user, resume, embedder, progress=_progress)
             out.print(
                 f"resumed {version.collection}: {version.points} points, ready to gate", highlight=False
@@ -218,7 +221,9 @@ def gate_cmd(
             conditions=conditions,
             max_regression=max_regression,
             progress=_progress,
-            shadow_runner=runner_for(stack, version_embedder(stack, ops.version(collection))),
+            shadow_runner=build_eval_runner_for(
+                stack, build_version_embedder(stack, ops.version(collection))
+            ),
         )
     if as_json:
         out.print_json(data=result.to_json())

@@ -47,6 +47,20 @@ class AuditEntry:
     reason: str
     outcome: str
 
+    def table_row(self) -> dict[str, str]:
+        """A flat table row: time, user, role, action, target, outcome, reason, before and after as JSON."""
+        return {
+            "time": self.time,
+            "user": self.actor,
+            "role": self.role,
+            "action": self.action,
+            "target": self.target,
+            "outcome": self.outcome,
+            "reason": self.reason,
+            "before": "" if self.before is None else json.dumps(self.before),
+            "after": "" if self.after is None else json.dumps(self.after),
+        }
+
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> AuditEntry:
         """From a ``SqliteAuditLog`` row."""

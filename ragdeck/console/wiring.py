@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ragdeck.console.answering.cache import AnswerCache
@@ -15,6 +17,7 @@ from ragdeck.console.interfaces import (
     ChatModel,
     Embedder,
     EvalRunStore,
+    IndexRegistry,
     KeyValueStore,
     LlmServerState,
     LlmStatusSource,
@@ -29,11 +32,14 @@ from ragdeck.console.online.routing import Router
 from ragdeck.console.retrieval.pipeline import Retriever
 from ragdeck.console.retrieval.policies import LivePolicies, Policy
 from ragdeck.console.settings import Settings
+from ragdeck.errors import InputError
 from ragdeck.services.types import ComponentHealth
 
 if TYPE_CHECKING:
     from ragdeck.console.annotation.ports import AnnotationRepository
     from ragdeck.console.evaluation.runner import EvalRunner
+    from ragdeck.console.index_ops.operations import IndexOps
+    from ragdeck.console.index_ops.records import IndexVersion
 
 
 def build_store(settings: Settings) -> VectorStore:
@@ -348,6 +354,59 @@ def build_eval_runner(
         max_context_chars=settings.llm_context_chars,
     )
     return EvalRunner(deps)
+
+
+def build_eval_runner_for(stack: Stack, embedder: Embedder) -> EvalRunner:
+    """An eval runner over ``stack`` that embeds queries with ``embedder`` (retrieval only): a gate's runner
+    for a version embedded with another model than the serving one."""
+    if embedder is stack.embedder:
+        return build_eval_runner(stack.settings, stack)
+    other = Stack(settings=stack.settings, store=stack.store, reranker=stack.reranker)
+    other.use_embedder(embedder)
+    return build_eval_runner(stack.settings, other)
+
+
+@functools.lru_cache(maxsize=8)
+def _index_registry_at(path: Path) -> IndexRegistry:
+    from ragdeck.services.index_registry import SqliteIndexRegistry
+
+    return SqliteIndexRegistry(path)
+
+
+def build_index_registry(settings: Settings) -> IndexRegistry:
+    """Index versions and alias moves in the SQLite state database (one per database per process)."""
+    return _index_registry_at(settings.state_db)
+
+
+def build_index_ops(settings: Settings, stack: Stack) -> IndexOps:
+    """Index operations on the serving alias of ``stack``'s store, with the registry and the audit log in
+    the state database; a swap checks the serving model (loaded only when a swap asks)."""
+    from ragdeck.console import audit
+    from ragdeck.console.index_ops.operations import IndexOps
+
+    return IndexOps(
+        stack.store,
+        build_index_registry(settings),
+        alias=settings.alias,
+        log=audit.open_log(settings),
+        serving_model=lambda: stack.embedder.model_name,
+    )
+
+
+def build_version_embedder(stack: Stack, version: IndexVersion) -> Embedder:
+    """The embedder ``version`` was built with: the serving one when the model names match, else the local
+    model from the directory recorded at rebuild."""
+    model = version.spec.get("embedding_model")
+    if not model or model == stack.embedder.model_name:
+        return stack.embedder
+    path = version.spec.get("embedding_path")
+    if not path or not Path(path).is_dir():
+        raise InputError(
+            f"'{version.collection}' was embedded with {model!r}, whose model directory "
+            f"({path or 'unknown'}) is not here: evaluate it where that model is, or rebuild it with the "
+            "serving model"
+        )
+    return build_embedder(stack.settings.model_copy(update={"embedding_model": path, "tei_url": None}))
 
 
 def build_judge(settings: Settings, embedder: Embedder | None = None) -> AnswerJudge:

@@ -1,10 +1,12 @@
 """Index Ops page: versions behind the serving alias — rebuild, gate, swap, roll back, retention, snapshots,
-and the audit log. Every change needs the operator role; a refused attempt is audited."""
+and the audit log. Every change needs the operator role; a refused attempt is audited. A rebuild (or its
+resume) and a gate run as background jobs: the page shows their progress and can cancel them."""
 
 from __future__ import annotations
 
-import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import streamlit as st
@@ -13,28 +15,39 @@ from ragdeck.console import audit
 from ragdeck.console.evalsets.files import listed_eval_sets
 from ragdeck.console.evalsets.io import read_any
 from ragdeck.console.evaluation.gate import parse_gate
-from ragdeck.console.index_ops.operations import (
-    DEFAULT_MAX_REGRESSION,
-    IndexOps,
-    runner_for,
-    version_embedder,
-)
+from ragdeck.console.index_ops.records import DEFAULT_MAX_REGRESSION, IndexVersion
+from ragdeck.console.index_ops.snapshots import snapshot_rows
 from ragdeck.console.ingest.chunking import ChunkingConfig
 from ragdeck.console.ingest.demo import DEMO_CORPUS
+from ragdeck.console.jobs import Job
 from ragdeck.console.retrieval.policies import default_policy
 from ragdeck.console.roles import Role
 from ragdeck.console.settings import Settings
-from ragdeck.console.wiring import build_embedder, build_eval_runner
+from ragdeck.console.wiring import build_embedder, build_eval_runner_for, build_version_embedder
 from ragdeck.services.types import HnswConfig
-from ragdeck.ui import current_user, get_stack, or_stop, progress_callback, user_errors
+from ragdeck.ui import (
+    current_user,
+    finished_jobs,
+    get_eval_runner,
+    get_index_ops,
+    get_jobs,
+    get_stack,
+    job_error,
+    job_progress,
+    or_stop,
+    start_job,
+    user_errors,
+)
 
 st.title("Index Ops")
 settings = Settings()
 stack = get_stack()
 user = current_user()
-ops = IndexOps.from_stack(stack)
+ops = get_index_ops()
+jobs = get_jobs()
 is_operator = user.can(Role.OPERATOR)
 NEEDS_OPERATOR = "" if is_operator else " (needs the operator role: the attempt is refused and audited)"
+REBUILD_JOB, GATE_JOB = f"index.rebuild:{ops.alias}", f"index.gate:{ops.alias}"  # one of each at a time
 
 
 def done(message: str) -> None:
@@ -43,29 +56,78 @@ def done(message: str) -> None:
     st.rerun()
 
 
+def start(key: str, kind: str, label: str, work: Callable[[Job], Any]) -> None:
+    """Run ``work`` as a background job; this session is told how it ended once it has."""
+    start_job(key, work, kind=kind, label=label, scope="index_ops")
+    st.rerun()
+
+
+def outcome(job: Job) -> tuple[str, str]:
+    """How a finished job ended: (st function name, message)."""
+    if job.cancelled is not None:
+        return "warning", f"{job.label} cancelled: {job.cancelled}."
+    if job.error is not None:
+        return "error", f"{job.label} stopped: {job_error(job)}"
+    if job.kind == "index.gate":
+        verdict = "passed" if job.result.passed else "failed: " + "; ".join(job.result.failures)
+        return "success", f"Gate of {job.result.collection} {verdict}."
+    if job.kind == "index.resume":
+        return "success", f"Resumed {job.result.collection}: ready to gate."
+    built = f"Built {job.result.collection} ({job.result.points} points)"
+    return "success", f"{built}; the alias did not move. Gate it next."
+
+
+def collect_finished() -> bool:
+    """Turn this session's jobs that ended into messages for the next draw; True if there were any."""
+    ended = finished_jobs("index_ops")
+    st.session_state.setdefault("index_ops_outcomes", []).extend(outcome(job) for job in ended)
+    return bool(ended)
+
+
 live = or_stop(ops.live)  # the vector store down: say so and stop (nothing below works without it)
 st.caption(
     f"Signed in as **{user.name}** ({user.role.label}) · alias `{ops.alias}` → `{live or 'none'}` · "
     f"store: {getattr(stack.store, 'mode', '?')}"
 )
+collect_finished()
+for level, text in st.session_state.pop("index_ops_outcomes", []):
+    getattr(st, level)(text, icon={"success": "✅", "warning": "⏹️", "error": "⚠️"}[level])
 if message := st.session_state.pop("index_ops_done", None):
     st.success(message, icon="✅")
+
+
+@st.fragment(run_every=1.0)
+def live_jobs() -> None:
+    """Progress of the rebuild and the gate working in this process, with a cancel button each."""
+    working = [job for job in (jobs.active(REBUILD_JOB), jobs.active(GATE_JOB)) if job is not None]
+    for job in working:
+        job_progress(job, can_cancel=user.can(Role.ENGINEER if job.kind == "index.gate" else Role.OPERATOR))
+    if collect_finished() or (not working and st.session_state.get("index_ops_watching")):
+        st.session_state["index_ops_watching"] = False
+        st.rerun()  # the whole page: new versions, the outcome
+    st.session_state["index_ops_watching"] = bool(working)
+
+
+rebuilding = jobs.active(REBUILD_JOB) is not None
+st.session_state["index_ops_watching"] = rebuilding or jobs.active(GATE_JOB) is not None  # drawn as they are
+live_jobs()
 
 # ---------------------------------------------------------------- interrupted rebuilds
 for item in ops.interrupted():
     with st.container(border=True):
-        st.warning(
-            f"The rebuild of **{item.collection}** was interrupted (pid {item.pid} on {item.host}, "
-            f"stopped at {item.progress_text}). The live alias was not touched.",
-            icon="⚠️",
-        )
+        how = f"was interrupted (pid {item.pid} on {item.host}, stopped at {item.progress_text})"
+        if item.status == "interrupted":  # by its Cancel button
+            how = f"was cancelled at {item.progress_text}"
+        st.warning(f"The rebuild of **{item.collection}** {how}. The live alias was not touched.", icon="⚠️")
         left, right = st.columns(2)
         with user_errors():
-            if left.button(f"Resume {item.collection}", key=f"resume-{item.collection}"):
-                bar = st.progress(0.0, text="Resuming…")
-                embedder = version_embedder(stack, item)
-                ops.resume(user, item.collection, embedder, progress=progress_callback(bar))
-                done(f"Resumed {item.collection}: ready to gate.")
+            if left.button(f"Resume {item.collection}", key=f"resume-{item.collection}", disabled=rebuilding):
+
+                def resume_work(job: Job, item: IndexVersion = item) -> IndexVersion:
+                    embedder = build_version_embedder(stack, item)
+                    return ops.resume(user, item.collection, embedder, progress=job.report, cancel=job.cancel)
+
+                start(REBUILD_JOB, "index.resume", f"Resume of {item.collection}", resume_work)
             if right.button(f"Clean up {item.collection}", key=f"cleanup-{item.collection}"):
                 ops.cleanup(user, item.collection)
                 done(f"Cleaned up {item.collection}.")
@@ -98,27 +160,31 @@ with st.expander("Rebuild a shadow version", expanded=not versions):
     )
     st.caption(f"Next version: `{ops.next_name()}`.")
     if st.button(
-        "Rebuild", type="primary", help="Builds next to the live version; the alias stays." + NEEDS_OPERATOR
+        "Rebuild",
+        type="primary",
+        disabled=rebuilding,
+        help="Builds next to the live version in the background; the alias stays." + NEEDS_OPERATOR,
     ):
-        with user_errors():
-            bar = st.progress(0.0, text="Starting…")
+        chunking = ChunkingConfig(min_chars=int(min_chars), max_chars=int(max_chars), overlap=float(overlap))
+        hnsw = HnswConfig(m=int(m), ef_construct=int(ef_construct))
+        local_model = model_dir.strip()
+
+        def rebuild_work(job: Job) -> IndexVersion:
             embedder = stack.embedder
-            if model_dir.strip():
-                embedder = build_embedder(settings.model_copy(update={"embedding_model": model_dir.strip()}))
-            version = ops.rebuild(
+            if local_model:
+                embedder = build_embedder(settings.model_copy(update={"embedding_model": local_model}))
+            return ops.rebuild(
                 user,
                 Path(corpus),
                 embedder,
-                chunking=ChunkingConfig(
-                    min_chars=int(min_chars), max_chars=int(max_chars), overlap=float(overlap)
-                ),
-                hnsw=HnswConfig(m=int(m), ef_construct=int(ef_construct)),
+                chunking=chunking,
+                hnsw=hnsw,
                 batch_size=settings.embed_batch_size,
-                progress=progress_callback(bar),
+                progress=job.report,
+                cancel=job.cancel,
             )
-            done(
-                f"Built {version.collection} ({version.points} points); the alias did not move. Gate it next."
-            )
+
+        start(REBUILD_JOB, "index.rebuild", f"Rebuild of {ops.next_name()}", rebuild_work)
 
 live = ops.live()
 candidates = [v.collection for v in versions if v.exists and v.status == "ready" and not v.live]
@@ -136,22 +202,33 @@ else:
     max_regression = cols[1].number_input(
         "Max drop of a headline metric vs live", 0.0, 1.0, DEFAULT_MAX_REGRESSION, step=0.01
     )
-    if st.button("Run gate", disabled=set_file is None, help="Evaluates the shadow and the live version."):
+    gating = jobs.active(GATE_JOB) is not None
+    if st.button(
+        "Run gate",
+        disabled=set_file is None or gating,
+        help="Evaluates the shadow and the live version in the background.",
+    ):
         with user_errors():
-            bar = st.progress(0.0, text="Evaluating…")
-            result = ops.gate(
-                user,
-                shadow,
-                read_any(set_file),
-                build_eval_runner(settings, stack),
-                default_policy("gate", settings),
-                conditions=parse_gate(thresholds) if thresholds.strip() else (),
-                max_regression=float(max_regression),
-                progress=progress_callback(bar),
-                shadow_runner=runner_for(stack, version_embedder(stack, ops.version(shadow))),
-            )
-            verdict = "passed" if result.passed else "failed: " + "; ".join(result.failures)
-            done(f"Gate of {shadow} {verdict}.")
+            conditions = parse_gate(thresholds) if thresholds.strip() else ()
+            evalset = read_any(set_file)
+            runner = get_eval_runner(False, None)
+            version = ops.version(shadow)
+
+            def gate_work(job: Job) -> Any:
+                return ops.gate(
+                    user,
+                    shadow,
+                    evalset,
+                    runner,
+                    default_policy("gate", settings),
+                    conditions=conditions,
+                    max_regression=float(max_regression),
+                    progress=job.report,
+                    shadow_runner=build_eval_runner_for(stack, build_version_embedder(stack, version)),
+                    cancel=job.cancel,
+                )
+
+            start(GATE_JOB, "index.gate", f"Gate of {shadow}", gate_work)
     gate = ops.version(shadow).gate
     if gate:
         if gate.get("passed"):
@@ -236,21 +313,7 @@ if snap_target:
     with user_errors():
         snaps = ops.snapshots(snap_target)
     if snaps:
-        st.dataframe(
-            pd.DataFrame(
-                [
-                    {
-                        "snapshot": s.name,
-                        "created": s.created_at,
-                        "bytes": s.size_bytes,
-                        "aliases": json.dumps(s.aliases),
-                    }
-                    for s in snaps
-                ]
-            ),
-            hide_index=True,
-            width="stretch",
-        )
+        st.dataframe(pd.DataFrame(snapshot_rows(snaps)), hide_index=True, width="stretch")
         picked = st.selectbox("Snapshot", [s.name for s in snaps], key="snap_pick")
         cols = st.columns(2)
         path = ops.local_snapshot(snap_target, picked)
@@ -305,23 +368,7 @@ entries = audit.entries(
     log=ops.log,
 )
 if entries:
-    frame = pd.DataFrame(
-        [
-            {
-                "time": e.time,
-                "user": e.actor,
-                "role": e.role,
-                "action": e.action,
-                "target": e.target,
-                "outcome": e.outcome,
-                "reason": e.reason,
-                "before": "" if e.before is None else json.dumps(e.before),
-                "after": "" if e.after is None else json.dumps(e.after),
-            }
-            for e in entries
-        ]
-    )
-    st.dataframe(frame, hide_index=True, width="stretch")
+    st.dataframe(pd.DataFrame([e.table_row() for e in entries]), hide_index=True, width="stretch")
     cols = st.columns(2)
     cols[0].download_button(
         "Export CSV", audit.to_csv(entries), file_name="ragdeck-audit.csv", mime="text/csv"

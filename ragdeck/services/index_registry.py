@@ -1,8 +1,9 @@
 """Index versions and alias moves in the shared SQLite state database (tables ``index_``).
 
 ``index_versions``: one row per physical collection ragdeck built behind an alias, with how it was built
-(spec JSON), its status (building, ready, failed, abandoned, deleted), the rebuild's owner (host, pid) and
-heartbeat (so a killed rebuild is found at the next start), progress, and the gate result that cleared it.
+(spec JSON), its status (building, interrupted, ready, failed, abandoned, deleted), the rebuild's owner
+(host, pid) and heartbeat (so a killed rebuild is found at the next start), progress, and the gate result
+that cleared it.
 ``index_alias_events``: every swap and rollback (from, to, who, why, when), the history a rollback reads.
 """
 

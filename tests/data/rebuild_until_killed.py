@@ -7,16 +7,15 @@ import sys
 import threading
 from pathlib import Path
 
-from ragdeck.console.index_ops.operations import IndexOps
 from ragdeck.console.ingest.chunking import ChunkingConfig
 from ragdeck.console.roles import cli_user
 from ragdeck.console.settings import Settings
-from ragdeck.console.wiring import build_stack
+from ragdeck.console.wiring import build_index_ops, build_stack
 from ragdeck.services.types import HnswConfig
 
 corpus, marker = Path(sys.argv[1]), Path(sys.argv[2])
 stack = build_stack(Settings())
-ops = IndexOps.from_stack(stack)
+ops = build_index_ops(stack.settings, stack)
 
 
 def progress(stage: str, done: int, total: int) -> None:

@@ -1,77 +1,64 @@
-"""Eval runs in a background thread, so a page can show progress, stay responsive and cancel them.
+"""Eval runs as background jobs (``ragdeck.console.jobs``), so a page can show progress, stay responsive and
+cancel them.
 
-``EvalJobs`` is one registry per process: a page starts a job, and any later rerun (or another session)
-finds it by run id to show its progress or cancel it. Results go to the state store as they finish, so a
-job lost with its process is resumed from the store, not from here.
+``EvalJobs`` finds a run's job by run id, for any later rerun or another session. Results go to the state
+store as they finish, so a job lost with its process is resumed from the store, not from here.
 """
 
 from __future__ import annotations
 
-import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from ragdeck.console.evalsets.model import EvalSet
 from ragdeck.console.evaluation.runner import EvalRunner
+from ragdeck.console.jobs import Job, JobRunner
 from ragdeck.services.types import RunRow
+
+KIND = "eval"
 
 
 @dataclass
-class EvalJob:
-    """One run executing in a thread: its progress, its cancel switch and how it ended."""
+class EvalJob(Job):
+    """One run executing in a thread: ``run`` is its row (updated when the run ends), ``done`` / ``total``
+    count queries."""
 
-    run: RunRow
-    done: int = 0
-    total: int = 0
-    error: str | None = None
-    cancel: threading.Event = field(default_factory=threading.Event)
-    thread: threading.Thread | None = None
-
-    @property
-    def running(self) -> bool:
-        """True while the thread works."""
-        return self.thread is not None and self.thread.is_alive()
-
-    @property
-    def fraction(self) -> float:
-        """Share of queries finished, 0..1."""
-        return self.done / self.total if self.total else 0.0
+    run: RunRow | None = None
 
 
 class EvalJobs:
-    """The process's running and recently finished eval jobs, by run id."""
+    """The process's running and recently finished eval jobs, by run id (on a shared ``JobRunner``)."""
 
-    def __init__(self) -> None:
-        self._jobs: dict[str, EvalJob] = {}
-        self._lock = threading.Lock()
+    def __init__(self, runner: JobRunner | None = None) -> None:
+        self.jobs = runner or JobRunner()
 
     def start(self, runner: EvalRunner, run: RunRow, evalset: EvalSet) -> EvalJob:
-        """Execute ``run`` over the prepared ``evalset`` in a daemon thread; refuses a run already going."""
-        with self._lock:
-            current = self._jobs.get(run.run_id)
-            if current is not None and current.running:
-                return current
-            job = EvalJob(run=run, total=run.total)
+        """Execute ``run`` over the prepared ``evalset`` in a daemon thread; a run already going is returned
+        as it is."""
+        job = EvalJob(key=_key(run.run_id), kind=KIND, label=run.run_id, run=run, total=run.total)
 
-            def progress(done: int, total: int) -> None:
-                job.done, job.total = done, total
+        def work(job: Job) -> RunRow:
+            assert isinstance(job, EvalJob)
+            job.run = runner.execute(
+                run,
+                evalset,
+                progress=lambda done, total: job.report("queries", done, total),
+                cancel=job.cancel,
+            )
+            return job.run
 
-            def work() -> None:
-                try:
-                    job.run = runner.execute(run, evalset, progress=progress, cancel=job.cancel)
-                except Exception as exc:  # shown on the page; the run is marked failed in the store
-                    job.error = f"{type(exc).__name__}: {exc}"
-
-            job.thread = threading.Thread(target=work, name=f"eval-{run.run_id}", daemon=True)
-            self._jobs[run.run_id] = job
-            job.thread.start()
-            return job
+        started = self.jobs.start(job.key, work, job=job)
+        assert isinstance(started, EvalJob)
+        return started
 
     def get(self, run_id: str) -> EvalJob | None:
         """The job of a run started in this process, if any."""
-        with self._lock:
-            return self._jobs.get(run_id)
+        job = self.jobs.get(_key(run_id))
+        return job if isinstance(job, EvalJob) else None
 
     def running(self) -> list[EvalJob]:
-        """Jobs still working."""
-        with self._lock:
-            return [j for j in self._jobs.values() if j.running]
+        """Eval jobs still working."""
+        return [j for j in self.jobs.running(KIND) if isinstance(j, EvalJob)]
+
+
+def _key(run_id: str) -> str:
+    return f"{KIND}:{run_id}"

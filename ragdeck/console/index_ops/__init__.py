@@ -1,3 +1,8 @@
-"""Index operations: shadow rebuild, gate, atomic alias swap, rollback, retention and snapshots, audited
-(``operations``). Fronts: the Index Ops page and ``ragdeck index``.
+"""Index operations on the versions ``{alias}_v{N}`` behind the serving alias, each audited and role-checked.
+
+Owns: what stands behind the alias (``catalog``), the shadow rebuild with its journal, cancel, resume and
+cleanup (``rebuild``), the gate of a shadow against the live version (``gate``), the atomic alias swap
+(``swap``), rollback and retention (``rollback``), snapshots (``snapshots``), the shared records
+(``records``) and ``IndexOps``, which composes them for the fronts (``operations``; built by
+``wiring.build_index_ops``). Fronts: the Index Ops page and ``ragdeck index``.
 """

@@ -3,28 +3,43 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Protocol
 
 from ragdeck.console.ingest.chunking import ChunkingConfig
 from ragdeck.console.ingest.pipeline import IngestReport, Progress, ingest, next_version_name
-from ragdeck.console.wiring import Stack
+from ragdeck.console.interfaces import Embedder, VectorStore
+from ragdeck.console.settings import Settings
 from ragdeck.errors import CollectionNotFound
 from ragdeck.services.types import HnswConfig
 
 DEMO_CORPUS = Path(__file__).resolve().parents[2] / "demo_corpus"
 
 
-def chunking_from(stack: Stack) -> ChunkingConfig:
+class DemoStack(Protocol):
+    """What the demo needs of ``wiring.Stack``: the settings, the vector store and the embedder."""
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def store(self) -> VectorStore: ...
+
+    @property
+    def embedder(self) -> Embedder: ...
+
+
+def chunking_from(stack: DemoStack) -> ChunkingConfig:
     """The chunking configured in settings."""
     s = stack.settings
     return ChunkingConfig(min_chars=s.chunk_min_chars, max_chars=s.chunk_max_chars, overlap=s.chunk_overlap)
 
 
-def hnsw_from(stack: Stack) -> HnswConfig:
+def hnsw_from(stack: DemoStack) -> HnswConfig:
     """The HNSW build parameters configured in settings."""
     return HnswConfig(m=stack.settings.hnsw_m, ef_construct=stack.settings.hnsw_ef_construct)
 
 
-def ensure_demo(stack: Stack, progress: Progress | None = None) -> IngestReport | None:
+def ensure_demo(stack: DemoStack, progress: Progress | None = None) -> IngestReport | None:
     """Build the demo collection behind ``settings.alias`` unless that alias already resolves.
 
     Returns the ingest report, or None when there was nothing to do.

@@ -1,0 +1,93 @@
+"""Snapshots of a version: create (with the alias mapping recorded next to it, since Qdrant does not restore
+aliases from a snapshot), list, download (the embedded tar, or streamed from the Qdrant server) and restore
+(replace or recreate the collection and put its recorded aliases back). Changes need the operator role."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import asdict
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ragdeck.console import audit
+from ragdeck.console.index_ops.catalog import VersionCatalog
+from ragdeck.console.roles import Role, User, require
+from ragdeck.errors import CollectionNotFound
+from ragdeck.services.types import SnapshotInfo
+
+if TYPE_CHECKING:
+    from ragdeck.services.audit_log import SqliteAuditLog
+
+
+def snapshot_rows(snaps: list[SnapshotInfo]) -> list[dict[str, object]]:
+    """Flat rows for a table: snapshot, created, bytes, aliases (the recorded mapping as JSON)."""
+    return [
+        {"snapshot": s.name, "created": s.created_at, "bytes": s.size_bytes, "aliases": json.dumps(s.aliases)}
+        for s in snaps
+    ]
+
+
+class SnapshotOps:
+    """Snapshots of the catalog's versions."""
+
+    def __init__(self, catalog: VersionCatalog, log: SqliteAuditLog | None = None) -> None:
+        self.catalog = catalog
+        self.log = log
+
+    def snapshots(self, collection: str | None = None) -> list[SnapshotInfo]:
+        """Snapshots of one collection (default: the live one), newest first."""
+        target = collection or self.catalog.live()
+        return [] if target is None else self.catalog.store.list_snapshots(target)
+
+    def create_snapshot(self, user: User, collection: str | None = None) -> SnapshotInfo:
+        """Snapshot a collection (default: the live one) with the alias mapping recorded next to it."""
+        target = collection or self.catalog.live()
+        require(user, Role.OPERATOR, "snapshot.create", target=target or self.catalog.alias, log=self.log)
+        if target is None:
+            raise CollectionNotFound(
+                f"alias '{self.catalog.alias}' does not exist: name the collection to snapshot"
+            )
+        info = self.catalog.store.create_snapshot(target)
+        audit.record(user, "snapshot.create", target, after=asdict(info), log=self.log)
+        return info
+
+    def local_snapshot(self, collection: str, snapshot: str) -> Path | None:
+        """The snapshot's file on this machine (embedded store), or None when the server keeps it."""
+        return self.catalog.store.snapshot_path(collection, snapshot)
+
+    def download_snapshot(self, collection: str, snapshot: str, dest: Path) -> Path:
+        """Copy a snapshot to ``dest``: the embedded tar, or streamed from the Qdrant server."""
+        store = self.catalog.store
+        local = store.snapshot_path(collection, snapshot)
+        dest = Path(dest)
+        if local is None:
+            return store.download_snapshot(collection, snapshot, dest)  # type: ignore[attr-defined]
+        tmp = dest.with_name(f".{dest.name}.{os.getpid()}.part")
+        try:
+            shutil.copyfile(local, tmp)
+            os.replace(tmp, dest)
+        finally:
+            if tmp.exists():
+                tmp.unlink()
+        return dest
+
+    def restore_snapshot(
+        self, user: User, collection: str, snapshot: str, *, restore_aliases: bool = True
+    ) -> None:
+        """Replace (or recreate) ``collection`` from a snapshot and put its recorded aliases back."""
+        require(user, Role.OPERATOR, "snapshot.restore", target=collection, log=self.log)
+        store, registry = self.catalog.store, self.catalog.registry
+        before = store.list_aliases()
+        store.restore_snapshot(collection, snapshot, restore_aliases=restore_aliases)
+        if registry.version(collection) is not None:
+            registry.update_version(collection, status="ready")
+        audit.record(
+            user,
+            "snapshot.restore",
+            collection,
+            before={"aliases": before},
+            after={"snapshot": snapshot, "aliases": store.list_aliases()},
+            log=self.log,
+        )

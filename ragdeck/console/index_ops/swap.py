@@ -1,0 +1,119 @@
+"""The alias swap: point the serving alias at a finished shadow version in one atomic store call, only when
+its gate passed against the version live now (or an operator overrides that with a written reason), and
+only when it was embedded with the model queries are embedded with. ``move_alias`` is the one way the
+alias moves (swap and rollback): the store call, the registry's history and the audit entry."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from ragdeck.console import audit
+from ragdeck.console.index_ops.catalog import VersionCatalog
+from ragdeck.console.index_ops.records import AliasMove, GateBlocked
+from ragdeck.console.roles import Role, User, require
+from ragdeck.errors import CollectionNotFound, InputError
+
+if TYPE_CHECKING:
+    from ragdeck.services.audit_log import SqliteAuditLog
+
+
+def move_alias(
+    catalog: VersionCatalog,
+    user: User,
+    action: str,
+    collection: str,
+    before: str | None,
+    reason: str,
+    extra: dict,
+    *,
+    log: SqliteAuditLog | None = None,
+) -> AliasMove:
+    """Point the catalog's alias at ``collection`` (readers see the old or the new version, never a mix),
+    and keep the move in the alias history and the audit log."""
+    alias = catalog.alias
+    catalog.store.set_alias(alias, collection)
+    catalog.registry.add_event(
+        alias=alias,
+        action=action,
+        from_collection=before,
+        to_collection=collection,
+        actor=user.name,
+        reason=reason,
+    )
+    audit.record(
+        user,
+        action,
+        alias,
+        before={"collection": before},
+        after={"collection": collection, **extra},
+        reason=reason,
+        log=log,
+    )
+    return AliasMove(alias, action.split(".")[-1], before, collection, user.name, reason)
+
+
+class SwapOps:
+    """Swap the catalog's alias to a gated version."""
+
+    def __init__(
+        self,
+        catalog: VersionCatalog,
+        log: SqliteAuditLog | None = None,
+        *,
+        serving_model: str | Callable[[], str] | None = None,
+    ) -> None:
+        self.catalog = catalog
+        self.log = log
+        self.serving_model = serving_model  # the model queries are embedded with (a callable: asked late)
+
+    def swap(self, user: User, collection: str, *, reason: str = "", override: bool = False) -> AliasMove:
+        """Point the alias at ``collection`` when its gate passed against the live version.
+
+        ``override`` swaps without a passed gate; it needs a written ``reason`` (operators only, as
+        every swap).
+        """
+        alias, registry = self.catalog.alias, self.catalog.registry
+        require(user, Role.OPERATOR, "index.swap", target=alias, log=self.log)
+        reason = reason.strip()
+        if not self.catalog.store.collection_exists(collection):
+            raise CollectionNotFound(f"no collection '{collection}' to swap to: rebuild it first")
+        row = registry.version(collection)
+        if row is not None and row["status"] not in ("ready",):
+            raise InputError(
+                f"'{collection}' is {row['status']}, not ready: only a finished rebuild can go live"
+            )
+        current = self.catalog.live()
+        if current == collection:
+            raise InputError(f"'{collection}' is already live behind '{alias}'")
+        model = self.serving_model() if callable(self.serving_model) else self.serving_model
+        built_with = (row or {}).get("spec", {}).get("embedding_model") if row else None
+        if model and built_with and built_with != model:
+            raise InputError(
+                f"'{collection}' was embedded with {built_with!r} but queries are embedded with {model!r}: "
+                "set RAGDECK_EMBEDDING_MODEL / TEI_URL to that model for the console and API, then swap"
+            )
+        gate = (row or {}).get("gate") if row else None
+        problem = None
+        if not gate:
+            problem = f"'{collection}' has not been gated: run `ragdeck index gate {collection}` first"
+        elif not gate.get("passed"):
+            problem = f"the gate of '{collection}' failed: " + "; ".join(gate.get("failures") or [])
+        elif gate.get("live_collection") != current:
+            problem = (
+                f"the gate of '{collection}' compared it with '{gate.get('live_collection')}', but "
+                f"'{current}' is live now: gate it again"
+            )
+        if problem and not override:
+            raise GateBlocked(problem + "; or override with a written reason (operators only)")
+        if problem and not reason:
+            raise InputError(
+                "an override of the gate needs a written reason: say why this version must go live"
+            )
+        extra = {"gate": "overridden" if problem else "passed"}
+        if problem:
+            extra["gate_problem"] = problem
+            registry.update_version(
+                collection, gate={**(gate or {}), "override": True, "override_reason": reason}
+            )
+        return move_alias(self.catalog, user, "index.swap", collection, current, reason, extra, log=self.log)
