@@ -218,7 +218,8 @@ class RebuildOps:
 
         def tick(stage: str, done: int, total: int) -> None:
             now = time.monotonic()
-            if stage != last[1] or done >= total or now - last[0] >= HEARTBEAT_EVERY_S:
+            cancelled = cancel is not None and cancel.is_set() and stage != "index"
+            if cancelled or stage != last[1] or done >= total or now - last[0] >= HEARTBEAT_EVERY_S:
                 last[0], last[1] = now, stage
                 self.catalog.registry.update_version(
                     name,
@@ -228,7 +229,7 @@ class RebuildOps:
                 )
             if progress:
                 progress(stage, done, total)
-            if cancel is not None and cancel.is_set() and stage != "index":
+            if cancelled:  # the registry holds where it stopped (a resume starts from there)
                 raise RebuildCancelled(f"the rebuild of '{name}' was cancelled at {stage} {done}/{total}")
 
         return tick
