@@ -216,20 +216,24 @@ class RebuildOps:
     def _heartbeat(self, name: str, progress: Progress | None, cancel: threading.Event | None) -> Progress:
         last = [0.0, ""]
 
+        def record(stage: str, done: int, total: int) -> None:
+            last[0], last[1] = time.monotonic(), stage
+            self.catalog.registry.update_version(
+                name,
+                durable=False,
+                heartbeat_at=time.time(),
+                progress={"stage": stage, "done": done, "total": total},
+            )
+
         def tick(stage: str, done: int, total: int) -> None:
-            now = time.monotonic()
-            cancelled = cancel is not None and cancel.is_set() and stage != "index"
-            if cancelled or stage != last[1] or done >= total or now - last[0] >= HEARTBEAT_EVERY_S:
-                last[0], last[1] = now, stage
-                self.catalog.registry.update_version(
-                    name,
-                    durable=False,
-                    heartbeat_at=time.time(),
-                    progress={"stage": stage, "done": done, "total": total},
-                )
+            due = stage != last[1] or done >= total or time.monotonic() - last[0] >= HEARTBEAT_EVERY_S
+            if due:
+                record(stage, done, total)
             if progress:
                 progress(stage, done, total)
-            if cancelled:  # the registry holds where it stopped (a resume starts from there)
+            if cancel is not None and cancel.is_set() and stage != "index":
+                if not due:  # where it stopped is recorded: the page names it, a resume starts there
+                    record(stage, done, total)
                 raise RebuildCancelled(f"the rebuild of '{name}' was cancelled at {stage} {done}/{total}")
 
         return tick
