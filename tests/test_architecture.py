@@ -25,7 +25,6 @@ LONG_MODULES = {
     "ragdeck/console/evalsets/model.py": "the record, its parser and the set checks (shared field rules)",
     "ragdeck/console/online/panel.py": "the live A/B panel's Prometheus and in-process sources",
     "ragdeck/console/online/replay.py": "open-loop replay: scheduler, sender pool and summary",
-    "ragdeck/console/evaluation/runner.py": "the runner with prepare, score and summarize; to split",
     "ragdeck/console/wiring.py": "the composition root: every adapter built from settings in one place",
     "ragdeck/services/annotation_store.py": "the annotation store with its queue rules; rules to move to "
     "console/annotation",
