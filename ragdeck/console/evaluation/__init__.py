@@ -2,7 +2,8 @@
 
 Owns retrieval metrics equal to ranx's (``metrics``), answer metrics (``answer_metrics``), confidence
 intervals and paired tests (``stats``), the eval runner (``runner``: what a run evaluates in ``plan``, the
-set made ready for a collection in ``prepare``, a run's summary in ``summary``) and its background jobs
-(``jobs``), the regression gate (``gate``), offline A/B comparison of two runs (``compare``) and what a run
-reports (``report``). Fronts: the Evaluate and Compare pages, ``ragdeck eval`` and ``ragdeck compare``.
+set made ready for a collection in ``prepare``, a run's summary in ``summary``), the process's background
+jobs (``jobs``: eval runs, and other long work such as an HNSW sweep), the regression gate (``gate``),
+offline A/B comparison of two runs (``compare``) and what a run reports (``report``). Fronts: the Evaluate
+and Compare pages, ``ragdeck eval`` and ``ragdeck compare``.
 """
