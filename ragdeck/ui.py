@@ -11,7 +11,7 @@ import streamlit as st
 
 from ragdeck.console.answering.service import RagService
 from ragdeck.console.evalsets.gold_mapping import SpanIndex
-from ragdeck.console.interfaces import EvalRunStore, RoutingAdmin
+from ragdeck.console.interfaces import EvalRunStore, PolicyOverrideStore, RoutingAdmin
 from ragdeck.console.retrieval.fusion import FUSIONS, RETRIEVAL_MODES
 from ragdeck.console.retrieval.policies import Policy
 from ragdeck.console.settings import Settings
@@ -19,6 +19,7 @@ from ragdeck.console.wiring import (
     Stack,
     build_eval_runner,
     build_eval_store,
+    build_policy_overrides,
     build_rag_service,
     build_routing_admin,
     build_stack,
@@ -109,7 +110,8 @@ def progress_callback(bar: st.delta_generator.DeltaGenerator) -> Callable[[str, 
 
 @st.cache_resource
 def get_eval_jobs() -> EvalJobs:
-    """Eval runs working in this process (shared by every session, so any page view can follow them)."""
+    """Eval runs and other long work (HNSW sweeps) working in this process (shared by every session, so any
+    page view can follow them)."""
     from ragdeck.console.evaluation.jobs import EvalJobs
 
     return EvalJobs()
@@ -119,6 +121,16 @@ def get_eval_jobs() -> EvalJobs:
 def get_eval_store() -> EvalRunStore:
     """Eval runs and their per-query results, in the state store."""
     return build_eval_store(Settings())
+
+
+@st.cache_resource
+def _cached_overrides(settings_json: str) -> PolicyOverrideStore:
+    return build_policy_overrides(Settings.model_validate_json(settings_json))
+
+
+def get_policy_overrides() -> PolicyOverrideStore:
+    """Run-time policy overrides in the state store (a policy's default ef applied from the Tune page)."""
+    return _cached_overrides(Settings().model_dump_json())
 
 
 def get_eval_runner(with_answers: bool, policy: Policy | None) -> EvalRunner:

@@ -20,7 +20,6 @@ MAX_LINES = 400
 LONG_MODULES = {
     "ragdeck/console/index_ops/operations.py": "one IndexOps class; to split into rebuild, gate, swap, "
     "rollback and snapshot units",
-    "ragdeck/console/hnsw/sweep.py": "sweep, measurement and apply in one module; to split",
     "ragdeck/console/evalsets/io.py": "three file formats (JSONL, CSV, TREC qrels) with line-exact errors",
     "ragdeck/console/evalsets/model.py": "the record, its parser and the set checks (shared field rules)",
     "ragdeck/console/online/panel.py": "the live A/B panel's Prometheus and in-process sources",

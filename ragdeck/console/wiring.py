@@ -19,6 +19,7 @@ from ragdeck.console.interfaces import (
     LlmServerState,
     LlmStatusSource,
     MetricsQuery,
+    PolicyOverrideStore,
     Reranker,
     RoutingAdmin,
     RoutingState,
@@ -311,6 +312,14 @@ def fallback_default(settings: Settings, llm_status: LlmStatusSource | None) -> 
     if settings.llm_fallback is not None:
         return settings.llm_fallback
     return llm_status is not None and llm_status() is not None
+
+
+def build_policy_overrides(settings: Settings) -> PolicyOverrideStore:
+    """Run-time policy overrides (e.g. a policy's default ef applied from the Tune page) in the SQLite state
+    database of the data directory, where every process's policy loader reads them."""
+    from ragdeck.services.policy_overrides import PolicyOverrides
+
+    return PolicyOverrides(settings.state_db)
 
 
 def build_eval_store(settings: Settings) -> EvalRunStore:

@@ -8,7 +8,7 @@ import streamlit as st
 from ragdeck.charts.hnsw import pareto_figure
 from ragdeck.console.evalsets.files import listed_eval_sets
 from ragdeck.console.evalsets.io import read_any
-from ragdeck.console.hnsw.sweep import (
+from ragdeck.console.hnsw import (
     DEFAULT_EFS,
     DEFAULT_MS,
     QuerySet,
@@ -28,7 +28,14 @@ from ragdeck.console.retrieval.collections import search_targets
 from ragdeck.console.retrieval.policies import load_policies
 from ragdeck.console.roles import Role
 from ragdeck.console.settings import Settings
-from ragdeck.ui import current_user, get_stack, or_stop, progress_callback, user_errors
+from ragdeck.ui import (
+    current_user,
+    get_policy_overrides,
+    get_stack,
+    or_stop,
+    progress_callback,
+    user_errors,
+)
 
 st.title("Tune")
 st.caption(
@@ -143,7 +150,9 @@ ef_value = cols[1].number_input(
 cols[2].caption(f"now: {policies[policy].hnsw_ef or 'engine default'}")
 if cols[2].button("Set policy ef", disabled=not can_apply):
     with user_errors():
-        before, after = apply_policy_ef(settings, policy, int(ef_value), actor=user)
+        before, after = apply_policy_ef(
+            settings, policy, int(ef_value), actor=user, overrides=get_policy_overrides()
+        )
         st.success(f"Policy {policy}: default ef {before} → {after} (every process picks it up).")
 if best is not None and best.index == "copy":
     label = f"Rebuild {result.collection} with m={best.m}, ef_construct={best.ef_construct}"
