@@ -1,1 +1,2 @@
-"""The console's Streamlit pages, one per task; ``ragdeck/app.py`` lists them. Thin: widgets, domain calls, charts."""
+"""The console's Streamlit pages, one per task; ``ragdeck/app.py`` lists them. Thin: widgets, domain calls,
+charts."""
