@@ -29,7 +29,7 @@ import numpy as np
 # Not via common.py: that module loads the embedding stack, which this benchmark does not need.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from ragdeck.console.hnsw.sweep import StoredVectors, run_sweep, sample_queries
+from ragdeck.console.hnsw import StoredVectors, run_sweep, sample_queries
 from ragdeck.services.qdrant_embedded import EmbeddedQdrantStore
 from ragdeck.services.types import HnswConfig, VectorPoint
 

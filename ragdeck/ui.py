@@ -12,7 +12,7 @@ import streamlit as st
 from ragdeck.console.annotation.ports import AnnotationRepository
 from ragdeck.console.answering.service import RagService
 from ragdeck.console.evalsets.gold_mapping import SpanIndex
-from ragdeck.console.interfaces import EvalRunStore, RoutingAdmin
+from ragdeck.console.interfaces import EvalRunStore, PolicyOverrideStore, RoutingAdmin
 from ragdeck.console.jobs import Job, JobRunner
 from ragdeck.console.retrieval.fusion import FUSIONS, RETRIEVAL_MODES
 from ragdeck.console.retrieval.policies import Policy
@@ -23,6 +23,7 @@ from ragdeck.console.wiring import (
     build_eval_runner,
     build_eval_store,
     build_index_ops,
+    build_policy_overrides,
     build_rag_service,
     build_routing_admin,
     build_stack,
@@ -179,6 +180,16 @@ def get_index_ops() -> IndexOps:
 def get_eval_store() -> EvalRunStore:
     """Eval runs and their per-query results, in the state store."""
     return build_eval_store(Settings())
+
+
+@st.cache_resource
+def _cached_overrides(settings_json: str) -> PolicyOverrideStore:
+    return build_policy_overrides(Settings.model_validate_json(settings_json))
+
+
+def get_policy_overrides() -> PolicyOverrideStore:
+    """Run-time policy overrides in the state store (a policy's default ef applied from the Tune page)."""
+    return _cached_overrides(Settings().model_dump_json())
 
 
 def get_eval_runner(with_answers: bool, policy: Policy | None) -> EvalRunner:

@@ -11,7 +11,7 @@ from hnsw_data import build_collection
 
 from ragdeck.console.evalsets.io import read_jsonl, write_jsonl
 from ragdeck.console.evalsets.model import EvalSet
-from ragdeck.console.hnsw.sweep import TEMP_PREFIX
+from ragdeck.console.hnsw import TEMP_PREFIX
 from ragdeck.console.retrieval.policies import load_policies
 from ragdeck.console.settings import Settings
 from ragdeck.services.qdrant_embedded import EmbeddedQdrantStore

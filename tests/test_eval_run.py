@@ -17,7 +17,8 @@ import pytest
 
 from ragdeck.console.evalsets.io import read_jsonl, write_jsonl
 from ragdeck.console.evalsets.model import EvalRecord, EvalSet, EvalSetProblems
-from ragdeck.console.evaluation.runner import EvalDeps, EvalPlan, EvalRunner
+from ragdeck.console.evaluation.plan import EvalPlan
+from ragdeck.console.evaluation.runner import EvalDeps, EvalRunner
 from ragdeck.console.retrieval.pipeline import Retriever
 from ragdeck.console.retrieval.policies import Policy
 from ragdeck.services.eval_store import EvalStore

@@ -16,9 +16,11 @@ import numpy as np
 import pytest
 from hnsw_data import build_collection, clustered_vectors
 
-from ragdeck.console.hnsw import sweep as hnsw
-from ragdeck.console.hnsw.sweep import SweepRow
+from ragdeck.console import hnsw
+from ragdeck.console.hnsw import SweepRow
+from ragdeck.console.roles import User
 from ragdeck.console.settings import Settings
+from ragdeck.console.wiring import build_policy_overrides
 from ragdeck.errors import InputError, PermissionDenied, RagdeckError, StoreBusy
 from ragdeck.services.qdrant_embedded import EmbeddedQdrantStore
 from ragdeck.services.types import HnswConfig, VectorPoint
@@ -194,7 +196,9 @@ def test_temporary_copies_are_gone_after_a_failed_sweep(tmp_path: Path) -> None:
         points = hnsw.StoredVectors.read(store, "vecs")
         queries = hnsw.sample_queries(points, 20)
         with pytest.raises(RagdeckError, match="injected"):
-            hnsw.sweep(store, "vecs", queries, ms=(8, 16, 32), ef_constructs=(32,), efs=(10,), points=points)
+            hnsw.measure_grid(
+                store, "vecs", queries, ms=(8, 16, 32), ef_constructs=(32,), efs=(10,), points=points
+            )
         assert FailingStore.builds == 2
         assert [c.name for c in store.list_collections()] == ["vecs"]
         assert [p.name for p in (store.root / "collections").iterdir()] == ["vecs"]
@@ -210,6 +214,114 @@ def test_leftover_copies_of_a_killed_sweep_are_removed(tmp_path: Path) -> None:
         assert sorted(c.name for c in store.list_collections()) == sorted([recent, "vecs"])
         assert hnsw.remove_temporary(store, older_than_s=0) == [recent]
         assert [c.name for c in store.list_collections()] == ["vecs"]
+
+
+class GatedStore(EmbeddedQdrantStore):
+    """Holds the index build of every temporary copy until ``gate`` opens; ``waiting`` says one is held."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        self.gate, self.waiting = threading.Event(), threading.Event()
+
+    def finish_indexing(self, name: str) -> None:
+        if name.startswith(hnsw.TEMP_PREFIX):
+            self.waiting.set()
+            assert self.gate.wait(120), "the gate was never opened"
+        super().finish_indexing(name)
+
+
+def test_a_cancelled_sweep_keeps_what_it_measured_and_a_resume_measures_only_the_rest(tmp_path: Path) -> None:
+    with build_collection(tmp_path / "qdrant", n=1000) as store:  # live index: m=4, ef_construct=32
+        points = hnsw.StoredVectors.read(store, "vecs")
+        queries = hnsw.sample_queries(points, 30, seed=2)
+        cancel, seen = threading.Event(), []
+
+        def progress(stage: str, done: int, total: int) -> None:
+            seen.append((stage, done, total))
+            if done == 3:  # the live index's three ef are measured: cancel before the copy is built
+                cancel.set()
+
+        partial = hnsw.run_sweep(
+            store, "vecs", queries, ms=(4, 16), ef_constructs=(32,), efs=(10, 20, 40), points=points,
+            progress=progress, cancel=cancel,
+        )  # fmt: skip
+        assert partial.partial and partial.planned == 6
+        assert [(r.m, r.ef, r.index) for r in partial.rows] == [
+            (4, 10, "live"),
+            (4, 20, "live"),
+            (4, 40, "live"),
+        ]
+        assert seen[-2:] == [("building m=16 ef_construct=32", 3, 6), ("cancelled", 3, 6)]
+        assert [c.name for c in store.list_collections()] == ["vecs"]  # nothing built, nothing left
+        assert partial.recommendation.sentence.startswith("Partial sweep (3 of 6 configurations measured)")
+        assert partial.to_json()["partial"] is True and partial.to_json()["grid"]["m"] == [4, 16]
+        with pytest.raises(InputError, match="its own queries"):
+            hnsw.resume_sweep(store, partial, hnsw.sample_queries(points, 10))
+
+        seen.clear()
+        full = hnsw.resume_sweep(store, partial, queries, points=points, progress=lambda *a: seen.append(a))
+        searched = [stage for stage, _, _ in seen if stage.startswith("searching")]
+        assert searched == [f"searching m=16 ef_construct=32 ef={ef}" for ef in (10, 20, 40)]
+        assert seen[0][1:] == (3, 6) and seen[-1] == ("done", 6, 6)
+        assert not full.partial and [(r.m, r.ef) for r in full.rows] == [
+            (m, ef) for m in (4, 16) for ef in (10, 20, 40)
+        ]
+        assert [r.p50_ms for r in full.rows[:3]] == [
+            r.p50_ms for r in partial.rows
+        ]  # kept, not measured again
+        assert full.total_s > partial.total_s and not full.recommendation.sentence.startswith("Partial")
+        assert [c.name for c in store.list_collections()] == ["vecs"]
+
+
+def test_a_sweep_job_reports_progress_cancels_between_configurations_and_resumes(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from ragdeck.console.jobs import JobRunner
+
+    build_collection(tmp_path / "qdrant", n=1000).close()
+    jobs = JobRunner()
+    with GatedStore(tmp_path / "qdrant") as store:
+        try:
+            points = hnsw.StoredVectors.read(store, "vecs")
+            queries = hnsw.sample_queries(points, 30, seed=4)
+            grid = hnsw.Grid.of((32, 4, 16), (32,), (40, 10))
+            request = hnsw.SweepRequest("vecs", queries, grid, points=points)
+            job = hnsw.start_sweep_job(jobs, store, request)
+            assert store.waiting.wait(120)  # the live index is measured; the first copy's build is held
+            assert job.running and hnsw.sweep_running(jobs, "vecs") and job.request is request
+            assert (job.stage, job.done, job.total) == ("building m=16 ef_construct=32", 2, 6)
+            assert job.fraction == pytest.approx(2 / 6)
+            assert hnsw.start_sweep_job(jobs, store, request) is job  # one sweep per collection at a time
+            job.cancel.set()
+            store.gate.set()  # the copy finishes building; no configuration is measured on it
+            job.thread.join(120)
+            assert not job.running and job.error is None and not hnsw.sweep_running(jobs, "vecs")
+            partial = job.result
+            assert partial.partial and [(r.m, r.ef, r.index) for r in partial.rows] == [
+                (4, 10, "live"),
+                (4, 40, "live"),
+            ]
+            assert (job.stage, job.done, job.total) == ("cancelled", 2, 6)
+            assert [c.name for c in store.list_collections()] == ["vecs"]  # that copy is deleted
+
+            resumed = hnsw.start_sweep_job(jobs, store, replace(request, previous=partial))
+            assert resumed is not job and hnsw.sweep_job(jobs, "vecs") is resumed
+            resumed.thread.join(300)
+            assert not resumed.running and resumed.error is None
+            full = resumed.result
+            assert (resumed.stage, resumed.done, resumed.total) == ("done", 6, 6)
+            assert not full.partial and [(r.m, r.ef) for r in full.rows] == [
+                (m, ef) for m in (4, 16, 32) for ef in (10, 40)
+            ]
+            assert [r.p50_ms for r in full.rows[:2]] == [r.p50_ms for r in partial.rows]
+            assert [c.name for c in store.list_collections()] == ["vecs"]
+        finally:
+            store.gate.set()
+
+
+def _apply_ef(settings: Settings, policy: str, ef: int | None, *, actor: User | str) -> tuple:
+    """``apply_policy_ef`` on the state database's overrides, as the fronts hand them in."""
+    return hnsw.apply_policy_ef(settings, policy, ef, actor=actor, overrides=build_policy_overrides(settings))
 
 
 def _audit_entries(action: str) -> list:
@@ -304,7 +416,7 @@ def test_a_rebuild_that_missed_writes_is_refused_and_the_old_index_kept(
 
 
 def test_apply_policy_ef_persists_across_a_restart(data_dir: Path) -> None:
-    before, after = hnsw.apply_policy_ef(Settings(), "B", 64, actor="test")
+    before, after = _apply_ef(Settings(), "B", 64, actor="test")
     assert (before, after) == (None, 64)
     from ragdeck.console.retrieval.policies import load_policies
 
@@ -316,16 +428,16 @@ def test_apply_policy_ef_persists_across_a_restart(data_dir: Path) -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.stdout.split() == ["None", "64"], done.stderr
-    assert hnsw.apply_policy_ef(Settings(), "B", 128, actor="test") == (64, 128)
+    assert _apply_ef(Settings(), "B", 128, actor="test") == (64, 128)
     audited = _audit_entries("policy.hnsw_ef")
     assert [(e.target, e.actor, e.before, e.after) for e in audited] == [
         ("policy:B", "test", 64, 128),
         ("policy:B", "test", None, 64),
     ]
     with pytest.raises(InputError, match="unknown policy"):
-        hnsw.apply_policy_ef(Settings(), "Z", 64, actor="test")
+        _apply_ef(Settings(), "Z", 64, actor="test")
     with pytest.raises(InputError, match="ef must be"):
-        hnsw.apply_policy_ef(Settings(), "A", 0, actor="test")
+        _apply_ef(Settings(), "A", 0, actor="test")
 
 
 def test_applying_needs_the_operator_role_and_refusals_are_audited(data_dir: Path) -> None:
@@ -334,7 +446,7 @@ def test_applying_needs_the_operator_role_and_refusals_are_audited(data_dir: Pat
 
     engineer, operator = User("eve", Role.ENGINEER), User("olga", Role.OPERATOR)
     with pytest.raises(PermissionDenied, match="operator"):
-        hnsw.apply_policy_ef(Settings(), "A", 32, actor=engineer)
+        _apply_ef(Settings(), "A", 32, actor=engineer)
     with build_collection(data_dir / "qdrant", n=300) as store:
         with pytest.raises(PermissionDenied):
             hnsw.apply_hnsw(store, "vecs", 8, 32, actor=engineer)
@@ -343,7 +455,7 @@ def test_applying_needs_the_operator_role_and_refusals_are_audited(data_dir: Pat
         with pytest.raises(PermissionDenied):
             hnsw.check_sweep(User("ann", Role.ANNOTATOR), "vecs")
         hnsw.apply_hnsw(store, "vecs", 8, 32, actor=operator)
-    hnsw.apply_policy_ef(Settings(), "A", 32, actor=operator)
+    _apply_ef(Settings(), "A", 32, actor=operator)
     rows = [(e.actor, e.action, e.target, e.outcome) for e in audit.entries()]
     assert rows == [
         ("olga", "policy.hnsw_ef", "policy:A", "ok"),
@@ -371,7 +483,7 @@ def test_a_running_service_picks_up_an_applied_ef(data_dir: Path) -> None:
     now = [0.0]
     live = LivePolicies(Settings(), refresh_s=1.0, clock=lambda: now[0])
     assert live["A"].hnsw_ef is None and sorted(live) == ["A", "B"] and len(live) == 2
-    hnsw.apply_policy_ef(Settings(), "A", 40, actor="test")
+    _apply_ef(Settings(), "A", 40, actor="test")
     assert live["A"].hnsw_ef is None  # read again at most once a second
     now[0] = 1.5
     assert live["A"].hnsw_ef == 40 and live["A"].retrieval_params().hnsw_ef == 40
@@ -393,12 +505,12 @@ def test_policy_overrides_apply_over_toml_and_ignore_unknown_policies(data_dir: 
     from ragdeck.console.retrieval.policies import load_policies
 
     assert load_policies(settings)["ctl"].hnsw_ef == 16
-    hnsw.apply_policy_ef(settings, "ctl", 48, actor="test")
+    _apply_ef(settings, "ctl", 48, actor="test")
     assert load_policies(settings)["ctl"].hnsw_ef == 48
     assert (
         load_policies(settings, overrides={"ctl": {"hnsw_ef": 8}, "gone": {"hnsw_ef": 4}})["ctl"].hnsw_ef == 8
     )
-    hnsw.policy_overrides(settings).clear("ctl", "hnsw_ef")
+    build_policy_overrides(settings).clear("ctl", "hnsw_ef")
     assert load_policies(settings)["ctl"].hnsw_ef == 16
 
 
@@ -467,7 +579,7 @@ def test_apply_on_a_live_server(tmp_path: Path, data_dir: Path) -> None:
             _, after = hnsw.apply_hnsw(s, name, 32, 64, actor="test")
             assert (after.m, after.ef_construct) == (32, 64)
             points = hnsw.StoredVectors.read(s, name)
-            rows = hnsw.sweep(
+            rows = hnsw.measure_grid(
                 s, name, hnsw.sample_queries(points, 20), ms=(8, 32), ef_constructs=(64,), efs=(16,)
             )
             assert len(rows) == 2 and not [

@@ -18,7 +18,7 @@ from qdrant_client import QdrantClient, models
 
 from ragdeck.console import audit
 from ragdeck.console.evalsets.model import EvalRecord, EvalSet
-from ragdeck.console.evaluation.runner import EvalPlan
+from ragdeck.console.evaluation.plan import EvalPlan
 from ragdeck.console.ingest.chunking import ChunkingConfig
 from ragdeck.console.ingest.pipeline import ingest
 from ragdeck.console.retrieval.fusion import fuse, rrf_scores

@@ -1,19 +1,44 @@
-"""The Tune page (AppTest): sweep, Pareto chart, recommendation, live ef slider, applying."""
+"""The Tune page (AppTest): a sweep as a background job (progress, cancel, resume), Pareto chart,
+recommendation, live ef slider, applying."""
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
 from hnsw_data import build_collection
 from pages import open_page
+from streamlit.testing.v1 import AppTest
 
+from ragdeck.console.hnsw import TEMP_PREFIX
+from ragdeck.console.hnsw.jobs import SweepJob, sweep_job
 from ragdeck.console.retrieval.policies import load_policies
 from ragdeck.console.settings import Settings
+from ragdeck.services.qdrant_embedded import EmbeddedQdrantStore
 
 
 def _widget(items, label: str):
     return next(w for w in items if w.label == label)
+
+
+def _sweep_job(collection: str = "vecs") -> SweepJob:
+    import ragdeck.ui as ui
+
+    job = sweep_job(ui.get_jobs(), collection)
+    assert job is not None, "no sweep job was started"
+    return job
+
+
+def _finish_sweep(at: AppTest) -> SweepJob:
+    """Wait for the sweep job to end, then rerun the page (what the progress fragment does on its own)."""
+    job = _sweep_job()
+    assert job.thread is not None
+    job.thread.join(300)
+    assert not job.running and job.error is None, job.error
+    at.run()
+    assert not at.exception, at.exception
+    return job
 
 
 def test_empty_data_dir_says_what_to_do(data_dir: Path) -> None:
@@ -35,6 +60,7 @@ def test_sweep_draws_the_chart_recommends_and_applies(
     _widget(at.number_input, "Sampled queries").set_value(30)
     _widget(at.button, "Run sweep").click().run()
     assert not at.exception, at.exception
+    _finish_sweep(at)
 
     charts = at.get("plotly_chart")
     assert len(charts) == 1
@@ -82,5 +108,73 @@ def test_applying_is_disabled_below_operator(data_dir: Path, monkeypatch: pytest
     _widget(at.number_input, "Sampled queries").set_value(20)
     _widget(at.button, "Run sweep").click().run()
     assert not at.exception, at.exception
+    _finish_sweep(at)
     assert _widget(at.button, "Set policy ef").disabled
     assert any("applying needs the operator role" in c.value for c in at.caption)
+
+
+def test_a_sweep_runs_as_a_job_with_progress_cancel_and_resume(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    build_collection(data_dir / "qdrant", n=800).close()  # live index: m=4, ef_construct=32
+    gate, waiting = threading.Event(), threading.Event()
+    build = EmbeddedQdrantStore.finish_indexing
+
+    def held(store: EmbeddedQdrantStore, name: str) -> None:
+        """Temporary copies wait for ``gate`` before their index is built: the job is caught mid-sweep."""
+        if name.startswith(TEMP_PREFIX):
+            waiting.set()
+            assert gate.wait(120), "the gate was never opened"
+        build(store, name)
+
+    monkeypatch.setattr(EmbeddedQdrantStore, "finish_indexing", held)
+    try:
+        at = open_page("tune")
+        _widget(at.multiselect, "m").set_value([4, 16])
+        _widget(at.multiselect, "ef_construct").set_value([32])
+        _widget(at.multiselect, "ef (search time)").set_value([16, 64])
+        _widget(at.number_input, "Sampled queries").set_value(20)
+        _widget(at.button, "Run sweep").click().run()
+        assert not at.exception, at.exception
+        assert waiting.wait(120)  # the page run is over while the job works in its thread
+        job = _sweep_job()
+        assert job.running
+        at.run()
+        assert any("runs in the background" in i.value for i in at.info)
+        bars = [p.proto.text for p in at.get("progress")]
+        assert bars == ["building m=16 ef_construct=32: 2/4 configurations"], bars
+        assert not at.get("plotly_chart")
+
+        _widget(at.button, "Cancel").click().run()
+        assert not at.exception, at.exception
+        assert job.cancel.is_set() and job.running  # cooperative: it stops at the next configuration
+        gate.set()
+        _finish_sweep(at)
+        assert job.result.partial and job.stage == "cancelled"
+        warnings = [w.value for w in at.warning]
+        assert any("Partial sweep: cancelled after 2 of 4 configurations" in w for w in warnings), warnings
+        table = next(d.value for d in at.dataframe if "recall_exact" in d.value.columns)
+        assert list(zip(table["m"], table["ef"], table["index"], strict=True)) == [
+            (4, 16, "live"),
+            (4, 64, "live"),
+        ]
+        assert len(at.get("plotly_chart")) == 1
+        import ragdeck.ui as ui
+
+        assert [c.name for c in ui.get_stack().store.list_collections()] == ["vecs"]  # no copy left
+
+        _widget(at.button, "Resume").click().run()
+        assert not at.exception, at.exception
+        resumed = _sweep_job()
+        assert resumed is not job and resumed.request.previous is job.result
+        _finish_sweep(at)
+        assert (resumed.stage, resumed.done, resumed.total) == ("done", 4, 4)
+        assert not any("Partial sweep" in w.value for w in at.warning)
+        assert not any(b.label == "Resume" for b in at.button)
+        table = next(d.value for d in at.dataframe if "recall_exact" in d.value.columns)
+        assert list(zip(table["m"], table["index"], strict=True)) == [(4, "live")] * 2 + [(16, "copy")] * 2
+        assert table["p50_ms"].iloc[:2].tolist() == [r.p50_ms for r in job.result.rows]  # not measured again
+        assert [c.name for c in ui.get_stack().store.list_collections()] == ["vecs"]
+        assert any(s.label == "ef" for s in at.slider)  # the live ef slider has the sweep's queries
+    finally:
+        gate.set()

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import plotly.graph_objects as go
 
-from ragdeck.console.hnsw.sweep import SweepRow
+from ragdeck.console.hnsw import SweepRow
 
 _SYMBOLS = {"live": "circle", "copy": "diamond"}
 _COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2")

@@ -15,8 +15,8 @@ from ragdeck.cli.retrieval import DenseWeightOpt, FusionOpt, RetrievalOpt, RrfKO
 from ragdeck.console.evalsets.files import resolve_eval_set
 from ragdeck.console.evalsets.io import read_any, write_text_atomic
 from ragdeck.console.evaluation.gate import check_gate, parse_gate
+from ragdeck.console.evaluation.plan import DEFAULT_KS, EvalPlan
 from ragdeck.console.evaluation.report import export_json, headline_metrics, markdown_summary, means
-from ragdeck.console.evaluation.runner import DEFAULT_KS, EvalPlan
 from ragdeck.console.retrieval.policies import Policy, default_policy, load_policies
 from ragdeck.console.settings import Settings
 from ragdeck.console.wiring import build_eval_runner, build_eval_store, build_stack

@@ -59,7 +59,7 @@ def _read(file: Path, queries: Path | None, skip_unjudged: bool) -> EvalSet:
 
 def _collection_ids(evalset: EvalSet, name: str) -> tuple[set[str], set[str]]:
     """The chunk ids and document ids the set names that the collection (or alias) ``name`` holds."""
-    from ragdeck.console.evaluation.runner import CollectionIds
+    from ragdeck.console.evaluation.prepare import CollectionIds
     from ragdeck.console.wiring import build_stack
 
     stack = build_stack(Settings())

@@ -14,7 +14,7 @@ from rich.table import Table
 from ragdeck.cli.common import CollectionOpt, err, out
 from ragdeck.console.evalsets.files import resolve_eval_set
 from ragdeck.console.evalsets.io import read_any, write_text_atomic
-from ragdeck.console.hnsw.sweep import (
+from ragdeck.console.hnsw import (
     LATENCY_KEYS,
     RECALL_KEYS,
     StoredVectors,
@@ -31,7 +31,7 @@ from ragdeck.console.hnsw.sweep import (
 )
 from ragdeck.console.roles import cli_user
 from ragdeck.console.settings import Settings
-from ragdeck.console.wiring import build_stack
+from ragdeck.console.wiring import build_policy_overrides, build_stack
 from ragdeck.errors import InputError
 
 app = typer.Typer(
@@ -184,7 +184,9 @@ def apply_cmd(
     settings = Settings()
     actor = cli_user(settings)
     if policy is not None:
-        before, after = apply_policy_ef(settings, policy, ef, actor=actor)
+        before, after = apply_policy_ef(
+            settings, policy, ef, actor=actor, overrides=build_policy_overrides(settings)
+        )
         out.print(f"policy {policy}: hnsw_ef {before} -> {after}")
     if m is not None or ef_construct is not None:
         stack = build_stack(settings)

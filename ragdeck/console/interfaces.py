@@ -309,6 +309,18 @@ class EvalRunStore(Protocol):
 
 
 @runtime_checkable
+class PolicyOverrideStore(Protocol):
+    """Policy fields set at run time, seen by every process's policy loader
+    (``services.policy_overrides.PolicyOverrides``, the SQLite state database)."""
+
+    def set(self, policy: str, field: str, value: Any, *, actor: str) -> Any:
+        """Set one field of one policy (None: back to unset); returns the previous override, if any."""
+
+    def clear(self, policy: str, field: str) -> None:
+        """Remove one override (the TOML value applies again)."""
+
+
+@runtime_checkable
 class AnswerJudge(Protocol):
     """Scores one answer against its contexts and reference (Ragas with a judge model, or offline string
     metrics); ``judge`` may be called from several threads at once."""

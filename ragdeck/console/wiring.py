@@ -22,6 +22,7 @@ from ragdeck.console.interfaces import (
     LlmServerState,
     LlmStatusSource,
     MetricsQuery,
+    PolicyOverrideStore,
     Reranker,
     RoutingAdmin,
     RoutingState,
@@ -325,6 +326,14 @@ def build_annotation_store(settings: Settings) -> AnnotationRepository:
     from ragdeck.services.annotation_store import SqliteAnnotationStore
 
     return SqliteAnnotationStore(settings.state_db)
+
+
+def build_policy_overrides(settings: Settings) -> PolicyOverrideStore:
+    """Run-time policy overrides (e.g. a policy's default ef applied from the Tune page) in the SQLite state
+    database of the data directory, where every process's policy loader reads them."""
+    from ragdeck.services.policy_overrides import PolicyOverrides
+
+    return PolicyOverrides(settings.state_db)
 
 
 def build_eval_store(settings: Settings) -> EvalRunStore:

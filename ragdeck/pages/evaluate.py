@@ -12,6 +12,7 @@ import streamlit as st
 from ragdeck.charts.evaluation import curves, report_charts, summary_bars
 from ragdeck.console.evalsets.files import listed_eval_sets, save_upload
 from ragdeck.console.evalsets.io import read_any
+from ragdeck.console.evaluation.plan import DEFAULT_KS, EvalPlan
 from ragdeck.console.evaluation.report import (
     export_json,
     headline_metrics,
@@ -21,7 +22,6 @@ from ragdeck.console.evaluation.report import (
     retrieval_label,
     to_csv,
 )
-from ragdeck.console.evaluation.runner import DEFAULT_KS, EvalPlan
 from ragdeck.console.retrieval.collections import hit_rows, search_targets
 from ragdeck.console.retrieval.policies import Policy, load_policies
 from ragdeck.console.settings import Settings

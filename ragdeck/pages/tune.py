@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pandas as pd
 import streamlit as st
 
 from ragdeck.charts.hnsw import pareto_figure
 from ragdeck.console.evalsets.files import listed_eval_sets
 from ragdeck.console.evalsets.io import read_any
-from ragdeck.console.hnsw.sweep import (
+from ragdeck.console.hnsw import (
     DEFAULT_EFS,
     DEFAULT_MS,
+    Grid,
     QuerySet,
     StoredVectors,
+    SweepRequest,
     SweepResult,
     apply_hnsw,
     apply_policy_ef,
@@ -21,14 +25,24 @@ from ragdeck.console.hnsw.sweep import (
     eval_queries,
     live_search,
     remove_temporary,
-    run_sweep,
     sample_queries,
+    start_sweep_job,
+    sweep_job,
+    sweep_running,
 )
 from ragdeck.console.retrieval.collections import search_targets
 from ragdeck.console.retrieval.policies import load_policies
 from ragdeck.console.roles import Role
 from ragdeck.console.settings import Settings
-from ragdeck.ui import current_user, get_stack, or_stop, progress_callback, user_errors
+from ragdeck.ui import (
+    current_user,
+    get_jobs,
+    get_policy_overrides,
+    get_stack,
+    or_stop,
+    progress_callback,
+    user_errors,
+)
 
 st.title("Tune")
 st.caption(
@@ -40,10 +54,20 @@ settings = Settings()
 stack = get_stack()
 store = stack.store
 user = current_user()
+jobs = get_jobs()  # the process's job runner: sweeps run in its threads, off the page
 targets = or_stop(lambda: search_targets(store))
 if not targets:
     st.info("No collections yet: ingest a corpus (`ragdeck demo` or `ragdeck ingest`) to tune it.", icon="🎛️")
     st.stop()
+
+
+def start(request: SweepRequest) -> None:
+    """Start the sweep as a job and follow it from this session."""
+    job = start_sweep_job(jobs, store, request)
+    if job.request is not request:
+        st.info(f"A sweep of {request.collection} is already running: following it.", icon="🎛️")
+    st.session_state["hnsw_job"] = request.collection
+
 
 with st.form("sweep"), user_errors():
     collection = st.selectbox(
@@ -73,27 +97,72 @@ with st.form("sweep"), user_errors():
     noise = cols[2].number_input("Noise", 0.0, 1.0, 0.1, step=0.05, help="Relative noise on sampled vectors.")
     k = int(cols[3].number_input("k", 1, 100, 10))
     if st.form_submit_button("Run sweep", type="primary"):
-        check_sweep(user, store.resolve(collection))
-        remove_temporary(store)
         physical = store.resolve(collection)
+        check_sweep(user, physical)
+        grid = Grid.of(ms, efcs, efs)
+        remove_temporary(store)
         points = None
         if source is not None:
             queries: QuerySet = eval_queries(read_any(source), stack.embedder, store, physical)
         else:
             points = StoredVectors.read(store, physical)
             queries = sample_queries(points, int(n_queries), noise=float(noise))
-        bar = st.progress(0.0, text="starting the sweep")
-        st.session_state["hnsw_sweep"] = run_sweep(
-            store, physical, queries, ms=ms, ef_constructs=efcs, efs=efs, k=k, points=points,
-            progress=progress_callback(bar),
-        )  # fmt: skip
-        st.session_state["hnsw_queries"] = queries
+        start(SweepRequest(physical, queries, grid, k, points))
+
+job = sweep_job(jobs, st.session_state["hnsw_job"]) if "hnsw_job" in st.session_state else None
+if job is not None and not job.running and job.result is not None:
+    st.session_state["hnsw_sweep"] = job.result  # finished or cancelled: the rows it measured
+    st.session_state["hnsw_request"] = job.request
+    st.session_state["hnsw_queries"] = job.request.queries if job.request else None  # for the live ef slider
+
+
+@st.fragment(run_every=1.0)
+def sweep_progress() -> None:
+    """The sweep job's progress and its Cancel button; when it ends, the whole page shows its result."""
+    running = job is not None and job.running
+    if running:
+        assert job is not None
+        cols = st.columns([5, 1])
+        cols[0].progress(job.fraction, text=f"{job.stage}: {job.done}/{job.total} configurations")
+        if cols[1].button(
+            "Cancel",
+            key="hnsw-cancel",
+            disabled=job.cancel.is_set(),
+            help="Stops after the configuration being measured; keeps the ones measured (partial).",
+        ):
+            job.cancel.set()
+    if not running and st.session_state.get("hnsw_watching"):
+        st.session_state["hnsw_watching"] = False
+        st.rerun()
+    st.session_state["hnsw_watching"] = running
+
+
+sweep_progress()
+if job is not None and job.error:
+    st.error(f"The sweep stopped: {job.error}", icon="⚠️")
 
 result: SweepResult | None = st.session_state.get("hnsw_sweep")
 if result is None:
-    st.info("Pick a collection and the values to try, then press Run sweep.", icon="🎛️")
+    if job is not None and job.running:
+        st.info("The sweep runs in the background: its results appear here when it ends.", icon="🎛️")
+    else:
+        st.info("Pick a collection and the values to try, then press Run sweep.", icon="🎛️")
     st.stop()
 
+busy = sweep_running(jobs, result.collection)
+if result.partial:
+    st.warning(
+        f"Partial sweep: cancelled after {len(result.rows)} of {result.planned} configurations; the chart "
+        "and the table show the ones measured.",
+        icon="⏸️",
+    )
+    request: SweepRequest | None = st.session_state.get("hnsw_request")
+    if request is not None and st.button(
+        "Resume", disabled=busy, help="Measures only the configurations not done, on the same queries."
+    ):
+        with user_errors():
+            start(replace(request, previous=result))
+            st.rerun()
 st.subheader(f"{result.collection}: {len(result.rows)} configurations")
 st.caption(
     f"Queries: {result.query_source}. Sweep time {result.total_s:.1f} s. Live index: m={result.live['m']}, "
@@ -132,6 +201,8 @@ st.subheader("Apply")
 can_apply = user.can(Role.OPERATOR)
 if not can_apply:
     st.caption(f"You are {user}; applying needs the operator role.")
+elif busy:  # a rebuild under a running sweep would change what it measures halfway
+    st.caption(f"A sweep of {result.collection} is running: rebuild its index once the sweep ends.")
 policies = load_policies(settings)
 cols = st.columns([2, 1, 2])
 policy = cols[0].selectbox(
@@ -143,11 +214,13 @@ ef_value = cols[1].number_input(
 cols[2].caption(f"now: {policies[policy].hnsw_ef or 'engine default'}")
 if cols[2].button("Set policy ef", disabled=not can_apply):
     with user_errors():
-        before, after = apply_policy_ef(settings, policy, int(ef_value), actor=user)
+        before, after = apply_policy_ef(
+            settings, policy, int(ef_value), actor=user, overrides=get_policy_overrides()
+        )
         st.success(f"Policy {policy}: default ef {before} → {after} (every process picks it up).")
 if best is not None and best.index == "copy":
     label = f"Rebuild {result.collection} with m={best.m}, ef_construct={best.ef_construct}"
-    if st.button(label, disabled=not can_apply):
+    if st.button(label, disabled=not can_apply or busy):
         with user_errors():
             bar = st.progress(0.0, text="rebuilding")
             old, new = apply_hnsw(

@@ -7,6 +7,9 @@ it against the reference (exact match, token F1) and let the judge score it (fai
 context recall, with verdicts per claim). Each finished query is saved at once, so a run that dies can be
 resumed without redoing what it finished. Queries run on a bounded thread pool; a cancel event stops new
 queries from starting.
+
+What a run evaluates is its ``plan.EvalPlan``; the set is made ready for the collection by ``prepare`` and
+the finished run summarised by ``summary``.
 """
 
 from __future__ import annotations
@@ -20,74 +23,23 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
 from typing import Any
 
-import numpy as np
-
 from ragdeck.console.answering.answers import DEFAULT_SYSTEM_PROMPT
 from ragdeck.console.answering.generate import answer_question
-from ragdeck.console.evalsets.gold_mapping import SpanIndex, map_evalset
-from ragdeck.console.evalsets.model import EvalRecord, EvalSet, EvalSetProblems, doc_id_of, is_chunk_id
-from ragdeck.console.evalsets.model import validate as validate_set
+from ragdeck.console.evalsets.model import EvalRecord, EvalSet, doc_id_of, is_chunk_id
 from ragdeck.console.evaluation.answer_metrics import exact_match, token_f1
 from ragdeck.console.evaluation.metrics import document_qrels, document_ranking, metric_names, score_rankings
-from ragdeck.console.evaluation.stats import bootstrap_cis
-from ragdeck.console.interfaces import AnswerJudge, ChatModel, EvalRunStore, VectorStore
+from ragdeck.console.evaluation.plan import EvalPlan
+from ragdeck.console.evaluation.prepare import prepare_set, qrels_of
+from ragdeck.console.evaluation.summary import summarize
+from ragdeck.console.interfaces import AnswerJudge, ChatModel, EvalRunStore
 from ragdeck.console.retrieval.pipeline import Retriever
-from ragdeck.console.retrieval.policies import Policy
 from ragdeck.errors import InputError
 from ragdeck.services.lexical import no_lexical_index
 from ragdeck.services.types import RunRow
 
-DEFAULT_KS = (1, 3, 5, 10)
 ANSWER_METRICS = ("exact_match", "token_f1")
-STAGES = ("embed", "search", "rerank", "generation", "judge", "total")
 
 Progress = Callable[[int, int], None]  # (queries finished, queries in the run)
-
-
-@dataclass(frozen=True)
-class EvalPlan:
-    """What a run evaluates: a policy, the cut-offs k, whether to generate and judge answers."""
-
-    policy: Policy
-    ks: tuple[int, ...] = DEFAULT_KS
-    answers: bool = False
-    concurrency: int = 4
-
-    def __post_init__(self) -> None:
-        if not self.ks or any(not isinstance(k, int) or k < 1 for k in self.ks):
-            raise InputError(f"every k must be an integer >= 1, got {list(self.ks)}")
-        if self.concurrency < 1:
-            raise InputError(f"concurrency must be at least 1, got {self.concurrency}")
-
-    @property
-    def depth(self) -> int:
-        """How many results are retrieved: enough for the largest k and for the policy's answer contexts."""
-        return max(max(self.ks), self.policy.top_n)
-
-    def retrieval_metric_names(self) -> list[str]:
-        """Retrieval metric names at every k: the gold's level, then document level (``doc_`` prefix)."""
-        names = metric_names(sorted(set(self.ks)))
-        return names + [f"doc_{n}" for n in names]
-
-    def to_json(self) -> dict[str, Any]:
-        """The plan as stored with the run (and read back by ``from_json`` to resume it)."""
-        return {
-            "policy": self.policy.as_dict(),
-            "ks": list(self.ks),
-            "answers": self.answers,
-            "concurrency": self.concurrency,
-        }
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> EvalPlan:
-        """The inverse of ``to_json``."""
-        policy = dict(data["policy"])
-        return cls(
-            policy=Policy(**policy),
-            ks=tuple(data["ks"]),
-            answers=bool(data["answers"]),
-            concurrency=int(data["concurrency"]),
-        )
 
 
 @dataclass
@@ -100,74 +52,6 @@ class EvalDeps:
     chat_model: ChatModel | None = None
     judge: AnswerJudge | None = None
     max_context_chars: int = 4000
-
-
-@dataclass
-class CollectionIds:
-    """What a collection holds of the ids an eval set names: chunk ids and document ids."""
-
-    chunk_ids: set[str]
-    doc_ids: set[str]
-
-    @classmethod
-    def of(cls, evalset: EvalSet, store: VectorStore, collection: str) -> CollectionIds:
-        """Look up only the ids the set names: its chunk ids by id, its documents by a one-point filtered
-        search each. Costs a few milliseconds per document whatever the collection's size (no scroll)."""
-        chunks: set[str] = set()
-        docs: set[str] = set()
-        for record in evalset.records:
-            named = [
-                *record.gold_context_ids,
-                *record.relevance,
-                *(s.chunk_id or "" for s in record.gold_spans),
-            ]
-            chunks.update(g for g in named if is_chunk_id(g))
-            docs.update(g for g in named if g and not is_chunk_id(g))
-            docs.update(s.doc_id for s in record.gold_spans)
-        ordered = sorted(chunks)
-        found: set[str] = set()
-        for i in range(0, len(ordered), 256):
-            found.update(p.id for p in store.retrieve(collection, ordered[i : i + 256]))
-        confirmed = {doc_id_of(c) for c in found}
-        docs |= {doc_id_of(c) for c in chunks - found}  # hints for missing chunks
-        probe = [1.0] + [0.0] * (store.collection_info(collection).dimension - 1)
-        present = confirmed | {
-            d
-            for d in sorted(docs - confirmed)
-            if store.search(collection, probe, 1, payload_filter={"doc_id": d})
-        }
-        return cls(found, present)
-
-
-def prepare_set(evalset: EvalSet, store: VectorStore, collection: str) -> tuple[EvalSet, list[str]]:
-    """The set ready to score on ``collection``, and notes on what was done to it.
-
-    Gold chunk ids the collection does not have are mapped by their gold spans (the set was labelled on
-    another chunking); any gold id that still names nothing in the collection raises ``EvalSetProblems``
-    listing every one of them, before the run starts.
-    """
-    known = CollectionIds.of(evalset, store, collection)
-    problems = validate_set(evalset, known.chunk_ids, known.doc_ids, collection=collection)
-    if problems and all(r.gold_spans for r in evalset.records):
-        report = map_evalset(evalset, SpanIndex.from_store(store, collection))
-        mapped = replace(report.evalset, source_lines=evalset.source_lines)
-        known = CollectionIds.of(mapped, store, collection)
-        remaining = validate_set(mapped, known.chunk_ids, known.doc_ids, collection=collection)
-        if report.complete and not remaining:
-            note = (
-                f"gold mapped onto {collection}'s chunks by span overlap ({report.mapped} spans): the set "
-                "was labelled on another chunking"
-            )
-            return mapped, [note]
-    if problems:
-        raise EvalSetProblems(problems, evalset.name)
-    return evalset, []
-
-
-def qrels_of(record: EvalRecord) -> dict[str, int]:
-    """A record's judgements: every gold and graded id with its grade (grade-0 entries kept)."""
-    ids = dict.fromkeys([*record.gold_context_ids, *record.relevance])
-    return {i: record.grade(i) for i in ids}
 
 
 def score_query(
@@ -395,37 +279,3 @@ class EvalRunner:
             ],
             "errors": dict(verdict.errors),
         }
-
-
-def _percentiles(values: list[float]) -> dict[str, float]:
-    array = np.asarray(values, dtype=float)
-    return {"p50": float(np.percentile(array, 50)), "p95": float(np.percentile(array, 95)), "n": len(values)}
-
-
-def summarize(run: RunRow, results: list[dict[str, Any]], plan: EvalPlan) -> dict[str, Any]:
-    """Mean of every metric over the queries that finished, with a bootstrap 95 % interval, per-stage
-    latency percentiles, and the counts of finished and failed queries."""
-    ok = [r for r in results if r.get("error") is None]
-    names: list[str] = list(plan.retrieval_metric_names())
-    for r in ok:
-        names += [n for n in r["metrics"] if n not in names]
-    columns = {name: [r["metrics"][name] for r in ok if name in r["metrics"]] for name in names}
-    columns = {name: values for name, values in columns.items() if values}
-    metrics = {
-        name: {"mean": mean, "low": low, "high": high, "n": len(columns[name])}
-        for name, (mean, low, high) in bootstrap_cis(columns).items()
-    }
-    latency = {}
-    for stage in STAGES:
-        values = [r["timings_ms"][stage] for r in ok if stage in r["timings_ms"]]
-        if any(values):  # a stage that never ran (no reranker) is left out
-            latency[stage] = _percentiles(values)
-    return {
-        "queries": run.total,
-        "finished": len(ok),
-        "failed": len(results) - len(ok),
-        "metrics": metrics,
-        "latency_ms": latency,
-        "judge": run.config.get("judge"),
-        "levels": sorted({r["level"] for r in ok if r.get("level")}),
-    }

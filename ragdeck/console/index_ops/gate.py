@@ -57,8 +57,8 @@ class GateOps:
         """
         from ragdeck.console.evaluation.compare import compare_runs
         from ragdeck.console.evaluation.gate import check_gate
+        from ragdeck.console.evaluation.plan import DEFAULT_KS, EvalPlan
         from ragdeck.console.evaluation.report import headline_metrics, means
-        from ragdeck.console.evaluation.runner import DEFAULT_KS, EvalPlan
 
         require(user, Role.ENGINEER, "index.gate", target=collection, log=self.log)
         if not self.catalog.store.collection_exists(collection):

@@ -1,0 +1,60 @@
+"""What an eval run evaluates: a policy, the cut-offs k, whether answers are generated and judged, and how
+many queries run at once; stored with the run, so a resumed run evaluates the same plan.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ragdeck.console.evaluation.metrics import metric_names
+from ragdeck.console.retrieval.policies import Policy
+from ragdeck.errors import InputError
+
+DEFAULT_KS = (1, 3, 5, 10)
+
+
+@dataclass(frozen=True)
+class EvalPlan:
+    """What a run evaluates: a policy, the cut-offs k, whether to generate and judge answers."""
+
+    policy: Policy
+    ks: tuple[int, ...] = DEFAULT_KS
+    answers: bool = False
+    concurrency: int = 4
+
+    def __post_init__(self) -> None:
+        if not self.ks or any(not isinstance(k, int) or k < 1 for k in self.ks):
+            raise InputError(f"every k must be an integer >= 1, got {list(self.ks)}")
+        if self.concurrency < 1:
+            raise InputError(f"concurrency must be at least 1, got {self.concurrency}")
+
+    @property
+    def depth(self) -> int:
+        """How many results are retrieved: enough for the largest k and for the policy's answer contexts."""
+        return max(max(self.ks), self.policy.top_n)
+
+    def retrieval_metric_names(self) -> list[str]:
+        """Retrieval metric names at every k: the gold's level, then document level (``doc_`` prefix)."""
+        names = metric_names(sorted(set(self.ks)))
+        return names + [f"doc_{n}" for n in names]
+
+    def to_json(self) -> dict[str, Any]:
+        """The plan as stored with the run (and read back by ``from_json`` to resume it)."""
+        return {
+            "policy": self.policy.as_dict(),
+            "ks": list(self.ks),
+            "answers": self.answers,
+            "concurrency": self.concurrency,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> EvalPlan:
+        """The inverse of ``to_json``."""
+        policy = dict(data["policy"])
+        return cls(
+            policy=Policy(**policy),
+            ks=tuple(data["ks"]),
+            answers=bool(data["answers"]),
+            concurrency=int(data["concurrency"]),
+        )

@@ -1,0 +1,80 @@
+"""An eval set made ready to score on one collection: which of the ids it names the collection holds, gold
+mapped by span when the set was labelled on another chunking, and each record's judgements (qrels).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from ragdeck.console.evalsets.gold_mapping import SpanIndex, map_evalset
+from ragdeck.console.evalsets.model import EvalRecord, EvalSet, EvalSetProblems, doc_id_of, is_chunk_id
+from ragdeck.console.evalsets.model import validate as validate_set
+from ragdeck.console.interfaces import VectorStore
+
+
+@dataclass
+class CollectionIds:
+    """What a collection holds of the ids an eval set names: chunk ids and document ids."""
+
+    chunk_ids: set[str]
+    doc_ids: set[str]
+
+    @classmethod
+    def of(cls, evalset: EvalSet, store: VectorStore, collection: str) -> CollectionIds:
+        """Look up only the ids the set names: its chunk ids by id, its documents by a one-point filtered
+        search each. Costs a few milliseconds per document whatever the collection's size (no scroll)."""
+        chunks: set[str] = set()
+        docs: set[str] = set()
+        for record in evalset.records:
+            named = [
+                *record.gold_context_ids,
+                *record.relevance,
+                *(s.chunk_id or "" for s in record.gold_spans),
+            ]
+            chunks.update(g for g in named if is_chunk_id(g))
+            docs.update(g for g in named if g and not is_chunk_id(g))
+            docs.update(s.doc_id for s in record.gold_spans)
+        ordered = sorted(chunks)
+        found: set[str] = set()
+        for i in range(0, len(ordered), 256):
+            found.update(p.id for p in store.retrieve(collection, ordered[i : i + 256]))
+        confirmed = {doc_id_of(c) for c in found}
+        docs |= {doc_id_of(c) for c in chunks - found}  # hints for missing chunks
+        probe = [1.0] + [0.0] * (store.collection_info(collection).dimension - 1)
+        present = confirmed | {
+            d
+            for d in sorted(docs - confirmed)
+            if store.search(collection, probe, 1, payload_filter={"doc_id": d})
+        }
+        return cls(found, present)
+
+
+def prepare_set(evalset: EvalSet, store: VectorStore, collection: str) -> tuple[EvalSet, list[str]]:
+    """The set ready to score on ``collection``, and notes on what was done to it.
+
+    Gold chunk ids the collection does not have are mapped by their gold spans (the set was labelled on
+    another chunking); any gold id that still names nothing in the collection raises ``EvalSetProblems``
+    listing every one of them, before the run starts.
+    """
+    known = CollectionIds.of(evalset, store, collection)
+    problems = validate_set(evalset, known.chunk_ids, known.doc_ids, collection=collection)
+    if problems and all(r.gold_spans for r in evalset.records):
+        report = map_evalset(evalset, SpanIndex.from_store(store, collection))
+        mapped = replace(report.evalset, source_lines=evalset.source_lines)
+        known = CollectionIds.of(mapped, store, collection)
+        remaining = validate_set(mapped, known.chunk_ids, known.doc_ids, collection=collection)
+        if report.complete and not remaining:
+            note = (
+                f"gold mapped onto {collection}'s chunks by span overlap ({report.mapped} spans): the set "
+                "was labelled on another chunking"
+            )
+            return mapped, [note]
+    if problems:
+        raise EvalSetProblems(problems, evalset.name)
+    return evalset, []
+
+
+def qrels_of(record: EvalRecord) -> dict[str, int]:
+    """A record's judgements: every gold and graded id with its grade (grade-0 entries kept)."""
+    ids = dict.fromkeys([*record.gold_context_ids, *record.relevance])
+    return {i: record.grade(i) for i in ids}
