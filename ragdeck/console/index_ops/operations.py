@@ -25,7 +25,6 @@ import functools
 import hashlib
 import os
 import re
-import shutil
 import socket
 import threading
 import time
@@ -42,6 +41,7 @@ from ragdeck.console.interfaces import Embedder, VectorStore
 from ragdeck.console.roles import Role, User, require
 from ragdeck.errors import CollectionNotFound, InputError, RagdeckError, StoreBusy
 from ragdeck.services.audit_log import SqliteAuditLog
+from ragdeck.services.files import copy_file_atomic
 from ragdeck.services.index_registry import SqliteIndexRegistry
 from ragdeck.services.types import CollectionInfo, HnswConfig, SnapshotInfo
 
@@ -792,14 +792,7 @@ class IndexOps:
         dest = Path(dest)
         if local is None:
             return self.store.download_snapshot(collection, snapshot, dest)  # type: ignore[attr-defined]
-        tmp = dest.with_name(f".{dest.name}.{os.getpid()}.part")
-        try:
-            shutil.copyfile(local, tmp)
-            os.replace(tmp, dest)
-        finally:
-            if tmp.exists():
-                tmp.unlink()
-        return dest
+        return copy_file_atomic(local, dest)
 
     def restore_snapshot(
         self, user: User, collection: str, snapshot: str, *, restore_aliases: bool = True
