@@ -80,6 +80,7 @@ from ragdeck.services.common import (
     stored_point,
     write_json_atomic,
 )
+from ragdeck.services.files import atomic_path
 from ragdeck.services.lexical import LEXICAL_MODEL, LEXICAL_VECTOR, encoder, lexical_text, no_lexical_index
 from ragdeck.services.types import (
     CollectionInfo,
@@ -895,25 +896,22 @@ class EmbeddedQdrantStore:
             while (folder / f"{snapshot}.json").exists() or (folder / f"{snapshot}.tar").exists():
                 created = _now()
                 snapshot = f"{collection}-{created:%Y%m%dT%H%M%S%f}"
-            tmp = folder / f".{uuid.uuid4().hex}.tar.tmp"
             final = folder / f"{snapshot}.tar"
             done = False
             try:
                 shard_dir = self._collection_dir(collection) / "shard"
-                proc = subprocess.run(
-                    [tar_bin, "--sparse", "-cf", str(tmp), "-C", str(shard_dir), "."],
-                    capture_output=True,
-                    text=True,
-                    check=False,
-                )
-                if proc.returncode != 0:
-                    raise RagdeckError(
-                        f"tar failed while snapshotting '{collection}': {proc.stderr.strip()}; "
-                        f"check free disk space under {folder}"
+                with atomic_path(final) as tmp:
+                    proc = subprocess.run(
+                        [tar_bin, "--sparse", "-cf", str(tmp), "-C", str(shard_dir), "."],
+                        capture_output=True,
+                        text=True,
+                        check=False,
                     )
-                with open(tmp, "rb") as fh:
-                    os.fsync(fh.fileno())
-                os.replace(tmp, final)
+                    if proc.returncode != 0:
+                        raise RagdeckError(
+                            f"tar failed while snapshotting '{collection}': {proc.stderr.strip()}; "
+                            f"check free disk space under {folder}"
+                        )
                 info = SnapshotInfo(
                     name=snapshot,
                     collection=collection,
@@ -924,8 +922,6 @@ class EmbeddedQdrantStore:
                 write_json_atomic(folder / f"{snapshot}.json", {**asdict(info), "meta": meta})
                 done = True
             finally:
-                with contextlib.suppress(FileNotFoundError):
-                    tmp.unlink()
                 if not done:
                     with contextlib.suppress(FileNotFoundError):
                         final.unlink()
