@@ -21,10 +21,8 @@ import json
 import math
 import operator
 import random
-import re
 import sqlite3
 import time
-import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +30,7 @@ from typing import Any
 
 from ragdeck.errors import InputError, ServiceUnavailable, StoreBusy
 from ragdeck.services.sqlite_db import SqliteFile
+from ragdeck.services.text import normalize_question
 from ragdeck.services.types import ComponentHealth
 
 __all__ = [
@@ -109,14 +108,6 @@ SCHEMA = (
     "CREATE INDEX IF NOT EXISTS ann_changes_undoes ON ann_changes (undoes)",
     "CREATE INDEX IF NOT EXISTS ann_history_change ON ann_history (change_id)",
 )
-
-_SPACE = re.compile(r"\s+")
-
-
-def normalize_question(text: str) -> str:
-    """The dedupe key of a question: NFKC, case-folded, whitespace collapsed, trailing ``?!.`` dropped."""
-    text = _SPACE.sub(" ", unicodedata.normalize("NFKC", text).casefold()).strip()
-    return text.rstrip("?!. ").strip()
 
 
 def majority_grade(grades: Sequence[int]) -> int:

@@ -14,12 +14,12 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from ragdeck.errors import InputError
+from ragdeck.services.text import normalize_question
 
 __all__ = [
     "FIELDS",
@@ -43,7 +43,6 @@ MAX_LISTED = 20  # problems spelled out in an error message; the exception carri
 
 # doc id, '#', section slug (word characters and '-'), ':', ordinal without leading zeros.
 _CHUNK_ID = re.compile(r"(?P<doc>.+)#(?P<section>[\w-]+):(?P<ordinal>0|[1-9][0-9]*)")
-_END_PUNCTUATION = "?!.。？！"
 _JSON_TYPES = {dict: "an object", list: "a list", str: "a string", bool: "a boolean", type(None): "null"}
 
 
@@ -56,13 +55,6 @@ def doc_id_of(gold_id: str) -> str:
     """The document a gold id belongs to: the part before the last ``#`` of a chunk id, else the id itself."""
     match = _CHUNK_ID.fullmatch(gold_id)
     return match.group("doc") if match else gold_id
-
-
-def normalize_question(question: str) -> str:
-    """The form duplicate questions are compared in: NFKC, case-folded, runs of whitespace made one space,
-    trailing ``? ! .`` removed. ``"What is  WAL?"`` and ``"what is wal"`` are the same question."""
-    text = " ".join(unicodedata.normalize("NFKC", question).casefold().split())
-    return text.rstrip(_END_PUNCTUATION + " ")
 
 
 def stable_id(question: str) -> str:
