@@ -28,6 +28,7 @@ from ragdeck.console.evalsets.gold_mapping import SpanIndex, map_evalset
 from ragdeck.console.evalsets.model import EvalRecord, EvalSet, EvalSetProblems, doc_id_of, is_chunk_id
 from ragdeck.console.evalsets.model import validate as validate_set
 from ragdeck.console.evaluation.answer_metrics import exact_match, token_f1
+from ragdeck.console.evaluation.metric_names import DEFAULT_KS, document_name
 from ragdeck.console.evaluation.metrics import document_qrels, document_ranking, metric_names, score_rankings
 from ragdeck.console.evaluation.stats import bootstrap_cis
 from ragdeck.console.interfaces import AnswerJudge, ChatModel, EvalRunStore, VectorStore
@@ -37,8 +38,6 @@ from ragdeck.errors import InputError
 from ragdeck.services.lexical import no_lexical_index
 from ragdeck.services.types import RunRow
 
-DEFAULT_KS = (1, 3, 5, 10)
-ANSWER_METRICS = ("exact_match", "token_f1")
 STAGES = ("embed", "search", "rerank", "generation", "judge", "total")
 
 Progress = Callable[[int, int], None]  # (queries finished, queries in the run)
@@ -67,7 +66,7 @@ class EvalPlan:
     def retrieval_metric_names(self) -> list[str]:
         """Retrieval metric names at every k: the gold's level, then document level (``doc_`` prefix)."""
         names = metric_names(sorted(set(self.ks)))
-        return names + [f"doc_{n}" for n in names]
+        return names + [document_name(n) for n in names]
 
     def to_json(self) -> dict[str, Any]:
         """The plan as stored with the run (and read back by ``from_json`` to resume it)."""
@@ -185,7 +184,7 @@ def score_query(
     metrics: dict[str, float] = {}
     for name in names:
         metrics[name] = float(scores[name][0])
-        metrics[f"doc_{name}"] = float(scores[name][1])
+        metrics[document_name(name)] = float(scores[name][1])
     return level, metrics
 
 

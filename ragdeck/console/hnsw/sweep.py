@@ -42,6 +42,7 @@ import numpy as np
 
 from ragdeck.console import audit
 from ragdeck.console.evalsets.model import EvalSet, is_chunk_id
+from ragdeck.console.evaluation.metric_names import metric_name
 from ragdeck.console.evaluation.metrics import document_qrels, document_ranking, score_rankings
 from ragdeck.console.evaluation.runner import prepare_set, qrels_of
 from ragdeck.console.interfaces import Embedder, VectorStore
@@ -253,7 +254,7 @@ def gold_recall(
             ranked, gold = list(ranking), dict(judged)
         else:
             ranked, gold = document_ranking(ranking), document_qrels(judged)
-        values.append(float(score_rankings([ranked], [gold], [f"recall@{k}"])[f"recall@{k}"][0]))
+        values.append(float(score_rankings([ranked], [gold], [name := metric_name("recall", k)])[name][0]))
     return float(np.mean(values)) if values else None
 
 
