@@ -27,6 +27,7 @@ from ragdeck.console.evaluation.metric_names import (
     metric_name,
     metric_names,
 )
+from ragdeck.console.knobs import KNOBS
 from ragdeck.services.types import RunRow
 
 
@@ -84,12 +85,12 @@ def _policy_line(config: dict[str, Any]) -> str:
 
 def retrieval_label(policy: dict[str, Any]) -> str:
     """ "dense", "lexical", "hybrid RRF k=60" or "hybrid weighted 0.7 dense" from a policy's fields."""
-    mode = policy.get("retrieval") or "dense"
+    mode = policy.get("retrieval") or KNOBS["retrieval"].default
     if mode != "hybrid":
         return mode
     if policy.get("fusion") == "weighted":
-        return f"hybrid weighted {policy.get('dense_weight', 0.5):g} dense"
-    return f"hybrid RRF k={policy.get('rrf_k', 60)}"
+        return f"hybrid weighted {policy.get('dense_weight', KNOBS['dense_weight'].default):g} dense"
+    return f"hybrid RRF k={policy.get('rrf_k', KNOBS['rrf_k'].default)}"
 
 
 def markdown_summary(run: RunRow, gate: GateOutcome | None = None) -> str:

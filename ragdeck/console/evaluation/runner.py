@@ -318,7 +318,7 @@ class EvalRunner:
         stage = "retrieval"
         try:
             policy = plan.policy
-            params = replace(policy.retrieval_params(), top_k=max(policy.top_k, plan.depth), top_n=plan.depth)
+            params = policy.retrieval_params().at_depth(plan.depth)
             search = self.deps.retriever.search(record.question, collection, params)
             ranking = [h.chunk_id for h in search.hits]
             result["retrieved"] = [
