@@ -8,16 +8,19 @@ Imports nothing from ragdeck but ``ragdeck.errors`` and ``ragdeck.services`` ``t
 - points: ``chunk_id_of``, ``stored_point``, ``scored_hit``, ``in_order``, ``check_batch_size``,
   ``dimension_mismatch``;
 - local models: ``LazyModel`` (load once, remember the failure), ``quiet_model_loading``;
-- TEI clients: ``TeiClient`` (base URL, served model name, ``close``, ``with``).
+- TEI clients: ``TeiClient`` (base URL, served model name, ``close``, ``with``);
+- processes: ``stop_process``, ``pid_alive``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import subprocess
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import Any, Generic, Protocol, Self, TypeVar
 
 from ragdeck.errors import ConfigError, DimensionMismatch, InputError
@@ -36,6 +39,7 @@ __all__ = [
     "fsync_dir",
     "in_order",
     "is_valid_name",
+    "pid_alive",
     "quiet_model_loading",
     "scored_hit",
     "stored_point",
@@ -210,6 +214,9 @@ class TeiClient(Generic[E]):
         self.close()
 
 
+# ------------------------------------------------------------------ processes
+
+
 def stop_process(proc: subprocess.Popen | None, timeout_s: float = 10.0) -> None:
     """SIGTERM a child process, SIGKILL it after ``timeout_s``, and reap it (nothing when gone already)."""
     if proc is None or proc.poll() is not None:
@@ -220,3 +227,19 @@ def stop_process(proc: subprocess.Popen | None, timeout_s: float = 10.0) -> None
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` runs on this machine (one of another user counts; a zombie, killed but not
+    reaped by its parent yet, does not)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return stat.rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):  # no /proc (macOS): alive as far as we can tell
+        return True
