@@ -41,6 +41,7 @@ from ragdeck.console.interfaces import Embedder, VectorStore
 from ragdeck.console.roles import Role, User, require
 from ragdeck.errors import CollectionNotFound, InputError, RagdeckError, StoreBusy
 from ragdeck.services.audit_log import SqliteAuditLog
+from ragdeck.services.common import pid_alive
 from ragdeck.services.files import copy_file_atomic
 from ragdeck.services.index_registry import SqliteIndexRegistry
 from ragdeck.services.types import CollectionInfo, HnswConfig, SnapshotInfo
@@ -179,20 +180,6 @@ def corpus_hash(path: Path) -> str:
 
 def _iso(stamp: float | None) -> str:
     return "" if stamp is None else datetime.fromtimestamp(stamp, UTC).isoformat(timespec="seconds")
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a killed child its parent has not reaped yet is a zombie: dead for our purpose
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        return stat.rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True
 
 
 @functools.lru_cache(maxsize=8)
@@ -478,7 +465,7 @@ class IndexOps:
         out = []
         for row in self.registry.versions(self.alias, status="building"):
             same_host = row["host"] == here and row["pid"] is not None
-            dead = same_host and row["pid"] != os.getpid() and not _pid_alive(int(row["pid"]))
+            dead = same_host and row["pid"] != os.getpid() and not pid_alive(int(row["pid"]))
             stale = (now - float(row["heartbeat_at"] or 0)) > self.stale_after_s
             if dead or stale:
                 out.append(self._version(row, {}))
