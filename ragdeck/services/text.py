@@ -1,4 +1,5 @@
-"""The one form questions are compared in: ``normalize_question``.
+"""Text the adapters and the domain share: the one form questions are compared in (``normalize_question``),
+and how messages name the type of a JSON value (``json_type_name``).
 
 Two questions are the same question when their normal forms are equal. The answer cache keys answers by it,
 the annotation store deduplicates its queue by it (and stores it), eval sets report duplicate questions and
@@ -12,9 +13,10 @@ from __future__ import annotations
 
 import unicodedata
 
-__all__ = ["normalize_question"]
+__all__ = ["json_type_name", "normalize_question"]
 
 _PAIRS = {"(": ")", "[": "]", "{": "}"}
+_JSON_TYPES = {dict: "an object", list: "a list", str: "a string", bool: "a boolean", type(None): "null"}
 
 
 def normalize_question(question: str) -> str:
@@ -53,3 +55,9 @@ def _enclosed(text: str) -> bool:
 def _is_edge(char: str) -> bool:
     """Whitespace, or punctuation that is not a bracket (quotes included)."""
     return char.isspace() or (unicodedata.category(char).startswith("P") and char not in "()[]{}")
+
+
+def json_type_name(value: object) -> str:
+    """A parsed JSON value's type as a message says it: "an object", "a list", "a string", "a boolean",
+    "null", else "a number"."""
+    return _JSON_TYPES.get(type(value), "a number")
