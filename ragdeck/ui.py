@@ -14,7 +14,7 @@ from ragdeck.console.answering.service import RagService
 from ragdeck.console.evalsets.gold_mapping import SpanIndex
 from ragdeck.console.interfaces import EvalRunStore, PolicyOverrideStore, RoutingAdmin
 from ragdeck.console.jobs import Job, JobRunner
-from ragdeck.console.retrieval.fusion import FUSIONS, RETRIEVAL_MODES
+from ragdeck.console.knobs import FUSIONS, KNOBS, RETRIEVAL_MODES
 from ragdeck.console.retrieval.policies import Policy
 from ragdeck.console.settings import Settings
 from ragdeck.console.wiring import (
@@ -267,10 +267,12 @@ def retrieval_inputs(
             horizontal=True,
             format_func=lambda f: {"rrf": "RRF", "weighted": "weighted"}[f],
         )
+        k, weight = KNOBS["rrf_k"], KNOBS["dense_weight"]  # their bounds
         if fusion == "rrf":
-            rrf_k = knob_col.number_input("RRF k", min_value=1, max_value=1000, value=rrf_k)
+            rrf_k = knob_col.number_input("RRF k", min_value=int(k.minimum), max_value=1000, value=rrf_k)
         else:
-            dense_weight = knob_col.slider("Dense weight", 0.0, 1.0, float(dense_weight), 0.05)
+            low, high = float(weight.minimum), float(weight.maximum)
+            dense_weight = knob_col.slider("Dense weight", low, high, float(dense_weight), 0.05)
     return {"retrieval": chosen, "fusion": fusion, "rrf_k": int(rrf_k), "dense_weight": float(dense_weight)}
 
 

@@ -21,8 +21,9 @@ from ragdeck.console import annotation
 from ragdeck.console.annotation import ChunkSpan, majority_grade
 from ragdeck.console.annotation.agreement import overall_agreement
 from ragdeck.errors import InputError, ServiceUnavailable, StoreBusy
-from ragdeck.services.annotation_store import TABLES, SqliteAnnotationStore, normalize_question
+from ragdeck.services.annotation_store import TABLES, SqliteAnnotationStore
 from ragdeck.services.routing_state import SqliteRoutingState
+from ragdeck.services.text import normalize_question
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -19,7 +19,7 @@ from ragdeck.cli.common import err_whole as err  # index operations name collect
 from ragdeck.cli.common import out_whole as out
 from ragdeck.console.index_ops.operations import IndexOps
 from ragdeck.console.index_ops.records import DEFAULT_MAX_REGRESSION
-from ragdeck.console.ingest.chunking import ChunkingConfig
+from ragdeck.console.ingest.pipeline import chunking_from, hnsw_from
 from ragdeck.console.roles import User, cli_user
 from ragdeck.console.settings import Settings
 from ragdeck.console.wiring import (
@@ -31,7 +31,6 @@ from ragdeck.console.wiring import (
     build_version_embedder,
 )
 from ragdeck.errors import InputError
-from ragdeck.services.types import HnswConfig
 
 app = typer.Typer(
     help="Index versions behind the serving alias: rebuild, gate, swap, rollback, prune, snapshots.",
@@ -112,12 +111,8 @@ def rebuild_cmd(
 ) -> None:
     """Build the next version next to the live one (the alias keeps serving the old one)."""
     settings = Settings()
-    chunking = ChunkingConfig(
-        min_chars=min_chars or settings.chunk_min_chars,
-        max_chars=max_chars or settings.chunk_max_chars,
-        overlap=settings.chunk_overlap if overlap is None else overlap,
-    )
-    hnsw = HnswConfig(m=m or settings.hnsw_m, ef_construct=ef_construct or settings.hnsw_ef_construct)
+    chunking = chunking_from(settings, min_chars=min_chars, max_chars=max_chars, overlap=overlap)
+    hnsw = hnsw_from(settings, m=m, ef_construct=ef_construct)
     with _ops() as (ops, stack, user):
         embedder = stack.embedder
         if embedding_model is not None:

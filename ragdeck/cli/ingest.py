@@ -13,14 +13,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from ragdeck.cli.common import JsonOpt, err, open_stack, out
 from ragdeck.console import audit
-from ragdeck.console.ingest.chunking import ChunkingConfig
 from ragdeck.console.ingest.demo import ensure_demo
-from ragdeck.console.ingest.pipeline import IngestReport, ingest
+from ragdeck.console.ingest.pipeline import IngestReport, chunking_from, hnsw_from, ingest
 from ragdeck.console.roles import Role, cli_user, require
 from ragdeck.console.settings import Settings
 from ragdeck.console.wiring import Stack
 from ragdeck.errors import InputError
-from ragdeck.services.types import HnswConfig
 
 STAGE_LABELS = {"chunk": "Chunking", "embed": "Embedding", "index": "Indexing"}
 
@@ -79,14 +77,10 @@ def ingest_cmd(
 ) -> None:
     """Chunk, embed and index a corpus into a collection."""
     settings = Settings()
-    chunking = ChunkingConfig(
-        min_chars=min_chars or settings.chunk_min_chars,
-        max_chars=max_chars or settings.chunk_max_chars,
-        overlap=settings.chunk_overlap if overlap is None else overlap,
-        prefix_title=prefix_title,
-        prefix_section=prefix_title,
+    chunking = chunking_from(
+        settings, min_chars=min_chars, max_chars=max_chars, overlap=overlap, prefix_title=prefix_title
     )
-    hnsw = HnswConfig(m=m or settings.hnsw_m, ef_construct=ef_construct or settings.hnsw_ef_construct)
+    hnsw = hnsw_from(settings, m=m, ef_construct=ef_construct)
     if not path.exists():
         raise InputError(f"{path} does not exist: give a folder, a .md/.txt file or a BEIR corpus.jsonl")
     user = cli_user(settings)

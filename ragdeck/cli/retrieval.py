@@ -12,6 +12,7 @@ import typer
 from rich.table import Table
 
 from ragdeck.cli.common import CollectionOpt, JsonOpt, open_stack, out
+from ragdeck.console.knobs import KNOBS
 from ragdeck.console.retrieval.pipeline import Retriever
 from ragdeck.console.retrieval.policies import default_policy
 from ragdeck.console.settings import Settings
@@ -29,10 +30,18 @@ RetrievalOpt = Annotated[
 FusionOpt = Annotated[
     str | None, typer.Option("--fusion", help="Hybrid fusion: rrf (reciprocal rank) or weighted (scores).")
 ]
-RrfKOpt = Annotated[int | None, typer.Option("--rrf-k", min=1, help="RRF's k (as in Qdrant's Rrf(k)).")]
+_RRF_K, _DENSE_WEIGHT = KNOBS["rrf_k"], KNOBS["dense_weight"]  # their bounds, defined once
+RrfKOpt = Annotated[
+    int | None, typer.Option("--rrf-k", min=_RRF_K.minimum, help="RRF's k (as in Qdrant's Rrf(k)).")
+]
 DenseWeightOpt = Annotated[
     float | None,
-    typer.Option("--dense-weight", min=0.0, max=1.0, help="Weighted fusion: the dense list's weight."),
+    typer.Option(
+        "--dense-weight",
+        min=_DENSE_WEIGHT.minimum,
+        max=_DENSE_WEIGHT.maximum,
+        help="Weighted fusion: the dense list's weight.",
+    ),
 ]
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Any
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import (
@@ -19,6 +19,8 @@ from pydantic_settings import (
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+
+from ragdeck.console.knobs import KNOBS, Fusion, RetrievalMode
 
 
 def default_data_dir() -> Path:
@@ -34,6 +36,12 @@ def config_file() -> Path:
 
 def _env(name: str, field: str) -> AliasChoices:
     return AliasChoices(name, field)
+
+
+def _knob(name: str) -> Any:
+    """The field of a retrieval knob: its default, bounds and help as ``console.knobs`` defines them."""
+    knob = KNOBS[name]
+    return Field(knob.default, ge=knob.minimum, le=knob.maximum, description=knob.help)
 
 
 class Settings(BaseSettings):
@@ -63,15 +71,14 @@ class Settings(BaseSettings):
 
     # Retrieval defaults.
     alias: str = Field("rag_chunks", description="Alias the console and API serve from.")
-    top_k: int = Field(40, ge=1, description="Candidates taken from the vector store.")
-    top_n: int = Field(10, ge=1, description="Results kept after reranking.")
-    hnsw_ef: int | None = Field(None, ge=1, description="Search-time ef; unset = the engine's default.")
-    retrieval: Literal["dense", "lexical", "hybrid"] = Field(
-        "dense", description="Candidates by embedding, by BM25 over the same chunks, or both fused."
-    )
-    fusion: Literal["rrf", "weighted"] = Field("rrf", description="How hybrid retrieval fuses its two lists.")
-    rrf_k: int = Field(60, ge=1, description="RRF's k (Qdrant's convention: ranks counted from 0).")
-    dense_weight: float = Field(0.5, ge=0, le=1, description="Weighted fusion: the dense list's weight.")
+    # The retrieval knobs: defaults, bounds and help from console.knobs (as policies and the pipeline).
+    top_k: int = _knob("top_k")
+    top_n: int = _knob("top_n")
+    hnsw_ef: int | None = _knob("hnsw_ef")
+    retrieval: RetrievalMode = _knob("retrieval")
+    fusion: Fusion = _knob("fusion")
+    rrf_k: int = _knob("rrf_k")
+    dense_weight: float = _knob("dense_weight")
 
     # Index defaults for new collections.
     hnsw_m: int = Field(16, ge=2)

@@ -12,7 +12,8 @@ import streamlit as st
 from ragdeck.charts.evaluation import curves, report_charts, summary_bars
 from ragdeck.console.evalsets.files import listed_eval_sets, save_upload
 from ragdeck.console.evalsets.io import read_any
-from ragdeck.console.evaluation.plan import DEFAULT_KS, EvalPlan
+from ragdeck.console.evaluation.metric_names import DEFAULT_KS, cut_offs_up_to
+from ragdeck.console.evaluation.plan import EvalPlan
 from ragdeck.console.evaluation.report import (
     export_json,
     headline_metrics,
@@ -106,7 +107,7 @@ with st.expander("New run", expanded=not runs_store.list_runs(limit=1)), user_er
             )
         )
         policy = replace(policy, **modes)
-        cut_offs = tuple(sorted({k for k in ks if k <= policy.top_n} | {policy.top_n}))
+        cut_offs = cut_offs_up_to(ks, policy.top_n)
         uploads = settings.data_dir / "uploads"
         source = save_upload(upload.name, upload.getvalue(), uploads) if upload else choice
         start_run(source, EvalPlan(policy, cut_offs, answers, concurrency))

@@ -19,9 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-import re
 import sqlite3
-import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -41,20 +39,9 @@ from ragdeck.services.types import (
     Question,
 )
 
-__all__ = ["TABLES", "SqliteAnnotationStore", "normalize_question"]
+__all__ = ["TABLES", "SqliteAnnotationStore"]
 
 COMPONENT = "annotation store"
-_SPACE = re.compile(r"\s+")
-
-
-def normalize_question(text: str) -> str:
-    """The dedupe key of a question: NFKC, case-folded, whitespace collapsed, trailing ``?!.`` dropped.
-
-    The domain computes it (``console.annotation.questions``) and hands it down as ``NewQuestion.norm``;
-    it is defined here, where it has always been, until the question normalisers become one.
-    """
-    text = _SPACE.sub(" ", unicodedata.normalize("NFKC", text).casefold()).strip()
-    return text.rstrip("?!. ").strip()
 
 
 def _span_of(row: Mapping[str, Any]) -> ChunkSpan | None:

@@ -1,29 +1,30 @@
-"""What the service adapters share; they may import this module, never each other's.
+"""What the service adapters share; they may import this module (and ``files``), never each other's.
 
-Imports nothing from ragdeck but ``ragdeck.errors`` and ``ragdeck.services.types``.
+Imports nothing from ragdeck but ``ragdeck.errors`` and ``ragdeck.services`` ``types`` and ``files``.
 
 - names and HNSW settings: ``is_valid_name``, ``check_name``, ``check_hnsw``;
-- files: ``write_json_atomic`` (temp file, fsync, ``os.replace``, fsync of the directory), ``fsync_dir``;
+- files: ``write_json_atomic`` and ``fsync_dir``, from ``ragdeck.services.files`` (atomic writes), kept here
+  for the adapters that import them from this module;
 - points: ``chunk_id_of``, ``stored_point``, ``scored_hit``, ``in_order``, ``check_batch_size``,
   ``dimension_mismatch``;
 - local models: ``LazyModel`` (load once, remember the failure), ``quiet_model_loading``;
-- TEI clients: ``TeiClient`` (base URL, served model name, ``close``, ``with``).
+- TEI clients: ``TeiClient`` (base URL, served model name, ``close``, ``with``);
+- processes: ``stop_process``, ``pid_alive``.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import re
 import subprocess
 import threading
-import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Generic, Protocol, Self, TypeVar
 
 from ragdeck.errors import ConfigError, DimensionMismatch, InputError
+from ragdeck.services.files import fsync_dir, write_json_atomic
 from ragdeck.services.types import HnswConfig, ScoredHit, StoredPoint
 
 __all__ = [
@@ -38,6 +39,7 @@ __all__ = [
     "fsync_dir",
     "in_order",
     "is_valid_name",
+    "pid_alive",
     "quiet_model_loading",
     "scored_hit",
     "stored_point",
@@ -75,37 +77,6 @@ def check_hnsw(hnsw: HnswConfig) -> None:
             f"full_scan_threshold={hnsw.full_scan_threshold}: use m >= 0, ef_construct >= 4, "
             f"full_scan_threshold >= 0"
         )
-
-
-# ------------------------------------------------------------------ files
-
-
-def fsync_dir(path: Path) -> None:
-    """fsync a directory, so that a rename or replace inside it survives a crash."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON next to ``path``, fsync it and ``os.replace`` it in: readers see old or new, never half.
-
-    The directory must exist; it is fsynced after the replace.
-    """
-    tmp = path.parent / f".{uuid.uuid4().hex}{path.suffix}.tmp"  # short: names may be long
-    try:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, indent=2, sort_keys=True)
-            fh.write("\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-    fsync_dir(path.parent)
 
 
 # ------------------------------------------------------------------ points
@@ -243,6 +214,9 @@ class TeiClient(Generic[E]):
         self.close()
 
 
+# ------------------------------------------------------------------ processes
+
+
 def stop_process(proc: subprocess.Popen | None, timeout_s: float = 10.0) -> None:
     """SIGTERM a child process, SIGKILL it after ``timeout_s``, and reap it (nothing when gone already)."""
     if proc is None or proc.poll() is not None:
@@ -253,3 +227,19 @@ def stop_process(proc: subprocess.Popen | None, timeout_s: float = 10.0) -> None
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` runs on this machine (one of another user counts; a zombie, killed but not
+    reaped by its parent yet, does not)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return stat.rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):  # no /proc (macOS): alive as far as we can tell
+        return True

@@ -354,13 +354,18 @@ def get_json(client: httpx.Client, url: str, **kwargs: Any) -> Any:
     return request_json(client, "GET", url, **kwargs)
 
 
-def normalize_base_url(base_url: str, setting: str = "TEI_URL") -> str:
-    """``base_url`` without a trailing slash; ConfigError unless it is an http(s) URL."""
+def normalize_base_url(
+    base_url: str,
+    setting: str = "TEI_URL",
+    *,
+    example: str = "http://127.0.0.1:8080",
+    what: str = "an http(s) URL",
+) -> str:
+    """``base_url`` stripped, without a trailing slash; ConfigError naming ``setting`` (with ``what`` it must
+    be and an ``example``) unless it is an http(s) URL. The message shows the URL redacted."""
     url = (base_url or "").strip().rstrip("/")
     if not url.startswith(("http://", "https://")):
-        raise ConfigError(
-            f"{setting} must be an http(s) URL such as http://127.0.0.1:8080, got {redact_url(base_url)!r}."
-        )
+        raise ConfigError(f"{setting} must be {what} such as {example}, got {redact_url(base_url)!r}.")
     return url
 
 

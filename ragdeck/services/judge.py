@@ -36,14 +36,16 @@ from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any, TypeVar
 
 from ragdeck.services.llm import openai_base_url
-from ragdeck.services.types import ClaimVerdict, JudgeResult
-
-FAITHFULNESS = "faithfulness"
-ANSWER_RELEVANCY = "answer_relevancy"
-CONTEXT_RECALL = "context_recall"
-ANSWER_SIMILARITY_OFFLINE = "answer_similarity_offline"
-ROUGE_L_OFFLINE = "rouge_l_offline"
-CONTEXT_RECALL_OFFLINE = "context_recall_offline"
+from ragdeck.services.types import (
+    ANSWER_RELEVANCY,
+    ANSWER_SIMILARITY_OFFLINE,
+    CONTEXT_RECALL,
+    CONTEXT_RECALL_OFFLINE,
+    FAITHFULNESS,
+    ROUGE_L_OFFLINE,
+    ClaimVerdict,
+    JudgeResult,
+)
 
 SETTING = "JUDGE_BASE_URL"
 ERROR_CHARS = 240  # an ``errors`` entry is one line of at most this many characters

@@ -23,7 +23,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +31,8 @@ from typing import Self
 import httpx
 
 from ragdeck.errors import ConfigError, ServiceUnavailable
-from ragdeck.services.common import fsync_dir, stop_process, write_json_atomic
+from ragdeck.services.common import stop_process
+from ragdeck.services.files import atomic_path, write_json_atomic
 
 PACKAGED_GGUF_NAME = "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
 PACKAGED_MODEL_ALIAS = "qwen2.5-coder-1.5b-instruct-q4_k_m"
@@ -166,19 +166,13 @@ def join_parts(
                 f"Joining the model needs {total / 2**20:.0f} MiB in {dest.parent} but only "
                 f"{free / 2**20:.0f} MiB are free: free some space or set RAGDECK_DATA_DIR elsewhere."
             )
-        tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:8]}.tmp")
-        try:
+        with atomic_path(dest) as tmp:  # a corrupt join raises here: dest is left as it was
             got = _stream_parts(parts, tmp, total, progress)
             if got != expected:
                 raise ConfigError(
                     f"The joined model {dest.name} is corrupt: sha256 {got}, expected {expected}. "
                     f"The parts are damaged: {reinstall_hint}, then retry."
                 )
-            os.replace(tmp, dest)
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
-        fsync_dir(dest.parent)
         _write_sidecar(dest, expected)
     return dest
 
@@ -205,8 +199,6 @@ def _stream_parts(parts: Sequence[Path], tmp: Path, total: int, progress: Progre
                     done += len(chunk)
                     if progress:
                         progress(done, total)
-        out.flush()
-        os.fsync(out.fileno())
     return digest.hexdigest()
 
 

@@ -25,7 +25,7 @@ from typing import Any, Self
 import httpx
 
 from ragdeck.errors import RagdeckError
-from ragdeck.services.common import write_json_atomic
+from ragdeck.services.common import pid_alive, write_json_atomic
 from ragdeck.services.llama_local import LlamaServer, describe_exit, tail
 
 log = logging.getLogger("ragdeck.llm")
@@ -110,16 +110,6 @@ def status_file(data_dir: Path) -> Path:
     return Path(data_dir) / "run" / "llm-server.json"
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def read_status(path: Path, url: str | None = None) -> LlmServerStatus | None:
     """The status a live supervisor wrote to ``path``; None when there is none, it does not parse, its
     supervisor process is gone, or it serves another ``url`` than the one given."""
@@ -129,7 +119,7 @@ def read_status(path: Path, url: str | None = None) -> LlmServerStatus | None:
         status = LlmServerStatus.from_json(json.loads(Path(path).read_text(encoding="utf-8")))
     except (OSError, ValueError, TypeError, KeyError):
         return None
-    if not _pid_alive(status.supervisor_pid):
+    if not pid_alive(status.supervisor_pid):
         return None
     if url is not None and status.url.rstrip("/") != url.rstrip("/"):
         return None

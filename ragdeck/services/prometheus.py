@@ -17,8 +17,8 @@ from prometheus_api_client import PrometheusConnect
 from prometheus_api_client.exceptions import PrometheusApiClientException
 from urllib3.util.retry import Retry
 
-from ragdeck.errors import ConfigError, InputError, ServiceUnavailable
-from ragdeck.services.http import redact_url
+from ragdeck.errors import InputError, ServiceUnavailable
+from ragdeck.services.http import normalize_base_url, redact_url
 from ragdeck.services.types import ComponentHealth
 
 REQUEST_HISTOGRAM = "rag_request_seconds"
@@ -55,12 +55,7 @@ class PrometheusReader:
     """
 
     def __init__(self, url: str, timeout_s: float = 2.0, *, retries: int = 1) -> None:
-        url = (url or "").strip().rstrip("/")
-        if not url.startswith(("http://", "https://")):
-            raise ConfigError(
-                f"PROMETHEUS_URL must be an http(s) URL such as http://127.0.0.1:9090, "
-                f"got {redact_url(url)!r}"
-            )
+        url = normalize_base_url(url, "PROMETHEUS_URL", example="http://127.0.0.1:9090")
         self.url = url
         self.endpoint = redact_url(url)  # for messages and the Stack page: no password or token
         self.timeout_s = timeout_s

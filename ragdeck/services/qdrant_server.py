@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
 import time
 from collections.abc import Iterator, Sequence
@@ -47,8 +46,8 @@ from ragdeck.services.common import (
     is_valid_name,
     scored_hit,
     stored_point,
-    write_json_atomic,
 )
+from ragdeck.services.files import atomic_path, write_json_atomic
 from ragdeck.services.http import redact_url
 from ragdeck.services.lexical import LEXICAL_MODEL, LEXICAL_VECTOR, encoder, lexical_text, no_lexical_index
 from ragdeck.services.types import (
@@ -833,7 +832,7 @@ class QdrantServerStore:
         return None
 
     def download_snapshot(self, name: str, snapshot: str, dest: Path) -> Path:
-        """Stream a snapshot the server holds into ``dest`` (a temporary file, then ``os.replace``)."""
+        """Stream a snapshot the server holds into ``dest`` (atomically: ``files.atomic_path``)."""
         self._require_server("downloading a snapshot")
         physical = self._existing_snapshot(name, snapshot)
         base = str(getattr(self.client._client, "rest_uri", self.url)).rstrip("/")
@@ -843,27 +842,19 @@ class QdrantServerStore:
             "GET", f"{base}/collections/{physical}/snapshots/{snapshot}", headers=headers
         )
         dest = Path(dest)
-        tmp = dest.with_name(f".{dest.name}.{os.getpid()}.part")
-        try:
-            with self._calls(physical):
-                response = http.send(request, stream=True)
-                try:
-                    if response.status_code != 200:
-                        raise ServiceUnavailable(
-                            f"Qdrant at {self.endpoint} answered HTTP {response.status_code} for snapshot "
-                            f"'{snapshot}' of '{physical}'; check that it still exists (list the snapshots)"
-                        )
-                    with open(tmp, "wb") as fh:
-                        for chunk in response.iter_bytes(1 << 20):
-                            fh.write(chunk)
-                        fh.flush()
-                        os.fsync(fh.fileno())
-                finally:
-                    response.close()
-            os.replace(tmp, dest)
-        finally:
-            if tmp.exists():
-                tmp.unlink()
+        with atomic_path(dest) as tmp, self._calls(physical):
+            response = http.send(request, stream=True)
+            try:
+                if response.status_code != 200:
+                    raise ServiceUnavailable(
+                        f"Qdrant at {self.endpoint} answered HTTP {response.status_code} for snapshot "
+                        f"'{snapshot}' of '{physical}'; check that it still exists (list the snapshots)"
+                    )
+                with open(tmp, "wb") as fh:
+                    for chunk in response.iter_bytes(1 << 20):
+                        fh.write(chunk)
+            finally:
+                response.close()
         return dest
 
     # ---- health and lifetime ----------------------------------------------------------------------

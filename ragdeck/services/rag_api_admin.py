@@ -15,7 +15,7 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from ragdeck.errors import ConfigError, InputError, ServiceUnavailable
-from ragdeck.services.http import make_timeout
+from ragdeck.services.http import make_timeout, normalize_base_url
 from ragdeck.services.types import ComponentHealth, MetricSample
 
 COMPONENT = "RAG API"
@@ -25,12 +25,9 @@ class RagApiAdmin:
     """``GET/PUT {base_url}/admin/routing...`` with the bearer token, and ``GET {base_url}/metrics``."""
 
     def __init__(self, base_url: str, token: str | None, timeout_s: float = 5.0) -> None:
-        url = (base_url or "").strip().rstrip("/")
-        if not url.startswith(("http://", "https://")):
-            raise ConfigError(
-                f"RAGDECK_API_URL must be the RAG API's http(s) origin such as http://127.0.0.1:8000, "
-                f"got {base_url!r}"
-            )
+        url = normalize_base_url(
+            base_url, "RAGDECK_API_URL", example="http://127.0.0.1:8000", what="the RAG API's http(s) origin"
+        )
         self.base_url = url
         self._token = token
         headers = {"Authorization": f"Bearer {token}"} if token else {}

@@ -158,6 +158,17 @@ class ClaimVerdict:
     reason: str = ""
 
 
+# The answer judge's metric names (``JudgeResult.scores`` keys): the judged ones, and the offline judge's,
+# whose names end in OFFLINE_METRIC_SUFFIX so that they are never taken for judged scores.
+FAITHFULNESS = "faithfulness"
+ANSWER_RELEVANCY = "answer_relevancy"
+CONTEXT_RECALL = "context_recall"
+OFFLINE_METRIC_SUFFIX = "_offline"
+ANSWER_SIMILARITY_OFFLINE = "answer_similarity" + OFFLINE_METRIC_SUFFIX
+ROUGE_L_OFFLINE = "rouge_l" + OFFLINE_METRIC_SUFFIX
+CONTEXT_RECALL_OFFLINE = CONTEXT_RECALL + OFFLINE_METRIC_SUFFIX
+
+
 @dataclass
 class JudgeResult:
     """Scores of one answer from the answer judge.

@@ -11,7 +11,7 @@ from ragdeck.console.annotation.checks import check_name
 from ragdeck.console.annotation.ports import AnnotationRepository
 from ragdeck.console.annotation.records import SOURCES, NewQuestion, Question
 from ragdeck.errors import InputError
-from ragdeck.services.annotation_store import normalize_question
+from ragdeck.services.text import normalize_question
 
 __all__ = ["accept_draft", "add_questions", "default_question_id", "discard_draft"]
 

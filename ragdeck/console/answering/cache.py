@@ -1,8 +1,9 @@
 """The answer cache: a question already answered by a policy on an index version is served again.
 
 Key = sha256 over (policy, normalized question, index version), so "What is TEI?" and "  what is tei "
-share an entry. The index version is the *physical* collection behind the alias (``store.resolve(alias)``,
-e.g. ``rag_chunks_v7``): swapping or rolling back the alias changes the version, so answers built on the old
+share an entry (``normalize_question`` from ``services.text``, the one form questions are compared in).
+The index version is the *physical* collection behind the alias (``store.resolve(alias)``, e.g.
+``rag_chunks_v7``): swapping or rolling back the alias changes the version, so answers built on the old
 index are never served for the new one and simply expire. Values are JSON objects (``Answer.to_json()``
 plus whatever the API adds).
 
@@ -15,57 +16,17 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import unicodedata
 from typing import Any
 
 from ragdeck.console.interfaces import KeyValueStore
 from ragdeck.errors import RagdeckError
+from ragdeck.services.text import normalize_question
 
 __all__ = ["KEY_PREFIX", "AnswerCache", "cache_key", "normalize_question"]
 
 log = logging.getLogger(__name__)
 
 KEY_PREFIX = "answer:"
-
-
-def normalize_question(question: str) -> str:
-    """The cache form of a question: NFKC, casefolded, whitespace runs collapsed to one space, then
-    whitespace, quotes and punctuation stripped from both ends. Brackets are kept unless one pair encloses
-    everything, so inner punctuation and a final ``(ms)`` or ``irate()`` stay.
-
-    "  What is TEI?" , "what is tei", "«What is TEI»" and "(What is TEI?)" all give "what is tei".
-    """
-    text = " ".join(unicodedata.normalize("NFKC", question).casefold().split())
-    while True:
-        start, end = 0, len(text)
-        while start < end and _is_edge(text[start]):
-            start += 1
-        while end > start and _is_edge(text[end - 1]):
-            end -= 1
-        text = text[start:end]
-        if not _enclosed(text):
-            return text
-        text = text[1:-1]
-
-
-_PAIRS = {"(": ")", "[": "]", "{": "}"}
-
-
-def _enclosed(text: str) -> bool:
-    """True when the bracket opening ``text`` is closed by its last character (and not before)."""
-    if len(text) < 2 or _PAIRS.get(text[0]) != text[-1]:
-        return False
-    depth = 0
-    for i, char in enumerate(text):
-        depth += (char == text[0]) - (char == text[-1])
-        if depth == 0:
-            return i == len(text) - 1
-    return False
-
-
-def _is_edge(char: str) -> bool:
-    """Whitespace, or punctuation that is not a bracket (quotes included)."""
-    return char.isspace() or (unicodedata.category(char).startswith("P") and char not in "()[]{}")
 
 
 def cache_key(policy: str, question: str, index_version: str) -> str:

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from ragdeck.errors import InputError
+from ragdeck.services.files import write_bytes_atomic
 
 SET_SUFFIXES = (".jsonl", ".csv")
 # The shipped demo gold set (demo_gold.jsonl / .csv, its version log and history), package data.
@@ -49,14 +50,11 @@ def save_upload(name: str, data: bytes, folder: Path) -> Path:
     """Keep an uploaded set as ``folder/<basename>`` (so runs on it can be resumed) and return its path.
 
     Only the base name is used, so a name cannot climb out of ``folder``; the file is written to a temporary
-    name and moved into place, so a crash never leaves half a set behind.
+    name and moved into place (``services.files``), so a crash never leaves half a set behind.
     """
     base = Path(name).name
     if not base or Path(base).suffix not in SET_SUFFIXES:
         raise InputError(f"an eval set upload must be a .jsonl or .csv file, got {name!r}")
-    folder.mkdir(parents=True, exist_ok=True)
     target = folder / base
-    partial = target.with_name(f".{base}.partial")
-    partial.write_bytes(data)
-    partial.replace(target)
+    write_bytes_atomic(target, data, make_parents=True)
     return target

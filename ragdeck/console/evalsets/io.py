@@ -21,12 +21,9 @@ line and field, and nothing else, whatever the bytes in the file.
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import io
 import json
-import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -41,7 +38,7 @@ from ragdeck.console.evalsets.model import (
     validate,
 )
 from ragdeck.errors import InputError
-from ragdeck.services.common import fsync_dir
+from ragdeck.services.files import write_text_atomic  # re-exported: the CLI writes its --json files with it
 
 __all__ = [
     "CSV_COLUMNS",
@@ -118,22 +115,6 @@ def _finish(
         raise EvalSetProblems(problems, str(path))
     source_lines = {r.id: line for r, line in zip(records, lines, strict=True)}
     return EvalSet(name=path.stem, records=records, meta=meta, source_lines=source_lines)
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to a temp file beside ``path``, fsync, ``os.replace``: readers see old or new."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name[:40]}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-    fsync_dir(path.parent)
 
 
 def _has_grades(record: EvalRecord) -> bool:

@@ -14,12 +14,12 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from ragdeck.errors import InputError
+from ragdeck.services.text import json_type_name, normalize_question
 
 __all__ = [
     "FIELDS",
@@ -43,8 +43,6 @@ MAX_LISTED = 20  # problems spelled out in an error message; the exception carri
 
 # doc id, '#', section slug (word characters and '-'), ':', ordinal without leading zeros.
 _CHUNK_ID = re.compile(r"(?P<doc>.+)#(?P<section>[\w-]+):(?P<ordinal>0|[1-9][0-9]*)")
-_END_PUNCTUATION = "?!.。？！"
-_JSON_TYPES = {dict: "an object", list: "a list", str: "a string", bool: "a boolean", type(None): "null"}
 
 
 def is_chunk_id(value: str) -> bool:
@@ -56,13 +54,6 @@ def doc_id_of(gold_id: str) -> str:
     """The document a gold id belongs to: the part before the last ``#`` of a chunk id, else the id itself."""
     match = _CHUNK_ID.fullmatch(gold_id)
     return match.group("doc") if match else gold_id
-
-
-def normalize_question(question: str) -> str:
-    """The form duplicate questions are compared in: NFKC, case-folded, runs of whitespace made one space,
-    trailing ``? ! .`` removed. ``"What is  WAL?"`` and ``"what is wal"`` are the same question."""
-    text = " ".join(unicodedata.normalize("NFKC", question).casefold().split())
-    return text.rstrip(_END_PUNCTUATION + " ")
 
 
 def stable_id(question: str) -> str:
@@ -218,10 +209,6 @@ class EvalSetProblems(InputError):
         super().__init__("\n".join(lines))
 
 
-def _type_name(value: object) -> str:
-    return _JSON_TYPES.get(type(value), "a number")
-
-
 def text_problem(value: str) -> str | None:
     """Why a string cannot be stored as UTF-8 text (an unpaired surrogate), or None."""
     try:
@@ -233,7 +220,7 @@ def text_problem(value: str) -> str | None:
 
 def _id_problem(value: object) -> str | None:
     if not isinstance(value, str):
-        return f"expected a string id, got {_type_name(value)}"
+        return f"expected a string id, got {json_type_name(value)}"
     if not value.strip():
         return "empty id"
     if value != value.strip():
@@ -258,7 +245,7 @@ class _Checker:
             return ""
         value = obj[name]
         if not isinstance(value, str):
-            self.bad(name, f"expected a string, got {_type_name(value)}")
+            self.bad(name, f"expected a string, got {json_type_name(value)}")
             return ""
         if required and not value.strip():
             self.bad(name, f"empty: write the {name}")
@@ -272,7 +259,7 @@ class _Checker:
             self.bad(name, f"expected a list of ids, got a string (write {hint})")
             return []
         if not isinstance(value, list):
-            self.bad(name, f"expected a list of ids, got {_type_name(value)}")
+            self.bad(name, f"expected a list of ids, got {json_type_name(value)}")
             return []
         ids: list[str] = []
         for i, item in enumerate(value):
@@ -286,12 +273,12 @@ class _Checker:
 
     def strings(self, value: object, name: str) -> list[str]:
         if not isinstance(value, list):
-            self.bad(name, f"expected a list of strings, got {_type_name(value)}")
+            self.bad(name, f"expected a list of strings, got {json_type_name(value)}")
             return []
         out: list[str] = []
         for i, item in enumerate(value):
             if not isinstance(item, str) or not item.strip():
-                self.bad(f"{name}[{i}]", f"expected a non-empty string, got {_type_name(item)}")
+                self.bad(f"{name}[{i}]", f"expected a non-empty string, got {json_type_name(item)}")
             elif (why := text_problem(item)) is not None:
                 self.bad(f"{name}[{i}]", why)
             else:
@@ -300,13 +287,13 @@ class _Checker:
 
     def spans(self, value: object) -> list[GoldSpan]:
         if not isinstance(value, list):
-            self.bad("gold_spans", f"expected a list of span objects, got {_type_name(value)}")
+            self.bad("gold_spans", f"expected a list of span objects, got {json_type_name(value)}")
             return []
         spans: list[GoldSpan] = []
         for i, item in enumerate(value):
             name = f"gold_spans[{i}]"
             if not isinstance(item, dict):
-                self.bad(name, f'expected an object {{"doc_id", "start", "end"}}, got {_type_name(item)}')
+                self.bad(name, f'expected an object {{"doc_id", "start", "end"}}, got {json_type_name(item)}')
                 continue
             if span := self._span(item, name):
                 spans.append(span)
@@ -330,7 +317,7 @@ class _Checker:
             if key not in item:
                 self.bad(f"{name}.{key}", "missing: a span needs start and end character offsets")
             elif isinstance(v, bool) or not isinstance(v, int):
-                self.bad(f"{name}.{key}", f"expected a whole number, got {_type_name(v)}")
+                self.bad(f"{name}.{key}", f"expected a whole number, got {json_type_name(v)}")
             elif v < 0:
                 self.bad(f"{name}.{key}", f"negative offset {v}")
             else:
@@ -348,7 +335,7 @@ class _Checker:
 
     def grades(self, value: object, gold: list[str]) -> dict[str, int]:
         if not isinstance(value, dict):
-            self.bad("relevance", f"expected an object of id -> grade, got {_type_name(value)}")
+            self.bad("relevance", f"expected an object of id -> grade, got {json_type_name(value)}")
             return {}
         grades: dict[str, int] = {}
         for key, grade in value.items():
@@ -356,7 +343,7 @@ class _Checker:
             if (why := _id_problem(key)) is not None:
                 self.bad(name, why)
             elif isinstance(grade, bool) or not isinstance(grade, int):
-                self.bad(name, f"expected a whole-number grade, got {_type_name(grade)}")
+                self.bad(name, f"expected a whole-number grade, got {json_type_name(grade)}")
             elif grade < 0:
                 self.bad(name, f"negative grade {grade}: grades are 0 (not relevant), 1 (relevant) or more")
             elif grade == 0 and key in gold:
@@ -380,7 +367,7 @@ def parse_record(obj: object, line: int | None = None) -> tuple[EvalRecord | Non
     """
     check = _Checker(line)
     if not isinstance(obj, dict):
-        check.bad("", f"expected a JSON object, got {_type_name(obj)}")
+        check.bad("", f"expected a JSON object, got {json_type_name(obj)}")
         return None, check.problems
     for key in obj:
         if key not in FIELDS:

@@ -18,10 +18,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from ragdeck.console.evalsets.io import read_jsonl, write_csv, write_jsonl, write_text_atomic
+from ragdeck.console.evalsets.io import read_jsonl, write_csv, write_jsonl
 from ragdeck.console.evalsets.model import EvalRecord, EvalSet, GoldSpan
 from ragdeck.errors import InputError
 from ragdeck.services.common import check_name
+from ragdeck.services.files import write_text_atomic
 
 
 class GoldLike(Protocol):

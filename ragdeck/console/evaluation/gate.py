@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from ragdeck.console.evaluation.metric_names import GATE_NAME_PATTERN, cutoff_text, is_answer_metric
 from ragdeck.errors import InputError
 
 OPERATORS: dict[str, Callable[[float, float], bool]] = {
@@ -21,7 +22,9 @@ OPERATORS: dict[str, Callable[[float, float], bool]] = {
     "<": operator.lt,
     "==": operator.eq,
 }
-_CONDITION = re.compile(r"\s*(?P<metric>[A-Za-z_][\w@.]*)\s*(?P<op>>=|<=|==|>|<)\s*(?P<value>[-+0-9.eE]+)\s*")
+_CONDITION = re.compile(
+    rf"\s*(?P<metric>{GATE_NAME_PATTERN})\s*(?P<op>>=|<=|==|>|<)\s*(?P<value>[-+0-9.eE]+)\s*"
+)
 
 
 @dataclass(frozen=True)
@@ -67,10 +70,10 @@ def parse_gate(text: str) -> list[Condition]:
 
 def _missing(metric: str, available: Sequence[str]) -> str:
     hint = ""
-    if metric in ("faithfulness", "answer_relevancy", "context_recall", "exact_match", "token_f1"):
+    if is_answer_metric(metric):
         hint = " (an answer metric: run with answers, and a judge for faithfulness / relevancy / recall)"
-    elif "@" in metric:
-        hint = f" (is k={metric.split('@', 1)[1]} among the run's --k cut-offs?)"
+    elif (k := cutoff_text(metric)) is not None:
+        hint = f" (is k={k} among the run's --k cut-offs?)"
     shown = ", ".join(sorted(available)[:12])
     return f"{metric} was not computed by this run{hint}; it has: {shown}"
 

@@ -5,7 +5,7 @@ dropped before any cut-off, as a ranx ``Run`` keeps one score per id). Qrels map
 grade >= 1 is relevant, grade 0 (or below) is judged not relevant and counts like an unjudged id. ``R`` is the
 number of relevant ids of a query; ``rel_i`` is 1 when the id at rank i is relevant, ``g_i`` its grade (0 when
 not relevant). Ranks are list positions, so there are no ties. A cut-off ``@k`` keeps ranks 1..k; no cut-off
-keeps the whole ranking.
+keeps the whole ranking. Metric names (``recall@10``, ``mrr``) and their parsing live in ``metric_names``.
 
 - recall@k    = sum(rel_i, i <= k) / R
 - precision@k = sum(rel_i, i <= k) / k            (no cut-off: / length of the ranking)
@@ -28,7 +28,12 @@ from itertools import chain, islice, repeat
 import numpy as np
 
 from ragdeck.console.evalsets.model import doc_id_of
-from ragdeck.errors import InputError
+from ragdeck.console.evaluation.metric_names import (  # re-exported: the names are defined there
+    RETRIEVAL_METRICS,
+    MetricNameError,
+    metric_names,
+    parse_metric,
+)
 
 __all__ = [
     "RETRIEVAL_METRICS",
@@ -40,37 +45,6 @@ __all__ = [
     "score_documents",
     "score_rankings",
 ]
-
-RETRIEVAL_METRICS = ("recall", "precision", "hit_rate", "mrr", "ndcg", "map")
-
-
-class MetricNameError(InputError, ValueError):
-    """A metric name that is not ``metric`` or ``metric@k`` with a known metric and k >= 1."""
-
-
-def parse_metric(name: str) -> tuple[str, int | None]:
-    """``"recall@10"`` → ``("recall", 10)``; ``"mrr"`` → ``("mrr", None)`` (no cut-off).
-
-    Raises ``MetricNameError`` (a ``ValueError``) for an unknown metric or a k that is not an integer >= 1.
-    """
-    metric, at, k_text = name.partition("@")
-    if metric not in RETRIEVAL_METRICS:
-        raise MetricNameError(
-            f"unknown metric {name!r}: use one of {', '.join(RETRIEVAL_METRICS)}, "
-            "optionally with a cut-off such as 'ndcg@10'"
-        )
-    if not at:
-        return metric, None
-    if not (k_text.isascii() and k_text.isdigit()) or int(k_text) < 1:
-        raise MetricNameError(
-            f"bad cut-off in {name!r}: k must be an integer >= 1 (write {metric!r} for no cut-off)"
-        )
-    return metric, int(k_text)
-
-
-def metric_names(ks: Sequence[int] = (1, 3, 5, 10)) -> list[str]:
-    """Every retrieval metric at every cut-off in ``ks``: ``["recall@1", "recall@3", ..., "map@10"]``."""
-    return [f"{metric}@{k}" for metric in RETRIEVAL_METRICS for k in ks]
 
 
 class _Table:

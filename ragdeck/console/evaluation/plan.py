@@ -7,11 +7,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ragdeck.console.evaluation.metrics import metric_names
+from ragdeck.console.evaluation.metric_names import DEFAULT_KS, document_name, metric_names
 from ragdeck.console.retrieval.policies import Policy
 from ragdeck.errors import InputError
-
-DEFAULT_KS = (1, 3, 5, 10)
 
 
 @dataclass(frozen=True)
@@ -37,7 +35,7 @@ class EvalPlan:
     def retrieval_metric_names(self) -> list[str]:
         """Retrieval metric names at every k: the gold's level, then document level (``doc_`` prefix)."""
         names = metric_names(sorted(set(self.ks)))
-        return names + [f"doc_{n}" for n in names]
+        return names + [document_name(n) for n in names]
 
     def to_json(self) -> dict[str, Any]:
         """The plan as stored with the run (and read back by ``from_json`` to resume it)."""

@@ -19,16 +19,16 @@ from collections.abc import Sequence
 from typing import Any
 
 from ragdeck.console.evaluation.gate import GateOutcome
-from ragdeck.console.evaluation.metrics import RETRIEVAL_METRICS, parse_metric
-from ragdeck.services.types import RunRow
-
-ANSWER_METRIC_ORDER = (
-    "exact_match",
-    "token_f1",
-    "faithfulness",
-    "answer_relevancy",
-    "context_recall",
+from ragdeck.console.evaluation.metric_names import (
+    ANSWER_METRIC_ORDER,
+    DOC_PREFIX,
+    cutoff_metric,
+    is_offline_metric,
+    metric_name,
+    metric_names,
 )
+from ragdeck.console.knobs import KNOBS
+from ragdeck.services.types import RunRow
 
 
 def means(summary: dict[str, Any] | None) -> dict[str, float]:
@@ -40,25 +40,35 @@ def headline_metrics(summary: dict[str, Any] | None) -> list[str]:
     """The metrics worth a first look: each retrieval metric at the largest k (gold level, then document
     level hit rate and recall), then every answer metric the run has."""
     names = list((summary or {}).get("metrics") or {})
-    ks = [k for n in names if "@" in n and not n.startswith("doc_") for k in [parse_metric(n)[1]] if k]
-    top = max(ks) if ks else None
-    chosen = [f"{m}@{top}" for m in RETRIEVAL_METRICS if f"{m}@{top}" in names]
-    chosen += [n for n in (f"doc_hit_rate@{top}", f"doc_recall@{top}") if n in names]
+    gold_level = [parsed for parsed in map(cutoff_metric, names) if parsed and not parsed.document]
+    top = max((parsed.k for parsed in gold_level if parsed.k), default=None)
+    chosen = []
+    if top is not None:
+        chosen += [n for n in metric_names([top]) if n in names]
+        doc_level = (metric_name(m, top, document=True) for m in ("hit_rate", "recall"))
+        chosen += [n for n in doc_level if n in names]
     chosen += [n for n in ANSWER_METRIC_ORDER if n in names]
-    chosen += [n for n in names if n.endswith("_offline")]
+    chosen += [n for n in names if is_offline_metric(n)]
     return chosen
 
 
 def metric_curves(summary: dict[str, Any] | None, prefix: str = "") -> list[dict[str, Any]]:
     """Rows (metric, k, mean, low, high) of every retrieval metric at every k, for metric@k charts;
-    ``prefix="doc_"`` gives the document-level ones."""
+    ``prefix="doc_"`` (``DOC_PREFIX``) gives the document-level ones."""
+    document = prefix == DOC_PREFIX
     rows = []
     for name, value in ((summary or {}).get("metrics") or {}).items():
-        if "@" not in name or not name.startswith(prefix) or (not prefix and name.startswith("doc_")):
+        parsed = cutoff_metric(name)
+        if parsed is None or parsed.document != document:
             continue
-        metric, k = parse_metric(name.removeprefix(prefix))
         rows.append(
-            {"metric": metric, "k": k, "mean": value["mean"], "low": value["low"], "high": value["high"]}
+            {
+                "metric": parsed.metric,
+                "k": parsed.k,
+                "mean": value["mean"],
+                "low": value["low"],
+                "high": value["high"],
+            }
         )
     return sorted(rows, key=lambda r: (r["metric"], r["k"]))
 
@@ -75,12 +85,12 @@ def _policy_line(config: dict[str, Any]) -> str:
 
 def retrieval_label(policy: dict[str, Any]) -> str:
     """ "dense", "lexical", "hybrid RRF k=60" or "hybrid weighted 0.7 dense" from a policy's fields."""
-    mode = policy.get("retrieval") or "dense"
+    mode = policy.get("retrieval") or KNOBS["retrieval"].default
     if mode != "hybrid":
         return mode
     if policy.get("fusion") == "weighted":
-        return f"hybrid weighted {policy.get('dense_weight', 0.5):g} dense"
-    return f"hybrid RRF k={policy.get('rrf_k', 60)}"
+        return f"hybrid weighted {policy.get('dense_weight', KNOBS['dense_weight'].default):g} dense"
+    return f"hybrid RRF k={policy.get('rrf_k', KNOBS['rrf_k'].default)}"
 
 
 def markdown_summary(run: RunRow, gate: GateOutcome | None = None) -> str:

@@ -20,13 +20,14 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from ragdeck.console.answering.answers import DEFAULT_SYSTEM_PROMPT
 from ragdeck.console.answering.generate import answer_question
 from ragdeck.console.evalsets.model import EvalRecord, EvalSet, doc_id_of, is_chunk_id
 from ragdeck.console.evaluation.answer_metrics import exact_match, token_f1
+from ragdeck.console.evaluation.metric_names import document_name
 from ragdeck.console.evaluation.metrics import document_qrels, document_ranking, metric_names, score_rankings
 from ragdeck.console.evaluation.plan import EvalPlan
 from ragdeck.console.evaluation.prepare import prepare_set, qrels_of
@@ -36,8 +37,6 @@ from ragdeck.console.retrieval.pipeline import Retriever
 from ragdeck.errors import InputError
 from ragdeck.services.lexical import no_lexical_index
 from ragdeck.services.types import RunRow
-
-ANSWER_METRICS = ("exact_match", "token_f1")
 
 Progress = Callable[[int, int], None]  # (queries finished, queries in the run)
 
@@ -69,7 +68,7 @@ def score_query(
     metrics: dict[str, float] = {}
     for name in names:
         metrics[name] = float(scores[name][0])
-        metrics[f"doc_{name}"] = float(scores[name][1])
+        metrics[document_name(name)] = float(scores[name][1])
     return level, metrics
 
 
@@ -203,7 +202,7 @@ class EvalRunner:
         stage = "retrieval"
         try:
             policy = plan.policy
-            params = replace(policy.retrieval_params(), top_k=max(policy.top_k, plan.depth), top_n=plan.depth)
+            params = policy.retrieval_params().at_depth(plan.depth)
             search = self.deps.retriever.search(record.question, collection, params)
             ranking = [h.chunk_id for h in search.hits]
             result["retrieved"] = [

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from ragdeck.console.evalsets.model import is_chunk_id
+from ragdeck.console.evaluation.metric_names import metric_name
 from ragdeck.console.evaluation.metrics import document_qrels, document_ranking, score_rankings
 from ragdeck.console.hnsw.queries import QuerySet
 from ragdeck.console.interfaces import VectorStore
@@ -48,7 +49,7 @@ def gold_recall(
             ranked, gold = list(ranking), dict(judged)
         else:
             ranked, gold = document_ranking(ranking), document_qrels(judged)
-        values.append(float(score_rankings([ranked], [gold], [f"recall@{k}"])[f"recall@{k}"][0]))
+        values.append(float(score_rankings([ranked], [gold], [name := metric_name("recall", k)])[name][0]))
     return float(np.mean(values)) if values else None
 
 

@@ -35,25 +35,11 @@ from ragdeck.console.ingest.pipeline import embed_and_upsert, prepare_chunks
 from ragdeck.console.interfaces import Embedder
 from ragdeck.console.roles import Role, User, require
 from ragdeck.errors import InputError, RagdeckError
+from ragdeck.services.common import pid_alive
 from ragdeck.services.types import HnswConfig
 
 if TYPE_CHECKING:
     from ragdeck.services.audit_log import SqliteAuditLog
-
-
-def pid_alive(pid: int) -> bool:
-    """True unless process ``pid`` is gone (or a zombie its parent has not reaped)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a killed child its parent has not reaped yet is a zombie: dead for our purpose
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        return stat.rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True
 
 
 class RebuildOps:

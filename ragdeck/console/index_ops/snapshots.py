@@ -5,8 +5,6 @@ aliases from a snapshot), list, download (the embedded tar, or streamed from the
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -15,6 +13,7 @@ from ragdeck.console import audit
 from ragdeck.console.index_ops.catalog import VersionCatalog
 from ragdeck.console.roles import Role, User, require
 from ragdeck.errors import CollectionNotFound
+from ragdeck.services.files import copy_file_atomic
 from ragdeck.services.types import SnapshotInfo
 
 if TYPE_CHECKING:
@@ -64,14 +63,7 @@ class SnapshotOps:
         dest = Path(dest)
         if local is None:
             return store.download_snapshot(collection, snapshot, dest)  # type: ignore[attr-defined]
-        tmp = dest.with_name(f".{dest.name}.{os.getpid()}.part")
-        try:
-            shutil.copyfile(local, tmp)
-            os.replace(tmp, dest)
-        finally:
-            if tmp.exists():
-                tmp.unlink()
-        return dest
+        return copy_file_atomic(local, dest)
 
     def restore_snapshot(
         self, user: User, collection: str, snapshot: str, *, restore_aliases: bool = True

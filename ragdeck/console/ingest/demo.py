@@ -5,12 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Protocol
 
-from ragdeck.console.ingest.chunking import ChunkingConfig
-from ragdeck.console.ingest.pipeline import IngestReport, Progress, ingest, next_version_name
+from ragdeck.console.ingest.pipeline import (
+    IngestReport,
+    Progress,
+    chunking_from,
+    hnsw_from,
+    ingest,
+    next_version_name,
+)
 from ragdeck.console.interfaces import Embedder, VectorStore
 from ragdeck.console.settings import Settings
 from ragdeck.errors import CollectionNotFound
-from ragdeck.services.types import HnswConfig
 
 DEMO_CORPUS = Path(__file__).resolve().parents[2] / "demo_corpus"
 
@@ -26,17 +31,6 @@ class DemoStack(Protocol):
 
     @property
     def embedder(self) -> Embedder: ...
-
-
-def chunking_from(stack: DemoStack) -> ChunkingConfig:
-    """The chunking configured in settings."""
-    s = stack.settings
-    return ChunkingConfig(min_chars=s.chunk_min_chars, max_chars=s.chunk_max_chars, overlap=s.chunk_overlap)
-
-
-def hnsw_from(stack: DemoStack) -> HnswConfig:
-    """The HNSW build parameters configured in settings."""
-    return HnswConfig(m=stack.settings.hnsw_m, ef_construct=stack.settings.hnsw_ef_construct)
 
 
 def ensure_demo(stack: DemoStack, progress: Progress | None = None) -> IngestReport | None:
@@ -56,8 +50,8 @@ def ensure_demo(stack: DemoStack, progress: Progress | None = None) -> IngestRep
         stack.embedder,
         collection=next_version_name(stack.store, alias),
         alias=alias,
-        chunking=chunking_from(stack),
-        hnsw=hnsw_from(stack),
+        chunking=chunking_from(stack.settings),
+        hnsw=hnsw_from(stack.settings),
         batch_size=stack.settings.embed_batch_size,
         progress=progress,
     )

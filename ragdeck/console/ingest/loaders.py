@@ -11,6 +11,7 @@ from typing import Any
 from ragdeck.console.ingest.chunking import markdown_headings
 from ragdeck.console.ingest.documents import Document
 from ragdeck.errors import InputError
+from ragdeck.services.text import json_type_name
 
 __all__ = ["TEXT_SUFFIXES", "CorpusProblems", "Problem", "load_documents"]
 
@@ -19,7 +20,6 @@ TEXT_SUFFIXES = (".md", ".markdown", ".txt")
 # name): LICENSE*, LICENCE*, NOTICE*, COPYING*, and SOURCES.md / SOURCES.txt (provenance, as in the demo).
 _NOT_DOCUMENTS = re.compile(r"^(LICEN[CS]E|NOTICE|COPYING)|^SOURCES\.(MD|MARKDOWN|TXT)$")
 _MAX_LISTED = 20  # problems spelled out in a message; the exception carries all of them
-_JSON_TYPES = {dict: "an object", list: "a list", str: "a string", bool: "a boolean", type(None): "null"}
 _FRONT_KEY = re.compile(r"^([A-Za-z_][\w.-]*)[ \t]*:(.*)$")
 _FRONT_CLOSE = re.compile(r"^(---|\.\.\.)[ \t]*$")
 _LEADING_COMMENT = re.compile(r"\s*<!--(.*?)-->[ \t]*\n?", re.DOTALL)
@@ -196,12 +196,6 @@ def _scalar(value: str) -> Any:
     return value
 
 
-def _type_name(value: object) -> str:
-    if isinstance(value, bool | type(None) | dict | list | str):
-        return _JSON_TYPES[type(value)]
-    return "a number"
-
-
 def _load_jsonl(file: Path) -> list[Document]:
     text = _read_text(file)
     problems: list[Problem] = []
@@ -221,7 +215,7 @@ def _load_jsonl(file: Path) -> list[Document]:
             problem(number, None, f"invalid JSON: {exc.msg} at column {exc.colno}")
             continue
         if not isinstance(obj, dict):
-            problem(number, None, f"expected a JSON object, got {_type_name(obj)}")
+            problem(number, None, f"expected a JSON object, got {json_type_name(obj)}")
             continue
         ok = True
         doc_id = obj.get("_id")
@@ -229,7 +223,7 @@ def _load_jsonl(file: Path) -> list[Document]:
             problem(number, "_id", 'missing; every line needs an "_id" (string or integer)')
             ok = False
         elif isinstance(doc_id, bool) or not isinstance(doc_id, str | int):
-            problem(number, "_id", f"must be a string or an integer, got {_type_name(doc_id)}")
+            problem(number, "_id", f"must be a string or an integer, got {json_type_name(doc_id)}")
             ok = False
         elif not str(doc_id).strip():
             problem(number, "_id", "empty; give every document a non-empty id")
@@ -245,11 +239,11 @@ def _load_jsonl(file: Path) -> list[Document]:
             problem(number, "text", 'missing; every line needs a "text" string')
             ok = False
         elif not isinstance(obj["text"], str):
-            problem(number, "text", f"must be a string, got {_type_name(obj['text'])}")
+            problem(number, "text", f"must be a string, got {json_type_name(obj['text'])}")
             ok = False
         title = obj.get("title")
         if title is not None and not isinstance(title, str):
-            problem(number, "title", f"must be a string, got {_type_name(title)}")
+            problem(number, "title", f"must be a string, got {json_type_name(title)}")
             ok = False
         if not ok:
             continue

@@ -17,6 +17,7 @@ from ragdeck.console.ingest.documents import Chunk
 from ragdeck.console.ingest.loaders import load_documents
 from ragdeck.console.ingest.redaction import redact
 from ragdeck.console.interfaces import Embedder, VectorStore
+from ragdeck.console.settings import Settings
 from ragdeck.errors import CollectionExists, DimensionMismatch, InputError
 from ragdeck.services.types import HnswConfig, VectorPoint
 
@@ -161,6 +162,31 @@ def ingest(
             "total": finished - started,
         },
     )
+
+
+def chunking_from(
+    settings: Settings,
+    *,
+    min_chars: int | None = None,
+    max_chars: int | None = None,
+    overlap: float | None = None,
+    prefix_title: bool = True,
+) -> ChunkingConfig:
+    """The chunking configured in settings, with the sizes and overlap given here instead (None, or 0 for a
+    size, keeps the setting); ``prefix_title`` prefixes both the title and the section heading."""
+    return ChunkingConfig(
+        min_chars=min_chars or settings.chunk_min_chars,
+        max_chars=max_chars or settings.chunk_max_chars,
+        overlap=settings.chunk_overlap if overlap is None else overlap,
+        prefix_title=prefix_title,
+        prefix_section=prefix_title,
+    )
+
+
+def hnsw_from(settings: Settings, *, m: int | None = None, ef_construct: int | None = None) -> HnswConfig:
+    """The HNSW build parameters configured in settings, with ``m`` / ``ef_construct`` given here instead
+    (None or 0 keeps the setting)."""
+    return HnswConfig(m=m or settings.hnsw_m, ef_construct=ef_construct or settings.hnsw_ef_construct)
 
 
 def next_version_name(store: VectorStore, alias: str) -> str:

@@ -17,12 +17,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ragdeck.errors import InputError
+from ragdeck.console.knobs import DEFAULT_RRF_K, KNOBS, check_fusion
 from ragdeck.services.types import ScoredHit
-
-RETRIEVAL_MODES = ("dense", "lexical", "hybrid")
-FUSIONS = ("rrf", "weighted")
-DEFAULT_RRF_K = 60
 
 
 @dataclass(frozen=True)
@@ -35,19 +31,6 @@ class FusedHit:
     lexical_rank: int | None
     dense_score: float | None
     lexical_score: float | None
-
-
-def check_fusion(retrieval: str, fusion: str, rrf_k: int, dense_weight: float) -> None:
-    """InputError naming the first option out of range."""
-    if retrieval not in RETRIEVAL_MODES:
-        raise InputError(f"retrieval must be one of {', '.join(RETRIEVAL_MODES)}, got {retrieval!r}")
-    if fusion not in FUSIONS:
-        raise InputError(f"fusion must be one of {', '.join(FUSIONS)}, got {fusion!r}")
-    if isinstance(rrf_k, bool) or not isinstance(rrf_k, int) or rrf_k < 1:
-        raise InputError(f"rrf_k must be an integer >= 1, got {rrf_k!r}")
-    number = isinstance(dense_weight, int | float) and not isinstance(dense_weight, bool)
-    if not number or not 0 <= dense_weight <= 1:
-        raise InputError(f"dense_weight must be a number from 0 to 1, got {dense_weight!r}")
 
 
 def rrf_scores(rankings: Sequence[Sequence[str]], k: int = DEFAULT_RRF_K) -> dict[str, float]:
@@ -71,9 +54,9 @@ def fuse(
     dense: Sequence[ScoredHit],
     lexical: Sequence[ScoredHit],
     *,
-    fusion: str = "rrf",
+    fusion: str = KNOBS["fusion"].default,
     rrf_k: int = DEFAULT_RRF_K,
-    dense_weight: float = 0.5,
+    dense_weight: float = KNOBS["dense_weight"].default,
 ) -> list[FusedHit]:
     """The union of both lists, best fused score first, each with its ranks and scores in both lists."""
     check_fusion("hybrid", fusion, rrf_k, dense_weight)

@@ -13,36 +13,21 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ragdeck.console.interfaces import Embedder, Reranker, VectorStore
-from ragdeck.console.retrieval.fusion import DEFAULT_RRF_K, FusedHit, check_fusion, fuse
+from ragdeck.console.knobs import RetrievalKnobs
+from ragdeck.console.retrieval.fusion import FusedHit, fuse
 from ragdeck.errors import DimensionMismatch, InputError
 from ragdeck.services.types import PayloadFilter, ScoredHit
 
 
-@dataclass(frozen=True)
-class RetrievalParams:
-    """How to retrieve: ``top_k`` candidates from the store (from each list in hybrid mode), ``top_n``
-    returned after reranking; ``retrieval`` is dense, lexical or hybrid, fused by ``fusion`` (rrf with
-    ``rrf_k``, or weighted with ``dense_weight``)."""
+@dataclass(frozen=True, kw_only=True)
+class RetrievalParams(RetrievalKnobs):
+    """How to retrieve: the knobs (``console.knobs``: ``top_k`` candidates from the store, from each list in
+    hybrid mode, ``top_n`` returned after reranking; ``retrieval`` is dense, lexical or hybrid, fused by
+    ``fusion``: rrf with ``rrf_k``, or weighted with ``dense_weight``), plus ``exact`` (brute force instead of
+    HNSW) and a ``payload_filter``. Invalid knobs raise InputError naming the knob."""
 
-    top_k: int = 40
-    top_n: int = 10
-    hnsw_ef: int | None = None
     exact: bool = False
-    rerank: bool = True
     payload_filter: PayloadFilter | None = None
-    retrieval: str = "dense"
-    fusion: str = "rrf"
-    rrf_k: int = DEFAULT_RRF_K
-    dense_weight: float = 0.5
-
-    def __post_init__(self) -> None:
-        if self.top_k < 1 or self.top_n < 1:
-            raise InputError(
-                f"top_k and top_n must be at least 1 (got top_k={self.top_k}, top_n={self.top_n})"
-            )
-        if self.hnsw_ef is not None and self.hnsw_ef < 1:
-            raise InputError(f"hnsw_ef must be at least 1 (got {self.hnsw_ef})")
-        check_fusion(self.retrieval, self.fusion, self.rrf_k, self.dense_weight)
 
 
 @dataclass

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-from ragdeck.console.retrieval.fusion import DEFAULT_RRF_K, check_fusion
+from ragdeck.console.knobs import KNOBS, RetrievalKnobs
 from ragdeck.console.retrieval.pipeline import RetrievalParams
 from ragdeck.console.settings import Settings
 from ragdeck.errors import ConfigError, InputError
@@ -29,41 +29,30 @@ POLICY_NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]{0,63}", re.ASCII)
 
 
 @dataclass(frozen=True)
-class Policy:
+class Policy(RetrievalKnobs):
     """One retrieval-and-generation policy; invalid values raise InputError naming the policy and field.
 
-    ``alias`` is the collection or alias to search; ``system_prompt`` None means the answerer's default;
-    ``model`` None means the LLM server's default model.
+    The retrieval knobs (``top_k``, ``top_n``, ``hnsw_ef``, ``rerank``, ``retrieval``, ``fusion``, ``rrf_k``,
+    ``dense_weight``) with their defaults and checks come from ``console.knobs.RetrievalKnobs``; a policy
+    also wants ``top_n`` at most ``top_k``. ``alias`` is the collection or alias to search; ``system_prompt``
+    None means the answerer's default; ``model`` None means the LLM server's default model.
     """
 
     name: str
     alias: str = "rag_chunks"
-    top_k: int = 40
-    top_n: int = 10
-    hnsw_ef: int | None = None
-    rerank: bool = True
     system_prompt: str | None = None
     model: str | None = None
     max_tokens: int = 384
-    retrieval: str = "dense"
-    fusion: str = "rrf"
-    rrf_k: int = DEFAULT_RRF_K
-    dense_weight: float = 0.5
     fallback: bool | None = None  # extractive answers while the LLM is down; None = the settings' default
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not POLICY_NAME_RE.fullmatch(self.name):
             raise InputError(f"invalid policy name {self.name!r}: use 1-64 letters, digits, '_', '-' or '.'")
         self._check(isinstance(self.alias, str) and bool(self.alias.strip()), "alias", "a non-empty name")
-        self._check(_is_int(self.top_k) and self.top_k >= 1, "top_k", "an integer >= 1")
-        self._check(_is_int(self.top_n) and self.top_n >= 1, "top_n", "an integer >= 1")
+        problem = self.knob_problem()
+        if problem:
+            raise self._invalid(problem)
         self._check(self.top_n <= self.top_k, "top_n", f"at most top_k ({self.top_k})")
-        self._check(
-            self.hnsw_ef is None or (_is_int(self.hnsw_ef) and self.hnsw_ef >= 1),
-            "hnsw_ef",
-            "an integer >= 1 or unset",
-        )
-        self._check(isinstance(self.rerank, bool), "rerank", "true or false")
         self._check(
             self.system_prompt is None or isinstance(self.system_prompt, str), "system_prompt", "text"
         )
@@ -74,10 +63,6 @@ class Policy:
         self._check(
             self.fallback is None or isinstance(self.fallback, bool), "fallback", "true, false or unset"
         )
-        try:
-            check_fusion(self.retrieval, self.fusion, self.rrf_k, self.dense_weight)
-        except InputError as exc:
-            raise self._invalid(str(exc)) from None
 
     def _check(self, ok: bool, field: str, expected: str) -> None:
         if not ok:
@@ -99,21 +84,12 @@ class Policy:
         return cls(name=name, **{**base, **dict(values)})
 
     def as_dict(self) -> dict[str, Any]:
-        """Every field by name (JSON-ready), e.g. for the API's ``GET /admin/routing``."""
-        return asdict(self)
+        """Every field, name and alias first (JSON-ready), e.g. for the API's ``GET /admin/routing``."""
+        return {"name": self.name, "alias": self.alias, **asdict(self)}
 
     def retrieval_params(self) -> RetrievalParams:
         """The retrieval knobs of this policy as ``RetrievalParams``."""
-        return RetrievalParams(
-            top_k=self.top_k,
-            top_n=self.top_n,
-            hnsw_ef=self.hnsw_ef,
-            rerank=self.rerank,
-            retrieval=self.retrieval,
-            fusion=self.fusion,
-            rrf_k=self.rrf_k,
-            dense_weight=float(self.dense_weight),
-        )
+        return RetrievalParams(**{**self.knobs(), "dense_weight": float(self.dense_weight)})
 
     @property
     def cache_id(self) -> str:
@@ -128,17 +104,12 @@ def _is_int(value: object) -> bool:
 
 def default_policy(name: str, settings: Settings) -> Policy:
     """A policy with the settings' alias, retrieval knobs (top_n capped at top_k) and max tokens."""
+    knobs = {knob: getattr(settings, knob) for knob in KNOBS if knob in Settings.model_fields}
     return Policy(
         name=name,
         alias=settings.alias,
-        top_k=settings.top_k,
-        top_n=min(settings.top_n, settings.top_k),
-        hnsw_ef=settings.hnsw_ef,
         max_tokens=settings.llm_max_tokens,
-        retrieval=settings.retrieval,
-        fusion=settings.fusion,
-        rrf_k=settings.rrf_k,
-        dense_weight=settings.dense_weight,
+        **{**knobs, "top_n": min(settings.top_n, settings.top_k)},
     )
 
 

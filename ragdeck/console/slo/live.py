@@ -134,11 +134,7 @@ def slo_from_prometheus(
         SloStatus("error rate", f"< {targets.error_rate:.2%} of served requests fail over 1 h", error_1h,
                   targets.error_rate, "", False)
     )  # fmt: skip
-    statuses += [
-        quality_status("faithfulness", "faithfulness", targets.faithfulness, runs, collection),
-        quality_status(targets.recall_metric, targets.recall_metric, targets.recall, runs, collection),
-    ]
-    return statuses
+    return statuses + _quality_statuses(targets, runs, collection)
 
 
 def slo_from_samples(
@@ -178,11 +174,15 @@ def slo_from_samples(
         SloStatus("error rate", f"< {targets.error_rate:.2%} of served requests fail", error_ratio,
                   targets.error_rate, "", False, note=note)
     )  # fmt: skip
-    statuses += [
+    return statuses + _quality_statuses(targets, runs, collection)
+
+
+def _quality_statuses(targets: SloTargets, runs: Sequence[RunRow], collection: str) -> list[SloStatus]:
+    """The quality objectives (faithfulness and the recall metric), read from the latest eval runs."""
+    return [
         quality_status("faithfulness", "faithfulness", targets.faithfulness, runs, collection),
         quality_status(targets.recall_metric, targets.recall_metric, targets.recall, runs, collection),
     ]
-    return statuses
 
 
 def series_promql(targets: SloTargets) -> dict[str, tuple[str, float, str]]:

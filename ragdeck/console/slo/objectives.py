@@ -28,7 +28,7 @@ from ragdeck.console import audit
 from ragdeck.console.roles import Role, User, require
 from ragdeck.console.settings import Settings
 from ragdeck.errors import InputError
-from ragdeck.services.common import write_json_atomic
+from ragdeck.services.files import write_json_atomic
 from ragdeck.services.types import RunRow
 
 WINDOWS = ("5m", "30m", "1h", "2h", "6h", "1d", "3d")

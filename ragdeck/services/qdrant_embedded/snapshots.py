@@ -11,10 +11,8 @@ Restoring unpacks and opens the snapshot next to the live collection before swap
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
 import subprocess
-import uuid
 from dataclasses import asdict
 from pathlib import Path
 
@@ -22,6 +20,7 @@ from qdrant_edge import EdgeShard
 
 from ragdeck.errors import ConfigError, InputError, RagdeckError
 from ragdeck.services.common import check_name, write_json_atomic
+from ragdeck.services.files import atomic_path
 from ragdeck.services.qdrant_embedded._shards import now, read_json, remove_tree, swapped
 from ragdeck.services.qdrant_embedded.catalog import Catalog
 from ragdeck.services.types import SnapshotInfo
@@ -75,25 +74,22 @@ class Snapshots(Catalog):
                     )
                 if not ((folder / f"{snapshot}.json").exists() or (folder / f"{snapshot}.tar").exists()):
                     break
-            tmp = folder / f".{uuid.uuid4().hex}.tar.tmp"
             final = folder / f"{snapshot}.tar"
             done = False
             try:
                 shard_dir = self._collection_dir(collection) / "shard"
-                proc = subprocess.run(
-                    [tar_bin, "--sparse", "-cf", str(tmp), "-C", str(shard_dir), "."],
-                    capture_output=True,
-                    text=True,
-                    check=False,
-                )
-                if proc.returncode != 0:
-                    raise RagdeckError(
-                        f"tar failed while snapshotting '{collection}': {proc.stderr.strip()}; "
-                        f"check free disk space under {folder}"
+                with atomic_path(final) as tmp:
+                    proc = subprocess.run(
+                        [tar_bin, "--sparse", "-cf", str(tmp), "-C", str(shard_dir), "."],
+                        capture_output=True,
+                        text=True,
+                        check=False,
                     )
-                with open(tmp, "rb") as fh:
-                    os.fsync(fh.fileno())
-                os.replace(tmp, final)
+                    if proc.returncode != 0:
+                        raise RagdeckError(
+                            f"tar failed while snapshotting '{collection}': {proc.stderr.strip()}; "
+                            f"check free disk space under {folder}"
+                        )
                 info = SnapshotInfo(
                     name=snapshot,
                     collection=collection,
@@ -104,8 +100,6 @@ class Snapshots(Catalog):
                 write_json_atomic(folder / f"{snapshot}.json", {**asdict(info), "meta": meta})
                 done = True
             finally:
-                with contextlib.suppress(FileNotFoundError):
-                    tmp.unlink()
                 if not done:
                     with contextlib.suppress(FileNotFoundError):
                         final.unlink()
