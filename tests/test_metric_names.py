@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from ragdeck.console.evaluation import gate, metrics, report, runner
+from ragdeck.console.evaluation import gate, metrics, plan, report
 from ragdeck.console.evaluation import metric_names as mn
 from ragdeck.console.evaluation.metric_names import (
     ANSWER_METRIC_ORDER,
@@ -112,14 +112,14 @@ def test_one_definition_everywhere() -> None:
     assert metrics.RETRIEVAL_METRICS is RETRIEVAL_METRICS
     assert metrics.parse_metric is parse_metric and metrics.metric_names is metric_names
     assert metrics.MetricNameError is MetricNameError
-    assert runner.DEFAULT_KS is DEFAULT_KS
+    assert plan.DEFAULT_KS is DEFAULT_KS
     assert set(ANSWER_METRIC_ORDER) >= {judge.FAITHFULNESS, judge.ANSWER_RELEVANCY, judge.CONTEXT_RECALL}
     assert all(mn.is_offline_metric(n) for n in judge.OfflineJudge.metric_names)
 
 
 def test_the_runner_names_both_levels() -> None:
-    plan = runner.EvalPlan(Policy("A", top_k=10, top_n=5), ks=(1, 5))
-    names = plan.retrieval_metric_names()
+    eval_plan = plan.EvalPlan(Policy("A", top_k=10, top_n=5), ks=(1, 5))
+    names = eval_plan.retrieval_metric_names()
     assert names == metric_names([1, 5]) + metric_names([1, 5], document=True)
 
 
