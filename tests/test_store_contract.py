@@ -40,7 +40,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[VectorStor
 
 def honours_hnsw(store: VectorStore) -> bool:
     """False for qdrant-client's local mode, which ignores HNSW settings (brute force)."""
-    return not getattr(store, "local", False)
+    return store.capabilities.hnsw
 
 
 def make_points(n: int, seed: int = 0) -> list[VectorPoint]:

@@ -333,7 +333,7 @@ def download_cmd(
 ) -> None:
     """Download a snapshot (embedded: its tar; server: streamed from Qdrant's snapshot API)."""
     with _ops() as (ops, _stack, _user):
-        suffix = ".tar" if getattr(ops.store, "mode", "") == "embedded" else ""
+        suffix = ".tar" if ops.store.capabilities.local_files else ""
         path = ops.download_snapshot(collection, snapshot, out_path or Path(snapshot + suffix))
     out.print(f"wrote {path} ({path.stat().st_size} bytes)", highlight=False)
 

@@ -25,19 +25,25 @@ from ragdeck.services.types import (
     RunRow,
     ScoredHit,
     SnapshotInfo,
+    StoreCapabilities,
     StoredPoint,
     VectorPoint,
 )
 
 
 @runtime_checkable
-class VectorStore(Protocol):
-    """Collections of vectors with payloads, aliases and snapshots (embedded engine or Qdrant server)."""
+class DeclaresCapabilities(Protocol):
+    """A vector store role: every role carries the store's declared capabilities."""
 
-    mode: str  # "embedded" | "server"
+    @property
+    def capabilities(self) -> StoreCapabilities:
+        """What this store can do (mode, local snapshot files, index sizes, cluster, ...); read this,
+        never probe the store for attributes."""
 
-    def health(self) -> ComponentHealth:
-        """Whether the store answers, with its version and endpoint."""
+
+@runtime_checkable
+class VectorSearch(DeclaresCapabilities, Protocol):
+    """The read side of a vector store: searches, points, collections and aliases as they are."""
 
     def list_collections(self) -> list[CollectionInfo]:
         """Every physical collection with counts, HNSW config and the aliases pointing at it."""
@@ -48,18 +54,11 @@ class VectorStore(Protocol):
     def collection_exists(self, name: str) -> bool:
         """True when ``name`` is a physical collection (aliases do not count)."""
 
-    def create_collection(self, name: str, dimension: int, hnsw: HnswConfig, *, lexical: bool = True) -> None:
-        """Create an empty cosine collection (with the BM25 sparse vector unless ``lexical`` is False);
-        raises CollectionExists."""
+    def list_aliases(self) -> dict[str, str]:
+        """Alias -> collection for every alias."""
 
-    def delete_collection(self, name: str) -> None:
-        """Delete a collection and every alias that points at it; raises CollectionNotFound."""
-
-    def upsert(self, name: str, points: Sequence[VectorPoint]) -> None:
-        """Insert or replace points (by chunk id); raises DimensionMismatch on a wrong vector size."""
-
-    def finish_indexing(self, name: str) -> None:
-        """Build the HNSW index for everything upserted and make it durable (flush)."""
+    def resolve(self, name: str) -> str:
+        """The physical collection behind an alias, or ``name`` itself; raises CollectionNotFound."""
 
     def search(
         self,
@@ -99,11 +98,43 @@ class VectorStore(Protocol):
     ) -> Iterator[StoredPoint]:
         """Every point of a collection, in batches (for rebuilds and sweeps)."""
 
+    def index_bytes(self, name: str) -> dict[str, int]:
+        """Bytes on disk of one collection by part: ``hnsw`` (the graph), ``vectors``, ``total``;
+        ConfigError unless ``capabilities.index_sizes`` (Qdrant's server reports no sizes)."""
+
+    def cluster_info(self, name: str) -> dict[str, Any]:
+        """Shards, replicas and peers of one collection (an alias is resolved); ConfigError unless
+        ``capabilities.cluster`` (the embedded engine is one node with one shard)."""
+
+
+@runtime_checkable
+class CollectionAdmin(DeclaresCapabilities, Protocol):
+    """The write side of a vector store: collections, their points and index, and aliases."""
+
+    def create_collection(
+        self,
+        name: str,
+        dimension: int,
+        hnsw: HnswConfig,
+        *,
+        shards: int | None = None,
+        replicas: int | None = None,
+        lexical: bool = True,
+    ) -> None:
+        """Create an empty cosine collection (with the BM25 sparse vector unless ``lexical`` is False);
+        raises CollectionExists. ``shards`` / ``replicas``: ConfigError unless ``capabilities.sharding``."""
+
+    def delete_collection(self, name: str) -> None:
+        """Delete a collection and every alias that points at it; raises CollectionNotFound."""
+
+    def upsert(self, name: str, points: Sequence[VectorPoint]) -> None:
+        """Insert or replace points (by chunk id); raises DimensionMismatch on a wrong vector size."""
+
+    def finish_indexing(self, name: str) -> None:
+        """Build the HNSW index for everything upserted and make it durable (flush)."""
+
     def update_hnsw(self, name: str, hnsw: HnswConfig) -> None:
         """Change m / ef_construct and rebuild the index (embedded: in place; server: update_collection)."""
-
-    def list_aliases(self) -> dict[str, str]:
-        """Alias -> collection for every alias."""
 
     def set_alias(self, alias: str, collection: str) -> None:
         """Create or move an alias in one atomic step; readers see the old target or the new one."""
@@ -111,8 +142,11 @@ class VectorStore(Protocol):
     def delete_alias(self, alias: str) -> None:
         """Remove an alias (the collection stays)."""
 
-    def resolve(self, name: str) -> str:
-        """The physical collection behind an alias, or ``name`` itself; raises CollectionNotFound."""
+
+@runtime_checkable
+class SnapshotStore(DeclaresCapabilities, Protocol):
+    """Snapshots of collections with the alias mapping of their time; every call raises ConfigError unless
+    ``capabilities.snapshots``."""
 
     def create_snapshot(self, name: str) -> SnapshotInfo:
         """Snapshot one collection and record the current alias mapping with it."""
@@ -124,7 +158,22 @@ class VectorStore(Protocol):
         """Replace the collection's contents with a snapshot and, by default, its recorded aliases."""
 
     def snapshot_path(self, name: str, snapshot: str) -> Path | None:
-        """Local file of a snapshot for download, or None when the store keeps it remotely."""
+        """Local file of a snapshot (``capabilities.local_files``), or None when the store keeps it
+        remotely."""
+
+    def download_snapshot(self, name: str, snapshot: str, dest: Path) -> Path:
+        """Write a snapshot to ``dest`` atomically (embedded: a copy of its tar; server: streamed)."""
+
+
+@runtime_checkable
+class VectorStore(VectorSearch, CollectionAdmin, SnapshotStore, Protocol):
+    """Collections of vectors with payloads, aliases and snapshots (embedded engine or Qdrant server): every
+    role, plus health and lifetime. Type a function with the one role it needs when that is enough."""
+
+    mode: str  # "embedded" | "server" (the same as ``capabilities.mode``)
+
+    def health(self) -> ComponentHealth:
+        """Whether the store answers, with its version and endpoint."""
 
     def close(self) -> None:
         """Release files and connections."""
@@ -136,6 +185,7 @@ class Embedder(Protocol):
 
     mode: str  # "local" | "server"
     model_name: str
+    path: Path | None  # the model directory of an in-process model; None for a server
 
     @property
     def dimension(self) -> int:

@@ -87,7 +87,7 @@ def collect_finished() -> bool:
 live = or_stop(ops.live)  # the vector store down: say so and stop (nothing below works without it)
 st.caption(
     f"Signed in as **{user.name}** ({user.role.label}) · alias `{ops.alias}` → `{live or 'none'}` · "
-    f"store: {getattr(stack.store, 'mode', '?')}"
+    f"store: {stack.store.capabilities.mode}"
 )
 collect_finished()
 for level, text in st.session_state.pop("index_ops_outcomes", []):
@@ -337,13 +337,13 @@ if snap_target:
     else:
         st.caption("No snapshots of this collection.")
 
-# ---------------------------------------------------------------- cluster (server mode)
-if getattr(stack.store, "mode", "") == "server":
+# ---------------------------------------------------------------- cluster (a Qdrant server)
+if stack.store.capabilities.cluster:
     st.subheader("Cluster")
     with user_errors():
         layout = ops.cluster()
         if layout is None:
-            st.caption("No live collection, or qdrant-client's local mode: no cluster to show.")
+            st.caption("No live collection: no cluster to show.")
         else:
             st.caption(
                 f"`{layout['collection']}`: {layout['shard_number']} shard(s) × "

@@ -57,6 +57,7 @@ class LocalEmbedder:
     """
 
     mode: str = "local"
+    path: Path | None  # the model directory (always set)
 
     def __init__(self, model: str | None = None, device: str = "cpu", batch_size: int = 64) -> None:
         if batch_size < 1:
@@ -164,6 +165,7 @@ class TeiEmbedder(TeiClient[TeiEndpoint]):
     """
 
     mode: str = "server"
+    path: Path | None = None  # the model lives on the TEI server
 
     def __init__(
         self,

@@ -57,6 +57,7 @@ from ragdeck.services.types import (
     PayloadFilter,
     ScoredHit,
     SnapshotInfo,
+    StoreCapabilities,
     StoredPoint,
     VectorPoint,
     point_uuid,
@@ -131,6 +132,20 @@ class QdrantServerStore:
                 f"QDRANT_URL {redact_url(url)!r} is not usable: {exc}; write it like http://qdrant:6333"
             ) from exc
         return cls(client, meta_dir=meta_dir, url=url)
+
+    @property
+    def capabilities(self) -> StoreCapabilities:
+        """A Qdrant server: cluster view and snapshots (kept on the server), shards and replicas, no index
+        sizes; qdrant-client's local mode (``local``) has neither cluster nor snapshots and no HNSW index."""
+        return StoreCapabilities(
+            mode=self.mode,
+            local_files=False,
+            index_sizes=False,
+            cluster=not self.local,
+            snapshots=not self.local,
+            sharding=True,
+            hnsw=not self.local,
+        )
 
     # ---- error translation ---------------------------------------------------------------------
 
@@ -696,6 +711,12 @@ class QdrantServerStore:
                 f"{what} needs a Qdrant server; {self.endpoint} has no snapshots "
                 f"(set QDRANT_URL to a Qdrant server)"
             )
+
+    def index_bytes(self, name: str) -> dict[str, int]:
+        """ConfigError: Qdrant's server reports no sizes on disk (``capabilities.index_sizes`` is False)."""
+        raise ConfigError(
+            f"{self.endpoint} reports no index sizes of '{name}'; only the embedded store measures them"
+        )
 
     def cluster_info(self, name: str) -> dict[str, Any]:
         """Shards, replicas and peers of one collection (an alias is resolved): this peer, every peer's

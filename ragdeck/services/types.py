@@ -88,6 +88,21 @@ class SnapshotInfo:
     aliases: dict[str, str] = field(default_factory=dict)  # alias -> collection at snapshot time
 
 
+@dataclass(frozen=True)
+class StoreCapabilities:
+    """What a vector store declares it can do beyond the calls every store serves; callers read these
+    instead of probing the store for attributes. A call a store declares it cannot serve raises ConfigError.
+    """
+
+    mode: str  # "embedded" | "server"
+    local_files: bool  # snapshots are files on this machine (``snapshot_path`` returns one; a .tar)
+    index_sizes: bool  # ``index_bytes`` reports the bytes on disk of a collection's HNSW graph
+    cluster: bool  # ``cluster_info`` reports shards, replicas and peers
+    snapshots: bool  # create, list, restore and download snapshots
+    sharding: bool  # ``create_collection`` takes ``shards`` / ``replicas``
+    hnsw: bool  # builds a real HNSW index (False: brute force, e.g. qdrant-client's local mode)
+
+
 @dataclass
 class ComponentHealth:
     """Health of one component for the Stack page and the CLI."""

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from ragdeck.console.annotation.records import RELEVANCE
 from ragdeck.console.evalsets.gold_mapping import SpanIndex
-from ragdeck.console.interfaces import VectorStore
+from ragdeck.console.interfaces import VectorSearch
 from ragdeck.console.retrieval.pipeline import RetrievalParams, RetrievedChunk, Retriever
 
 RELEVANCE_LABELS = RELEVANCE  # grade -> what the pages call it
@@ -71,7 +71,7 @@ def neighbours(index: SpanIndex, chunk_id: str) -> Neighbours:
     )
 
 
-def neighbour_text(store: VectorStore, collection: str, chunk_id: str | None) -> str | None:
+def neighbour_text(store: VectorSearch, collection: str, chunk_id: str | None) -> str | None:
     """The body of a neighbouring chunk, or None."""
     if chunk_id is None:
         return None

@@ -11,7 +11,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ragdeck.console.interfaces import ChatModel, VectorStore
+from ragdeck.console.interfaces import ChatModel, VectorSearch
 from ragdeck.services.types import ChatMessage, StoredPoint
 
 PROMPT = (
@@ -49,7 +49,7 @@ def clean_question(reply: str) -> str | None:
     return None if _LEAKS.search(question) else question
 
 
-def pick_chunks(store: VectorStore, collection: str, n: int, seed: int | None = None) -> list[StoredPoint]:
+def pick_chunks(store: VectorSearch, collection: str, n: int, seed: int | None = None) -> list[StoredPoint]:
     """``n`` chunks with enough text to ask about, from distinct documents where possible, at random."""
     points = [
         p for p in store.iter_points(collection) if len(str(p.payload.get("body", ""))) >= MIN_BODY_CHARS

@@ -15,7 +15,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field, replace
 
 from ragdeck.console.evalsets.model import EvalRecord, EvalSet, GoldSpan, is_chunk_id
-from ragdeck.console.interfaces import VectorStore
+from ragdeck.console.interfaces import VectorSearch
 
 MIN_COVERAGE = 0.5
 
@@ -52,7 +52,7 @@ class SpanIndex:
         return cls(dict(by_doc), {s.chunk_id: s for s in spans})
 
     @classmethod
-    def from_store(cls, store: VectorStore, collection: str) -> SpanIndex:
+    def from_store(cls, store: VectorSearch, collection: str) -> SpanIndex:
         """Read every chunk's span from a collection (or alias) of the vector store."""
         spans = []
         for point in store.iter_points(collection):

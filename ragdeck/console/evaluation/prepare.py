@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 from ragdeck.console.evalsets.gold_mapping import SpanIndex, map_evalset
 from ragdeck.console.evalsets.model import EvalRecord, EvalSet, EvalSetProblems, doc_id_of, is_chunk_id
 from ragdeck.console.evalsets.model import validate as validate_set
-from ragdeck.console.interfaces import VectorStore
+from ragdeck.console.interfaces import VectorSearch
 
 
 @dataclass
@@ -20,7 +20,7 @@ class CollectionIds:
     doc_ids: set[str]
 
     @classmethod
-    def of(cls, evalset: EvalSet, store: VectorStore, collection: str) -> CollectionIds:
+    def of(cls, evalset: EvalSet, store: VectorSearch, collection: str) -> CollectionIds:
         """Look up only the ids the set names: its chunk ids by id, its documents by a one-point filtered
         search each. Costs a few milliseconds per document whatever the collection's size (no scroll)."""
         chunks: set[str] = set()
@@ -49,7 +49,7 @@ class CollectionIds:
         return cls(found, present)
 
 
-def prepare_set(evalset: EvalSet, store: VectorStore, collection: str) -> tuple[EvalSet, list[str]]:
+def prepare_set(evalset: EvalSet, store: VectorSearch, collection: str) -> tuple[EvalSet, list[str]]:
     """The set ready to score on ``collection``, and notes on what was done to it.
 
     Gold chunk ids the collection does not have are mapped by their gold spans (the set was labelled on

@@ -105,7 +105,7 @@ def apply_hnsw(
     try:
         stage = f"rebuilding {physical} with m={m} ef_construct={ef_construct}"
         _while_reporting(lambda: store.update_hnsw(physical, wanted), report, stage)
-        if store.mode == "server":
+        if store.capabilities.mode == "server":
 
             def indexed() -> tuple[int, int]:
                 info = store.collection_info(physical)

@@ -20,12 +20,12 @@ from ragdeck.console.evalsets.model import is_chunk_id
 from ragdeck.console.evaluation.metric_names import metric_name
 from ragdeck.console.evaluation.metrics import document_qrels, document_ranking, score_rankings
 from ragdeck.console.hnsw.queries import QuerySet
-from ragdeck.console.interfaces import VectorStore
+from ragdeck.console.interfaces import VectorSearch
 
 WARMUP = 5  # untimed searches before each timed pass
 
 
-def exact_truth(store: VectorStore, collection: str, queries: QuerySet, k: int) -> list[list[str]]:
+def exact_truth(store: VectorSearch, collection: str, queries: QuerySet, k: int) -> list[list[str]]:
     """Each query's exact top-k chunk ids (the ground truth of ``recall_exact``)."""
     return [[h.id for h in store.search(collection, v, k, exact=True)] for v in queries.vectors]
 
@@ -54,7 +54,7 @@ def gold_recall(
 
 
 def measure(
-    store: VectorStore,
+    store: VectorSearch,
     collection: str,
     queries: QuerySet,
     truth: Sequence[Sequence[str]],
@@ -78,12 +78,11 @@ def measure(
     return recall, gold, statistics.median(times), float(np.percentile(times, 95))
 
 
-def index_bytes(store: VectorStore, collection: str) -> int | None:
+def index_bytes(store: VectorSearch, collection: str) -> int | None:
     """HNSW graph bytes on disk where the store can tell (the embedded store: the graph files
     ``segments/*/vector_index/``, what m and ef_construct change), else None (Qdrant's server reports no
     sizes)."""
-    sizes = getattr(store, "index_bytes", None)
-    return int(sizes(collection)["hnsw"]) if callable(sizes) else None
+    return int(store.index_bytes(collection)["hnsw"]) if store.capabilities.index_sizes else None
 
 
 @dataclass
@@ -97,7 +96,7 @@ class LiveSearch:
 
 
 def live_search(
-    store: VectorStore, collection: str, vector: Sequence[float], ef: int, k: int = 10
+    store: VectorSearch, collection: str, vector: Sequence[float], ef: int, k: int = 10
 ) -> LiveSearch:
     """Search once at ``ef`` on the live index and compare with exact search."""
     exact = [h.id for h in store.search(collection, vector, k, exact=True)]

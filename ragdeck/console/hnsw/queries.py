@@ -14,7 +14,7 @@ import numpy as np
 
 from ragdeck.console.evalsets.model import EvalSet
 from ragdeck.console.evaluation.prepare import prepare_set, qrels_of
-from ragdeck.console.interfaces import Embedder, VectorStore
+from ragdeck.console.interfaces import Embedder, VectorSearch
 from ragdeck.errors import InputError
 
 
@@ -27,7 +27,7 @@ class StoredVectors:
     payloads: list[dict[str, Any]]
 
     @classmethod
-    def read(cls, store: VectorStore, collection: str) -> StoredVectors:
+    def read(cls, store: VectorSearch, collection: str) -> StoredVectors:
         """Scroll the collection with vectors (payloads keep only ``chunk_id`` and ``doc_id``)."""
         ids, rows, payloads = [], [], []
         for point in store.iter_points(collection, batch_size=1024, with_vectors=True):
@@ -75,7 +75,7 @@ def sample_queries(points: StoredVectors, n: int = 200, *, seed: int = 7, noise:
     )
 
 
-def eval_queries(evalset: EvalSet, embedder: Embedder, store: VectorStore, collection: str) -> QuerySet:
+def eval_queries(evalset: EvalSet, embedder: Embedder, store: VectorSearch, collection: str) -> QuerySet:
     """The eval set's questions embedded, with their gold (mapped by span when labelled on another
     chunking; raises EvalSetProblems when gold names nothing in the collection)."""
     prepared, _notes = prepare_set(evalset, store, collection)

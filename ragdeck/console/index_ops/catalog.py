@@ -122,8 +122,7 @@ class VersionCatalog:
     def cluster(self, collection: str | None = None) -> dict[str, Any] | None:
         """Shards, replicas and peers of a collection (default: the live one) on a Qdrant server; None
         for the embedded engine (one node, one shard)."""
-        info = getattr(self.store, "cluster_info", None)
         target = collection or self.live()
-        if info is None or target is None or getattr(self.store, "local", False):
+        if target is None or not self.store.capabilities.cluster:
             return None
-        return info(target)
+        return self.store.cluster_info(target)

@@ -84,7 +84,7 @@ class RebuildOps:
             raise InputError(
                 f"corpus {corpus} does not exist: give a folder, a .md/.txt file or a corpus.jsonl"
             )
-        if (shards or replicas) and getattr(store, "mode", "") == "embedded":
+        if (shards or replicas) and not store.capabilities.sharding:
             raise InputError(
                 "shards and replicas need a Qdrant server (QDRANT_URL); the embedded engine has one"
             )
@@ -94,7 +94,7 @@ class RebuildOps:
             "chunking": asdict(chunking),
             "hnsw": asdict(hnsw),
             "embedding_model": embedder.model_name,
-            "embedding_path": str(embedder.path) if getattr(embedder, "path", None) else None,
+            "embedding_path": str(embedder.path) if embedder.path else None,
             "dimension": embedder.dimension,
             "batch_size": batch_size,
             "shards": shards,

@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING
 
 from ragdeck.console import audit
 from ragdeck.console.index_ops.catalog import VersionCatalog
+from ragdeck.console.interfaces import SnapshotStore
 from ragdeck.console.roles import Role, User, require
 from ragdeck.errors import CollectionNotFound
-from ragdeck.services.files import copy_file_atomic
 from ragdeck.services.types import SnapshotInfo
 
 if TYPE_CHECKING:
@@ -35,10 +35,15 @@ class SnapshotOps:
         self.catalog = catalog
         self.log = log
 
+    @property
+    def store(self) -> SnapshotStore:
+        """The catalog's store in the one role this unit needs (alias reads go through the catalog's)."""
+        return self.catalog.store
+
     def snapshots(self, collection: str | None = None) -> list[SnapshotInfo]:
         """Snapshots of one collection (default: the live one), newest first."""
         target = collection or self.catalog.live()
-        return [] if target is None else self.catalog.store.list_snapshots(target)
+        return [] if target is None else self.store.list_snapshots(target)
 
     def create_snapshot(self, user: User, collection: str | None = None) -> SnapshotInfo:
         """Snapshot a collection (default: the live one) with the alias mapping recorded next to it."""
@@ -48,31 +53,26 @@ class SnapshotOps:
             raise CollectionNotFound(
                 f"alias '{self.catalog.alias}' does not exist: name the collection to snapshot"
             )
-        info = self.catalog.store.create_snapshot(target)
+        info = self.store.create_snapshot(target)
         audit.record(user, "snapshot.create", target, after=asdict(info), log=self.log)
         return info
 
     def local_snapshot(self, collection: str, snapshot: str) -> Path | None:
         """The snapshot's file on this machine (embedded store), or None when the server keeps it."""
-        return self.catalog.store.snapshot_path(collection, snapshot)
+        return self.store.snapshot_path(collection, snapshot)
 
     def download_snapshot(self, collection: str, snapshot: str, dest: Path) -> Path:
         """Copy a snapshot to ``dest``: the embedded tar, or streamed from the Qdrant server."""
-        store = self.catalog.store
-        local = store.snapshot_path(collection, snapshot)
-        dest = Path(dest)
-        if local is None:
-            return store.download_snapshot(collection, snapshot, dest)  # type: ignore[attr-defined]
-        return copy_file_atomic(local, dest)
+        return self.store.download_snapshot(collection, snapshot, Path(dest))
 
     def restore_snapshot(
         self, user: User, collection: str, snapshot: str, *, restore_aliases: bool = True
     ) -> None:
         """Replace (or recreate) ``collection`` from a snapshot and put its recorded aliases back."""
         require(user, Role.OPERATOR, "snapshot.restore", target=collection, log=self.log)
-        store, registry = self.catalog.store, self.catalog.registry
-        before = store.list_aliases()
-        store.restore_snapshot(collection, snapshot, restore_aliases=restore_aliases)
+        aliases, registry = self.catalog.store.list_aliases, self.catalog.registry
+        before = aliases()
+        self.store.restore_snapshot(collection, snapshot, restore_aliases=restore_aliases)
         if registry.version(collection) is not None:
             registry.update_version(collection, status="ready")
         audit.record(
@@ -80,6 +80,6 @@ class SnapshotOps:
             "snapshot.restore",
             collection,
             before={"aliases": before},
-            after={"snapshot": snapshot, "aliases": store.list_aliases()},
+            after={"snapshot": snapshot, "aliases": aliases()},
             log=self.log,
         )

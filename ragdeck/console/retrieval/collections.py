@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ragdeck.console.interfaces import VectorStore
+from ragdeck.console.interfaces import VectorSearch
 from ragdeck.errors import RagdeckError
 
 
-def collection_rows(store: VectorStore) -> list[dict[str, Any]]:
+def collection_rows(store: VectorSearch) -> list[dict[str, Any]]:
     """One row per physical collection: aliases, points, indexed share, dimension and HNSW config."""
     rows = []
     for info in store.list_collections():
@@ -30,13 +30,13 @@ def collection_rows(store: VectorStore) -> list[dict[str, Any]]:
     return rows
 
 
-def search_targets(store: VectorStore) -> list[str]:
+def search_targets(store: VectorSearch) -> list[str]:
     """What a search or an eval can name: the aliases, then the physical collections, each sorted."""
     aliases = sorted(store.list_aliases())
     return aliases + sorted(c.name for c in store.list_collections() if c.name not in aliases)
 
 
-def live_version(store: VectorStore, alias: str) -> str | None:
+def live_version(store: VectorSearch, alias: str) -> str | None:
     """The physical collection behind ``alias`` (the live index version), or None when it names nothing."""
     try:
         return store.resolve(alias)

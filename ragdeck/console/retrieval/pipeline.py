@@ -12,7 +12,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from ragdeck.console.interfaces import Embedder, Reranker, VectorStore
+from ragdeck.console.interfaces import Embedder, Reranker, VectorSearch
 from ragdeck.console.knobs import RetrievalKnobs
 from ragdeck.console.retrieval.fusion import FusedHit, fuse
 from ragdeck.errors import DimensionMismatch, InputError
@@ -122,7 +122,7 @@ def _to_chunk(rank: int, found: FusedHit, rerank_score: float | None, hybrid: bo
 class Retriever:
     """Runs the pipeline over one store, embedder and optional reranker."""
 
-    def __init__(self, store: VectorStore, embedder: Embedder, reranker: Reranker | None = None) -> None:
+    def __init__(self, store: VectorSearch, embedder: Embedder, reranker: Reranker | None = None) -> None:
         self.store = store
         self.embedder = embedder
         self.reranker = reranker

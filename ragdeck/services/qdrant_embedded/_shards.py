@@ -28,6 +28,7 @@ from qdrant_edge import EdgeConfig, EdgeShard
 
 from ragdeck.errors import CollectionNotFound, ConfigError, RagdeckError, StoreBusy
 from ragdeck.services.common import check_name, write_json_atomic
+from ragdeck.services.types import StoreCapabilities
 
 _BUSY_MARK = "WouldBlock"  # what the engine says when another process holds the shard's WAL lock
 
@@ -113,6 +114,15 @@ class ShardRoot:
     described on ``EmbeddedQdrantStore``); the store's other modules build on it."""
 
     mode: str = "embedded"
+    capabilities = StoreCapabilities(
+        mode="embedded",
+        local_files=True,
+        index_sizes=True,
+        cluster=False,
+        snapshots=True,
+        sharding=False,
+        hnsw=True,
+    )
 
     def __init__(self, root: Path, *, busy_timeout_s: float = 2.0, upsert_batch_size: int = 512) -> None:
         self.root = Path(root)

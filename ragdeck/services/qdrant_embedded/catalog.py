@@ -13,10 +13,11 @@ import contextlib
 import importlib.metadata
 import os
 from dataclasses import asdict
+from typing import Any
 
 from qdrant_edge import CountRequest, EdgeShard, Filter, HasVectorCondition
 
-from ragdeck.errors import CollectionExists, CollectionNotFound, InputError
+from ragdeck.errors import CollectionExists, CollectionNotFound, ConfigError, InputError
 from ragdeck.services.common import check_hnsw, check_name, is_valid_name, write_json_atomic
 from ragdeck.services.lexical import LEXICAL_MODEL, LEXICAL_VECTOR
 from ragdeck.services.qdrant_embedded._convert import (
@@ -146,9 +147,23 @@ class Catalog(ShardRoot):
             lexical=meta.get("lexical"),
         )
 
-    def create_collection(self, name: str, dimension: int, hnsw: HnswConfig, *, lexical: bool = True) -> None:
+    def create_collection(
+        self,
+        name: str,
+        dimension: int,
+        hnsw: HnswConfig,
+        *,
+        shards: int | None = None,
+        replicas: int | None = None,
+        lexical: bool = True,
+    ) -> None:
         """Create an empty cosine collection, with the BM25 sparse vector ``lexical`` unless ``lexical`` is
-        False; raises CollectionExists (or InputError for an alias name)."""
+        False; raises CollectionExists (or InputError for an alias name). ``shards`` / ``replicas`` raise
+        ConfigError: the engine is one node with one shard."""
+        if shards or replicas:
+            raise ConfigError(
+                "shards and replicas need a Qdrant server (set QDRANT_URL); the embedded engine has one shard"
+            )
         final = self._collection_dir(name)
         if not isinstance(dimension, int) or dimension < 1:
             raise InputError(f"invalid vector dimension {dimension!r} for '{name}': use a positive integer")
@@ -185,6 +200,13 @@ class Catalog(ShardRoot):
                     ) from exc
         finally:
             remove_tree(work)
+
+    def cluster_info(self, name: str) -> dict[str, Any]:
+        """ConfigError: the embedded engine has no cluster (``capabilities.cluster`` is False)."""
+        raise ConfigError(
+            f"the cluster view of '{name}' needs a Qdrant server (set QDRANT_URL); the embedded engine is "
+            f"one node with one shard"
+        )
 
     def delete_collection(self, name: str) -> None:
         """Delete a collection, its handle and every alias pointing at it; raises CollectionNotFound."""

@@ -20,7 +20,7 @@ from qdrant_edge import EdgeShard
 
 from ragdeck.errors import ConfigError, InputError, RagdeckError
 from ragdeck.services.common import check_name, write_json_atomic
-from ragdeck.services.files import atomic_path
+from ragdeck.services.files import atomic_path, copy_file_atomic
 from ragdeck.services.qdrant_embedded._shards import now, read_json, remove_tree, swapped
 from ragdeck.services.qdrant_embedded.catalog import Catalog
 from ragdeck.services.types import SnapshotInfo
@@ -131,6 +131,11 @@ class Snapshots(Catalog):
         """The snapshot's tar file; raises InputError when there is no such snapshot."""
         tar, _sidecar = self._snapshot_files(self._snapshot_collection(name), snapshot)
         return tar
+
+    def download_snapshot(self, name: str, snapshot: str, dest: Path) -> Path:
+        """Copy the snapshot's tar file to ``dest`` atomically; raises InputError when there is none."""
+        tar, _sidecar = self._snapshot_files(self._snapshot_collection(name), snapshot)
+        return copy_file_atomic(tar, dest)
 
     def restore_snapshot(self, name: str, snapshot: str, *, restore_aliases: bool = True) -> None:
         """Replace the collection (recreating a deleted one) with a snapshot, and re-point its aliases.
