@@ -12,8 +12,8 @@ from hnsw_data import build_collection
 from ragdeck.console.evalsets.io import read_jsonl, write_jsonl
 from ragdeck.console.evalsets.model import EvalSet
 from ragdeck.console.hnsw import TEMP_PREFIX
-from ragdeck.console.retrieval.policies import load_policies
 from ragdeck.console.settings import Settings
+from ragdeck.console.wiring import build_policies
 from ragdeck.services.qdrant_embedded import EmbeddedQdrantStore
 
 DEMO_GOLD = Path(__file__).resolve().parent.parent / "ragdeck" / "demo_eval_sets" / "demo_gold.jsonl"
@@ -53,7 +53,7 @@ def test_apply_sets_a_policy_ef_and_rebuilds_an_index(vecs: Path, monkeypatch, c
     code, stdout, stderr = run_cli(monkeypatch, capsys, "hnsw", "apply", "--policy", "A", "--ef", "96")
     assert code == 0, stderr
     assert "policy A: hnsw_ef None -> 96" in stdout
-    assert load_policies(Settings())["A"].hnsw_ef == 96
+    assert build_policies(Settings())["A"].hnsw_ef == 96
     code, stdout, stderr = run_cli(
         monkeypatch, capsys, "hnsw", "apply", "-c", "vecs", "--m", "16", "--ef-construct", "64"
     )

@@ -418,13 +418,13 @@ def test_a_rebuild_that_missed_writes_is_refused_and_the_old_index_kept(
 def test_apply_policy_ef_persists_across_a_restart(data_dir: Path) -> None:
     before, after = _apply_ef(Settings(), "B", 64, actor="test")
     assert (before, after) == (None, 64)
-    from ragdeck.console.retrieval.policies import load_policies
+    from ragdeck.console.wiring import build_policies
 
-    assert load_policies(Settings())["B"].hnsw_ef == 64 and load_policies(Settings())["A"].hnsw_ef is None
+    assert build_policies(Settings())["B"].hnsw_ef == 64 and build_policies(Settings())["A"].hnsw_ef is None
     code = (
-        "from ragdeck.console.retrieval.policies import load_policies; "
+        "from ragdeck.console.wiring import build_policies; "
         "from ragdeck.console.settings import Settings; "
-        "p = load_policies(Settings()); print(p['A'].hnsw_ef, p['B'].hnsw_ef)"
+        "p = build_policies(Settings()); print(p['A'].hnsw_ef, p['B'].hnsw_ef)"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.stdout.split() == ["None", "64"], done.stderr
@@ -481,7 +481,11 @@ def test_a_running_service_picks_up_an_applied_ef(data_dir: Path) -> None:
     from ragdeck.console.retrieval.policies import LivePolicies
 
     now = [0.0]
-    live = LivePolicies(Settings(), refresh_s=1.0, clock=lambda: now[0])
+    from ragdeck.console.wiring import read_policy_overrides
+
+    live = LivePolicies(
+        Settings(), lambda: read_policy_overrides(Settings()), refresh_s=1.0, clock=lambda: now[0]
+    )
     assert live["A"].hnsw_ef is None and sorted(live) == ["A", "B"] and len(live) == 2
     _apply_ef(Settings(), "A", 40, actor="test")
     assert live["A"].hnsw_ef is None  # read again at most once a second
@@ -503,15 +507,17 @@ def test_policy_overrides_apply_over_toml_and_ignore_unknown_policies(data_dir: 
     Path("ragdeck.toml").write_text("[policies.ctl]\nhnsw_ef = 16\n[policies.can]\ntop_k = 20\n")
     settings = Settings(control_policy="ctl", canary_policy="can")
     from ragdeck.console.retrieval.policies import load_policies
+    from ragdeck.console.wiring import build_policies
 
-    assert load_policies(settings)["ctl"].hnsw_ef == 16
+    assert build_policies(settings)["ctl"].hnsw_ef == 16
     _apply_ef(settings, "ctl", 48, actor="test")
-    assert load_policies(settings)["ctl"].hnsw_ef == 48
+    assert build_policies(settings)["ctl"].hnsw_ef == 48
+    assert load_policies(settings, {})["ctl"].hnsw_ef == 16  # the domain reads no database: wiring hands them
     assert (
         load_policies(settings, overrides={"ctl": {"hnsw_ef": 8}, "gone": {"hnsw_ef": 4}})["ctl"].hnsw_ef == 8
     )
     build_policy_overrides(settings).clear("ctl", "hnsw_ef")
-    assert load_policies(settings)["ctl"].hnsw_ef == 16
+    assert build_policies(settings)["ctl"].hnsw_ef == 16
 
 
 def test_live_search_compares_with_exact(tmp_path: Path) -> None:

@@ -10,8 +10,9 @@ from pydantic import ValidationError
 
 from ragdeck.console.knobs import KNOBS, RETRIEVAL_MODES, RetrievalKnobs, check_fusion, knob_problem
 from ragdeck.console.retrieval.pipeline import RetrievalParams
-from ragdeck.console.retrieval.policies import Policy, default_policy, load_policies
+from ragdeck.console.retrieval.policies import Policy, default_policy
 from ragdeck.console.settings import Settings
+from ragdeck.console.wiring import build_policies
 from ragdeck.errors import InputError
 
 SETTINGS_KNOBS = ("top_k", "top_n", "hnsw_ef", "retrieval", "fusion", "rrf_k", "dense_weight")
@@ -163,6 +164,6 @@ def test_toml_policy_tables_use_the_knob_names(data_dir: Path) -> None:
         'retrieval = "hybrid"\nrrf_k = 30\n'
         '[policies.A]\n[policies.B]\nfusion = "weighted"\ndense_weight = 0.25\n'
     )
-    policies = load_policies(Settings())
+    policies = build_policies(Settings())
     assert (policies["A"].retrieval, policies["A"].rrf_k, policies["A"].fusion) == ("hybrid", 30, "rrf")
     assert (policies["B"].fusion, policies["B"].dense_weight) == ("weighted", 0.25)

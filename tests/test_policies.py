@@ -7,14 +7,15 @@ from pathlib import Path
 import pytest
 
 from ragdeck.console.retrieval.pipeline import RetrievalParams
-from ragdeck.console.retrieval.policies import Policy, default_policy, load_policies
+from ragdeck.console.retrieval.policies import Policy, default_policy
 from ragdeck.console.settings import Settings
+from ragdeck.console.wiring import build_policies
 from ragdeck.errors import ConfigError, InputError
 
 
 def test_defaults_are_two_identical_policies_from_the_retrieval_settings(data_dir: Path) -> None:
     settings = Settings(alias="docs", top_k=30, top_n=5, hnsw_ef=64)
-    policies = load_policies(settings)
+    policies = build_policies(settings)
     assert sorted(policies) == ["A", "B"]
     for name, policy in policies.items():
         assert policy.name == name
@@ -77,7 +78,7 @@ def test_toml_tables_override_the_settings_defaults(data_dir: Path) -> None:
         'model = "qwen"\nmax_tokens = 200\nalias = "rag_chunks_v2"\n'
     )
     settings = Settings()
-    policies = load_policies(settings)
+    policies = build_policies(settings)
     assert sorted(policies) == ["base", "wide"]
     base, wide = policies["base"], policies["wide"]
     assert (base.alias, base.top_k, base.top_n, base.hnsw_ef, base.rerank) == (
@@ -100,7 +101,7 @@ def test_toml_tables_override_the_settings_defaults(data_dir: Path) -> None:
 def test_unknown_field_in_a_table_is_refused(data_dir: Path) -> None:
     settings = Settings(policies={"A": {}, "B": {"topk": 5}})
     with pytest.raises(InputError, match=r"policy 'B': unknown field\(s\) topk"):
-        load_policies(settings)
+        build_policies(settings)
 
 
 @pytest.mark.parametrize(
@@ -116,7 +117,7 @@ def test_unknown_or_equal_control_and_canary_are_config_errors(
     data_dir: Path, overrides: dict, message: str
 ) -> None:
     with pytest.raises(ConfigError, match=message):
-        load_policies(Settings(**overrides))
+        build_policies(Settings(**overrides))
 
 
 def test_default_policy_caps_top_n_at_top_k(data_dir: Path) -> None:

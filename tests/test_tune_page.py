@@ -13,8 +13,8 @@ from streamlit.testing.v1 import AppTest
 
 from ragdeck.console.hnsw import TEMP_PREFIX
 from ragdeck.console.hnsw.jobs import SweepJob, sweep_job
-from ragdeck.console.retrieval.policies import load_policies
 from ragdeck.console.settings import Settings
+from ragdeck.console.wiring import build_policies
 from ragdeck.services.qdrant_embedded import EmbeddedQdrantStore
 
 
@@ -78,7 +78,7 @@ def test_sweep_draws_the_chart_recommends_and_applies(
     _widget(at.button, "Set policy ef").click().run()
     assert not at.exception, at.exception
     assert any(f"default ef None → {best_ef}" in s.value for s in at.success)
-    assert load_policies(Settings())["A"].hnsw_ef == best_ef
+    assert build_policies(Settings())["A"].hnsw_ef == best_ef
 
     _widget(at.button, "Rebuild vecs with m=16, ef_construct=32").click().run()
     assert not at.exception, at.exception

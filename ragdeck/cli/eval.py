@@ -17,9 +17,9 @@ from ragdeck.console.evalsets.io import read_any, write_text_atomic
 from ragdeck.console.evaluation.gate import check_gate, parse_gate
 from ragdeck.console.evaluation.plan import DEFAULT_KS, EvalPlan
 from ragdeck.console.evaluation.report import export_json, headline_metrics, markdown_summary, means
-from ragdeck.console.retrieval.policies import Policy, default_policy, load_policies
+from ragdeck.console.retrieval.policies import Policy, default_policy
 from ragdeck.console.settings import Settings
-from ragdeck.console.wiring import build_eval_runner, build_eval_store, build_stack
+from ragdeck.console.wiring import build_eval_runner, build_eval_store, build_policies, build_stack
 from ragdeck.errors import InputError
 
 
@@ -45,7 +45,7 @@ def _policy(
 ) -> Policy:
     """The named policy (or one from the settings' defaults) with the command line's overrides."""
     if name is not None:
-        policies = load_policies(settings)
+        policies = build_policies(settings)
         if name not in policies:
             raise InputError(f"unknown policy {name!r}: use one of {', '.join(sorted(policies))}")
         base = policies[name]

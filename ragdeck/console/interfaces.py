@@ -363,6 +363,9 @@ class PolicyOverrideStore(Protocol):
     """Policy fields set at run time, seen by every process's policy loader
     (``services.policy_overrides.PolicyOverrides``, the SQLite state database)."""
 
+    def all(self) -> dict[str, dict[str, Any]]:
+        """Policy -> {field: value} for every override."""
+
     def set(self, policy: str, field: str, value: Any, *, actor: str) -> Any:
         """Set one field of one policy (None: back to unset); returns the previous override, if any."""
 

@@ -31,7 +31,7 @@ from ragdeck.console.interfaces import (
 from ragdeck.console.online.guard import CanaryGuard, GuardThresholds
 from ragdeck.console.online.routing import Router
 from ragdeck.console.retrieval.pipeline import Retriever
-from ragdeck.console.retrieval.policies import LivePolicies, Policy
+from ragdeck.console.retrieval.policies import LivePolicies, Policy, load_policies
 from ragdeck.console.settings import Settings
 from ragdeck.errors import InputError
 from ragdeck.services.types import ComponentHealth
@@ -269,7 +269,7 @@ def build_guard(settings: Settings, state: RoutingState) -> CanaryGuard:
 def build_rag_service(settings: Settings, stack: Stack) -> tuple[RagService, RoutingState]:
     """The answering service over ``stack``: policies (run-time overrides picked up live), routing, guard,
     cache; and the shared routing state."""
-    policies = LivePolicies(settings)
+    policies = LivePolicies(settings, lambda: read_policy_overrides(settings))
     state = build_routing_state(settings)
     router = Router(
         settings.control_policy, settings.canary_policy, state, settings.canary_weight, known=policies
@@ -326,6 +326,18 @@ def build_annotation_store(settings: Settings) -> AnnotationRepository:
     from ragdeck.services.annotation_store import SqliteAnnotationStore
 
     return SqliteAnnotationStore(settings.state_db)
+
+
+def read_policy_overrides(settings: Settings) -> dict[str, dict[str, Any]]:
+    """The run-time policy overrides in the state database (read only: a missing database has none)."""
+    from ragdeck.services.policy_overrides import read_overrides
+
+    return read_overrides(settings.state_db)
+
+
+def build_policies(settings: Settings) -> dict[str, Policy]:
+    """The policies of the settings with the run-time overrides of the state database applied."""
+    return load_policies(settings, read_policy_overrides(settings))
 
 
 def build_policy_overrides(settings: Settings) -> PolicyOverrideStore:

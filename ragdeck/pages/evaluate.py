@@ -24,8 +24,9 @@ from ragdeck.console.evaluation.report import (
     to_csv,
 )
 from ragdeck.console.retrieval.collections import hit_rows, search_targets
-from ragdeck.console.retrieval.policies import Policy, load_policies
+from ragdeck.console.retrieval.policies import Policy
 from ragdeck.console.settings import Settings
+from ragdeck.console.wiring import build_policies
 from ragdeck.ui import (
     get_eval_jobs,
     get_eval_runner,
@@ -59,7 +60,7 @@ with st.expander("New run", expanded=not runs_store.list_runs(limit=1)), user_er
         format_func=lambda f: f"{f.name} ({f.parent.name})",
         help=f"Files in {settings.eval_sets_dir}, uploads and the shipped demo set; publish on Publish.",
     )
-    policies = load_policies(settings)
+    policies = build_policies(settings)
     names = [*policies, "custom"]
     picked = st.selectbox("Policy", names, help="Policies come from the settings ([policies.NAME]).")
     base = policies.get(picked) or next(iter(policies.values()))

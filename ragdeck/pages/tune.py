@@ -31,9 +31,9 @@ from ragdeck.console.hnsw import (
     sweep_running,
 )
 from ragdeck.console.retrieval.collections import search_targets
-from ragdeck.console.retrieval.policies import load_policies
 from ragdeck.console.roles import Role
 from ragdeck.console.settings import Settings
+from ragdeck.console.wiring import build_policies
 from ragdeck.ui import (
     current_user,
     get_jobs,
@@ -203,7 +203,7 @@ if not can_apply:
     st.caption(f"You are {user}; applying needs the operator role.")
 elif busy:  # a rebuild under a running sweep would change what it measures halfway
     st.caption(f"A sweep of {result.collection} is running: rebuild its index once the sweep ends.")
-policies = load_policies(settings)
+policies = build_policies(settings)
 cols = st.columns([2, 1, 2])
 policy = cols[0].selectbox(
     "Policy", list(policies), help="Policies come from the settings ([policies.NAME])."

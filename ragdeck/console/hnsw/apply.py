@@ -46,7 +46,7 @@ def apply_policy_ef(
     """Set the default search-time ef of ``policy`` (None: the engine's default) in ``overrides``
     (``wiring.build_policy_overrides``: the state database, where every process's policy loader picks it
     up); returns (before, after). A user needs the operator role."""
-    policies = load_policies(settings)
+    policies = load_policies(settings, overrides.all())
     if policy not in policies:
         raise InputError(f"unknown policy {policy!r}: use one of {', '.join(sorted(policies))}")
     if ef is not None and (isinstance(ef, bool) or not isinstance(ef, int) or ef < 1):

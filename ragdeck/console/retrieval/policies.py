@@ -113,14 +113,13 @@ def default_policy(name: str, settings: Settings) -> Policy:
     )
 
 
-def load_policies(
-    settings: Settings, overrides: Mapping[str, Mapping[str, Any]] | None = None
-) -> dict[str, Policy]:
+def load_policies(settings: Settings, overrides: Mapping[str, Mapping[str, Any]]) -> dict[str, Policy]:
     """Policies by name from ``settings.policies``, else "A" and "B" built from the retrieval settings.
 
     Each TOML table starts from the settings' defaults and overrides what it names. Then the run-time
-    overrides apply (``overrides``, else those in the state database: e.g. a default ``hnsw_ef`` applied
-    from the Tune page; overrides of unknown policies are ignored). Raises ConfigError when
+    ``overrides`` apply (policy -> {field: value}, e.g. a default ``hnsw_ef`` applied from the Tune page;
+    ``wiring.build_policies`` reads them from the state database; overrides of unknown policies are
+    ignored). Raises ConfigError when
     ``control_policy`` or ``canary_policy`` names no policy, or when they are the same one.
     """
     tables = settings.policies or {}
@@ -130,10 +129,6 @@ def load_policies(
             policies[name] = Policy.from_mapping(name, values, default_policy(name, settings))
     else:
         policies = {name: default_policy(name, settings) for name in ("A", "B")}
-    if overrides is None:
-        from ragdeck.services.policy_overrides import read_overrides
-
-        overrides = read_overrides(settings.state_db)
     for name, values in overrides.items():
         if name in policies and values:
             policies[name] = Policy.from_mapping(name, values, policies[name])
@@ -155,16 +150,20 @@ def load_policies(
 
 class LivePolicies(Mapping[str, Policy]):
     """The policies of ``load_policies`` for a long-running process (the RAG API, the console's answering
-    service): the run-time overrides in the state database are read again at most every ``refresh_s``
-    seconds, so a default ef applied with ``ragdeck hnsw apply`` or the Tune page reaches it live. A read
-    that fails, or an override that makes a policy invalid, keeps the policies as they were."""
+    service): the run-time overrides are read again with ``read`` (``wiring.build_rag_service`` hands it the
+    state database's) at most every ``refresh_s`` seconds, so a default ef applied with ``ragdeck hnsw
+    apply`` or the Tune page reaches it live. A read that fails, or an override that makes a policy invalid,
+    keeps the policies as they were."""
 
     def __init__(
-        self, settings: Settings, *, refresh_s: float = 1.0, clock: Callable[[], float] = time.monotonic
+        self,
+        settings: Settings,
+        read: Callable[[], Mapping[str, Mapping[str, Any]]],
+        *,
+        refresh_s: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        from ragdeck.services.policy_overrides import read_overrides
-
-        self._read = lambda: read_overrides(settings.state_db)
+        self._read = read
         self._settings = settings
         self._refresh_s = refresh_s
         self._clock = clock
