@@ -2,6 +2,7 @@
 
 Owns the pipeline (dense, lexical or hybrid candidates, then rerank; ``pipeline``), rank fusion
 (``fusion``), named policies of retrieval and generation knobs (``policies``), and what a front shows about
-the vector store's collections and hits (``collections``). Fronts: the Stack and Tune pages,
+the vector store's collections and hits (``collections``); the port of run-time policy overrides is in
+``ports``. Fronts: the Stack and Tune pages,
 ``ragdeck search`` and ``ragdeck collections``.
 """
