@@ -1,5 +1,5 @@
 """The seams shared by several capability packages: the vector store by role (``DeclaresCapabilities``,
-``VectorSearch``, ``CollectionAdmin``, ``SnapshotStore``, ``VectorStore``), ``Embedder``, ``Reranker``,
+``VectorSearch``, ``CollectionAdmin``, ``SnapshotStore``, ``VectorStore``), ``Embedder``,
 ``ChatModel`` (annotation, answering, evaluation) and ``MetricsQuery`` (online, slo).
 
 A Protocol that only one capability needs lives with it, in ``<package>/ports.py`` (``annotation``,
@@ -198,20 +198,6 @@ class Embedder(Protocol):
 
     def health(self) -> ComponentHealth:
         """Whether the embedder answers, with its model and dimension."""
-
-
-@runtime_checkable
-class Reranker(Protocol):
-    """Scores (query, passage) pairs with a cross-encoder (TEI /rerank or a local model directory)."""
-
-    mode: str  # "local" | "server"
-    model_name: str
-
-    def rerank(self, query: str, texts: Sequence[str]) -> list[float]:
-        """One relevance score per text, in input order (higher is more relevant)."""
-
-    def health(self) -> ComponentHealth:
-        """Whether the reranker answers, with its model."""
 
 
 @runtime_checkable

@@ -15,13 +15,13 @@ from ragdeck.console.answering.ports import KeyValueStore, LlmServerState, LlmSt
 from ragdeck.console.answering.service import RagService
 from ragdeck.console.evaluation.ports import AnswerJudge, EvalRunStore
 from ragdeck.console.index_ops.ports import IndexRegistry
-from ragdeck.console.interfaces import ChatModel, Embedder, MetricsQuery, Reranker, VectorStore
+from ragdeck.console.interfaces import ChatModel, Embedder, MetricsQuery, VectorStore
 from ragdeck.console.online.guard import CanaryGuard, GuardThresholds
 from ragdeck.console.online.ports import RoutingAdmin, RoutingState
 from ragdeck.console.online.routing import Router
 from ragdeck.console.retrieval.pipeline import Retriever
 from ragdeck.console.retrieval.policies import LivePolicies, Policy, load_policies
-from ragdeck.console.retrieval.ports import PolicyOverrideStore
+from ragdeck.console.retrieval.ports import PolicyOverrideStore, Reranker
 from ragdeck.console.settings import Settings
 from ragdeck.errors import InputError
 from ragdeck.services.types import ComponentHealth

@@ -1,4 +1,5 @@
-"""What the retrieval policies need from outside: ``PolicyOverrideStore``, the policy fields set at run time.
+"""What retrieval needs from outside: ``Reranker`` (a cross-encoder for the pipeline) and
+``PolicyOverrideStore`` (the policy fields set at run time).
 
 ``services.policy_overrides`` satisfies it; ``console.wiring`` builds it and reads it for
 ``policies.load_policies`` (the domain reads no database); ``hnsw.apply`` writes through it.
@@ -6,9 +7,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Protocol, runtime_checkable
 
-__all__ = ["PolicyOverrideStore"]
+from ragdeck.services.types import ComponentHealth
+
+__all__ = ["PolicyOverrideStore", "Reranker"]
 
 
 @runtime_checkable
@@ -24,3 +28,17 @@ class PolicyOverrideStore(Protocol):
 
     def clear(self, policy: str, field: str) -> None:
         """Remove one override (the TOML value applies again)."""
+
+
+@runtime_checkable
+class Reranker(Protocol):
+    """Scores (query, passage) pairs with a cross-encoder (TEI /rerank or a local model directory)."""
+
+    mode: str  # "local" | "server"
+    model_name: str
+
+    def rerank(self, query: str, texts: Sequence[str]) -> list[float]:
+        """One relevance score per text, in input order (higher is more relevant)."""
+
+    def health(self) -> ComponentHealth:
+        """Whether the reranker answers, with its model."""
