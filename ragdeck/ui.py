@@ -12,10 +12,12 @@ import streamlit as st
 from ragdeck.console.annotation.ports import AnnotationRepository
 from ragdeck.console.answering.service import RagService
 from ragdeck.console.evalsets.gold_mapping import SpanIndex
-from ragdeck.console.interfaces import EvalRunStore, PolicyOverrideStore, RoutingAdmin
+from ragdeck.console.evaluation.ports import EvalRunStore
 from ragdeck.console.jobs import Job, JobRunner
 from ragdeck.console.knobs import FUSIONS, KNOBS, RETRIEVAL_MODES
+from ragdeck.console.online.ports import RoutingAdmin
 from ragdeck.console.retrieval.policies import Policy
+from ragdeck.console.retrieval.ports import PolicyOverrideStore
 from ragdeck.console.settings import Settings
 from ragdeck.console.wiring import (
     Stack,

@@ -12,7 +12,7 @@ import pytest
 import redis
 
 from ragdeck.console.answering.cache import AnswerCache, cache_key, normalize_question
-from ragdeck.console.interfaces import KeyValueStore
+from ragdeck.console.answering.ports import KeyValueStore
 from ragdeck.errors import ConfigError, InputError, ServiceUnavailable
 from ragdeck.services.kv import MemoryKV, RedisKV, redact_url
 

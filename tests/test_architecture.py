@@ -23,7 +23,6 @@ LONG_MODULES = {
     "ragdeck/console/online/panel.py": "the live A/B panel's Prometheus and in-process sources",
     "ragdeck/console/online/replay.py": "open-loop replay: scheduler, sender pool and summary",
     "ragdeck/console/wiring.py": "the composition root: every adapter built from settings in one place",
-    "ragdeck/console/interfaces.py": "every seam in one file: each Protocol, the vector store by role",
     "ragdeck/services/qdrant_server.py": "the qdrant-client adapter: search, admin and snapshots",
     "ragdeck/services/llama_local.py": "GGUF join, server process, build features and smoke generation",
     "ragdeck/services/http.py": "timeouts, retries, error naming and URL redaction shared by every adapter",

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from openai_fake import CHAT, run_fake_openai
 
-from ragdeck.console.interfaces import AnswerJudge
+from ragdeck.console.evaluation.ports import AnswerJudge
 from ragdeck.console.settings import Settings
 from ragdeck.console.wiring import build_judge
 from ragdeck.services.judge import (

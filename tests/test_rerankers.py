@@ -14,7 +14,7 @@ import pytest
 from servers import free_port
 from tei_fake import FakeTei, rerank_score, run_fake_tei
 
-from ragdeck.console.interfaces import Reranker
+from ragdeck.console.retrieval.ports import Reranker
 from ragdeck.errors import ConfigError, ServiceUnavailable
 from ragdeck.services.embedders import PACKAGED_MODEL_NAME, LocalEmbedder, packaged_model_path
 from ragdeck.services.http import HttpError, RetryPolicy

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from servers import free_port
 
-from ragdeck.console.interfaces import RoutingState
+from ragdeck.console.online.ports import RoutingState
 from ragdeck.errors import InputError, ServiceUnavailable
 from ragdeck.services.routing_state import RedisRoutingState, SqliteRoutingState, open_routing_state
 

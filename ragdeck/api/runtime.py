@@ -9,7 +9,8 @@ from typing import Any
 
 from ragdeck.api.metrics import ApiMetrics
 from ragdeck.console.answering.service import RagService
-from ragdeck.console.interfaces import Embedder, RoutingState
+from ragdeck.console.interfaces import Embedder
+from ragdeck.console.online.ports import RoutingState
 from ragdeck.console.settings import Settings
 from ragdeck.console.wiring import Stack, build_rag_service, build_stack
 from ragdeck.services.feedback_log import SqliteFeedbackLog

@@ -1,13 +1,15 @@
-"""Every seam between the domain and the outside world, in one file.
+"""The seams shared by several capability packages: the vector store by role (``DeclaresCapabilities``,
+``VectorSearch``, ``CollectionAdmin``, ``SnapshotStore``, ``VectorStore``), ``Embedder``,
+``ChatModel`` (annotation, answering, evaluation) and ``MetricsQuery`` (online, slo).
 
-Each Protocol is what ``console`` needs from a component; ``services`` holds the adapters that satisfy
-them and ``console.wiring`` picks one per component from settings. Reading this file tells you
-every dependency the domain has.
+A Protocol that only one capability needs lives with it, in ``<package>/ports.py`` (``annotation``,
+``answering``, ``online``, ``evaluation``, ``retrieval``, ``index_ops``). ``services`` holds the adapters that
+satisfy them all and ``console.wiring`` picks one per component from settings.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -19,10 +21,7 @@ from ragdeck.services.types import (
     CollectionInfo,
     ComponentHealth,
     HnswConfig,
-    JudgeResult,
-    MetricSample,
     PayloadFilter,
-    RunRow,
     ScoredHit,
     SnapshotInfo,
     StoreCapabilities,
@@ -202,20 +201,6 @@ class Embedder(Protocol):
 
 
 @runtime_checkable
-class Reranker(Protocol):
-    """Scores (query, passage) pairs with a cross-encoder (TEI /rerank or a local model directory)."""
-
-    mode: str  # "local" | "server"
-    model_name: str
-
-    def rerank(self, query: str, texts: Sequence[str]) -> list[float]:
-        """One relevance score per text, in input order (higher is more relevant)."""
-
-    def health(self) -> ComponentHealth:
-        """Whether the reranker answers, with its model."""
-
-
-@runtime_checkable
 class ChatModel(Protocol):
     """Chat completions from an OpenAI-compatible server (vLLM in production, llama.cpp locally)."""
 
@@ -231,87 +216,6 @@ class ChatModel(Protocol):
         """Whether the server answers, with the model it serves."""
 
 
-class LlmServerState(Protocol):
-    """What the supervisor of the local LLM server saw (``services.llama_supervisor.LlmServerStatus``)."""
-
-    ready: bool  # answering now
-    restarts: int  # restarts since the supervisor started
-
-    def summary(self) -> str:
-        """One line for people: up, crashed with signal N and restarting, gave up, restarted N times."""
-
-
-LlmStatusSource = Callable[[], "LlmServerState | None"]  # None: no supervisor serves the configured URL
-
-
-@runtime_checkable
-class KeyValueStore(Protocol):
-    """Small shared values with expiry: in process by default, Redis when ``REDIS_URL`` is set."""
-
-    mode: str  # "memory" | "redis"
-
-    def get(self, key: str) -> str | None:
-        """The value, or None when absent or expired."""
-
-    def set(self, key: str, value: str, *, ttl_s: float | None = None) -> None:
-        """Store ``value``; it expires after ``ttl_s`` seconds when given."""
-
-    def delete(self, key: str) -> None:
-        """Remove a key (no error when absent)."""
-
-    def health(self) -> ComponentHealth:
-        """Whether the store answers."""
-
-
-@runtime_checkable
-class RoutingState(Protocol):
-    """Canary weights, guard thresholds and guard events, shared by every API replica (Redis or SQLite)."""
-
-    mode: str  # "sqlite" | "redis"
-
-    def weights(self) -> dict[str, float]:
-        """Policy name -> routing weight (share of users, 0..1) as last set; empty when never set."""
-
-    def set_weight(self, policy: str, weight: float, *, actor: str, reason: str = "") -> None:
-        """Set one policy's weight and record who did it and why."""
-
-    def thresholds(self) -> dict[str, float]:
-        """Guard thresholds by name (e.g. p95_ms, error_rate, min_samples, window_s); empty when never set."""
-
-    def set_thresholds(self, values: dict[str, float], *, actor: str) -> None:
-        """Update some thresholds (others keep their value)."""
-
-    def record_event(
-        self, kind: str, *, policy: str = "", actor: str, reason: str = "", **data: object
-    ) -> None:
-        """Append an event (e.g. kind "guard_trip") to the shared log."""
-
-    def events(self, limit: int = 50) -> list[dict[str, object]]:
-        """Recent weight changes and guard trips, newest first (each a dict with ts, kind, policy, ...)."""
-
-
-@runtime_checkable
-class RoutingAdmin(Protocol):
-    """The RAG API's admin routing endpoints and its ``/metrics`` (``services.rag_api_admin.RagApiAdmin``)."""
-
-    base_url: str
-
-    def routing(self) -> dict[str, Any]:
-        """Control and canary names, weights, guard thresholds, recent events and policies."""
-
-    def set_weight(self, policy: str, weight: float, reason: str = "") -> dict[str, Any]:
-        """Set a policy's share of users (0..1) on every replica; returns the new routing summary."""
-
-    def set_thresholds(self, values: dict[str, float]) -> dict[str, Any]:
-        """Change some of the guard's thresholds; returns the new routing summary."""
-
-    def assign(self, user_id: str) -> str:
-        """The policy the API routes ``user_id`` to right now."""
-
-    def metrics(self) -> list[MetricSample]:
-        """Every sample the API exports on ``/metrics``."""
-
-
 @runtime_checkable
 class MetricsQuery(Protocol):
     """Instant PromQL queries (``services.prometheus.PrometheusReader``)."""
@@ -321,112 +225,3 @@ class MetricsQuery(Protocol):
 
     def range_values(self, promql: str, start: float, end: float, step_s: float) -> list[tuple[float, float]]:
         """The first series of a range query as (Unix time, value) points."""
-
-
-@runtime_checkable
-class EvalRunStore(Protocol):
-    """Eval runs and their per-query results (``services.eval_store.EvalStore``, SQLite)."""
-
-    def create_run(self, row: RunRow) -> None:
-        """Insert a new run (InputError when its id exists)."""
-
-    def get_run(self, run_id: str) -> RunRow:
-        """A run by id (InputError when unknown)."""
-
-    def list_runs(self, *, limit: int = 100, set_name: str | None = None) -> list[RunRow]:
-        """Runs, newest first."""
-
-    def update_run(
-        self,
-        run_id: str,
-        *,
-        status: str | None = None,
-        summary: dict[str, Any] | None = None,
-        error: str | None = None,
-    ) -> None:
-        """Set a run's status, summary or error."""
-
-    def save_result(
-        self, run_id: str, query_id: str, position: int, ok: bool, result: dict[str, Any]
-    ) -> None:
-        """Store one query's result durably before returning."""
-
-    def results(self, run_id: str) -> list[dict[str, Any]]:
-        """A run's per-query results in eval-set order."""
-
-    def finished_ids(self, run_id: str) -> set[str]:
-        """Query ids finished without error."""
-
-
-@runtime_checkable
-class PolicyOverrideStore(Protocol):
-    """Policy fields set at run time, seen by every process's policy loader
-    (``services.policy_overrides.PolicyOverrides``, the SQLite state database)."""
-
-    def all(self) -> dict[str, dict[str, Any]]:
-        """Policy -> {field: value} for every override."""
-
-    def set(self, policy: str, field: str, value: Any, *, actor: str) -> Any:
-        """Set one field of one policy (None: back to unset); returns the previous override, if any."""
-
-    def clear(self, policy: str, field: str) -> None:
-        """Remove one override (the TOML value applies again)."""
-
-
-@runtime_checkable
-class AnswerJudge(Protocol):
-    """Scores one answer against its contexts and reference (Ragas with a judge model, or offline string
-    metrics); ``judge`` may be called from several threads at once."""
-
-    mode: str  # "llm" | "offline"
-    metric_names: tuple[str, ...]
-
-    def judge(
-        self,
-        question: str,
-        answer: str,
-        contexts: Sequence[str],
-        reference: str = "",
-        reference_contexts: Sequence[str] = (),
-    ) -> JudgeResult:
-        """Every metric of ``metric_names`` (None plus an ``errors`` entry when one fails); never raises for
-        one bad metric."""
-
-    def close(self) -> None:
-        """Release connections."""
-
-
-@runtime_checkable
-class IndexRegistry(Protocol):
-    """Index versions and alias moves (``services.index_registry.SqliteIndexRegistry``, SQLite).
-
-    A version row: collection, alias, version, status, created_at, created_by, spec, corpus_hash, points,
-    host, pid, heartbeat_at, progress, gate, cleared_by_run, error (JSON fields decoded).
-    """
-
-    def add_version(self, row: dict[str, Any]) -> None:
-        """Insert a version row (a new collection, or one replacing a deleted row)."""
-
-    def update_version(self, collection: str, *, durable: bool = True, **fields: Any) -> None:
-        """Change some fields of a version row (``durable=False``: a heartbeat that may be lost)."""
-
-    def version(self, collection: str) -> dict[str, Any] | None:
-        """One version row, or None."""
-
-    def versions(self, alias: str | None = None, *, status: str | None = None) -> list[dict[str, Any]]:
-        """Version rows, newest version first, filtered by alias and status."""
-
-    def add_event(
-        self,
-        *,
-        alias: str,
-        action: str,
-        from_collection: str | None,
-        to_collection: str,
-        actor: str,
-        reason: str,
-    ) -> None:
-        """Record one alias move (swap or rollback)."""
-
-    def events(self, alias: str, limit: int | None = 100) -> list[dict[str, Any]]:
-        """Alias moves newest first: id, alias, at, action, from_collection, to_collection, actor, reason."""

@@ -11,27 +11,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ragdeck.console.answering.cache import AnswerCache
+from ragdeck.console.answering.ports import KeyValueStore, LlmServerState, LlmStatusSource
 from ragdeck.console.answering.service import RagService
-from ragdeck.console.interfaces import (
-    AnswerJudge,
-    ChatModel,
-    Embedder,
-    EvalRunStore,
-    IndexRegistry,
-    KeyValueStore,
-    LlmServerState,
-    LlmStatusSource,
-    MetricsQuery,
-    PolicyOverrideStore,
-    Reranker,
-    RoutingAdmin,
-    RoutingState,
-    VectorStore,
-)
+from ragdeck.console.evaluation.ports import AnswerJudge, EvalRunStore
+from ragdeck.console.index_ops.ports import IndexRegistry
+from ragdeck.console.interfaces import ChatModel, Embedder, MetricsQuery, VectorStore
 from ragdeck.console.online.guard import CanaryGuard, GuardThresholds
+from ragdeck.console.online.ports import RoutingAdmin, RoutingState
 from ragdeck.console.online.routing import Router
 from ragdeck.console.retrieval.pipeline import Retriever
 from ragdeck.console.retrieval.policies import LivePolicies, Policy, load_policies
+from ragdeck.console.retrieval.ports import PolicyOverrideStore, Reranker
 from ragdeck.console.settings import Settings
 from ragdeck.errors import InputError
 from ragdeck.services.types import ComponentHealth

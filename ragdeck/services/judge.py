@@ -1,5 +1,5 @@
 """The answer judge of eval runs: scores one RAG answer against its retrieved contexts and the gold reference
-with Ragas. Satisfies ``ragdeck.console.interfaces.AnswerJudge``.
+with Ragas. Satisfies ``ragdeck.console.evaluation.ports.AnswerJudge``.
 
 Two modes, never mixed in one result:
 

@@ -3,7 +3,7 @@
 ``MemoryKV`` lives in one process: thread-safe, per-key TTL, least-recently-used eviction past
 ``max_entries``. ``RedisKV`` is shared by every replica: keys are namespaced by ``prefix``, TTLs are kept by
 Redis in milliseconds, and a connection failure raises ``ServiceUnavailable`` saying to check ``REDIS_URL``.
-Both satisfy ``ragdeck.console.interfaces.KeyValueStore``.
+Both satisfy ``ragdeck.console.answering.ports.KeyValueStore``.
 """
 
 from __future__ import annotations

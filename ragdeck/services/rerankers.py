@@ -1,7 +1,7 @@
 """Rerankers: TEI's ``/rerank`` (``TeiReranker``) or a local cross-encoder (``CrossEncoderReranker``).
 
 Both return one score per text in input order, higher = more relevant, and satisfy
-``ragdeck.console.interfaces.Reranker``. TEI (``raw_scores=false``) and the cross-encoder both apply the
+``ragdeck.console.retrieval.ports.Reranker``. TEI (``raw_scores=false``) and the cross-encoder both apply the
 model's sigmoid, so scores lie in [0, 1] for single-logit rerankers.
 """
 

@@ -2,7 +2,7 @@
 
 ``SqliteRoutingState`` keeps them in one SQLite file (WAL; safe for several processes on one machine);
 ``RedisRoutingState`` in Redis (hashes for weights and thresholds, a capped list for events) for replicas
-on several machines. Both satisfy ``console.interfaces.RoutingState`` and add ``record_event`` (the guard
+on several machines. Both satisfy ``console.online.ports.RoutingState`` and add ``record_event`` (the guard
 logs its trips with it) and ``health``. Events are dicts: ``ts`` (Unix seconds), ``kind`` ("weight",
 "thresholds", "guard_trip", ...), ``policy``, ``actor``, ``reason`` and kind-specific fields.
 """

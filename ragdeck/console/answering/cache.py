@@ -18,7 +18,7 @@ import json
 import logging
 from typing import Any
 
-from ragdeck.console.interfaces import KeyValueStore
+from ragdeck.console.answering.ports import KeyValueStore
 from ragdeck.errors import RagdeckError
 from ragdeck.services.text import normalize_question
 

@@ -18,7 +18,8 @@ from opentelemetry import trace
 from ragdeck.console.answering.answers import DEFAULT_SYSTEM_PROMPT, Answer
 from ragdeck.console.answering.cache import AnswerCache
 from ragdeck.console.answering.generate import answer_question
-from ragdeck.console.interfaces import ChatModel, KeyValueStore, LlmStatusSource
+from ragdeck.console.answering.ports import KeyValueStore, LlmStatusSource
+from ragdeck.console.interfaces import ChatModel
 from ragdeck.console.online.guard import CanaryGuard, GuardVerdict
 from ragdeck.console.online.routing import Router
 from ragdeck.console.retrieval.pipeline import Retriever

@@ -4,6 +4,7 @@ Owns retrieval metrics equal to ranx's (``metrics``), answer metrics (``answer_m
 intervals and paired tests (``stats``), the eval runner (``runner``: what a run evaluates in ``plan``, the
 set made ready for a collection in ``prepare``, a run's summary in ``summary``), eval runs as background
 jobs on ``console.jobs`` (``jobs``), the regression gate (``gate``),
-offline A/B comparison of two runs (``compare``) and what a run reports (``report``). Fronts: the Evaluate
+offline A/B comparison of two runs (``compare``) and what a run reports (``report``); its ports, the eval
+run store and the answer judge, are in ``ports``. Fronts: the Evaluate
 and Compare pages, ``ragdeck eval`` and ``ragdeck compare``.
 """

@@ -30,9 +30,10 @@ from ragdeck.console.evaluation.answer_metrics import exact_match, token_f1
 from ragdeck.console.evaluation.metric_names import document_name
 from ragdeck.console.evaluation.metrics import document_qrels, document_ranking, metric_names, score_rankings
 from ragdeck.console.evaluation.plan import EvalPlan
+from ragdeck.console.evaluation.ports import AnswerJudge, EvalRunStore
 from ragdeck.console.evaluation.prepare import prepare_set, qrels_of
 from ragdeck.console.evaluation.summary import summarize
-from ragdeck.console.interfaces import AnswerJudge, ChatModel, EvalRunStore
+from ragdeck.console.interfaces import ChatModel
 from ragdeck.console.retrieval.pipeline import Retriever
 from ragdeck.errors import InputError
 from ragdeck.services.lexical import no_lexical_index

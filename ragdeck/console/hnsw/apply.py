@@ -15,8 +15,9 @@ from typing import Any
 
 from ragdeck.console import audit
 from ragdeck.console.hnsw.grid import Progress
-from ragdeck.console.interfaces import PolicyOverrideStore, VectorStore
+from ragdeck.console.interfaces import VectorStore
 from ragdeck.console.retrieval.policies import load_policies
+from ragdeck.console.retrieval.ports import PolicyOverrideStore
 from ragdeck.console.roles import Role, User, require
 from ragdeck.console.settings import Settings
 from ragdeck.errors import InputError

@@ -4,5 +4,6 @@ Owns: what stands behind the alias (``catalog``), the shadow rebuild with its jo
 cleanup (``rebuild``), the gate of a shadow against the live version (``gate``), the atomic alias swap
 (``swap``), rollback and retention (``rollback``), snapshots (``snapshots``), the shared records
 (``records``) and ``IndexOps``, which composes them for the fronts (``operations``; built by
-``wiring.build_index_ops``). Fronts: the Index Ops page and ``ragdeck index``.
+``wiring.build_index_ops``); the port of the index registry is in ``ports``. Fronts: the Index Ops page
+and ``ragdeck index``.
 """

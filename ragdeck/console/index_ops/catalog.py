@@ -8,8 +8,9 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
+from ragdeck.console.index_ops.ports import IndexRegistry
 from ragdeck.console.index_ops.records import IndexVersion, iso, version_number
-from ragdeck.console.interfaces import IndexRegistry, VectorStore
+from ragdeck.console.interfaces import VectorStore
 from ragdeck.errors import CollectionNotFound, InputError, StoreBusy
 from ragdeck.services.types import CollectionInfo
 

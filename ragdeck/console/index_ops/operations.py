@@ -12,12 +12,13 @@ from typing import TYPE_CHECKING
 
 from ragdeck.console.index_ops.catalog import VersionCatalog
 from ragdeck.console.index_ops.gate import GateOps
+from ragdeck.console.index_ops.ports import IndexRegistry
 from ragdeck.console.index_ops.rebuild import RebuildOps
 from ragdeck.console.index_ops.records import DEFAULT_MAX_REGRESSION, STALE_AFTER_S
 from ragdeck.console.index_ops.rollback import RollbackOps
 from ragdeck.console.index_ops.snapshots import SnapshotOps
 from ragdeck.console.index_ops.swap import SwapOps
-from ragdeck.console.interfaces import IndexRegistry, VectorStore
+from ragdeck.console.interfaces import VectorStore
 
 if TYPE_CHECKING:
     from ragdeck.services.audit_log import SqliteAuditLog

@@ -28,7 +28,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from ragdeck.console.interfaces import RoutingState
+from ragdeck.console.online.ports import RoutingState
 from ragdeck.console.settings import Settings
 from ragdeck.errors import InputError, RagdeckError
 

@@ -20,7 +20,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ragdeck.console import audit
-from ragdeck.console.interfaces import MetricsQuery, RoutingAdmin
+from ragdeck.console.interfaces import MetricsQuery
+from ragdeck.console.online.ports import RoutingAdmin
 from ragdeck.console.roles import Role, User, require
 from ragdeck.errors import InputError
 from ragdeck.services.types import MetricSample

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from ragdeck.console.interfaces import RoutingState
+from ragdeck.console.online.ports import RoutingState
 from ragdeck.errors import InputError, RagdeckError
 
 log = logging.getLogger(__name__)

@@ -12,9 +12,10 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from ragdeck.console.interfaces import Embedder, Reranker, VectorSearch
+from ragdeck.console.interfaces import Embedder, VectorSearch
 from ragdeck.console.knobs import RetrievalKnobs
 from ragdeck.console.retrieval.fusion import FusedHit, fuse
+from ragdeck.console.retrieval.ports import Reranker
 from ragdeck.errors import DimensionMismatch, InputError
 from ragdeck.services.types import PayloadFilter, ScoredHit
 

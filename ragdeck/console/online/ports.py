@@ -1,0 +1,62 @@
+"""What live traffic needs from outside: ``RoutingState`` (canary weights, guard thresholds and events shared
+by every API replica) and ``RoutingAdmin`` (the RAG API's admin endpoints, for the canary controls).
+
+``services.routing_state`` and ``services.rag_api_admin`` satisfy them; ``console.wiring`` builds them.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol, runtime_checkable
+
+from ragdeck.services.types import MetricSample
+
+__all__ = ["RoutingAdmin", "RoutingState"]
+
+
+@runtime_checkable
+class RoutingState(Protocol):
+    """Canary weights, guard thresholds and guard events, shared by every API replica (Redis or SQLite)."""
+
+    mode: str  # "sqlite" | "redis"
+
+    def weights(self) -> dict[str, float]:
+        """Policy name -> routing weight (share of users, 0..1) as last set; empty when never set."""
+
+    def set_weight(self, policy: str, weight: float, *, actor: str, reason: str = "") -> None:
+        """Set one policy's weight and record who did it and why."""
+
+    def thresholds(self) -> dict[str, float]:
+        """Guard thresholds by name (e.g. p95_ms, error_rate, min_samples, window_s); empty when never set."""
+
+    def set_thresholds(self, values: dict[str, float], *, actor: str) -> None:
+        """Update some thresholds (others keep their value)."""
+
+    def record_event(
+        self, kind: str, *, policy: str = "", actor: str, reason: str = "", **data: object
+    ) -> None:
+        """Append an event (e.g. kind "guard_trip") to the shared log."""
+
+    def events(self, limit: int = 50) -> list[dict[str, object]]:
+        """Recent weight changes and guard trips, newest first (each a dict with ts, kind, policy, ...)."""
+
+
+@runtime_checkable
+class RoutingAdmin(Protocol):
+    """The RAG API's admin routing endpoints and its ``/metrics`` (``services.rag_api_admin.RagApiAdmin``)."""
+
+    base_url: str
+
+    def routing(self) -> dict[str, Any]:
+        """Control and canary names, weights, guard thresholds, recent events and policies."""
+
+    def set_weight(self, policy: str, weight: float, reason: str = "") -> dict[str, Any]:
+        """Set a policy's share of users (0..1) on every replica; returns the new routing summary."""
+
+    def set_thresholds(self, values: dict[str, float]) -> dict[str, Any]:
+        """Change some of the guard's thresholds; returns the new routing summary."""
+
+    def assign(self, user_id: str) -> str:
+        """The policy the API routes ``user_id`` to right now."""
+
+    def metrics(self) -> list[MetricSample]:
+        """Every sample the API exports on ``/metrics``."""
