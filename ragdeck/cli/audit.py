@@ -29,7 +29,7 @@ def audit_cmd(
     settings = Settings()
     log = audit.open_log(settings)
     items = audit.entries(limit=limit, action=action, actor=actor, outcome=outcome, log=log)
-    from ragdeck.console.evalsets.io import write_text_atomic
+    from ragdeck.services.files import write_text_atomic
 
     if csv_out:
         write_text_atomic(csv_out, audit.to_csv(items))

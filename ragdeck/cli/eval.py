@@ -13,7 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from ragdeck.cli.common import EXIT_FAILED, err
 from ragdeck.cli.retrieval import DenseWeightOpt, FusionOpt, RetrievalOpt, RrfKOpt, retrieval_overrides
 from ragdeck.console.evalsets.files import resolve_eval_set
-from ragdeck.console.evalsets.io import read_any, write_text_atomic
+from ragdeck.console.evalsets.io import read_any
 from ragdeck.console.evaluation.gate import check_gate, parse_gate
 from ragdeck.console.evaluation.plan import DEFAULT_KS, EvalPlan
 from ragdeck.console.evaluation.report import export_json, headline_metrics, markdown_summary, means
@@ -21,6 +21,7 @@ from ragdeck.console.retrieval.policies import Policy, default_policy
 from ragdeck.console.settings import Settings
 from ragdeck.console.wiring import build_eval_runner, build_eval_store, build_policies, build_stack
 from ragdeck.errors import InputError
+from ragdeck.services.files import write_text_atomic
 
 
 def _ks(text: str | None, k: int | None) -> tuple[int, ...]:

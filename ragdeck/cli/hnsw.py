@@ -13,7 +13,7 @@ from rich.table import Table
 
 from ragdeck.cli.common import CollectionOpt, err, out
 from ragdeck.console.evalsets.files import resolve_eval_set
-from ragdeck.console.evalsets.io import read_any, write_text_atomic
+from ragdeck.console.evalsets.io import read_any
 from ragdeck.console.hnsw import (
     LATENCY_KEYS,
     RECALL_KEYS,
@@ -33,6 +33,7 @@ from ragdeck.console.roles import cli_user
 from ragdeck.console.settings import Settings
 from ragdeck.console.wiring import build_policy_overrides, build_stack
 from ragdeck.errors import InputError
+from ragdeck.services.files import write_text_atomic
 
 app = typer.Typer(
     help="HNSW tuning: sweep m, ef_construct and search-time ef on a collection; apply the choice.",

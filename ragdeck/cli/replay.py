@@ -15,8 +15,9 @@ from rich.text import Text
 
 from ragdeck.cli.common import EXIT_INTERRUPTED, err
 from ragdeck.console.evalsets.files import resolve_eval_set
-from ragdeck.console.evalsets.io import read_any, write_text_atomic
+from ragdeck.console.evalsets.io import read_any
 from ragdeck.console.online.replay import ReplayPlan, ReplaySummary, check_target, run_replay
+from ragdeck.services.files import write_text_atomic
 from ragdeck.services.replay_client import RagApiClient
 
 

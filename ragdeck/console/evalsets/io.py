@@ -38,7 +38,7 @@ from ragdeck.console.evalsets.model import (
     validate,
 )
 from ragdeck.errors import InputError
-from ragdeck.services.files import write_text_atomic  # re-exported: the CLI writes its --json files with it
+from ragdeck.services.files import write_text_atomic
 
 __all__ = [
     "CSV_COLUMNS",
