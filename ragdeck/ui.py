@@ -24,6 +24,7 @@ from ragdeck.console.wiring import (
     build_annotation_store,
     build_eval_runner,
     build_eval_store,
+    build_feedback_log,
     build_index_ops,
     build_policy_overrides,
     build_rag_service,
@@ -31,7 +32,6 @@ from ragdeck.console.wiring import (
     build_stack,
 )
 from ragdeck.errors import RagdeckError
-from ragdeck.services.feedback_log import SqliteFeedbackLog
 
 if TYPE_CHECKING:
     from ragdeck.api.background import BackgroundApi
@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from ragdeck.console.index_ops.operations import IndexOps
     from ragdeck.console.online.replay import ReplayJob
     from ragdeck.console.roles import User
+    from ragdeck.services.feedback_log import SqliteFeedbackLog
 
 
 @st.cache_resource(show_spinner="Connecting to the stack…")
@@ -67,7 +68,7 @@ def get_rag_service() -> RagService:
 @st.cache_resource
 def get_feedback_log() -> SqliteFeedbackLog:
     """Thumbs up/down from the Ask page, in the state store."""
-    return SqliteFeedbackLog(Settings().state_db)
+    return build_feedback_log(Settings())
 
 
 @st.cache_resource

@@ -12,7 +12,7 @@ from ragdeck.console.answering.service import RagService
 from ragdeck.console.interfaces import Embedder
 from ragdeck.console.online.ports import RoutingState
 from ragdeck.console.settings import Settings
-from ragdeck.console.wiring import Stack, build_rag_service, build_stack
+from ragdeck.console.wiring import Stack, build_feedback_log, build_rag_service, build_stack
 from ragdeck.services.feedback_log import SqliteFeedbackLog
 
 log = logging.getLogger("ragdeck.api")
@@ -75,7 +75,7 @@ def runtime_over(settings: Settings, stack: Stack) -> ApiRuntime:
         stack=stack,
         service=service,
         routing_state=state,
-        feedback_log=SqliteFeedbackLog(settings.state_db),
+        feedback_log=build_feedback_log(settings),
     )
 
 

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from ragdeck.console.evaluation.runner import EvalRunner
     from ragdeck.console.index_ops.operations import IndexOps
     from ragdeck.console.index_ops.records import IndexVersion
+    from ragdeck.services.feedback_log import SqliteFeedbackLog
 
 
 def build_store(settings: Settings) -> VectorStore:
@@ -309,6 +310,13 @@ def fallback_default(settings: Settings, llm_status: LlmStatusSource | None) -> 
     if settings.llm_fallback is not None:
         return settings.llm_fallback
     return llm_status is not None and llm_status() is not None
+
+
+def build_feedback_log(settings: Settings) -> SqliteFeedbackLog:
+    """Thumbs up/down on answers (the Ask page, the API's ``/feedback``) in the SQLite state database."""
+    from ragdeck.services.feedback_log import SqliteFeedbackLog
+
+    return SqliteFeedbackLog(settings.state_db)
 
 
 def build_annotation_store(settings: Settings) -> AnnotationRepository:
