@@ -22,6 +22,7 @@ from ragdeck.console.settings import Settings
 from ragdeck.console.wiring import (
     Stack,
     build_annotation_store,
+    build_audit_log,
     build_eval_runner,
     build_eval_store,
     build_feedback_log,
@@ -35,6 +36,7 @@ from ragdeck.errors import RagdeckError
 
 if TYPE_CHECKING:
     from ragdeck.api.background import BackgroundApi
+    from ragdeck.console.audit import AuditLog
     from ragdeck.console.evaluation.jobs import EvalJobs
     from ragdeck.console.evaluation.runner import EvalRunner
     from ragdeck.console.index_ops.operations import IndexOps
@@ -43,32 +45,41 @@ if TYPE_CHECKING:
     from ragdeck.services.feedback_log import SqliteFeedbackLog
 
 
+# The cached builders take ``Settings.cache_key()`` as their cache key and build from ``Settings()``: settings
+# sent through JSON come back with every secret masked ("**********"), which would build adapters without
+# their API keys.
 @st.cache_resource(show_spinner="Connecting to the stack…")
 def _cached_stack(settings_json: str) -> Stack:
-    return build_stack(Settings.model_validate_json(settings_json))
+    return build_stack(Settings())
 
 
 def get_stack() -> Stack:
     """The process-wide stack for the current settings (built once, shared by every session)."""
-    return _cached_stack(Settings().model_dump_json())
+    return _cached_stack(Settings().cache_key())
 
 
 @st.cache_resource(show_spinner="Loading the answering pipeline…")
 def _cached_rag(settings_json: str) -> RagService:
-    settings = Settings.model_validate_json(settings_json)
+    settings = Settings()
     service, _ = build_rag_service(settings, _cached_stack(settings_json))
     return service
 
 
 def get_rag_service() -> RagService:
     """The process-wide answering service (policies, cache, LLM or extractive) over the cached stack."""
-    return _cached_rag(Settings().model_dump_json())
+    return _cached_rag(Settings().cache_key())
 
 
 @st.cache_resource
 def get_feedback_log() -> SqliteFeedbackLog:
     """Thumbs up/down from the Ask page, in the state store."""
     return build_feedback_log(Settings())
+
+
+@st.cache_resource
+def get_audit_log() -> AuditLog:
+    """The audit log in the state store, sealed with the audit key (hand it to actions that audit)."""
+    return build_audit_log(Settings())
 
 
 @st.cache_resource
@@ -170,13 +181,13 @@ def get_eval_jobs() -> EvalJobs:
 
 @st.cache_resource
 def _cached_index_ops(settings_json: str) -> IndexOps:
-    return build_index_ops(Settings.model_validate_json(settings_json), _cached_stack(settings_json))
+    return build_index_ops(Settings(), _cached_stack(settings_json))
 
 
 def get_index_ops() -> IndexOps:
     """Index operations on the serving alias of the cached stack (registry and audit log in the state
     database), built once per process."""
-    return _cached_index_ops(Settings().model_dump_json())
+    return _cached_index_ops(Settings().cache_key())
 
 
 @st.cache_resource
@@ -187,12 +198,12 @@ def get_eval_store() -> EvalRunStore:
 
 @st.cache_resource
 def _cached_overrides(settings_json: str) -> PolicyOverrideStore:
-    return build_policy_overrides(Settings.model_validate_json(settings_json))
+    return build_policy_overrides(Settings())
 
 
 def get_policy_overrides() -> PolicyOverrideStore:
     """Run-time policy overrides in the state store (a policy's default ef applied from the Tune page)."""
-    return _cached_overrides(Settings().model_dump_json())
+    return _cached_overrides(Settings().cache_key())
 
 
 def get_eval_runner(with_answers: bool, policy: Policy | None) -> EvalRunner:
@@ -203,7 +214,8 @@ def get_eval_runner(with_answers: bool, policy: Policy | None) -> EvalRunner:
 def current_user() -> User:
     """The console's user: trusted proxy header, login, or the local user (see ``ragdeck/login.py``).
 
-    Check a permission with ``ragdeck.console.roles.require(current_user(), Role.OPERATOR, "action")``.
+    Check a permission with ``ragdeck.console.roles.require(current_user(), "action", log=get_audit_log())``
+    (the role each action needs is in ``roles.PERMISSIONS``).
     """
     from ragdeck.login import current_user as resolve
 
@@ -217,7 +229,7 @@ def _hosted_api() -> dict[str, BackgroundApi]:
 
 def hosted_api() -> BackgroundApi | None:
     """The RAG API this console serves itself (see ``start_hosted_api``), if started."""
-    return _hosted_api().get(Settings().model_dump_json())
+    return _hosted_api().get(Settings().cache_key())
 
 
 def start_hosted_api() -> BackgroundApi:
@@ -225,7 +237,7 @@ def start_hosted_api() -> BackgroundApi:
     allows one process per data directory, so a separate API process could not open it)."""
     from ragdeck.api.background import start_background_api
 
-    key = Settings().model_dump_json()
+    key = Settings().cache_key()
     hosted = _hosted_api()
     if key not in hosted:
         hosted[key] = start_background_api(Settings(), get_stack())

@@ -14,6 +14,8 @@ from test_browser import CHROMIUM, CHROMIUM_ARGS, _idle, _require_browser
 from ragdeck.console import audit
 from ragdeck.console.evalsets.io import write_jsonl
 from ragdeck.console.ingest.pipeline import ingest
+from ragdeck.console.settings import Settings
+from ragdeck.console.wiring import build_audit_log
 from ragdeck.services.qdrant_embedded import EmbeddedQdrantStore
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
@@ -87,7 +89,7 @@ def test_rebuild_gate_swap_rollback_in_chromium(small_console, tmp_path: Path) -
         text = page.inner_text("body")
         assert "Traceback" not in text
         browser.close()
-    actions = [(e.action, e.outcome) for e in audit.entries(log=audit.open_log())][:5]
+    actions = [(e.action, e.outcome) for e in audit.entries(log=build_audit_log(Settings()))][:5]
     assert actions == [
         ("index.rollback", "ok"),
         ("index.swap", "ok"),
@@ -142,7 +144,7 @@ def test_login_then_an_engineer_is_refused_a_swap_in_chromium(
         browser.close()
     with Store(Settings().qdrant_dir) as store:
         assert store.resolve("rag_chunks") == "rag_chunks_v1"
-    (entry,) = audit.entries(outcome="denied", log=audit.open_log())
+    (entry,) = audit.entries(outcome="denied", log=build_audit_log(Settings()))
     assert (entry.actor, entry.role, entry.action) == ("ed", "engineer", "index.swap")
 
 

@@ -14,6 +14,8 @@ from servers import serve_asgi
 
 from ragdeck.console import audit
 from ragdeck.console.online.routing import stable_bucket
+from ragdeck.console.settings import Settings
+from ragdeck.console.wiring import build_audit_log
 
 TOKEN = "canary-page-token"
 
@@ -43,14 +45,14 @@ def test_weight_set_on_the_page_routes_the_hosted_api(demo_data_dir: Path) -> No
                 body = client.post("/query", json={"question": "What is PromQL?", "user_id": user}).json()
                 assert body["policy"] == ("B" if stable_bucket(user) < 0.4 else "A")
         assert [admin.assign(u) for u in users] == ["B" if stable_bucket(u) < 0.4 else "A" for u in users]
-        entry = audit.entries(action="canary.weight")[0]
+        entry = audit.entries(action="canary.weight", log=build_audit_log(Settings()))[0]
         assert entry.after == 0.4 and entry.reason == "B reranks better offline"
         at.run()  # the live table counts the four answers
         live = next(d.value for d in at.dataframe if "P95 ms" in d.value.columns)
         assert int(live["requests"].sum()) == 4
         next(b for b in at.button if b.label == "Roll back to A (0 %)").click().run()
         assert admin.routing()["weights"]["B"] == 0.0
-        assert audit.entries(action="canary.rollback")[0].before == 0.4
+        assert audit.entries(action="canary.rollback", log=build_audit_log(Settings()))[0].before == 0.4
     finally:
         hosted.stop()
         ui._hosted_api.clear()

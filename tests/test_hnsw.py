@@ -20,7 +20,7 @@ from ragdeck.console import hnsw
 from ragdeck.console.hnsw import SweepRow
 from ragdeck.console.roles import User
 from ragdeck.console.settings import Settings
-from ragdeck.console.wiring import build_policy_overrides
+from ragdeck.console.wiring import build_audit_log, build_policy_overrides
 from ragdeck.errors import InputError, PermissionDenied, RagdeckError, StoreBusy
 from ragdeck.services.qdrant_embedded import EmbeddedQdrantStore
 from ragdeck.services.types import HnswConfig, VectorPoint
@@ -321,13 +321,16 @@ def test_a_sweep_job_reports_progress_cancels_between_configurations_and_resumes
 
 def _apply_ef(settings: Settings, policy: str, ef: int | None, *, actor: User | str) -> tuple:
     """``apply_policy_ef`` on the state database's overrides, as the fronts hand them in."""
-    return hnsw.apply_policy_ef(settings, policy, ef, actor=actor, overrides=build_policy_overrides(settings))
+    return hnsw.apply_policy_ef(
+        settings, policy, ef, actor=actor, overrides=build_policy_overrides(settings),
+        log=build_audit_log(settings),
+    )  # fmt: skip
 
 
 def _audit_entries(action: str) -> list:
     from ragdeck.console import audit
 
-    return audit.entries(action=action)
+    return audit.entries(action=action, log=build_audit_log(Settings()))
 
 
 def _query_continuously(store: EmbeddedQdrantStore, stop: threading.Event, log: list) -> None:
@@ -355,7 +358,8 @@ def test_queries_keep_succeeding_during_an_in_place_rebuild(tmp_path: Path, data
             began = time.monotonic()
             stages: list[tuple[str, int, int]] = []
             before, after = hnsw.apply_hnsw(
-                store, "vecs", 32, 64, actor="test", progress=lambda *a: stages.append(a)
+                store, "vecs", 32, 64, log=build_audit_log(Settings()), actor="test",
+                progress=lambda *a: stages.append(a),
             )
             ended = time.monotonic()
             while len([e for e in log if e[1] > ended]) < 20:
@@ -449,14 +453,14 @@ def test_applying_needs_the_operator_role_and_refusals_are_audited(data_dir: Pat
         _apply_ef(Settings(), "A", 32, actor=engineer)
     with build_collection(data_dir / "qdrant", n=300) as store:
         with pytest.raises(PermissionDenied):
-            hnsw.apply_hnsw(store, "vecs", 8, 32, actor=engineer)
+            hnsw.apply_hnsw(store, "vecs", 8, 32, log=build_audit_log(Settings()), actor=engineer)
         assert store.collection_info("vecs").hnsw.m == 4
-        hnsw.check_sweep(engineer, "vecs")
+        hnsw.check_sweep(engineer, "vecs", log=build_audit_log(Settings()))
         with pytest.raises(PermissionDenied):
-            hnsw.check_sweep(User("ann", Role.ANNOTATOR), "vecs")
-        hnsw.apply_hnsw(store, "vecs", 8, 32, actor=operator)
+            hnsw.check_sweep(User("ann", Role.ANNOTATOR), "vecs", log=build_audit_log(Settings()))
+        hnsw.apply_hnsw(store, "vecs", 8, 32, log=build_audit_log(Settings()), actor=operator)
     _apply_ef(Settings(), "A", 32, actor=operator)
-    rows = [(e.actor, e.action, e.target, e.outcome) for e in audit.entries()]
+    rows = [(e.actor, e.action, e.target, e.outcome) for e in audit.entries(log=build_audit_log(Settings()))]
     assert rows == [
         ("olga", "policy.hnsw_ef", "policy:A", "ok"),
         ("olga", "collection.hnsw", "collection:vecs", "ok"),
@@ -561,7 +565,8 @@ def test_sweep_on_the_server_adapter_code_path(tmp_path: Path, data_dir: Path) -
         assert [c.name for c in store.list_collections()] == ["docs"]
         stages: list[tuple[str, int, int]] = []
         before, after = hnsw.apply_hnsw(
-            store, "docs_live", 32, 200, actor="test", progress=lambda *a: stages.append(a)
+            store, "docs_live", 32, 200, log=build_audit_log(Settings()), actor="test",
+            progress=lambda *a: stages.append(a),
         )
         assert stages[-2:] == [("server indexing: done", 1, 1), ("done", 1, 1)]
         assert ("server indexing (0 s)", 0, 300) in stages  # local mode reports no indexed vectors
@@ -582,7 +587,7 @@ def test_apply_on_a_live_server(tmp_path: Path, data_dir: Path) -> None:
         try:
             s.upsert(name, [VectorPoint(id=f"d#s:{i}", vector=x[i].tolist()) for i in range(500)])
             s.finish_indexing(name)
-            _, after = hnsw.apply_hnsw(s, name, 32, 64, actor="test")
+            _, after = hnsw.apply_hnsw(s, name, 32, 64, log=build_audit_log(Settings()), actor="test")
             assert (after.m, after.ef_construct) == (32, 64)
             points = hnsw.StoredVectors.read(s, name)
             rows = hnsw.measure_grid(

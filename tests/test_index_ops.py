@@ -24,7 +24,7 @@ from ragdeck.console.jobs import Cancelled
 from ragdeck.console.retrieval.policies import default_policy
 from ragdeck.console.roles import Role, User
 from ragdeck.console.settings import Settings
-from ragdeck.console.wiring import Stack, build_eval_runner, build_index_ops, build_stack
+from ragdeck.console.wiring import Stack, build_audit_log, build_eval_runner, build_index_ops, build_stack
 from ragdeck.errors import InputError, PermissionDenied
 from ragdeck.services.types import HnswConfig
 
@@ -563,7 +563,7 @@ def test_ingest_that_moves_an_alias_needs_the_operator_role(
     )
     assert code == 0, err
     assert stack.store.resolve("rag_chunks") == "rag_chunks_v10"
-    moved, denied = audit.entries(action="ingest.alias")  # newest first
+    moved, denied = audit.entries(action="ingest.alias", log=build_audit_log(Settings()))  # newest first
     assert (denied.actor, denied.outcome) == ("ed", "denied")
     assert (moved.actor, moved.outcome, moved.before) == ("olga", "ok", {"collection": "rag_chunks_v1"})
     assert moved.after == {"collection": "rag_chunks_v10"}

@@ -16,6 +16,7 @@ from ragdeck.console import audit
 from ragdeck.console.evalsets.io import write_jsonl
 from ragdeck.console.ingest.pipeline import ingest
 from ragdeck.console.settings import Settings
+from ragdeck.console.wiring import build_audit_log
 from ragdeck.services.qdrant_embedded import EmbeddedQdrantStore
 
 
@@ -83,7 +84,7 @@ def test_rebuild_gate_swap_rollback_on_the_page(small_stack: Path) -> None:
     _button(at, "Roll back to rag_chunks_v1").click().run()
     assert "Rolled back" in at.success[0].value
     assert _live() == "rag_chunks_v1"
-    actions = [e.action for e in audit.entries()]
+    actions = [e.action for e in audit.entries(log=build_audit_log(Settings()))]
     assert actions[:3] == ["index.rollback", "index.swap", "index.gate"]
     assert "Export CSV" in [d.proto.label for d in at.get("download_button")]
 
@@ -101,7 +102,7 @@ def test_an_engineer_cannot_swap_on_the_page(small_stack: Path, monkeypatch: pyt
     assert not at.exception
     assert "ed has role engineer" in at.error[0].value and "needs operator" in at.error[0].value
     assert _live() == "rag_chunks_v1"
-    (entry,) = audit.entries(outcome="denied")
+    (entry,) = audit.entries(outcome="denied", log=build_audit_log(Settings()))
     assert (entry.actor, entry.role, entry.action, entry.target) == (
         "ed",
         "engineer",
@@ -177,5 +178,5 @@ def test_a_rebuild_job_shows_progress_is_cancelled_and_resumed_on_the_page(
     assert versions.loc["rag_chunks_v2", "status"] == "ready" and versions.loc["rag_chunks_v2", "points"] > 8
     assert not any("was cancelled" in w.value for w in at.warning)
     assert _live() == "rag_chunks_v1"
-    actions = [e.action for e in audit.entries()][:4]
+    actions = [e.action for e in audit.entries(log=build_audit_log(Settings()))][:4]
     assert actions == ["index.rebuild", "index.rebuild.resume", "index.rebuild.cancel", "index.rebuild.start"]

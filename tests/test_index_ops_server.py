@@ -14,6 +14,7 @@ from test_store_server import DIM, FakeQdrant
 
 from ragdeck.console.index_ops.operations import IndexOps
 from ragdeck.errors import InputError
+from ragdeck.services.audit_log import SqliteAuditLog
 from ragdeck.services.index_registry import SqliteIndexRegistry
 from ragdeck.services.qdrant_server import QdrantServerStore
 from ragdeck.services.types import HnswConfig
@@ -89,7 +90,10 @@ def test_shards_and_replicas_reach_the_create_request(server: tuple[QdrantServer
 
 def test_cluster_view(server: tuple[QdrantServerStore, ClusterFake], tmp_path: Path) -> None:
     store, _ = server
-    ops = IndexOps(store, SqliteIndexRegistry(tmp_path / "state.sqlite3"), alias="docs")
+    ops = IndexOps(
+        store, SqliteIndexRegistry(tmp_path / "state.sqlite3"), alias="docs",
+        log=SqliteAuditLog(tmp_path / "state.sqlite3"),
+    )  # fmt: skip
     view = ops.cluster()
     assert view is not None and view["collection"] == "docs_v1" and view["cluster"] == "enabled"
     assert view["peers"] == [
@@ -111,7 +115,10 @@ def test_embedded_store_has_no_cluster_and_refuses_shards(
     from ragdeck.services.qdrant_embedded import EmbeddedQdrantStore
 
     with EmbeddedQdrantStore(data_dir / "qdrant") as store:
-        ops = IndexOps(store, SqliteIndexRegistry(tmp_path / "state.sqlite3"), alias="rag_chunks")
+        ops = IndexOps(
+        store, SqliteIndexRegistry(tmp_path / "state.sqlite3"), alias="rag_chunks",
+        log=SqliteAuditLog(tmp_path / "state.sqlite3"),
+    )  # fmt: skip
         assert ops.cluster() is None
         with pytest.raises(InputError, match="need a Qdrant server"):
             ops.rebuild(
@@ -126,7 +133,10 @@ def test_embedded_store_has_no_cluster_and_refuses_shards(
 
 def test_download_a_server_snapshot(server: tuple[QdrantServerStore, ClusterFake], tmp_path: Path) -> None:
     store, fake = server
-    ops = IndexOps(store, SqliteIndexRegistry(tmp_path / "state.sqlite3"), alias="docs")
+    ops = IndexOps(
+        store, SqliteIndexRegistry(tmp_path / "state.sqlite3"), alias="docs",
+        log=SqliteAuditLog(tmp_path / "state.sqlite3"),
+    )  # fmt: skip
     info = store.create_snapshot("docs")
     assert ops.local_snapshot("docs_v1", info.name) is None  # the server keeps it
     path = ops.download_snapshot("docs_v1", info.name, tmp_path / "copy.snapshot")

@@ -30,6 +30,8 @@ from ragdeck.console.online.panel import (
     set_guard_thresholds,
 )
 from ragdeck.console.roles import Role, User
+from ragdeck.console.settings import Settings
+from ragdeck.console.wiring import build_audit_log
 from ragdeck.errors import ConfigError, InputError, PermissionDenied, ServiceUnavailable
 from ragdeck.services.rag_api_admin import RagApiAdmin
 from ragdeck.services.types import MetricSample
@@ -254,19 +256,19 @@ ENGINEER = User("erik", Role.ENGINEER, "test")
 
 def test_operator_moves_the_canary_and_every_change_is_audited(api) -> None:
     url, runtime = api
-    admin = RagApiAdmin(url, TOKEN)
+    admin, audit_log = RagApiAdmin(url, TOKEN), build_audit_log(Settings())
     try:
-        summary = set_canary_weight(admin, OPERATOR, 0.3, "try B on 30 %")
+        summary = set_canary_weight(admin, OPERATOR, 0.3, "try B on 30 %", log=audit_log)
         assert summary["weights"] == {"A": pytest.approx(0.7), "B": 0.3}
         users = [f"u{i}" for i in range(30)]
         from ragdeck.console.online.routing import stable_bucket
 
         assert [admin.assign(u) for u in users] == ["B" if stable_bucket(u) < 0.3 else "A" for u in users]
-        assert promote_canary(admin, OPERATOR, "B wins")["weights"]["B"] == 1.0
-        assert roll_back_canary(admin, OPERATOR)["weights"]["B"] == 0.0
-        set_guard_thresholds(admin, OPERATOR, {"p95_ms": 800, "min_samples": 20}, "tighter")
+        assert promote_canary(admin, OPERATOR, "B wins", log=audit_log)["weights"]["B"] == 1.0
+        assert roll_back_canary(admin, OPERATOR, log=audit_log)["weights"]["B"] == 0.0
+        set_guard_thresholds(admin, OPERATOR, {"p95_ms": 800, "min_samples": 20}, "tighter", log=audit_log)
         assert admin.routing()["thresholds"]["p95_ms"] == 800.0
-        log = audit.entries(actor="olga")
+        log = audit.entries(actor="olga", log=build_audit_log(Settings()))
         assert [e.action for e in log] == [
             "canary.thresholds",
             "canary.rollback",
@@ -286,9 +288,9 @@ def test_without_the_operator_role_nothing_moves_and_the_attempt_is_audited(api)
     admin = RagApiAdmin(url, TOKEN)
     try:
         with pytest.raises(PermissionDenied, match="operator"):
-            promote_canary(admin, ENGINEER, "sneaky")
+            promote_canary(admin, ENGINEER, "sneaky", log=build_audit_log(Settings()))
         assert admin.routing()["weights"]["B"] == 0.0
-        denied = audit.entries(actor="erik")
+        denied = audit.entries(actor="erik", log=build_audit_log(Settings()))
         assert denied[0].action == "canary.promote" and denied[0].outcome == "denied"
     finally:
         admin.close()

@@ -13,8 +13,9 @@ from pages import open_page
 from streamlit.testing.v1 import AppTest
 
 from ragdeck.console import audit
-from ragdeck.console.roles import Role, User, cli_user, require, role_for
+from ragdeck.console.roles import PERMISSIONS, Role, User, allowed, cli_user, require, role_for
 from ragdeck.console.settings import Settings
+from ragdeck.console.wiring import build_audit_log
 from ragdeck.errors import ConfigError, PermissionDenied
 from ragdeck.login import login_role
 from ragdeck.services.audit_log import SqliteAuditLog
@@ -88,7 +89,8 @@ def test_verify_finds_an_edit_made_around_the_triggers(log: SqliteAuditLog, tmp_
     db.execute("DROP TRIGGER audit_log_no_update")
     db.execute("UPDATE audit_log SET actor = 'mallory' WHERE target = 't1'")
     db.close()
-    assert audit.verify(log=log) == 2
+    broken = audit.verify(log=log)
+    assert broken is not None and broken.row == 2 and "changed" in broken.problem
 
 
 def test_concurrent_appends_keep_the_chain(log: SqliteAuditLog) -> None:
@@ -106,10 +108,10 @@ def test_concurrent_appends_keep_the_chain(log: SqliteAuditLog) -> None:
 
 
 def test_require_denies_and_audits(log: SqliteAuditLog) -> None:
-    require(User("olga", Role.OPERATOR), Role.OPERATOR, "index.swap", target="rag_chunks", log=log)
+    require(User("olga", Role.OPERATOR), "index.swap", target="rag_chunks", log=log)
     assert audit.entries(log=log) == []
     with pytest.raises(PermissionDenied, match="needs operator"):
-        require(User("eve", Role.ENGINEER), Role.OPERATOR, "index.swap", target="rag_chunks", log=log)
+        require(User("eve", Role.ENGINEER), "index.swap", target="rag_chunks", log=log)
     (entry,) = audit.entries(log=log)
     assert (entry.actor, entry.role, entry.outcome) == ("eve", "engineer", "denied")
     assert entry.action == "index.swap" and entry.target == "rag_chunks"
@@ -123,10 +125,29 @@ def test_csv_and_jsonl_export(log: SqliteAuditLog) -> None:
     assert audit.to_jsonl(audit.entries(log=log)).count("\n") == 1
 
 
-def test_default_log_is_in_the_state_db(data_dir: Path) -> None:
-    audit.record("olga", "x", "y")
+def test_the_wired_log_is_in_the_state_db_sealed_by_a_key_apart(data_dir: Path) -> None:
+    log = build_audit_log(Settings())
+    assert build_audit_log(Settings()) is log  # once per process
+    audit.record("olga", "x", "y", log=log)
     assert Settings().state_db.is_file()
-    assert audit.entries()[0].actor == "olga"
+    assert audit.entries(log=log)[0].actor == "olga"
+    key = Settings().audit_key_path
+    assert key.is_file() and key.stat().st_mode & 0o777 == 0o600
+    assert key.read_text().strip() not in Settings().state_db.read_bytes().decode("latin-1")
+
+
+def test_one_permission_table_covers_every_checked_action() -> None:
+    """Every action the code checks is in PERMISSIONS (require raises KeyError otherwise)."""
+    import re
+
+    root = Path(__file__).parents[1] / "ragdeck"
+    checked = set()
+    for path in root.rglob("*.py"):
+        checked |= set(re.findall(r'require\(\s*\w+,\s*"([a-z_.]+)"', path.read_text()))
+    assert checked and checked <= set(PERMISSIONS), checked - set(PERMISSIONS)
+    assert PERMISSIONS["eval.run"] is Role.ENGINEER and PERMISSIONS["index.swap"] is Role.OPERATOR
+    assert not allowed(User("ann", Role.ANNOTATOR), "eval.run")
+    assert allowed(User("eve", Role.ENGINEER), "eval.run")
 
 
 # ---------------------------------------------------------------- the console's user

@@ -145,7 +145,7 @@ def test_old_database_keeps_working_after_migration(old_db: tuple[Path, dict[str
     assert {label.annotator for label in ann.labels(question_id)} == {"ana", "ben", "cleo"}
     audit = SqliteAuditLog(path)
     audit.append(actor="ops", role="operator", action="test", target="t")
-    assert audit.verify() is None  # the chain goes on over the old rows
+    assert audit.verify() is None  # the chain goes on over the old rows (adopted when the key was made)
     with (
         contextlib.closing(sqlite3.connect(path)) as db,
         pytest.raises(sqlite3.IntegrityError, match="append"),

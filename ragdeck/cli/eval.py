@@ -18,8 +18,15 @@ from ragdeck.console.evaluation.gate import check_gate, parse_gate
 from ragdeck.console.evaluation.plan import DEFAULT_KS, EvalPlan
 from ragdeck.console.evaluation.report import export_json, headline_metrics, markdown_summary, means
 from ragdeck.console.retrieval.policies import Policy, default_policy
+from ragdeck.console.roles import cli_user, require
 from ragdeck.console.settings import Settings
-from ragdeck.console.wiring import build_eval_runner, build_eval_store, build_policies, build_stack
+from ragdeck.console.wiring import (
+    build_audit_log,
+    build_eval_runner,
+    build_eval_store,
+    build_policies,
+    build_stack,
+)
 from ragdeck.errors import InputError
 from ragdeck.services.files import write_text_atomic
 
@@ -128,6 +135,7 @@ def eval_cmd(
     conditions = parse_gate(gate) if gate else []
     settings = Settings()
     set_file = resolve_eval_set(set_file)
+    require(cli_user(settings), "eval.run", target=set_file.name, log=build_audit_log(settings))
     evalset = read_any(set_file, queries)
     # A baseline that cannot be used is reported before the run, not after it.
     baseline_means = (

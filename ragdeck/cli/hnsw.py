@@ -31,7 +31,7 @@ from ragdeck.console.hnsw import (
 )
 from ragdeck.console.roles import cli_user
 from ragdeck.console.settings import Settings
-from ragdeck.console.wiring import build_policy_overrides, build_stack
+from ragdeck.console.wiring import build_audit_log, build_policy_overrides, build_stack
 from ragdeck.errors import InputError
 from ragdeck.services.files import write_text_atomic
 
@@ -133,7 +133,7 @@ def sweep_cmd(
         for left in remove_temporary(store):
             err.print(f"removed a temporary copy left by an interrupted sweep: {left}")
         physical = store.resolve(name)
-        check_sweep(cli_user(settings), physical)
+        check_sweep(cli_user(settings), physical, log=build_audit_log(settings))
         points = None
         if evalset is not None:
             query_set = eval_queries(evalset, stack.embedder, store, physical)
@@ -183,17 +183,17 @@ def apply_cmd(
     if policy is None and m is None and ef_construct is None:
         raise InputError("nothing to apply: give --policy P --ef N, and/or --m / --ef-construct")
     settings = Settings()
-    actor = cli_user(settings)
+    actor, log = cli_user(settings), build_audit_log(settings)
     if policy is not None:
         before, after = apply_policy_ef(
-            settings, policy, ef, actor=actor, overrides=build_policy_overrides(settings)
+            settings, policy, ef, actor=actor, overrides=build_policy_overrides(settings), log=log
         )
         out.print(f"policy {policy}: hnsw_ef {before} -> {after}")
     if m is not None or ef_construct is not None:
         stack = build_stack(settings)
         try:
             current = stack.store.collection_info(collection or settings.alias)
-            check_apply(actor, current.name)
+            check_apply(actor, current.name, log=log)
             with _progress() as bar:
                 task = bar.add_task("apply", total=2)
 
@@ -206,6 +206,7 @@ def apply_cmd(
                     m if m is not None else current.hnsw.m,
                     ef_construct if ef_construct is not None else current.hnsw.ef_construct,
                     actor=actor,
+                    log=log,
                     progress=progress,
                 )
         finally:

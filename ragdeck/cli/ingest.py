@@ -15,9 +15,9 @@ from ragdeck.cli.common import JsonOpt, err, open_stack, out
 from ragdeck.console import audit
 from ragdeck.console.ingest.demo import ensure_demo
 from ragdeck.console.ingest.pipeline import IngestReport, chunking_from, hnsw_from, ingest
-from ragdeck.console.roles import Role, cli_user, require
+from ragdeck.console.roles import cli_user, require
 from ragdeck.console.settings import Settings
-from ragdeck.console.wiring import Stack
+from ragdeck.console.wiring import Stack, build_audit_log
 from ragdeck.errors import InputError
 
 STAGE_LABELS = {"chunk": "Chunking", "embed": "Embedding", "index": "Indexing"}
@@ -85,7 +85,7 @@ def ingest_cmd(
         raise InputError(f"{path} does not exist: give a folder, a .md/.txt file or a BEIR corpus.jsonl")
     user = cli_user(settings)
     if alias:  # moving an alias is an index operation: operators only, audited (ragdeck index swap gates it)
-        require(user, Role.OPERATOR, "ingest.alias", target=alias)
+        require(user, "ingest.alias", target=alias, log=build_audit_log(settings))
     with open_stack() as stack, progress_bar() as progress:
         before = stack.store.list_aliases().get(alias) if alias else None
         report = ingest(
@@ -101,7 +101,10 @@ def ingest_cmd(
             progress=progress,
         )
     if alias:
-        audit.record(user, "ingest.alias", alias, {"collection": before}, {"collection": collection})
+        audit.record(
+            user, "ingest.alias", alias, {"collection": before}, {"collection": collection},
+            log=build_audit_log(settings),
+        )
     if as_json:
         out.print_json(data={**asdict(report), "chunks_per_second": report.chunks_per_second})
     else:

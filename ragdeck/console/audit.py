@@ -6,29 +6,56 @@ Public API::
     audit.entries(limit=500, actor=None, action=None, target=None, outcome=None) -> list[AuditEntry]
     audit.to_csv(entries) -> str;  audit.to_jsonl(entries) -> str;  audit.verify() -> int | None
 
-``actor`` is a ``roles.User`` (its role is recorded too) or a plain name. Each function takes an optional
-``log`` (a ``SqliteAuditLog``); by default the one in the state database of the current settings. Rows are
-append-only (see ``services/audit_log.py``).
+``actor`` is a ``roles.User`` (its role is recorded too) or a plain name. Each function takes the ``log``
+(an ``AuditLog``; ``wiring.build_audit_log(settings)`` builds the one in the state database, once per
+process). Rows are append-only and sealed outside the database (see ``services/audit_log.py``); ``verify``
+returns the first ``AuditBreak`` (the row and what is wrong) or None.
 """
 
 from __future__ import annotations
 
 import csv
-import functools
 import io
 import json
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from ragdeck.console.settings import Settings
-from ragdeck.services.audit_log import SqliteAuditLog
+from ragdeck.services.types import AuditBreak
 
 if TYPE_CHECKING:
     from ragdeck.console.identity import User
 
 OUTCOMES = ("ok", "denied", "failed")
+
+
+class AuditLog(Protocol):
+    """Where audit rows are kept (``services.audit_log.SqliteAuditLog``)."""
+
+    def append(
+        self,
+        *,
+        actor: str,
+        role: str,
+        action: str,
+        target: str,
+        before: Any = None,
+        after: Any = None,
+        reason: str = "",
+        outcome: str = "ok",
+    ) -> dict[str, Any]: ...
+
+    def rows(
+        self,
+        *,
+        limit: int | None = 500,
+        actor: str | None = None,
+        action: str | None = None,
+        target: str | None = None,
+        outcome: str | None = None,
+    ) -> list[dict[str, Any]]: ...
+
+    def verify(self) -> AuditBreak | None: ...
 CSV_COLUMNS = ("id", "time", "actor", "role", "action", "target", "before", "after", "reason", "outcome")
 
 
@@ -63,7 +90,7 @@ class AuditEntry:
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> AuditEntry:
-        """From a ``SqliteAuditLog`` row."""
+        """From an ``AuditLog`` row."""
         stamp = datetime.fromtimestamp(float(row["at"]), UTC).isoformat(timespec="milliseconds")
         return cls(
             id=int(row["id"]),
@@ -79,16 +106,6 @@ class AuditEntry:
         )
 
 
-@functools.lru_cache(maxsize=8)
-def _log_at(path: Path) -> SqliteAuditLog:
-    return SqliteAuditLog(path)
-
-
-def open_log(settings: Settings | None = None) -> SqliteAuditLog:
-    """The audit log in the state database of ``settings`` (the current settings by default)."""
-    return _log_at((settings or Settings()).state_db)
-
-
 def record(
     actor: User | str,
     action: str,
@@ -98,13 +115,13 @@ def record(
     reason: str = "",
     *,
     outcome: str = "ok",
-    log: SqliteAuditLog | None = None,
+    log: AuditLog,
 ) -> AuditEntry:
     """Append one entry; ``action`` is a dotted name such as ``index.swap``."""
     if outcome not in OUTCOMES:
         raise ValueError(f"outcome must be one of {', '.join(OUTCOMES)}, not {outcome!r}")
     name, role = (actor, "") if isinstance(actor, str) else (actor.name, actor.role.label)
-    row = (log or open_log()).append(
+    row = log.append(
         actor=name,
         role=role,
         action=action,
@@ -124,16 +141,17 @@ def entries(
     action: str | None = None,
     target: str | None = None,
     outcome: str | None = None,
-    log: SqliteAuditLog | None = None,
+    log: AuditLog,
 ) -> list[AuditEntry]:
     """Entries newest first, filtered by exact actor, action, target and outcome."""
-    rows = (log or open_log()).rows(limit=limit, actor=actor, action=action, target=target, outcome=outcome)
+    rows = log.rows(limit=limit, actor=actor, action=action, target=target, outcome=outcome)
     return [AuditEntry.from_row(row) for row in rows]
 
 
-def verify(log: SqliteAuditLog | None = None) -> int | None:
-    """The id of the first entry whose chained digest is wrong (edited outside ragdeck), or None."""
-    return (log or open_log()).verify()
+def verify(log: AuditLog) -> AuditBreak | None:
+    """The first place where the log is not what ragdeck wrote (a row changed, added, cut or the log
+    deleted outside ragdeck), or None."""
+    return log.verify()
 
 
 def _cell(value: Any) -> str:

@@ -5,7 +5,9 @@ Public API::
     Role.parse("operator") -> Role.OPERATOR;  user.can(Role.ENGINEER) -> bool
     role_for(name, settings, default=...) -> Role      # the `roles` mapping, else the default
     cli_user(settings) -> User                          # RAGDECK_USER, else the OS user
-    require(user, Role.OPERATOR, "index.swap", target="rag_chunks") -> None
+    PERMISSIONS["index.swap"] -> Role.OPERATOR          # the one table: action -> the role it needs
+    allowed(user, "index.swap") -> bool
+    require(user, "index.swap", target="rag_chunks", log=log) -> None
         # raises PermissionDenied and appends a "denied" audit entry when the role is too low
 
 The console's user (login or trusted proxy header) comes from ``ragdeck.ui.current_user()``.
@@ -15,17 +17,59 @@ from __future__ import annotations
 
 import getpass
 import os
-from typing import TYPE_CHECKING
+from types import MappingProxyType
 
 from ragdeck.console import audit
 from ragdeck.console.identity import Role, User
 from ragdeck.console.settings import Settings
 from ragdeck.errors import PermissionDenied
 
-__all__ = ["Role", "User", "cli_user", "os_user", "require", "role_for"]
+__all__ = ["PERMISSIONS", "Role", "User", "allowed", "cli_user", "os_user", "require", "role_for"]
 
-if TYPE_CHECKING:
-    from ragdeck.services.audit_log import SqliteAuditLog
+_ENGINEER_ACTIONS = (
+    "eval.run",  # retrieval / answer runs on the shared stack (CLI, Evaluate page)
+    "evalset.publish",  # a new gold version others evaluate against
+    "hnsw.sweep",  # temporary copies of a collection, searched many times
+    "index.gate",  # an eval run of a candidate version
+    "slo.targets",
+)
+_OPERATOR_ACTIONS = (
+    "canary.promote",
+    "canary.rollback",
+    "canary.thresholds",
+    "canary.weight",
+    "collection.delete",
+    "collection.hnsw",
+    "index.delete",
+    "index.rebuild",
+    "index.rebuild.cleanup",
+    "index.rebuild.resume",
+    "index.rollback",
+    "index.swap",
+    "ingest.alias",
+    "policy.hnsw_ef",
+    "snapshot.create",
+    "snapshot.restore",
+)
+PERMISSIONS: MappingProxyType[str, Role] = MappingProxyType(
+    {
+        **dict.fromkeys(_ENGINEER_ACTIONS, Role.ENGINEER),
+        **dict.fromkeys(_OPERATOR_ACTIONS, Role.OPERATOR),
+    }
+)
+"""Every action that changes shared state or spends shared compute, and the lowest role allowed to do it;
+the CLI, the API's console-side actions and the pages all check through it (labelling needs no more than
+the annotator role every user has)."""
+
+
+def needed_role(action: str) -> Role:
+    """The role ``action`` needs (a KeyError for an action missing from ``PERMISSIONS`` is a bug)."""
+    return PERMISSIONS[action]
+
+
+def allowed(user: User, action: str) -> bool:
+    """Whether ``user`` may do ``action`` (pages use it to disable what would be refused)."""
+    return user.can(needed_role(action))
 
 
 def role_for(name: str, settings: Settings, default: str | Role | None = None) -> Role:
@@ -53,15 +97,9 @@ def cli_user(settings: Settings | None = None) -> User:
     return User(name, role_for(name, settings), "cli")
 
 
-def require(
-    user: User,
-    role: Role,
-    action: str,
-    *,
-    target: str = "",
-    log: SqliteAuditLog | None = None,
-) -> None:
-    """Raise PermissionDenied unless ``user`` has ``role``; a refusal is written to the audit log first."""
+def require(user: User, action: str, *, target: str = "", log: audit.AuditLog) -> None:
+    """Raise PermissionDenied unless ``user`` has the role ``action`` needs; a refusal is audited first."""
+    role = needed_role(action)
     if user.can(role):
         return
     audit.record(

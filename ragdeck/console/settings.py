@@ -8,6 +8,8 @@ component runs embedded in this process.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -194,6 +196,11 @@ class Settings(BaseSettings):
         None, description="streamlit-authenticator YAML of users with bcrypt-hashed passwords and roles."
     )
     auth_cookie_key: SecretStr | None = Field(None, description="Secret signing the login cookie.")
+    audit_key_file: Path | None = Field(
+        None,
+        description="Key sealing the audit log (unset: audit.key in data_dir); keep it where the database's "
+        "writers cannot read it.",
+    )
     index_retention: int = Field(3, ge=1, description="Index versions kept by `ragdeck index prune`.")
 
     @field_validator("qdrant_url", "tei_url", "tei_rerank_url", "llm_base_url", "prometheus_url", "redis_url")
@@ -244,3 +251,18 @@ class Settings(BaseSettings):
     def state_db(self) -> Path:
         """The SQLite state store."""
         return self.data_dir / "ragdeck.sqlite3"
+
+    def cache_key(self) -> str:
+        """These settings as text for a cache of what they build: every value, secrets as SHA-256 digests
+        (``model_dump_json`` masks them all alike, so a changed key would not rebuild the adapters)."""
+        secrets = {
+            name: hashlib.sha256(value.get_secret_value().encode()).hexdigest()
+            for name in type(self).model_fields
+            if isinstance(value := getattr(self, name), SecretStr)
+        }
+        return json.dumps([self.model_dump_json(), secrets])
+
+    @property
+    def audit_key_path(self) -> Path:
+        """The file of the key that seals the audit log (``audit_key_file``, else in ``data_dir``)."""
+        return self.audit_key_file or self.data_dir / "audit.key"

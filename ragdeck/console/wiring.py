@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from ragdeck.console.answering.cache import AnswerCache
 from ragdeck.console.answering.ports import KeyValueStore, LlmServerState, LlmStatusSource
 from ragdeck.console.answering.service import RagService
+from ragdeck.console.audit import AuditLog
 from ragdeck.console.evaluation.ports import AnswerJudge, EvalRunStore
 from ragdeck.console.index_ops.ports import IndexRegistry
 from ragdeck.console.interfaces import ChatModel, Embedder, MetricsQuery, VectorStore
@@ -397,17 +398,29 @@ def build_index_registry(settings: Settings) -> IndexRegistry:
     return _index_registry_at(settings.state_db)
 
 
+@functools.lru_cache(maxsize=8)
+def _audit_log_at(path: Path, key_file: Path) -> AuditLog:
+    from ragdeck.services.audit_log import SqliteAuditLog
+
+    return SqliteAuditLog(path, key_file=key_file)
+
+
+def build_audit_log(settings: Settings) -> AuditLog:
+    """The audit log in the state database, sealed with the key at ``settings.audit_key_path`` (one per
+    database per process)."""
+    return _audit_log_at(settings.state_db, settings.audit_key_path)
+
+
 def build_index_ops(settings: Settings, stack: Stack) -> IndexOps:
     """Index operations on the serving alias of ``stack``'s store, with the registry and the audit log in
     the state database; a swap checks the serving model (loaded only when a swap asks)."""
-    from ragdeck.console import audit
     from ragdeck.console.index_ops.operations import IndexOps
 
     return IndexOps(
         stack.store,
         build_index_registry(settings),
         alias=settings.alias,
-        log=audit.open_log(settings),
+        log=build_audit_log(settings),
         serving_model=lambda: stack.embedder.model_name,
     )
 

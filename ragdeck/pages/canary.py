@@ -27,7 +27,14 @@ from ragdeck.console.roles import Role
 from ragdeck.console.settings import Settings
 from ragdeck.console.wiring import build_metrics_query, build_replay_sender
 from ragdeck.errors import RagdeckError
-from ragdeck.ui import current_user, get_replay_jobs, get_routing_admin, start_hosted_api, user_errors
+from ragdeck.ui import (
+    current_user,
+    get_audit_log,
+    get_replay_jobs,
+    get_routing_admin,
+    start_hosted_api,
+    user_errors,
+)
 
 st.title("Canary")
 st.caption(
@@ -101,11 +108,11 @@ rollback = buttons[1].button(f"Roll back to {control} (0 %)", disabled=not can_o
 with user_errors():
     changed = None
     if apply:
-        changed = set_canary_weight(admin, user, percent / 100, reason)
+        changed = set_canary_weight(admin, user, percent / 100, reason, log=get_audit_log())
     elif promote:
-        changed = promote_canary(admin, user, reason)
+        changed = promote_canary(admin, user, reason, log=get_audit_log())
     elif rollback:
-        changed = roll_back_canary(admin, user, reason)
+        changed = roll_back_canary(admin, user, reason, log=get_audit_log())
     if changed is not None:
         st.toast(f"{canary} now gets {changed['weights'][canary]:.0%} of users")
         st.rerun()
@@ -211,7 +218,7 @@ with st.form("guard_thresholds"):
                 "min_samples": int(min_samples),
                 "window_s": window_s,
             }
-            set_guard_thresholds(admin, user, values, reason)
+            set_guard_thresholds(admin, user, values, reason, log=get_audit_log())
             st.toast("Guard thresholds saved")
             st.rerun()
 

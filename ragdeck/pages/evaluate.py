@@ -25,9 +25,12 @@ from ragdeck.console.evaluation.report import (
 )
 from ragdeck.console.retrieval.collections import hit_rows, search_targets
 from ragdeck.console.retrieval.policies import Policy
+from ragdeck.console.roles import require
 from ragdeck.console.settings import Settings
 from ragdeck.console.wiring import build_policies
 from ragdeck.ui import (
+    current_user,
+    get_audit_log,
     get_eval_jobs,
     get_eval_runner,
     get_eval_store,
@@ -43,6 +46,7 @@ jobs = get_eval_jobs()
 
 
 def start_run(path: Path, plan: EvalPlan) -> None:
+    require(current_user(), "eval.run", target=path.name, log=get_audit_log())
     runner = get_eval_runner(plan.answers, plan.policy)
     evalset = read_any(path)
     run, prepared = runner.start(evalset, plan, source=str(path))
@@ -159,6 +163,7 @@ if run.status != "done" and not (job and job.running):
     set_path = run.config.get("set_path")
     if set_path and Path(set_path).exists() and st.button("Resume", help="Runs only the unfinished queries."):
         with user_errors():
+            require(current_user(), "eval.run", target=Path(set_path).name, log=get_audit_log())
             resumer = get_eval_runner(bool(run.config.get("answers")), EvalPlan.from_json(run.config).policy)
             jobs.start(resumer, run, resumer.resume_set(run, read_any(set_path)))
             st.rerun()

@@ -379,4 +379,4 @@ if entries:
 else:
     st.caption("No audit entries match.")
 if (broken := audit.verify(ops.log)) is not None:
-    st.error(f"Audit entry {broken} was changed outside ragdeck: its digest does not match.", icon="⛔")
+    st.error(f"The audit log was altered outside ragdeck: {broken}.", icon="⛔")

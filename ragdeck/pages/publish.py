@@ -5,10 +5,12 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from ragdeck.console import audit
 from ragdeck.console.annotation import export_gold
 from ragdeck.console.evalsets.publish import diff, gold_to_evalset, load_version, publish, versions
+from ragdeck.console.roles import require
 from ragdeck.console.settings import Settings
-from ragdeck.ui import get_annotation_store, user_errors
+from ragdeck.ui import current_user, get_annotation_store, get_audit_log, user_errors
 
 st.title("Publish")
 settings = Settings()
@@ -38,8 +40,17 @@ with user_errors():
     with st.form("publish"):
         note = st.text_input("Note for this version", placeholder="what changed")
         if st.form_submit_button("Publish", type="primary", disabled=not evalset.records):
+            user, log = current_user(), get_audit_log()
+            require(user, "evalset.publish", target=name, log=log)
+            before = versions(directory, name)
             version, new = publish(evalset, directory, annotators=annotators, note=note)
             if new:
+                audit.record(
+                    user, "evalset.publish", name,
+                    before={"version": before[-1].version, "hash": before[-1].hash} if before else None,
+                    after={"version": version.version, "hash": version.hash, **evalset.stats()},
+                    reason=note, log=log,
+                )  # fmt: skip
                 st.success(f"Published {name} v{version.version} ({version.hash[:12]}).")
             else:
                 st.info(f"Nothing changed since v{version.version}: no new version.")

@@ -29,7 +29,7 @@ from ragdeck.console.slo.objectives import (
 )
 from ragdeck.console.wiring import build_metrics_query
 from ragdeck.errors import RagdeckError
-from ragdeck.ui import current_user, get_eval_store, get_routing_admin, get_stack, user_errors
+from ragdeck.ui import current_user, get_audit_log, get_eval_store, get_routing_admin, get_stack, user_errors
 
 STATE_COLOURS = {"green": "green", "amber": "orange", "red": "red", "unknown": "gray"}
 RANGES = {"1 h": 3600, "6 h": 21600, "24 h": 86400, "7 d": 604800, "30 d": 2592000}
@@ -69,7 +69,7 @@ with st.expander("Objectives"):
                     recall_metric=recall_metric.strip(),
                     period_days=period,
                 )
-                save_targets(user, path, targets, new)
+                save_targets(user, path, targets, new, log=get_audit_log())
                 st.toast("Objectives saved")
                 st.rerun()
     st.caption(f"Defaults come from the settings (`RAGDECK_SLO_*`); what is saved here lives in {path}.")

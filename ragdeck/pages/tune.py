@@ -36,6 +36,7 @@ from ragdeck.console.settings import Settings
 from ragdeck.console.wiring import build_policies
 from ragdeck.ui import (
     current_user,
+    get_audit_log,
     get_jobs,
     get_policy_overrides,
     get_stack,
@@ -98,7 +99,7 @@ with st.form("sweep"), user_errors():
     k = int(cols[3].number_input("k", 1, 100, 10))
     if st.form_submit_button("Run sweep", type="primary"):
         physical = store.resolve(collection)
-        check_sweep(user, physical)
+        check_sweep(user, physical, log=get_audit_log())
         grid = Grid.of(ms, efcs, efs)
         remove_temporary(store)
         points = None
@@ -215,7 +216,7 @@ cols[2].caption(f"now: {policies[policy].hnsw_ef or 'engine default'}")
 if cols[2].button("Set policy ef", disabled=not can_apply):
     with user_errors():
         before, after = apply_policy_ef(
-            settings, policy, int(ef_value), actor=user, overrides=get_policy_overrides()
+            settings, policy, int(ef_value), actor=user, overrides=get_policy_overrides(), log=get_audit_log()
         )
         st.success(f"Policy {policy}: default ef {before} → {after} (every process picks it up).")
 if best is not None and best.index == "copy":
@@ -229,6 +230,7 @@ if best is not None and best.index == "copy":
                 best.m,
                 best.ef_construct,
                 actor=user,
+                log=get_audit_log(),
                 progress=progress_callback(bar),
             )
             st.success(

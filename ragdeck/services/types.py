@@ -307,3 +307,15 @@ class AnnotationSnapshot:
     answers: list[Answer]
     assignments: dict[str, tuple[str, ...]]
     adjudications: list[Adjudication]
+
+
+@dataclass(frozen=True)
+class AuditBreak:
+    """Where the audit log stops being what ragdeck wrote: the first bad row (None: the log as a whole, e.g.
+    its key or head record) and what is wrong."""
+
+    row: int | None
+    problem: str
+
+    def __str__(self) -> str:
+        return self.problem if self.row is None else f"audit log entry {self.row}: {self.problem}"

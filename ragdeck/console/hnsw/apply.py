@@ -11,29 +11,23 @@ import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import asdict
-from typing import Any
 
 from ragdeck.console import audit
 from ragdeck.console.hnsw.grid import Progress
 from ragdeck.console.interfaces import VectorStore
 from ragdeck.console.retrieval.policies import load_policies
 from ragdeck.console.retrieval.ports import PolicyOverrideStore
-from ragdeck.console.roles import Role, User, require
+from ragdeck.console.roles import User, require
 from ragdeck.console.settings import Settings
 from ragdeck.errors import InputError
 from ragdeck.services.types import HnswConfig
 
 
-def _audit(actor: User | str, action: str, target: str, before: Any, after: Any, outcome: str = "ok") -> None:
-    """The one place HNSW tuning actions are audited."""
-    audit.record(actor, action, target, before=before, after=after, outcome=outcome)
-
-
-def check_apply(actor: User | str, collection: str) -> None:
+def check_apply(actor: User | str, collection: str, *, log: audit.AuditLog) -> None:
     """Changing a live collection's index needs the operator role (PermissionDenied, audited, otherwise).
     Roles apply to users (``ui.current_user()``, ``roles.cli_user()``); a plain name is trusted code."""
     if isinstance(actor, User):
-        require(actor, Role.OPERATOR, "collection.hnsw", target=f"collection:{collection}")
+        require(actor, "collection.hnsw", target=f"collection:{collection}", log=log)
 
 
 def apply_policy_ef(
@@ -43,6 +37,7 @@ def apply_policy_ef(
     *,
     actor: User | str,
     overrides: PolicyOverrideStore,
+    log: audit.AuditLog,
 ) -> tuple[int | None, int | None]:
     """Set the default search-time ef of ``policy`` (None: the engine's default) in ``overrides``
     (``wiring.build_policy_overrides``: the state database, where every process's policy loader picks it
@@ -53,11 +48,11 @@ def apply_policy_ef(
     if ef is not None and (isinstance(ef, bool) or not isinstance(ef, int) or ef < 1):
         raise InputError(f"ef must be an integer >= 1 (or unset), got {ef!r}")
     if isinstance(actor, User):
-        require(actor, Role.OPERATOR, "policy.hnsw_ef", target=f"policy:{policy}")
+        require(actor, "policy.hnsw_ef", target=f"policy:{policy}", log=log)
     before = policies[policy].hnsw_ef
     name = actor if isinstance(actor, str) else actor.name
     overrides.set(policy, "hnsw_ef", ef, actor=name)
-    _audit(actor, "policy.hnsw_ef", f"policy:{policy}", before, ef)
+    audit.record(actor, "policy.hnsw_ef", f"policy:{policy}", before=before, after=ef, log=log)
     return before, ef
 
 
@@ -93,13 +88,14 @@ def apply_hnsw(
     ef_construct: int,
     *,
     actor: User | str,
+    log: audit.AuditLog,
     progress: Progress | None = None,
 ) -> tuple[HnswConfig, HnswConfig]:
     """Change m / ef_construct of a live collection (server: ``update_collection``, then wait for the
     index; embedded: rebuilt on a copy and swapped in, searches keep working); returns (before, after).
     A user needs the operator role. Not cancellable: it completes or fails as a whole."""
     physical = store.resolve(collection)
-    check_apply(actor, physical)
+    check_apply(actor, physical, log=log)
     before = store.collection_info(physical).hnsw
     wanted = HnswConfig(m=m, ef_construct=ef_construct, full_scan_threshold=before.full_scan_threshold)
     report = progress or (lambda stage, done, total: None)
@@ -114,9 +110,15 @@ def apply_hnsw(
 
             _while_reporting(lambda: store.finish_indexing(physical), report, "server indexing", indexed)
     except BaseException:
-        _audit(actor, "collection.hnsw", f"collection:{physical}", asdict(before), asdict(wanted), "failed")
+        audit.record(
+            actor, "collection.hnsw", f"collection:{physical}", before=asdict(before), after=asdict(wanted),
+            outcome="failed", log=log,
+        )
         raise
     after = store.collection_info(physical).hnsw
     report("done", 1, 1)
-    _audit(actor, "collection.hnsw", f"collection:{physical}", asdict(before), asdict(after))
+    audit.record(
+        actor, "collection.hnsw", f"collection:{physical}", before=asdict(before), after=asdict(after),
+        log=log,
+    )
     return before, after

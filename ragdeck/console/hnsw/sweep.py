@@ -19,6 +19,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import replace
 
+from ragdeck.console import audit
 from ragdeck.console.hnsw.choice import choose
 from ragdeck.console.hnsw.copies import temporary_copy
 from ragdeck.console.hnsw.grid import (
@@ -36,15 +37,15 @@ from ragdeck.console.hnsw.grid import (
 from ragdeck.console.hnsw.measure import WARMUP, exact_truth, index_bytes, measure
 from ragdeck.console.hnsw.queries import QuerySet, StoredVectors
 from ragdeck.console.interfaces import VectorStore
-from ragdeck.console.roles import Role, User, require
+from ragdeck.console.roles import User, require
 from ragdeck.errors import InputError
 from ragdeck.services.types import CollectionInfo, HnswConfig
 
 
-def check_sweep(actor: User | str, collection: str) -> None:
+def check_sweep(actor: User | str, collection: str, *, log: audit.AuditLog) -> None:
     """Sweeping needs the engineer role (PermissionDenied, audited, otherwise); a plain name is trusted."""
     if isinstance(actor, User):
-        require(actor, Role.ENGINEER, "hnsw.sweep", target=f"collection:{collection}")
+        require(actor, "hnsw.sweep", target=f"collection:{collection}", log=log)
 
 
 def measure_grid(

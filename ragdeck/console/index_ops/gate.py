@@ -15,21 +15,21 @@ from ragdeck.console import audit
 from ragdeck.console.index_ops.catalog import VersionCatalog
 from ragdeck.console.index_ops.records import DEFAULT_MAX_REGRESSION, GateResult, Progress
 from ragdeck.console.jobs import Cancelled
-from ragdeck.console.roles import Role, User, require
+from ragdeck.console.roles import User, require
 from ragdeck.errors import CollectionNotFound
 
 if TYPE_CHECKING:
+    from ragdeck.console.audit import AuditLog
     from ragdeck.console.evalsets.model import EvalSet
     from ragdeck.console.evaluation.gate import Condition
     from ragdeck.console.evaluation.runner import EvalRunner
     from ragdeck.console.retrieval.policies import Policy
-    from ragdeck.services.audit_log import SqliteAuditLog
 
 
 class GateOps:
     """Gate shadow versions of the catalog's alias against its live version."""
 
-    def __init__(self, catalog: VersionCatalog, log: SqliteAuditLog | None = None) -> None:
+    def __init__(self, catalog: VersionCatalog, log: AuditLog) -> None:
         self.catalog = catalog
         self.log = log
 
@@ -60,7 +60,7 @@ class GateOps:
         from ragdeck.console.evaluation.plan import DEFAULT_KS, EvalPlan
         from ragdeck.console.evaluation.report import headline_metrics, means
 
-        require(user, Role.ENGINEER, "index.gate", target=collection, log=self.log)
+        require(user, "index.gate", target=collection, log=self.log)
         if not self.catalog.store.collection_exists(collection):
             raise CollectionNotFound(f"no collection '{collection}' to gate: rebuild it first")
         live = self.catalog.live()

@@ -21,7 +21,7 @@ from ragdeck.console.index_ops.swap import SwapOps
 from ragdeck.console.interfaces import VectorStore
 
 if TYPE_CHECKING:
-    from ragdeck.services.audit_log import SqliteAuditLog
+    from ragdeck.console.audit import AuditLog
 
 __all__ = ["DEFAULT_MAX_REGRESSION", "IndexOps"]
 
@@ -35,7 +35,7 @@ class IndexOps:
         registry: IndexRegistry,
         *,
         alias: str,
-        log: SqliteAuditLog | None = None,
+        log: AuditLog,
         serving_model: str | Callable[[], str] | None = None,
         stale_after_s: float = STALE_AFTER_S,
     ) -> None:

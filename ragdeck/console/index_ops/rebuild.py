@@ -33,13 +33,13 @@ from ragdeck.console.index_ops.records import (
 from ragdeck.console.ingest.chunking import ChunkingConfig
 from ragdeck.console.ingest.pipeline import embed_and_upsert, prepare_chunks
 from ragdeck.console.interfaces import Embedder
-from ragdeck.console.roles import Role, User, require
+from ragdeck.console.roles import User, require
 from ragdeck.errors import InputError, RagdeckError
 from ragdeck.services.common import pid_alive
 from ragdeck.services.types import HnswConfig
 
 if TYPE_CHECKING:
-    from ragdeck.services.audit_log import SqliteAuditLog
+    from ragdeck.console.audit import AuditLog
 
 
 class RebuildOps:
@@ -48,7 +48,7 @@ class RebuildOps:
     def __init__(
         self,
         catalog: VersionCatalog,
-        log: SqliteAuditLog | None = None,
+        log: AuditLog,
         *,
         stale_after_s: float = STALE_AFTER_S,
     ) -> None:
@@ -78,7 +78,7 @@ class RebuildOps:
         ``interrupted``.
         """
         alias, store, registry = self.catalog.alias, self.catalog.store, self.catalog.registry
-        require(user, Role.OPERATOR, "index.rebuild", target=alias, log=self.log)
+        require(user, "index.rebuild", target=alias, log=self.log)
         corpus = Path(corpus).resolve()
         if not corpus.exists():
             raise InputError(
@@ -138,7 +138,7 @@ class RebuildOps:
 
     def cleanup(self, user: User, collection: str) -> None:
         """Delete what an interrupted rebuild left and mark it abandoned."""
-        require(user, Role.OPERATOR, "index.rebuild.cleanup", target=collection, log=self.log)
+        require(user, "index.rebuild.cleanup", target=collection, log=self.log)
         item = self._interrupted(collection)
         store = self.catalog.store
         if (
@@ -169,7 +169,7 @@ class RebuildOps:
         cancel: threading.Event | None = None,
     ) -> IndexVersion:
         """Finish an interrupted rebuild: embed and upsert only the chunks its collection lacks."""
-        require(user, Role.OPERATOR, "index.rebuild.resume", target=collection, log=self.log)
+        require(user, "index.rebuild.resume", target=collection, log=self.log)
         item = self._interrupted(collection)
         if item.spec.get("embedding_model") != embedder.model_name:
             raise InputError(

@@ -10,11 +10,11 @@ from ragdeck.console import audit
 from ragdeck.console.index_ops.catalog import VersionCatalog
 from ragdeck.console.index_ops.records import AliasMove
 from ragdeck.console.index_ops.swap import move_alias
-from ragdeck.console.roles import Role, User, require
+from ragdeck.console.roles import User, require
 from ragdeck.errors import CollectionNotFound, InputError
 
 if TYPE_CHECKING:
-    from ragdeck.services.audit_log import SqliteAuditLog
+    from ragdeck.console.audit import AuditLog
 
 KEPT_STATUSES = ("building", "interrupted")  # a rebuild someone may still resume
 
@@ -22,14 +22,14 @@ KEPT_STATUSES = ("building", "interrupted")  # a rebuild someone may still resum
 class RollbackOps:
     """Roll the catalog's alias back, and prune its old versions."""
 
-    def __init__(self, catalog: VersionCatalog, log: SqliteAuditLog | None = None) -> None:
+    def __init__(self, catalog: VersionCatalog, log: AuditLog) -> None:
         self.catalog = catalog
         self.log = log
 
     def rollback(self, user: User, *, reason: str = "", to: str | None = None) -> AliasMove:
         """Point the alias back at the version the last move came from (or at ``to``)."""
         alias = self.catalog.alias
-        require(user, Role.OPERATOR, "index.rollback", target=alias, log=self.log)
+        require(user, "index.rollback", target=alias, log=self.log)
         current = self.catalog.live()
         target = to or self.catalog.rollback_target()
         if target is None:
@@ -66,7 +66,7 @@ class RollbackOps:
         plan = self.retention_plan(keep)
         if not confirm or not plan:
             return plan
-        require(user, Role.OPERATOR, "index.delete", target=self.catalog.alias, log=self.log)
+        require(user, "index.delete", target=self.catalog.alias, log=self.log)
         for name in plan:
             self.catalog.store.delete_collection(name)
             if self.catalog.registry.version(name) is not None:

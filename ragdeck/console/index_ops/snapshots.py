@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING
 from ragdeck.console import audit
 from ragdeck.console.index_ops.catalog import VersionCatalog
 from ragdeck.console.interfaces import SnapshotStore
-from ragdeck.console.roles import Role, User, require
+from ragdeck.console.roles import User, require
 from ragdeck.errors import CollectionNotFound
 from ragdeck.services.types import SnapshotInfo
 
 if TYPE_CHECKING:
-    from ragdeck.services.audit_log import SqliteAuditLog
+    from ragdeck.console.audit import AuditLog
 
 
 def snapshot_rows(snaps: list[SnapshotInfo]) -> list[dict[str, object]]:
@@ -31,7 +31,7 @@ def snapshot_rows(snaps: list[SnapshotInfo]) -> list[dict[str, object]]:
 class SnapshotOps:
     """Snapshots of the catalog's versions."""
 
-    def __init__(self, catalog: VersionCatalog, log: SqliteAuditLog | None = None) -> None:
+    def __init__(self, catalog: VersionCatalog, log: AuditLog) -> None:
         self.catalog = catalog
         self.log = log
 
@@ -48,7 +48,7 @@ class SnapshotOps:
     def create_snapshot(self, user: User, collection: str | None = None) -> SnapshotInfo:
         """Snapshot a collection (default: the live one) with the alias mapping recorded next to it."""
         target = collection or self.catalog.live()
-        require(user, Role.OPERATOR, "snapshot.create", target=target or self.catalog.alias, log=self.log)
+        require(user, "snapshot.create", target=target or self.catalog.alias, log=self.log)
         if target is None:
             raise CollectionNotFound(
                 f"alias '{self.catalog.alias}' does not exist: name the collection to snapshot"
@@ -69,7 +69,7 @@ class SnapshotOps:
         self, user: User, collection: str, snapshot: str, *, restore_aliases: bool = True
     ) -> None:
         """Replace (or recreate) ``collection`` from a snapshot and put its recorded aliases back."""
-        require(user, Role.OPERATOR, "snapshot.restore", target=collection, log=self.log)
+        require(user, "snapshot.restore", target=collection, log=self.log)
         aliases, registry = self.catalog.store.list_aliases, self.catalog.registry
         before = aliases()
         self.store.restore_snapshot(collection, snapshot, restore_aliases=restore_aliases)

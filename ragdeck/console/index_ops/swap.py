@@ -11,11 +11,11 @@ from typing import TYPE_CHECKING
 from ragdeck.console import audit
 from ragdeck.console.index_ops.catalog import VersionCatalog
 from ragdeck.console.index_ops.records import AliasMove, GateBlocked
-from ragdeck.console.roles import Role, User, require
+from ragdeck.console.roles import User, require
 from ragdeck.errors import CollectionNotFound, InputError
 
 if TYPE_CHECKING:
-    from ragdeck.services.audit_log import SqliteAuditLog
+    from ragdeck.console.audit import AuditLog
 
 
 def move_alias(
@@ -27,7 +27,7 @@ def move_alias(
     reason: str,
     extra: dict,
     *,
-    log: SqliteAuditLog | None = None,
+    log: AuditLog,
 ) -> AliasMove:
     """Point the catalog's alias at ``collection`` (readers see the old or the new version, never a mix),
     and keep the move in the alias history and the audit log."""
@@ -59,7 +59,7 @@ class SwapOps:
     def __init__(
         self,
         catalog: VersionCatalog,
-        log: SqliteAuditLog | None = None,
+        log: AuditLog,
         *,
         serving_model: str | Callable[[], str] | None = None,
     ) -> None:
@@ -74,7 +74,7 @@ class SwapOps:
         every swap).
         """
         alias, registry = self.catalog.alias, self.catalog.registry
-        require(user, Role.OPERATOR, "index.swap", target=alias, log=self.log)
+        require(user, "index.swap", target=alias, log=self.log)
         reason = reason.strip()
         if not self.catalog.store.collection_exists(collection):
             raise CollectionNotFound(f"no collection '{collection}' to swap to: rebuild it first")

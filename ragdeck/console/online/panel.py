@@ -22,7 +22,7 @@ from typing import Any
 from ragdeck.console import audit
 from ragdeck.console.interfaces import MetricsQuery
 from ragdeck.console.online.ports import RoutingAdmin
-from ragdeck.console.roles import Role, User, require
+from ragdeck.console.roles import User, require
 from ragdeck.errors import InputError
 from ragdeck.services.types import MetricSample
 
@@ -332,6 +332,7 @@ def set_canary_weight(
     weight: float,
     reason: str = "",
     *,
+    log: audit.AuditLog,
     action: str = "canary.weight",
 ) -> dict[str, Any]:
     """Send ``weight`` (0..1) of the users to the canary; operator only; audited. Returns the new routing."""
@@ -339,33 +340,37 @@ def set_canary_weight(
         raise InputError(f"the canary weight must be between 0 and 100 %, got {weight!r}")
     summary = admin.routing()
     canary = str(summary["canary"])
-    require(user, Role.OPERATOR, action, target=canary)
+    require(user, action, target=canary, log=log)
     before = (summary.get("weights") or {}).get(canary)
     note = f"{user.name}: {reason.strip()}" if reason.strip() else f"{user.name} via the console"
     after = admin.set_weight(canary, float(weight), reason=note)
-    audit.record(user, action, canary, before=before, after=float(weight), reason=reason)
+    audit.record(user, action, canary, before=before, after=float(weight), reason=reason, log=log)
     return after
 
 
-def promote_canary(admin: RoutingAdmin, user: User, reason: str = "") -> dict[str, Any]:
+def promote_canary(
+    admin: RoutingAdmin, user: User, reason: str = "", *, log: audit.AuditLog
+) -> dict[str, Any]:
     """Send every user to the canary (weight 100 %); operator only; audited as ``canary.promote``."""
-    return set_canary_weight(admin, user, 1.0, reason, action="canary.promote")
+    return set_canary_weight(admin, user, 1.0, reason, log=log, action="canary.promote")
 
 
-def roll_back_canary(admin: RoutingAdmin, user: User, reason: str = "") -> dict[str, Any]:
+def roll_back_canary(
+    admin: RoutingAdmin, user: User, reason: str = "", *, log: audit.AuditLog
+) -> dict[str, Any]:
     """Send every user back to control (canary weight 0); operator only; audited as ``canary.rollback``."""
-    return set_canary_weight(admin, user, 0.0, reason, action="canary.rollback")
+    return set_canary_weight(admin, user, 0.0, reason, log=log, action="canary.rollback")
 
 
 def set_guard_thresholds(
-    admin: RoutingAdmin, user: User, values: Mapping[str, float], reason: str = ""
+    admin: RoutingAdmin, user: User, values: Mapping[str, float], reason: str = "", *, log: audit.AuditLog
 ) -> dict[str, Any]:
     """Change the guard's thresholds (any of p95_ms, error_rate, min_samples, window_s) on every replica;
     operator only; audited with the old and new values. Only values that differ from the current are sent."""
     unknown = sorted(set(values) - set(THRESHOLD_NAMES))
     if unknown:
         raise InputError(f"unknown guard threshold(s) {', '.join(unknown)}: use {', '.join(THRESHOLD_NAMES)}")
-    require(user, Role.OPERATOR, "canary.thresholds", target="guard")
+    require(user, "canary.thresholds", target="guard", log=log)
     current = admin.routing().get("thresholds") or {}
     changed = {
         k: float(v) for k, v in values.items() if current.get(k) is None or float(current[k]) != float(v)
@@ -380,6 +385,7 @@ def set_guard_thresholds(
         before={k: current.get(k) for k in changed},
         after=changed,
         reason=reason,
+        log=log,
     )
     return after
 

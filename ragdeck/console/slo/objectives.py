@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from ragdeck.console import audit
-from ragdeck.console.roles import Role, User, require
+from ragdeck.console.roles import User, require
 from ragdeck.console.settings import Settings
 from ragdeck.errors import InputError
 from ragdeck.services.files import write_json_atomic
@@ -295,9 +295,11 @@ def load_overrides(path: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def save_targets(user: User, path: Path, before: SloTargets, new: SloTargets) -> None:
+def save_targets(
+    user: User, path: Path, before: SloTargets, new: SloTargets, *, log: audit.AuditLog
+) -> None:
     """Save edited targets whole (fsynced, atomic: never half a file); engineer or above; audited."""
-    require(user, Role.ENGINEER, "slo.targets", target="slo")
+    require(user, "slo.targets", target="slo", log=log)
     path.parent.mkdir(parents=True, exist_ok=True)
     write_json_atomic(path, new.as_dict())
-    audit.record(user, "slo.targets", "slo", before=before.as_dict(), after=new.as_dict())
+    audit.record(user, "slo.targets", "slo", before=before.as_dict(), after=new.as_dict(), log=log)
