@@ -224,3 +224,17 @@ def test_login_without_cookie_key_says_what_to_set(data_dir: Path, tmp_path: Pat
     monkeypatch.setenv("RAGDECK_AUTH_CREDENTIALS_FILE", str(creds))
     at = AppTest.from_file(LOGIN_APP, default_timeout=60).run()
     assert "RAGDECK_AUTH_COOKIE_KEY" in str(at.exception[0].value)
+
+
+def test_an_annotator_cannot_start_an_eval_run_and_the_attempt_is_audited(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    from cli_runner import assert_one_line_error, run_cli
+
+    monkeypatch.setenv("RAGDECK_USER", "ann")
+    monkeypatch.setenv("RAGDECK_DEFAULT_ROLE", "annotator")
+    code, _, err = run_cli(monkeypatch, capsys, "eval", "--set", "demo_gold.jsonl")
+    assert_one_line_error(code, err, "ann has role annotator", "'eval.run' needs engineer")
+    (entry,) = audit.entries(log=build_audit_log(Settings()))
+    assert (entry.actor, entry.action, entry.outcome) == ("ann", "eval.run", "denied")
+    assert entry.target == "demo_gold.jsonl"
