@@ -1,0 +1,107 @@
+"""Fault suite: a process SIGKILLed in the middle of writing loses nothing it acknowledged, corrupts nothing,
+and the retry succeeds.
+
+Each child writes in a loop and prints one line after each write returns (its acknowledgement); the test
+kills it with SIGKILL once enough lines came back (a condition, never a sleep), so the kill lands while a
+write is under way or between two, at a point that varies from run to run. Then the state is reopened as a
+new process would: every acknowledged write is there, whole, and one more write works.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from ragdeck.console import annotation
+from ragdeck.console.evalsets.io import read_jsonl
+from ragdeck.console.evalsets.model import EvalRecord, EvalSet
+from ragdeck.console.evalsets.publish import publish, versions
+from ragdeck.services.annotation_store import SqliteAnnotationStore
+
+pytestmark = pytest.mark.slow
+
+ACKS_BEFORE_KILL = 15
+
+
+def _kill_after_acks(code: str, workdir: Path, acks: int = ACKS_BEFORE_KILL) -> list[str]:
+    """Run ``code`` in a new Python, SIGKILL it after ``acks`` lines of output; the lines it printed."""
+    proc = subprocess.Popen(
+        [sys.executable, "-u", "-c", textwrap.dedent(code)],
+        cwd=workdir,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+    )
+    lines: list[str] = []
+    assert proc.stdout is not None
+    try:
+        for line in proc.stdout:
+            lines.append(line.strip())
+            if len(lines) >= acks:
+                break
+        assert len(lines) >= acks, f"the child stopped early: {proc.stderr.read() if proc.stderr else ''}"
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=60)
+    assert proc.returncode == -signal.SIGKILL
+    return lines
+
+
+def test_sigkill_during_label_saves_loses_no_acknowledged_label(tmp_path: Path) -> None:
+    db = tmp_path / "state.sqlite3"
+    repo = SqliteAnnotationStore(db)
+    (question_id,) = annotation.add_questions(repo, ["How is the scrape interval set?"], "typed", "ana")
+    acked = _kill_after_acks(
+        f"""
+        from ragdeck.console import annotation
+        from ragdeck.services.annotation_store import SqliteAnnotationStore
+        repo = SqliteAnnotationStore({str(db)!r})
+        for n in range(100000):
+            annotation.set_label(repo, {question_id!r}, "ana", f"doc#s:{{n}}", 1 + n % 2)
+            print(n)
+        """,
+        tmp_path,
+    )
+    repo = SqliteAnnotationStore(db)  # reopened as the next process would
+    saved = {label.chunk_id: label.relevance for label in repo.labels(question_id)}
+    for n in map(int, acked):
+        assert saved[f"doc#s:{n}"] == 1 + n % 2
+    annotation.set_label(repo, question_id, "ana", "retry#s:0", 2)
+    assert {label.chunk_id for label in repo.labels(question_id)} >= {"retry#s:0"}
+
+
+def test_sigkill_during_publish_leaves_every_listed_version_whole(tmp_path: Path) -> None:
+    folder = tmp_path / "eval_sets"
+    folder.mkdir()
+    acked = _kill_after_acks(
+        f"""
+        from pathlib import Path
+        from ragdeck.console.evalsets.model import EvalRecord, EvalSet
+        from ragdeck.console.evalsets.publish import publish
+        for n in range(100000):
+            gold = lambda i: [f"d{{i}}#s:{{n}}"]
+            records = [EvalRecord(id=f"q{{i}}", question=f"question {{i}}?", gold_context_ids=gold(i))
+                       for i in range(50)]
+            version, _ = publish(EvalSet("faults", records), Path({str(folder)!r}), note=str(n))
+            print(version.version)
+        """,
+        tmp_path,
+    )
+    listed = versions(folder, "faults")
+    assert [v.version for v in listed] == list(range(1, len(listed) + 1))
+    assert len(listed) >= int(acked[-1])  # every acknowledged version is listed
+    for version in listed:  # and each listed one reads back whole, with the content it was listed with
+        history = read_jsonl(folder / "history" / "faults" / f"v{version.version}.jsonl")
+        assert history.content_hash() == version.hash and len(history.records) == 50
+    latest = read_jsonl(folder / "faults.jsonl")
+    assert len(latest.records) == 50
+    retry = EvalSet("faults", [EvalRecord(id="q0", question="question 0?", gold_context_ids=["retry#s:0"])])
+    version, new = publish(retry, folder, note="retry")
+    assert new and version.version == len(listed) + 1
