@@ -358,7 +358,12 @@ def test_queries_keep_succeeding_during_an_in_place_rebuild(tmp_path: Path, data
             began = time.monotonic()
             stages: list[tuple[str, int, int]] = []
             before, after = hnsw.apply_hnsw(
-                store, "vecs", 32, 64, log=build_audit_log(Settings()), actor="test",
+                store,
+                "vecs",
+                32,
+                64,
+                log=build_audit_log(Settings()),
+                actor="test",
                 progress=lambda *a: stages.append(a),
             )
             ended = time.monotonic()
@@ -565,7 +570,12 @@ def test_sweep_on_the_server_adapter_code_path(tmp_path: Path, data_dir: Path) -
         assert [c.name for c in store.list_collections()] == ["docs"]
         stages: list[tuple[str, int, int]] = []
         before, after = hnsw.apply_hnsw(
-            store, "docs_live", 32, 200, log=build_audit_log(Settings()), actor="test",
+            store,
+            "docs_live",
+            32,
+            200,
+            log=build_audit_log(Settings()),
+            actor="test",
             progress=lambda *a: stages.append(a),
         )
         assert stages[-2:] == [("server indexing: done", 1, 1), ("done", 1, 1)]

@@ -102,7 +102,11 @@ def ingest_cmd(
         )
     if alias:
         audit.record(
-            user, "ingest.alias", alias, {"collection": before}, {"collection": collection},
+            user,
+            "ingest.alias",
+            alias,
+            {"collection": before},
+            {"collection": collection},
             log=build_audit_log(settings),
         )
     if as_json:

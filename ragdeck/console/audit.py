@@ -56,6 +56,8 @@ class AuditLog(Protocol):
     ) -> list[dict[str, Any]]: ...
 
     def verify(self) -> AuditBreak | None: ...
+
+
 CSV_COLUMNS = ("id", "time", "actor", "role", "action", "target", "before", "after", "reason", "outcome")
 
 

@@ -111,14 +111,23 @@ def apply_hnsw(
             _while_reporting(lambda: store.finish_indexing(physical), report, "server indexing", indexed)
     except BaseException:
         audit.record(
-            actor, "collection.hnsw", f"collection:{physical}", before=asdict(before), after=asdict(wanted),
-            outcome="failed", log=log,
+            actor,
+            "collection.hnsw",
+            f"collection:{physical}",
+            before=asdict(before),
+            after=asdict(wanted),
+            outcome="failed",
+            log=log,
         )
         raise
     after = store.collection_info(physical).hnsw
     report("done", 1, 1)
     audit.record(
-        actor, "collection.hnsw", f"collection:{physical}", before=asdict(before), after=asdict(after),
+        actor,
+        "collection.hnsw",
+        f"collection:{physical}",
+        before=asdict(before),
+        after=asdict(after),
         log=log,
     )
     return before, after

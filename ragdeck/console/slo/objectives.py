@@ -295,9 +295,7 @@ def load_overrides(path: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def save_targets(
-    user: User, path: Path, before: SloTargets, new: SloTargets, *, log: audit.AuditLog
-) -> None:
+def save_targets(user: User, path: Path, before: SloTargets, new: SloTargets, *, log: audit.AuditLog) -> None:
     """Save edited targets whole (fsynced, atomic: never half a file); engineer or above; audited."""
     require(user, "slo.targets", target="slo", log=log)
     path.parent.mkdir(parents=True, exist_ok=True)
