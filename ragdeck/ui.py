@@ -13,6 +13,7 @@ from ragdeck.console.annotation.ports import AnnotationRepository
 from ragdeck.console.answering.service import RagService
 from ragdeck.console.evalsets.gold_mapping import SpanIndex
 from ragdeck.console.evaluation.ports import EvalRunStore
+from ragdeck.console.hnsw.ports import SweepLog
 from ragdeck.console.jobs import Job, JobRunner
 from ragdeck.console.knobs import FUSIONS, KNOBS, RETRIEVAL_MODES
 from ragdeck.console.online.ports import RoutingAdmin
@@ -31,6 +32,7 @@ from ragdeck.console.wiring import (
     build_rag_service,
     build_routing_admin,
     build_stack,
+    build_sweep_log,
 )
 from ragdeck.errors import RagdeckError
 
@@ -204,6 +206,17 @@ def _cached_overrides(settings_json: str) -> PolicyOverrideStore:
 def get_policy_overrides() -> PolicyOverrideStore:
     """Run-time policy overrides in the state store (a policy's default ef applied from the Tune page)."""
     return _cached_overrides(Settings().cache_key())
+
+
+@st.cache_resource
+def _cached_sweep_log(settings_json: str) -> SweepLog:
+    return build_sweep_log(Settings.model_validate_json(settings_json))
+
+
+def get_sweep_log() -> SweepLog:
+    """HNSW sweeps and their measured configurations in the state store (a partial one resumes after a
+    restart)."""
+    return _cached_sweep_log(Settings().model_dump_json())
 
 
 def get_eval_runner(with_answers: bool, policy: Policy | None) -> EvalRunner:

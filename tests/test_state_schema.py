@@ -25,6 +25,7 @@ from ragdeck.services.annotation_store import SqliteAnnotationStore
 from ragdeck.services.audit_log import SqliteAuditLog
 from ragdeck.services.eval_store import EvalStore
 from ragdeck.services.feedback_log import SqliteFeedbackLog
+from ragdeck.services.hnsw_sweeps import SqliteSweepLog
 from ragdeck.services.index_registry import SqliteIndexRegistry
 from ragdeck.services.policy_overrides import PolicyOverrides, read_overrides
 from ragdeck.services.routing_state import SqliteRoutingState
@@ -51,6 +52,7 @@ STORES = (
     SqliteIndexRegistry,
     SqliteRoutingState,
     PolicyOverrides,
+    SqliteSweepLog,
 )
 
 
@@ -153,11 +155,29 @@ def test_old_database_keeps_working_after_migration(old_db: tuple[Path, dict[str
         db.execute("DELETE FROM audit_log")  # the adopted triggers still guard it
 
 
-def test_baseline_is_the_schema_0_1_0_made(old_db: tuple[Path, dict[str, object]], tmp_path: Path) -> None:
+def test_baseline_is_the_schema_0_1_0_made(
+    old_db: tuple[Path, dict[str, object]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     path, _ = old_db
     fresh = tmp_path / "fresh.sqlite3"
+    monkeypatch.setattr(state_schema, "MIGRATIONS", state_schema.MIGRATIONS[:1])  # step 1 only
     open_state(fresh, "test")
+    assert _version(fresh) == 1
     assert _schema(fresh) == _schema(path)
+
+
+def test_later_steps_add_the_hnsw_sweep_tables(old_db: tuple[Path, dict[str, object]]) -> None:
+    path, _ = old_db
+    assert not {"hnsw_sweeps", "hnsw_sweep_points"} & _tables(path)
+    log = SqliteSweepLog(path)  # adopts the old file as version 1, then applies step 2
+    assert _version(path) == latest_version() >= 2
+    assert state_schema.MIGRATIONS[1].name == "add_hnsw_sweeps"
+    assert {"hnsw_sweeps", "hnsw_sweep_points"} <= _tables(path)
+    log.create("s1", collection="c", request={"k": 10}, queries=b"\x00\x01", planned=2, created_by="ana")
+    log.add_point("s1", 4, 32, 10, {"recall_exact": 0.5}, elapsed_s=1.5)
+    got = log.get("s1")
+    assert got is not None and got["queries"] == b"\x00\x01" and got["points"] == [{"recall_exact": 0.5}]
+    assert (got["status"], got["measured"], got["elapsed_s"]) == ("running", 1, 1.5)
 
 
 def test_new_database_gets_the_latest_version(tmp_path: Path) -> None:
@@ -217,7 +237,7 @@ def test_a_failing_step_leaves_the_previous_version(
         raise ValueError("disk on fire")
 
     step = Migration(
-        2,
+        latest_version() + 1,
         "add_label_comments",
         (
             "CREATE TABLE ann_label_comments (question_id TEXT, body TEXT)",
@@ -230,9 +250,10 @@ def test_a_failing_step_leaves_the_previous_version(
     with pytest.raises(StateMigrationFailed) as caught:
         SqliteAnnotationStore(path)
     message = str(caught.value)
-    assert "step 2 (add_label_comments)" in message and "schema version 1" in message
+    failing, before = latest_version(), latest_version() - 1
+    assert f"step {failing} (add_label_comments)" in message and f"schema version {before}" in message
     assert "disk on fire" in message and str(path) in message
-    assert _version(path) == 1  # the baseline committed; step 2 rolled back entirely
+    assert _version(path) == before  # the steps before committed; the failing one rolled back entirely
     assert "ann_label_comments" not in _tables(path)
     monkeypatch.undo()
     got = dump_state(path)  # no row lost; the code without the step opens it
@@ -243,20 +264,24 @@ def test_named_steps_run_in_order_once(tmp_path: Path, monkeypatch: pytest.Monke
     path = tmp_path / "ragdeck.sqlite3"
     open_state(path, "test")
     ran: list[str] = []
-    _with_step(monkeypatch, Migration(2, "add_notes", ("CREATE TABLE IF NOT EXISTS notes (body TEXT)",)))
-    _with_step(monkeypatch, Migration(3, "seed_notes", run=lambda db: ran.append("seed_notes")))
-    assert migrate(SqliteFile(path, "test")) == (1, 3)
-    assert migrate(SqliteFile(path, "test")) == (3, 3)
-    assert ran == ["seed_notes"] and _version(path) == 3 and "notes" in _tables(path)
+    n = latest_version()
+    _with_step(monkeypatch, Migration(n + 1, "add_notes", ("CREATE TABLE IF NOT EXISTS notes (body TEXT)",)))
+    _with_step(monkeypatch, Migration(n + 2, "seed_notes", run=lambda db: ran.append("seed_notes")))
+    assert migrate(SqliteFile(path, "test")) == (n, n + 2)
+    assert migrate(SqliteFile(path, "test")) == (n + 2, n + 2)
+    assert ran == ["seed_notes"] and _version(path) == n + 2 and "notes" in _tables(path)
+
+
+_NEXT = len(state_schema.MIGRATIONS) + 1
 
 
 @pytest.mark.parametrize(
     "extra",
     [
-        (Migration(3, "skips_two"),),
-        (Migration(2, "add_notes"), Migration(2, "add_more_notes")),
-        (Migration(2, "baseline_0_1_0"),),
-        (Migration(2, "Not Snake"),),
+        (Migration(_NEXT + 1, "skips_one"),),
+        (Migration(_NEXT, "add_notes"), Migration(_NEXT, "add_more_notes")),
+        (Migration(_NEXT, "baseline_0_1_0"),),
+        (Migration(_NEXT, "Not Snake"),),
     ],
 )
 def test_a_malformed_registry_is_a_bug(monkeypatch: pytest.MonkeyPatch, extra: tuple[Migration, ...]) -> None:
@@ -279,15 +304,16 @@ def test_adopting_a_foreign_table_of_the_same_name_is_refused(tmp_path: Path) ->
 
 def test_concurrent_openers_migrate_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "ragdeck.sqlite3"
-    open_state(path, "test")  # version 1
-    # Step 2 fails if it ever runs twice (the table exists the second time) and counts its runs.
+    open_state(path, "test")  # the latest version
+    n = latest_version() + 1
+    # Step n fails if it ever runs twice (the table exists the second time) and counts its runs.
     runs: list[int] = []
     gate = threading.Barrier(8)
 
     def count(db: sqlite3.Connection) -> None:
         runs.append(1)
 
-    _with_step(monkeypatch, Migration(2, "add_counter", ("CREATE TABLE counter (n INTEGER)",), count))
+    _with_step(monkeypatch, Migration(n, "add_counter", ("CREATE TABLE counter (n INTEGER)",), count))
     errors: list[BaseException] = []
 
     def opener() -> None:
@@ -302,7 +328,7 @@ def test_concurrent_openers_migrate_once(tmp_path: Path, monkeypatch: pytest.Mon
         thread.start()
     for thread in threads:
         thread.join()
-    assert errors == [] and runs == [1] and _version(path) == 2
+    assert errors == [] and runs == [1] and _version(path) == n
 
 
 def test_concurrent_processes_adopt_an_old_database(old_db: tuple[Path, dict[str, object]]) -> None:

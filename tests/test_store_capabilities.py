@@ -3,8 +3,13 @@ can do, a call it cannot serve fails clearly, and the domain reads the declarati
 
 from __future__ import annotations
 
+import ast
 import dataclasses
+import importlib
+import inspect
 import re
+import textwrap
+import typing
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,8 +19,12 @@ from qdrant_client import QdrantClient
 from servers import free_port
 
 from ragdeck.console.hnsw.measure import index_bytes
+from ragdeck.console.hnsw.ports import TuningStore
+from ragdeck.console.index_ops.ports import IndexStore
+from ragdeck.console.ingest.pipeline import IngestStore
 from ragdeck.console.interfaces import (
     CollectionAdmin,
+    DeclaresCapabilities,
     Embedder,
     SnapshotStore,
     VectorSearch,
@@ -27,7 +36,7 @@ from ragdeck.services.qdrant_embedded import EmbeddedQdrantStore
 from ragdeck.services.qdrant_server import QdrantServerStore
 from ragdeck.services.types import HnswConfig, StoreCapabilities, VectorPoint
 
-ROLES = (VectorSearch, CollectionAdmin, SnapshotStore, VectorStore)
+ROLES = (VectorSearch, CollectionAdmin, SnapshotStore, VectorStore, TuningStore, IndexStore, IngestStore)
 ROOT = Path(__file__).resolve().parents[1] / "ragdeck"
 
 pytestmark = pytest.mark.filterwarnings("ignore:Local mode performs exact:UserWarning")
@@ -166,3 +175,59 @@ def test_no_capability_probes_remain() -> None:
     assert "download_snapshot(collection, snapshot, dest)  # type: ignore" not in (
         ROOT / "console" / "index_ops" / "snapshots.py"
     ).read_text(encoding="utf-8")
+
+
+def test_only_the_composition_root_names_the_whole_vector_store() -> None:
+    """Domain code is typed with the roles it uses (or a named intersection of them), never ``VectorStore``
+    (which adds health and lifetime: the stack's, built and closed in ``wiring``)."""
+    allowed = {"console/interfaces.py", "console/wiring.py"}
+    found = [
+        path.relative_to(ROOT).as_posix()
+        for path in sorted((ROOT / "console").rglob("*.py"))
+        if re.search(r"\bVectorStore\b", path.read_text(encoding="utf-8"))
+    ]
+    assert sorted(set(found) - allowed) == []
+
+
+def _role_params(func: typing.Any) -> dict[str, type]:
+    """The parameters of ``func`` annotated with a vector store role."""
+    try:
+        hints = typing.get_type_hints(func)
+    except NameError:  # an annotation imported only for type checkers
+        return {}
+    return {
+        name: hint
+        for name, hint in hints.items()
+        if name != "return" and DeclaresCapabilities in getattr(hint, "__mro__", ())
+    }
+
+
+def _functions(module: typing.Any) -> typing.Iterator[typing.Any]:
+    for _, obj in inspect.getmembers(module):
+        if inspect.isfunction(obj) and obj.__module__ == module.__name__:
+            yield obj
+        elif inspect.isclass(obj) and obj.__module__ == module.__name__:
+            yield from (
+                f for _, f in inspect.getmembers(obj, inspect.isfunction) if f.__module__ == module.__name__
+            )
+
+
+@pytest.mark.parametrize("package", ["hnsw", "index_ops", "ingest"])
+def test_store_parameters_are_typed_with_every_role_their_body_uses(package: str) -> None:
+    """Each ``store.<member>`` a function uses is declared by the role its ``store`` parameter is typed with
+    (a narrower annotation than the body needs would hide a missing role)."""
+    checked, wrong = 0, []
+    for path in sorted((ROOT / "console" / package).glob("*.py")):
+        module = importlib.import_module(f"ragdeck.console.{package}.{path.stem}")
+        for func in _functions(module):
+            params = _role_params(func)
+            if not params:
+                continue
+            checked += 1
+            tree = ast.parse(textwrap.dedent(inspect.getsource(func)))
+            for node in ast.walk(tree):
+                if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+                    role = params.get(node.value.id)
+                    if role is not None and not hasattr(role, node.attr):
+                        wrong.append(f"{module.__name__}.{func.__qualname__}: {node.value.id}.{node.attr}")
+    assert checked >= 1 and wrong == []

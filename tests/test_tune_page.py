@@ -178,3 +178,45 @@ def test_a_sweep_runs_as_a_job_with_progress_cancel_and_resume(
         assert any(s.label == "ef" for s in at.slider)  # the live ef slider has the sweep's queries
     finally:
         gate.set()
+
+
+def test_a_sweep_kept_by_an_earlier_process_is_listed_and_resumed(data_dir: Path) -> None:
+    from ragdeck.console import hnsw
+    from ragdeck.console.hnsw.saved import SweepRecorder
+    from ragdeck.console.wiring import build_sweep_log
+
+    # An earlier console: the sweep measured the live index's two ef, then was cancelled; then it stopped.
+    with build_collection(data_dir / "qdrant", n=800) as store:  # live index: m=4, ef_construct=32
+        queries = hnsw.sample_queries(hnsw.StoredVectors.read(store, "vecs"), 20, seed=3)
+        grid = hnsw.Grid.of((4, 16), (32,), (16, 64))
+        earlier = build_sweep_log(Settings())
+        recorder = SweepRecorder.begin(earlier, store, "sweep-1", "vecs", queries, grid, 10, created_by="eve")
+        cancel = threading.Event()
+
+        def progress(stage: str, done: int, total: int) -> None:
+            if done == 2:  # the live index's two ef are measured: cancel before the copy is built
+                cancel.set()
+
+        partial = hnsw.run_sweep(
+            store, "vecs", queries, ms=grid.ms, ef_constructs=grid.ef_constructs, efs=grid.efs,
+            cancel=cancel, on_row=recorder.row, progress=progress,
+        )  # fmt: skip
+        recorder.end(partial)
+    assert partial.partial and len(partial.rows) == 2
+
+    at = open_page("tune")
+    assert [e.label for e in at.expander] == ["Resumable sweeps (1)"]
+    listed = next(d.value for d in at.dataframe if "measured" in d.value.columns)
+    assert listed[["sweep", "state", "measured", "by"]].values.tolist() == [
+        ["sweep-1", "partial", "2/4", "eve"]
+    ]
+    _widget(at.button, "Resume sweep").click().run()
+    assert not at.exception, at.exception
+    job = _finish_sweep(at)
+    assert job.request.sweep_id == "sweep-1" and (job.stage, job.done, job.total) == ("done", 4, 4)
+    table = next(d.value for d in at.dataframe if "recall_exact" in d.value.columns)
+    assert list(zip(table["m"], table["ef"], strict=True)) == [(4, 16), (4, 64), (16, 16), (16, 64)]
+    assert table["p50_ms"].iloc[:2].tolist() == [r.p50_ms for r in partial.rows]  # kept, not measured again
+    assert not at.expander  # done: nothing left to resume
+    [row] = build_sweep_log(Settings()).sweeps()
+    assert (row["status"], row["measured"]) == ("done", 4)

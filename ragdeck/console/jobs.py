@@ -5,7 +5,7 @@ another session) finds it by that key to show its progress or cancel it. The wor
 ``Job``: it reports progress through ``job.report(stage, done, total)`` and checks ``job.cancel`` (a
 ``threading.Event``) between steps, raising ``Cancelled`` (or returning) when it is set. How a job ended
 is kept on it: its result, the error it failed with, or that it was cancelled. Work whose state matters
-after a crash keeps it in a store of its own (eval runs, index versions), not here.
+after a crash keeps it in a store of its own (eval runs, index versions, HNSW sweeps), not here.
 """
 
 from __future__ import annotations

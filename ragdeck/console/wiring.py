@@ -15,6 +15,7 @@ from ragdeck.console.answering.ports import KeyValueStore, LlmServerState, LlmSt
 from ragdeck.console.answering.service import RagService
 from ragdeck.console.audit import AuditLog
 from ragdeck.console.evaluation.ports import AnswerJudge, EvalRunStore
+from ragdeck.console.hnsw.ports import SweepLog
 from ragdeck.console.index_ops.ports import IndexRegistry
 from ragdeck.console.interfaces import ChatModel, Embedder, MetricsQuery, VectorStore
 from ragdeck.console.online.guard import CanaryGuard, GuardThresholds
@@ -345,6 +346,14 @@ def build_policy_overrides(settings: Settings) -> PolicyOverrideStore:
     from ragdeck.services.policy_overrides import PolicyOverrides
 
     return PolicyOverrides(settings.state_db)
+
+
+def build_sweep_log(settings: Settings) -> SweepLog:
+    """HNSW sweeps and each measured configuration in the SQLite state database of the data directory, so
+    a partial sweep can be resumed after a restart."""
+    from ragdeck.services.hnsw_sweeps import SqliteSweepLog
+
+    return SqliteSweepLog(settings.state_db)
 
 
 def build_eval_store(settings: Settings) -> EvalRunStore:

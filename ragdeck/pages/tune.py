@@ -24,14 +24,16 @@ from ragdeck.console.hnsw import (
     choose,
     eval_queries,
     live_search,
+    load_sweep,
     remove_temporary,
+    resumable_sweeps,
     sample_queries,
     start_sweep_job,
     sweep_job,
     sweep_running,
 )
 from ragdeck.console.retrieval.collections import search_targets
-from ragdeck.console.roles import Role
+from ragdeck.console.roles import allowed
 from ragdeck.console.settings import Settings
 from ragdeck.console.wiring import build_policies
 from ragdeck.ui import (
@@ -40,6 +42,7 @@ from ragdeck.ui import (
     get_jobs,
     get_policy_overrides,
     get_stack,
+    get_sweep_log,
     or_stop,
     progress_callback,
     user_errors,
@@ -56,6 +59,7 @@ stack = get_stack()
 store = stack.store
 user = current_user()
 jobs = get_jobs()  # the process's job runner: sweeps run in its threads, off the page
+log = get_sweep_log()  # each measured configuration is kept there: a partial sweep survives a restart
 targets = or_stop(lambda: search_targets(store))
 if not targets:
     st.info("No collections yet: ingest a corpus (`ragdeck demo` or `ragdeck ingest`) to tune it.", icon="🎛️")
@@ -63,10 +67,11 @@ if not targets:
 
 
 def start(request: SweepRequest) -> None:
-    """Start the sweep as a job and follow it from this session."""
-    job = start_sweep_job(jobs, store, request)
-    if job.request is not request:
+    """Start the sweep as a job (kept in the sweep log as it goes) and follow it from this session."""
+    if sweep_running(jobs, request.collection):
         st.info(f"A sweep of {request.collection} is already running: following it.", icon="🎛️")
+    else:
+        start_sweep_job(jobs, store, replace(request, created_by=user.name), log)
     st.session_state["hnsw_job"] = request.collection
 
 
@@ -109,6 +114,46 @@ with st.form("sweep"), user_errors():
             points = StoredVectors.read(store, physical)
             queries = sample_queries(points, int(n_queries), noise=float(noise))
         start(SweepRequest(physical, queries, grid, k, points))
+
+resumable = or_stop(lambda: [s for s in resumable_sweeps(log) if not sweep_running(jobs, s.collection)])
+if resumable:
+    with st.expander(f"Resumable sweeps ({len(resumable)})", expanded=True), user_errors():
+        st.caption(
+            "Sweeps cancelled, failed or interrupted by a restart: a resume measures only the configurations "
+            "not kept, on the same queries."
+        )
+        st.dataframe(
+            pd.DataFrame(
+                [
+                    {
+                        "sweep": s.sweep_id,
+                        "collection": s.collection,
+                        "state": s.state,
+                        "measured": f"{s.measured}/{s.planned}",
+                        "by": s.created_by,
+                        "queries": s.query_source,
+                        "error": s.error or "",
+                    }
+                    for s in resumable
+                ]
+            ),
+            hide_index=True,
+        )
+        cols = st.columns([3, 1, 1])
+        picked = cols[0].selectbox(
+            "Sweep to resume",
+            resumable,
+            format_func=lambda s: f"{s.collection}: {s.measured}/{s.planned} ({s.state}, {s.sweep_id})",
+        )
+        if cols[1].button("Resume sweep", type="primary"):
+            check_sweep(user, picked.collection, log=get_audit_log())
+            start(SweepRequest.resuming(load_sweep(log, picked.sweep_id)))
+            st.session_state.pop("hnsw_sweep", None)
+            st.rerun()
+        if cols[2].button("Discard", help="Forget this sweep and its measured configurations."):
+            check_sweep(user, picked.collection, log=get_audit_log())
+            log.delete(picked.sweep_id)
+            st.rerun()
 
 job = sweep_job(jobs, st.session_state["hnsw_job"]) if "hnsw_job" in st.session_state else None
 if job is not None and not job.running and job.result is not None:
@@ -199,7 +244,7 @@ else:
 st.dataframe(pd.DataFrame([r.to_json() for r in result.rows]), hide_index=True)
 
 st.subheader("Apply")
-can_apply = user.can(Role.OPERATOR)
+can_apply = allowed(user, "collection.hnsw")
 if not can_apply:
     st.caption(f"You are {user}; applying needs the operator role.")
 elif busy:  # a rebuild under a running sweep would change what it measures halfway

@@ -1,9 +1,9 @@
 """The state database's schema: its version and the named steps that migrate it forward, in one place.
 
 Every store of the shared state database (``ragdeck.sqlite3``: annotations, eval runs, audit log, feedback,
-index registry, routing state, policy overrides) opens it with ``open_state``, which brings the file to the
-newest version this code knows before the store touches it. Stores hold no DDL of their own: a table, index
-or trigger changes only by a new step appended to ``MIGRATIONS``.
+index registry, routing state, policy overrides, HNSW sweeps) opens it with ``open_state``, which brings the
+file to the newest version this code knows before the store touches it. Stores hold no DDL of their own: a
+table, index or trigger changes only by a new step appended to ``MIGRATIONS``.
 
 The version is SQLite's ``PRAGMA user_version`` (an integer in the file header), not a ``schema_migrations``
 table, because:
@@ -30,6 +30,9 @@ indexes and triggers; the tests compare them with a 0.1.0 file), each statement 
 gets every table, and a file made before versioning (some or all of these tables, version 0) is adopted as
 version 1 without touching a row, once each table it already has is found to hold every column the baseline
 declares (else the step fails and nothing is written).
+
+Step 2, ``add_hnsw_sweeps``, adds ``hnsw_sweeps`` (one row per sweep: its request and queries, status, owner)
+and ``hnsw_sweep_points`` (one row per measured (m, ef_construct, ef)), so a partial sweep survives a restart.
 
 Several processes may open one file at once (console and API): the first to take the write lock migrates;
 the others wait for it (up to the store's busy timeout), read the version again inside their own lock and
@@ -219,8 +222,24 @@ def _baseline(db: sqlite3.Connection) -> None:
         db.execute(statement)
 
 
+# ---------------------------------------------------------------- step 2: HNSW sweeps that survive a restart
+
+_HNSW_SWEEPS = (
+    """CREATE TABLE IF NOT EXISTS hnsw_sweeps (
+        sweep_id TEXT PRIMARY KEY, collection TEXT NOT NULL, status TEXT NOT NULL, created_at REAL NOT NULL,
+        updated_at REAL NOT NULL, created_by TEXT NOT NULL, host TEXT NOT NULL, pid INTEGER NOT NULL,
+        planned INTEGER NOT NULL, elapsed_s REAL NOT NULL, request TEXT NOT NULL, queries BLOB NOT NULL,
+        error TEXT)""",
+    """CREATE TABLE IF NOT EXISTS hnsw_sweep_points (
+        sweep_id TEXT NOT NULL REFERENCES hnsw_sweeps(sweep_id) ON DELETE CASCADE, m INTEGER NOT NULL,
+        ef_construct INTEGER NOT NULL, ef INTEGER NOT NULL, result TEXT NOT NULL, measured_at REAL NOT NULL,
+        PRIMARY KEY (sweep_id, m, ef_construct, ef))""",
+    "CREATE INDEX IF NOT EXISTS hnsw_sweeps_by_collection ON hnsw_sweeps (collection, updated_at)",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "baseline_0_1_0", run=_baseline),
+    Migration(2, "add_hnsw_sweeps", _HNSW_SWEEPS),
     # Append new steps here: Migration(2, "verb_what", ("ALTER TABLE ...",)); never edit a released one.
 )
 

@@ -4,7 +4,9 @@ Fronts: the Tune page and ``ragdeck hnsw``.
 Owns the grid and the records of a sweep (``grid``), its queries (``queries``), measuring recall and latency
 (``measure``), temporary copies built from the stored vectors (``copies``), running a sweep with cancel and
 resume (``sweep``), the Pareto front and the recommendation (``choice``), a sweep as a background job
-(``jobs``), and applying a choice, audited (``apply``).
+(``jobs``), sweeps kept in the state database so a partial one survives a restart (``saved``, through the
+``SweepLog`` of ``ports``), and applying a choice, audited (``apply``). ``ports`` also names ``TuningStore``,
+the vector store roles sweeps and applying use.
 
 Per configuration a sweep reports: recall@k against exact search (``recall_exact``), recall@k against the
 gold eval set when its queries come from one (``recall_gold``), P50 / P95 search latency in milliseconds,
@@ -38,7 +40,9 @@ from ragdeck.console.hnsw.jobs import (
     sweep_running,
 )
 from ragdeck.console.hnsw.measure import LiveSearch, gold_recall, live_search
+from ragdeck.console.hnsw.ports import SweepLog, TuningStore
 from ragdeck.console.hnsw.queries import QuerySet, StoredVectors, eval_queries, sample_queries
+from ragdeck.console.hnsw.saved import LoadedSweep, SavedSweep, load_sweep, resumable_sweeps, saved_sweeps
 from ragdeck.console.hnsw.sweep import check_sweep, measure_grid, resume_sweep, run_sweep, sweep_notes
 
 __all__ = [
@@ -51,13 +55,17 @@ __all__ = [
     "Config",
     "Grid",
     "LiveSearch",
+    "LoadedSweep",
     "QuerySet",
     "Recommendation",
+    "SavedSweep",
     "StoredVectors",
     "SweepJob",
+    "SweepLog",
     "SweepRequest",
     "SweepResult",
     "SweepRow",
+    "TuningStore",
     "apply_hnsw",
     "apply_policy_ef",
     "check_apply",
@@ -67,14 +75,17 @@ __all__ = [
     "gold_recall",
     "job_key",
     "live_search",
+    "load_sweep",
     "measure_grid",
     "pareto_front",
     "parse_ints",
     "recommend",
     "remove_temporary",
+    "resumable_sweeps",
     "resume_sweep",
     "run_sweep",
     "sample_queries",
+    "saved_sweeps",
     "start_sweep_job",
     "sweep_job",
     "sweep_notes",

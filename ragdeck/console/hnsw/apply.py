@@ -14,7 +14,7 @@ from dataclasses import asdict
 
 from ragdeck.console import audit
 from ragdeck.console.hnsw.grid import Progress
-from ragdeck.console.interfaces import VectorStore
+from ragdeck.console.hnsw.ports import TuningStore
 from ragdeck.console.retrieval.policies import load_policies
 from ragdeck.console.retrieval.ports import PolicyOverrideStore
 from ragdeck.console.roles import User, require
@@ -82,7 +82,7 @@ def _while_reporting(
 
 
 def apply_hnsw(
-    store: VectorStore,
+    store: TuningStore,
     collection: str,
     m: int,
     ef_construct: int,

@@ -12,8 +12,9 @@ import time
 import uuid
 from collections.abc import Iterator
 
+from ragdeck.console.hnsw.ports import TuningStore
 from ragdeck.console.hnsw.queries import StoredVectors
-from ragdeck.console.interfaces import VectorStore
+from ragdeck.console.interfaces import CollectionAdmin
 from ragdeck.errors import CollectionNotFound, StoreBusy
 from ragdeck.services.types import CollectionInfo, HnswConfig, VectorPoint
 
@@ -36,7 +37,7 @@ def _created(name: str) -> float:
     return float(stamp) if stamp.isdigit() else 0.0
 
 
-def remove_temporary(store: VectorStore, *, older_than_s: float = 6 * 3600) -> list[str]:
+def remove_temporary(store: TuningStore, *, older_than_s: float = 6 * 3600) -> list[str]:
     """Delete temporary copies left by sweeps that died (killed process, power cut): those created more than
     ``older_than_s`` ago and not in use by a sweep of this process; returns their names. A copy another
     process still holds open (embedded store) is skipped."""
@@ -59,7 +60,7 @@ def remove_temporary(store: VectorStore, *, older_than_s: float = 6 * 3600) -> l
 
 
 def _build_copy(
-    store: VectorStore, name: str, info: CollectionInfo, points: StoredVectors, hnsw: HnswConfig
+    store: CollectionAdmin, name: str, info: CollectionInfo, points: StoredVectors, hnsw: HnswConfig
 ) -> float:
     """Create ``name`` with ``hnsw``, load every stored vector into it, build its index; the build seconds."""
     store.create_collection(name, info.dimension, hnsw, lexical=False)  # sweeps are dense only
@@ -81,7 +82,7 @@ def _build_copy(
 
 @contextlib.contextmanager
 def temporary_copy(
-    store: VectorStore, info: CollectionInfo, points: StoredVectors, hnsw: HnswConfig
+    store: CollectionAdmin, info: CollectionInfo, points: StoredVectors, hnsw: HnswConfig
 ) -> Iterator[tuple[str, float]]:
     """A copy of the collection ``info`` describes, indexed with ``hnsw``: yields its name and build
     seconds, and deletes it on leaving, whatever happened inside or during the build."""

@@ -8,7 +8,8 @@ recommendation worked out (``choice``).
 
 A ``cancel`` event is checked between configurations: a cancelled sweep stops there, deletes its copy, and
 returns what it measured as a partial result, which ``resume_sweep`` completes (measuring only the
-configurations not done). Nothing here changes the collection: applying a choice is ``apply``'s.
+configurations not done). ``on_row`` sees each row as soon as it is measured (a job keeps it in the sweep
+log: ``saved``). Nothing here changes the collection: applying a choice is ``apply``'s.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 from ragdeck.console import audit
@@ -35,8 +36,8 @@ from ragdeck.console.hnsw.grid import (
     check_keys,
 )
 from ragdeck.console.hnsw.measure import WARMUP, exact_truth, index_bytes, measure
+from ragdeck.console.hnsw.ports import TuningStore
 from ragdeck.console.hnsw.queries import QuerySet, StoredVectors
-from ragdeck.console.interfaces import VectorStore
 from ragdeck.console.roles import User, require
 from ragdeck.errors import InputError
 from ragdeck.services.types import CollectionInfo, HnswConfig
@@ -49,7 +50,7 @@ def check_sweep(actor: User | str, collection: str, *, log: audit.AuditLog) -> N
 
 
 def measure_grid(
-    store: VectorStore,
+    store: TuningStore,
     collection: str,
     queries: QuerySet,
     *,
@@ -61,6 +62,7 @@ def measure_grid(
     progress: Progress | None = None,
     cancel: threading.Event | None = None,
     done: Sequence[SweepRow] = (),
+    on_row: Callable[[SweepRow], None] | None = None,
 ) -> list[SweepRow]:
     """Measure every (m, ef_construct) x ef on ``collection`` (an alias is resolved); rows sorted by m,
     ef_construct, ef.
@@ -69,7 +71,7 @@ def measure_grid(
     pair is built on a temporary copy that is deleted before the next one is built, and in any case before
     this returns or raises. Rows of ``done`` (an earlier, cancelled sweep) are kept and their
     configurations not measured again; once ``cancel`` is set no further configuration starts, and the
-    rows so far are returned (fewer than planned).
+    rows so far are returned (fewer than planned). ``on_row`` is called with each row measured here.
     """
     if k < 1:
         raise InputError(f"k must be >= 1, got {k}")
@@ -116,18 +118,19 @@ def measure_grid(
                 # A fresh copy's files are cold: its first ef gets a whole untimed pass first.
                 warmup = len(queries) if n == 0 else WARMUP
                 recall, gold, p50, p95 = measure(store, target, queries, truth, ef, k, warmup=warmup)
-                rows.append(
-                    SweepRow(
-                        m, ef_construct, ef, recall, gold, p50, p95, build_s, size, "live" if live else "copy"
-                    )
+                row = SweepRow(
+                    m, ef_construct, ef, recall, gold, p50, p95, build_s, size, "live" if live else "copy"
                 )
+                rows.append(row)
+                if on_row is not None:
+                    on_row(row)
     rows.sort(key=lambda r: r.config)
     report("done" if len(rows) == total else "cancelled", len(rows), total)
     return rows
 
 
 def run_sweep(
-    store: VectorStore,
+    store: TuningStore,
     collection: str,
     queries: QuerySet,
     *,
@@ -143,6 +146,7 @@ def run_sweep(
     progress: Progress | None = None,
     cancel: threading.Event | None = None,
     done: Sequence[SweepRow] = (),
+    on_row: Callable[[SweepRow], None] | None = None,
 ) -> SweepResult:
     """``measure_grid`` plus the Pareto front and the recommendation (recall against gold when the queries
     carry gold, else against exact search, unless ``recall_key`` says); ``partial`` when cancelled."""
@@ -154,7 +158,7 @@ def run_sweep(
     live = info.hnsw
     rows = measure_grid(
         store, physical, queries, ms=ms, ef_constructs=ef_constructs, efs=efs, k=k, points=points,
-        progress=progress, cancel=cancel, done=done,
+        progress=progress, cancel=cancel, done=done, on_row=on_row,
     )  # fmt: skip
     grid = Grid.of(ms, ef_constructs, efs)
     result = SweepResult(
@@ -178,13 +182,14 @@ def run_sweep(
 
 
 def resume_sweep(
-    store: VectorStore,
+    store: TuningStore,
     previous: SweepResult,
     queries: QuerySet,
     *,
     points: StoredVectors | None = None,
     progress: Progress | None = None,
     cancel: threading.Event | None = None,
+    on_row: Callable[[SweepRow], None] | None = None,
 ) -> SweepResult:
     """Complete a partial sweep: measure only the configurations ``previous`` did not, on the same queries
     (InputError when they differ, or when the live index changed since: then its rows no longer compare)."""
@@ -203,7 +208,7 @@ def resume_sweep(
         store, previous.collection, queries, ms=previous.grid.ms, ef_constructs=previous.grid.ef_constructs,
         efs=previous.grid.efs, k=previous.k, target=previous.target, budget_ms=previous.budget_ms,
         recall_key=previous.recall_key, latency_key=previous.latency_key, points=points, progress=progress,
-        cancel=cancel, done=previous.rows,
+        cancel=cancel, done=previous.rows, on_row=on_row,
     )  # fmt: skip
     return replace(result, total_s=previous.total_s + result.total_s)
 

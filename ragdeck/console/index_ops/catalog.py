@@ -8,9 +8,8 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from ragdeck.console.index_ops.ports import IndexRegistry
+from ragdeck.console.index_ops.ports import IndexRegistry, IndexStore
 from ragdeck.console.index_ops.records import IndexVersion, iso, version_number
-from ragdeck.console.interfaces import VectorStore
 from ragdeck.errors import CollectionNotFound, InputError, StoreBusy
 from ragdeck.services.types import CollectionInfo
 
@@ -18,7 +17,7 @@ from ragdeck.services.types import CollectionInfo
 class VersionCatalog:
     """The versions of ``alias`` in ``store``, with what ``registry`` recorded about them."""
 
-    def __init__(self, store: VectorStore, registry: IndexRegistry, alias: str) -> None:
+    def __init__(self, store: IndexStore, registry: IndexRegistry, alias: str) -> None:
         self.store = store
         self.registry = registry
         self.alias = alias

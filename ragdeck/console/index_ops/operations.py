@@ -12,13 +12,12 @@ from typing import TYPE_CHECKING
 
 from ragdeck.console.index_ops.catalog import VersionCatalog
 from ragdeck.console.index_ops.gate import GateOps
-from ragdeck.console.index_ops.ports import IndexRegistry
+from ragdeck.console.index_ops.ports import IndexRegistry, IndexStore
 from ragdeck.console.index_ops.rebuild import RebuildOps
 from ragdeck.console.index_ops.records import DEFAULT_MAX_REGRESSION, STALE_AFTER_S
 from ragdeck.console.index_ops.rollback import RollbackOps
 from ragdeck.console.index_ops.snapshots import SnapshotOps
 from ragdeck.console.index_ops.swap import SwapOps
-from ragdeck.console.interfaces import VectorStore
 
 if TYPE_CHECKING:
     from ragdeck.console.audit import AuditLog
@@ -31,7 +30,7 @@ class IndexOps:
 
     def __init__(
         self,
-        store: VectorStore,
+        store: IndexStore,
         registry: IndexRegistry,
         *,
         alias: str,
@@ -72,7 +71,7 @@ class IndexOps:
         self.restore_snapshot = self.snapshot_ops.restore_snapshot
 
     @property
-    def store(self) -> VectorStore:
+    def store(self) -> IndexStore:
         """The vector store the versions live in."""
         return self.catalog.store
 

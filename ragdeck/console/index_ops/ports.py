@@ -1,14 +1,23 @@
-"""What index operations need from outside besides the vector store: ``IndexRegistry``, the index versions
-and alias moves.
+"""What index operations need from outside: ``IndexStore``, the vector store roles they use, and
+``IndexRegistry``, the index versions and alias moves.
 
-``services.index_registry`` satisfies it; ``console.wiring.build_index_ops`` hands it to ``IndexOps``.
+``services.index_registry`` satisfies ``IndexRegistry``, every vector store adapter ``IndexStore``;
+``console.wiring.build_index_ops`` hands both to ``IndexOps``.
 """
 
 from __future__ import annotations
 
 from typing import Any, Protocol, runtime_checkable
 
-__all__ = ["IndexRegistry"]
+from ragdeck.console.interfaces import CollectionAdmin, SnapshotStore, VectorSearch
+
+__all__ = ["IndexRegistry", "IndexStore"]
+
+
+@runtime_checkable
+class IndexStore(VectorSearch, CollectionAdmin, SnapshotStore, Protocol):
+    """Every vector store role, without health and lifetime (the stack's): versions are read, built,
+    swapped, pruned, snapshotted and restored."""
 
 
 @runtime_checkable

@@ -7,13 +7,14 @@ from typing import Protocol
 
 from ragdeck.console.ingest.pipeline import (
     IngestReport,
+    IngestStore,
     Progress,
     chunking_from,
     hnsw_from,
     ingest,
     next_version_name,
 )
-from ragdeck.console.interfaces import Embedder, VectorStore
+from ragdeck.console.interfaces import Embedder
 from ragdeck.console.settings import Settings
 from ragdeck.errors import CollectionNotFound
 
@@ -27,7 +28,7 @@ class DemoStack(Protocol):
     def settings(self) -> Settings: ...
 
     @property
-    def store(self) -> VectorStore: ...
+    def store(self) -> IngestStore: ...
 
     @property
     def embedder(self) -> Embedder: ...

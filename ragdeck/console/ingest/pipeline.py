@@ -11,18 +11,25 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol, runtime_checkable
 
 from ragdeck.console.ingest.chunking import ChunkingConfig, chunk_document
 from ragdeck.console.ingest.documents import Chunk
 from ragdeck.console.ingest.loaders import load_documents
 from ragdeck.console.ingest.redaction import redact
-from ragdeck.console.interfaces import Embedder, VectorStore
+from ragdeck.console.interfaces import CollectionAdmin, Embedder, VectorSearch
 from ragdeck.console.settings import Settings
 from ragdeck.errors import CollectionExists, DimensionMismatch, InputError
 from ragdeck.services.types import HnswConfig, VectorPoint
 
 # progress(stage, done, total): stage is "load", "chunk", "embed" or "index".
 Progress = Callable[[str, int, int], None]
+
+
+@runtime_checkable
+class IngestStore(VectorSearch, CollectionAdmin, Protocol):
+    """What ``ingest`` needs of a vector store: reads (does the collection exist, its dimension) and
+    collection writes (create, upsert, index, alias, delete on failure). No snapshots."""
 
 
 @dataclass
@@ -65,7 +72,7 @@ def prepare_chunks(
 
 def embed_and_upsert(
     chunks: Sequence[Chunk],
-    store: VectorStore,
+    store: CollectionAdmin,
     embedder: Embedder,
     collection: str,
     *,
@@ -95,7 +102,7 @@ def embed_and_upsert(
 
 def ingest(
     path: Path,
-    store: VectorStore,
+    store: IngestStore,
     embedder: Embedder,
     *,
     collection: str,
@@ -189,7 +196,7 @@ def hnsw_from(settings: Settings, *, m: int | None = None, ef_construct: int | N
     return HnswConfig(m=m or settings.hnsw_m, ef_construct=ef_construct or settings.hnsw_ef_construct)
 
 
-def next_version_name(store: VectorStore, alias: str) -> str:
+def next_version_name(store: VectorSearch, alias: str) -> str:
     """The next free physical name ``{alias}_v{N}`` (DESIGN.md's index versions)."""
     taken = {info.name for info in store.list_collections()}
     n = 1
