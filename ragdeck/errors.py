@@ -38,3 +38,23 @@ class StoreBusy(RagdeckError):
 
 class PermissionDenied(RagdeckError):
     """The user's role does not allow an action; the message names the role needed and how to get it."""
+
+
+class AliasConflict(RagdeckError):
+    """An alias moved since it was read: a swap, rollback or restore expected it elsewhere and did nothing.
+
+    ``alias``, ``expected`` and ``actual`` (None: the alias did not exist) say where it was expected and
+    where it points now.
+    """
+
+    def __init__(self, alias: str, expected: str | None, actual: str | None) -> None:
+        super().__init__(alias, expected, actual)
+        self.alias, self.expected, self.actual = alias, expected, actual
+
+    def __str__(self) -> str:
+        now = f"now points at '{self.actual}'" if self.actual else "no longer exists"
+        was = f"'{self.expected}'" if self.expected else "no alias"
+        return (
+            f"alias '{self.alias}' {now}, not {was} as expected: someone else moved it meanwhile; "
+            f"reload to see the current version and retry"
+        )
