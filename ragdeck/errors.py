@@ -47,14 +47,12 @@ class AliasConflict(RagdeckError):
     where it points now.
     """
 
-    def __init__(self, alias: str, expected: str | None, actual: str | None) -> None:
-        super().__init__(alias, expected, actual)
+    def __init__(self, alias: str, expected: str | None, actual: str | None, hint: str = "") -> None:
+        super().__init__(alias, expected, actual, hint)
         self.alias, self.expected, self.actual = alias, expected, actual
+        self.hint = hint or "reload to see the current version and retry"
 
     def __str__(self) -> str:
         now = f"now points at '{self.actual}'" if self.actual else "no longer exists"
         was = f"'{self.expected}'" if self.expected else "no alias"
-        return (
-            f"alias '{self.alias}' {now}, not {was} as expected: someone else moved it meanwhile; "
-            f"reload to see the current version and retry"
-        )
+        return f"alias '{self.alias}' {now}, not {was} as expected (someone moved it meanwhile); {self.hint}"

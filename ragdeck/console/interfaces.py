@@ -123,8 +123,9 @@ class CollectionAdmin(DeclaresCapabilities, Protocol):
         """Create an empty cosine collection (with the BM25 sparse vector unless ``lexical`` is False);
         raises CollectionExists. ``shards`` / ``replicas``: ConfigError unless ``capabilities.sharding``."""
 
-    def delete_collection(self, name: str) -> None:
-        """Delete a collection and every alias that points at it; raises CollectionNotFound."""
+    def delete_collection(self, name: str, *, unless_aliased: bool = False) -> None:
+        """Delete a collection and every alias that points at it; raises CollectionNotFound.
+        ``unless_aliased``: InputError naming the aliases instead when one points at it."""
 
     def upsert(self, name: str, points: Sequence[VectorPoint]) -> None:
         """Insert or replace points (by chunk id); raises DimensionMismatch on a wrong vector size."""

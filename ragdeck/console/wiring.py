@@ -15,6 +15,7 @@ from ragdeck.console.answering.ports import KeyValueStore, LlmServerState, LlmSt
 from ragdeck.console.answering.service import RagService
 from ragdeck.console.evaluation.ports import AnswerJudge, EvalRunStore
 from ragdeck.console.index_ops.ports import IndexRegistry
+from ragdeck.console.ingest.ports import IngestJournal
 from ragdeck.console.interfaces import ChatModel, Embedder, MetricsQuery, VectorStore
 from ragdeck.console.online.guard import CanaryGuard, GuardThresholds
 from ragdeck.console.online.ports import RoutingAdmin, RoutingState
@@ -395,6 +396,13 @@ def _index_registry_at(path: Path) -> IndexRegistry:
 def build_index_registry(settings: Settings) -> IndexRegistry:
     """Index versions and alias moves in the SQLite state database (one per database per process)."""
     return _index_registry_at(settings.state_db)
+
+
+def build_ingest_journal(settings: Settings) -> IngestJournal:
+    """The markers of ingests in progress, under the data directory (``<data_dir>/ingests``)."""
+    from ragdeck.services.ingest_markers import IngestMarkers
+
+    return IngestMarkers(settings.data_dir / "ingests")
 
 
 def build_index_ops(settings: Settings, stack: Stack) -> IndexOps:

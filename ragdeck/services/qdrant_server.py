@@ -40,6 +40,7 @@ from ragdeck.errors import (
     ServiceUnavailable,
 )
 from ragdeck.services.common import (
+    aliased_error,
     check_batch_size,
     check_hnsw,
     check_name,
@@ -412,8 +413,10 @@ class QdrantServerStore:
                 replication_factor=replicas,
             )
 
-    def delete_collection(self, name: str) -> None:
-        """Delete a collection and every alias that points at it; raises CollectionNotFound."""
+    def delete_collection(self, name: str, *, unless_aliased: bool = False) -> None:
+        """Delete a collection and every alias that points at it; raises CollectionNotFound.
+        ``unless_aliased``: InputError instead when an alias points at it (checked just before: the server
+        cannot make the check and the delete one step)."""
         check_name(name)
         with self._calls(name):
             aliases = self._aliases()
@@ -425,6 +428,8 @@ class QdrantServerStore:
                     )
                 raise self._not_found(name)
             pointing = [a for a, c in aliases.items() if c == name]
+            if pointing and unless_aliased:
+                raise aliased_error(name, pointing)
             if pointing:
                 self.client.update_collection_aliases(
                     change_aliases_operations=[

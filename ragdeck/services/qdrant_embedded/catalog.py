@@ -19,7 +19,7 @@ from typing import Any
 from qdrant_edge import CountRequest, EdgeShard, Filter, HasVectorCondition
 
 from ragdeck.errors import CollectionExists, CollectionNotFound, ConfigError, InputError
-from ragdeck.services.common import check_hnsw, check_name, is_valid_name, write_json_atomic
+from ragdeck.services.common import aliased_error, check_hnsw, check_name, is_valid_name, write_json_atomic
 from ragdeck.services.lexical import LEXICAL_MODEL, LEXICAL_VECTOR
 from ragdeck.services.qdrant_embedded._convert import (
     DISTANCE,
@@ -238,8 +238,10 @@ class Catalog(ShardRoot):
             f"one node with one shard"
         )
 
-    def delete_collection(self, name: str) -> None:
-        """Delete a collection, its handle and every alias pointing at it; raises CollectionNotFound."""
+    def delete_collection(self, name: str, *, unless_aliased: bool = False) -> None:
+        """Delete a collection, its handle and every alias pointing at it; raises CollectionNotFound.
+        ``unless_aliased``: InputError instead when an alias points at it (checked under the aliases lock,
+        in the same step as the delete)."""
         live = self._collection_dir(name)
         if not self._exists(name):
             aliases = self._read_aliases()
@@ -254,9 +256,12 @@ class Catalog(ShardRoot):
         with slot.lock:
             self._claim(name, slot)  # StoreBusy if another process holds it
             try:
-                os.rename(live, trash)
                 with self._alias_txn() as mapping:
-                    for alias in [a for a, c in mapping.items() if c == name]:
+                    pointing = [a for a, c in mapping.items() if c == name]
+                    if pointing and unless_aliased:
+                        raise aliased_error(name, pointing)
+                    os.rename(live, trash)
+                    for alias in pointing:
                         del mapping[alias]
             finally:
                 remove_tree(trash)
