@@ -38,3 +38,21 @@ class StoreBusy(RagdeckError):
 
 class PermissionDenied(RagdeckError):
     """The user's role does not allow an action; the message names the role needed and how to get it."""
+
+
+class AliasConflict(RagdeckError):
+    """An alias moved since it was read: a swap, rollback or restore expected it elsewhere and did nothing.
+
+    ``alias``, ``expected`` and ``actual`` (None: the alias did not exist) say where it was expected and
+    where it points now.
+    """
+
+    def __init__(self, alias: str, expected: str | None, actual: str | None, hint: str = "") -> None:
+        super().__init__(alias, expected, actual, hint)
+        self.alias, self.expected, self.actual = alias, expected, actual
+        self.hint = hint or "reload to see the current version and retry"
+
+    def __str__(self) -> str:
+        now = f"now points at '{self.actual}'" if self.actual else "no longer exists"
+        was = f"'{self.expected}'" if self.expected else "no alias"
+        return f"alias '{self.alias}' {now}, not {was} as expected (someone moved it meanwhile); {self.hint}"

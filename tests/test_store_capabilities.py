@@ -21,7 +21,7 @@ from servers import free_port
 from ragdeck.console.hnsw.measure import index_bytes
 from ragdeck.console.hnsw.ports import TuningStore
 from ragdeck.console.index_ops.ports import IndexStore
-from ragdeck.console.ingest.pipeline import IngestStore
+from ragdeck.console.ingest.ports import IngestStore
 from ragdeck.console.interfaces import (
     CollectionAdmin,
     DeclaresCapabilities,

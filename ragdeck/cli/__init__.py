@@ -5,6 +5,7 @@ One module per command group, each registered with ``app`` below (``ragdeck --he
 - ``ingest``      ``ragdeck ingest``, ``ragdeck demo``: chunk, embed and index a corpus (or the demo one)
 - ``retrieval``   ``ragdeck search``, and the retrieval-mode options ``search`` and ``eval`` share
 - ``stack``       ``ragdeck collections``, ``ragdeck stack``: what the stack holds, how its parts are
+- ``collection``  ``ragdeck collection delete``: a collection deleted by hand (operators, audited)
 - ``console``     ``ragdeck console``: the web console
 - ``audit``       ``ragdeck audit``: the audit log, listed or exported
 - ``eval``        ``ragdeck eval``: a policy over an eval set, summary and CI gate
@@ -30,6 +31,7 @@ import typer
 from ragdeck.cli import (
     api,
     audit,
+    collection,
     compare,
     console,
     eval,
@@ -63,6 +65,7 @@ app.add_typer(api.app, name="api")
 app.add_typer(llm.app, name="llm")
 app.add_typer(evalset.app, name="evalset")
 app.add_typer(index.app, name="index")
+app.add_typer(collection.app, name="collection")
 app.add_typer(audit.app, name="audit")
 app.add_typer(hnsw.app, name="hnsw")
 app.command("eval")(eval.eval_cmd)

@@ -10,6 +10,7 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from types import EllipsisType
 from typing import Annotated
 
 import typer
@@ -48,6 +49,21 @@ VERSION_COLUMNS = (
     "by",
 )
 ReasonOpt = Annotated[str, typer.Option("--reason", "-r", help="Why (kept in the history and audit log).")]
+ExpectOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--expect",
+        help="The version you saw live (`ragdeck index versions`; 'none' for no alias): refused, and "
+        "nothing changed, if the alias moved since. Default: the one live when the command starts.",
+    ),
+]
+
+
+def _expected(expect: str | None) -> str | EllipsisType | None:
+    """``--expect`` as the domain takes it: ``...`` (live at the start), None (no alias) or a name."""
+    if expect is None:
+        return ...
+    return None if expect.strip().lower() == "none" else expect.strip()
 
 
 @contextmanager
@@ -237,10 +253,11 @@ def swap_cmd(
     override: Annotated[
         bool, typer.Option("--override", help="Swap without a passed gate (needs --reason).")
     ] = False,
+    expect: ExpectOpt = None,
 ) -> None:
     """Point the serving alias at a gated version, atomically (operators only)."""
     with _ops() as (ops, _stack, user):
-        move = ops.swap(user, collection, reason=reason, override=override)
+        move = ops.swap(user, collection, reason=reason, override=override, expected=_expected(expect))
     out.print(f"{move.alias}: {move.before} -> {move.after}", highlight=False)
 
 
@@ -250,10 +267,11 @@ def rollback_cmd(
         str | None, typer.Option("--to", help="Version to go back to (default: the previous).")
     ] = None,
     reason: ReasonOpt = "",
+    expect: ExpectOpt = None,
 ) -> None:
     """Point the serving alias back at the previous version, atomically (operators only)."""
     with _ops() as (ops, _stack, user):
-        move = ops.rollback(user, reason=reason, to=to)
+        move = ops.rollback(user, reason=reason, to=to, expected=_expected(expect))
     out.print(f"{move.alias}: {move.before} -> {move.after} (rolled back)", highlight=False)
 
 
@@ -345,9 +363,10 @@ def restore_cmd(
     aliases: Annotated[
         bool, typer.Option("--aliases/--no-aliases", help="Put the recorded aliases back.")
     ] = True,
+    expect: ExpectOpt = None,
 ) -> None:
     """Restore a version from a snapshot, with its recorded alias mapping (operators only)."""
     with _ops() as (ops, _stack, user):
-        ops.restore_snapshot(user, collection, snapshot, restore_aliases=aliases)
+        ops.restore_snapshot(user, collection, snapshot, restore_aliases=aliases, expected=_expected(expect))
         live = ops.live()
     out.print(f"restored {collection} from {snapshot}; {ops.alias} -> {live}", highlight=False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
@@ -17,7 +18,7 @@ from ragdeck.console.ingest.demo import ensure_demo
 from ragdeck.console.ingest.pipeline import IngestReport, chunking_from, hnsw_from, ingest
 from ragdeck.console.roles import cli_user, require
 from ragdeck.console.settings import Settings
-from ragdeck.console.wiring import Stack, build_audit_log
+from ragdeck.console.wiring import Stack, build_audit_log, build_ingest_journal
 from ragdeck.errors import InputError
 
 STAGE_LABELS = {"chunk": "Chunking", "embed": "Embedding", "index": "Indexing"}
@@ -25,7 +26,12 @@ STAGE_LABELS = {"chunk": "Chunking", "embed": "Embedding", "index": "Indexing"}
 
 @contextmanager
 def progress_bar() -> Iterator[Callable[[str, int, int], None]]:
-    """A rich progress bar fed by the domain's ``progress(stage, done, total)`` callback."""
+    """A rich progress bar fed by the domain's ``progress(stage, done, total)`` callback; on a stderr that
+    is not a terminal (a log, a pipe), plain lines instead: ``embed 64/310``, at most one a second per
+    stage, besides each stage's first and last."""
+    if not err.is_terminal:
+        yield plain_progress()
+        return
     with Progress(
         TextColumn("{task.description:<10}"),
         BarColumn(),
@@ -42,6 +48,20 @@ def progress_bar() -> Iterator[Callable[[str, int, int], None]]:
             bar.update(tasks[stage], completed=done, total=total)
 
         yield update
+
+
+def plain_progress() -> Callable[[str, int, int], None]:
+    """``progress(stage, done, total)`` as plain stderr lines (see ``progress_bar``)."""
+    last: dict[str, float] = {}
+
+    def update(stage: str, done: int, total: int) -> None:
+        now = time.monotonic()
+        if stage in last and done < total and now - last[stage] < 1.0:
+            return
+        last[stage] = now
+        err.print(f"{STAGE_LABELS.get(stage, stage).lower()} {done}/{total}", highlight=False, markup=False)
+
+    return update
 
 
 def print_report(report: IngestReport) -> None:
@@ -87,7 +107,6 @@ def ingest_cmd(
     if alias:  # moving an alias is an index operation: operators only, audited (ragdeck index swap gates it)
         require(user, "ingest.alias", target=alias, log=build_audit_log(settings))
     with open_stack() as stack, progress_bar() as progress:
-        before = stack.store.list_aliases().get(alias) if alias else None
         report = ingest(
             path,
             stack.store,
@@ -99,16 +118,17 @@ def ingest_cmd(
             append=append,
             batch_size=batch_size or settings.embed_batch_size,
             progress=progress,
+            journal=build_ingest_journal(stack.settings),
+        )
+    if report.cleared_stale is not None:
+        err.print(
+            f"cleared the partial collection {collection} left by an ingest that stopped mid-way "
+            f"(pid {report.cleared_stale.get('pid')} on {report.cleared_stale.get('host')})",
+            highlight=False,
         )
     if alias:
-        audit.record(
-            user,
-            "ingest.alias",
-            alias,
-            {"collection": before},
-            {"collection": collection},
-            log=build_audit_log(settings),
-        )
+        before, after = {"collection": report.alias_before}, {"collection": collection}
+        audit.record(user, "ingest.alias", alias, before, after, log=build_audit_log(settings))
     if as_json:
         out.print_json(data={**asdict(report), "chunks_per_second": report.chunks_per_second})
     else:

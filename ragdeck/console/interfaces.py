@@ -9,7 +9,7 @@ satisfy them all and ``console.wiring`` picks one per component from settings.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -123,8 +123,9 @@ class CollectionAdmin(DeclaresCapabilities, Protocol):
         """Create an empty cosine collection (with the BM25 sparse vector unless ``lexical`` is False);
         raises CollectionExists. ``shards`` / ``replicas``: ConfigError unless ``capabilities.sharding``."""
 
-    def delete_collection(self, name: str) -> None:
-        """Delete a collection and every alias that points at it; raises CollectionNotFound."""
+    def delete_collection(self, name: str, *, unless_aliased: bool = False) -> None:
+        """Delete a collection and every alias that points at it; raises CollectionNotFound.
+        ``unless_aliased``: InputError naming the aliases instead when one points at it."""
 
     def upsert(self, name: str, points: Sequence[VectorPoint]) -> None:
         """Insert or replace points (by chunk id); raises DimensionMismatch on a wrong vector size."""
@@ -137,6 +138,18 @@ class CollectionAdmin(DeclaresCapabilities, Protocol):
 
     def set_alias(self, alias: str, collection: str) -> None:
         """Create or move an alias in one atomic step; readers see the old target or the new one."""
+
+    def compare_and_set_alias(
+        self,
+        alias: str,
+        collection: str,
+        *,
+        expected: str | None,
+        on_moved: Callable[[], None] | None = None,
+    ) -> None:
+        """Move ``alias`` to ``collection`` only if it points at ``expected`` now (None: no alias yet),
+        else AliasConflict; ``on_moved`` (the history and audit of the move) runs right after the move,
+        before another move can start (embedded: under the aliases lock; server: read back first)."""
 
     def delete_alias(self, alias: str) -> None:
         """Remove an alias (the collection stays)."""
@@ -153,8 +166,18 @@ class SnapshotStore(DeclaresCapabilities, Protocol):
     def list_snapshots(self, name: str) -> list[SnapshotInfo]:
         """Snapshots of one collection, newest first."""
 
-    def restore_snapshot(self, name: str, snapshot: str, *, restore_aliases: bool = True) -> None:
-        """Replace the collection's contents with a snapshot and, by default, its recorded aliases."""
+    def restore_snapshot(
+        self,
+        name: str,
+        snapshot: str,
+        *,
+        restore_aliases: bool = True,
+        expected_aliases: Mapping[str, str | None] | None = None,
+        on_restored: Callable[[], None] | None = None,
+    ) -> None:
+        """Replace the collection's contents with a snapshot and, by default, its recorded aliases; only
+        when every alias of ``expected_aliases`` still points where it says (else AliasConflict, nothing
+        changed). ``on_restored`` (history, audit) runs right after, before another alias move."""
 
     def snapshot_path(self, name: str, snapshot: str) -> Path | None:
         """Local file of a snapshot (``capabilities.local_files``), or None when the store keeps it

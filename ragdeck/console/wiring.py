@@ -17,6 +17,7 @@ from ragdeck.console.audit import AuditLog
 from ragdeck.console.evaluation.ports import AnswerJudge, EvalRunStore
 from ragdeck.console.hnsw.ports import SweepLog
 from ragdeck.console.index_ops.ports import IndexRegistry
+from ragdeck.console.ingest.ports import IngestJournal
 from ragdeck.console.interfaces import ChatModel, Embedder, MetricsQuery, VectorStore
 from ragdeck.console.online.guard import CanaryGuard, GuardThresholds
 from ragdeck.console.online.ports import RoutingAdmin, RoutingState
@@ -418,6 +419,13 @@ def build_audit_log(settings: Settings) -> AuditLog:
     """The audit log in the state database, sealed with the key at ``settings.audit_key_path`` (one per
     database per process)."""
     return _audit_log_at(settings.state_db, settings.audit_key_path)
+
+
+def build_ingest_journal(settings: Settings) -> IngestJournal:
+    """The markers of ingests in progress, under the data directory (``<data_dir>/ingests``)."""
+    from ragdeck.services.ingest_markers import IngestMarkers
+
+    return IngestMarkers(settings.data_dir / "ingests")
 
 
 def build_index_ops(settings: Settings, stack: Stack) -> IndexOps:

@@ -84,7 +84,9 @@ def collect_finished() -> bool:
     return bool(ended)
 
 
+SHOWN_LIVE = f"index_ops_live:{ops.alias}"  # the live version the last run showed: what a click expects
 live = or_stop(ops.live)  # the vector store down: say so and stop (nothing below works without it)
+shown_live = st.session_state.get(SHOWN_LIVE, live)
 st.caption(
     f"Signed in as **{user.name}** ({user.role.label}) · alias `{ops.alias}` → `{live or 'none'}` · "
     f"store: {stack.store.capabilities.mode}"
@@ -187,6 +189,7 @@ with st.expander("Rebuild a shadow version", expanded=not versions):
         start(REBUILD_JOB, "index.rebuild", f"Rebuild of {ops.next_name()}", rebuild_work)
 
 live = ops.live()
+st.session_state[SHOWN_LIVE] = live  # a swap, rollback or restore clicked on this run's page expects it
 candidates = [v.collection for v in versions if v.exists and v.status == "ready" and not v.live]
 
 # ---------------------------------------------------------------- gate
@@ -255,7 +258,7 @@ with cols[0]:
         "Swap", type="primary", disabled=target is None, help="Moves the alias atomically." + NEEDS_OPERATOR
     ):
         with user_errors():
-            move = ops.swap(user, target, reason=reason, override=override)
+            move = ops.swap(user, target, reason=reason, override=override, expected=shown_live)
             done(f"{move.alias}: {move.before} → {move.after}.")
 with cols[1]:
     previous = ops.rollback_target()
@@ -267,7 +270,7 @@ with cols[1]:
         help="One click back to the previous version." + NEEDS_OPERATOR,
     ):
         with user_errors():
-            move = ops.rollback(user, reason=rollback_reason)
+            move = ops.rollback(user, reason=rollback_reason, expected=shown_live)
             done(f"Rolled back: {move.alias}: {move.before} → {move.after}.")
 
 history = ops.history(50)
@@ -332,7 +335,7 @@ if snap_target:
             "Restore", help="Replaces the collection and puts its aliases back." + NEEDS_OPERATOR
         ):
             with user_errors():
-                ops.restore_snapshot(user, snap_target, picked)
+                ops.restore_snapshot(user, snap_target, picked, expected=shown_live)
                 done(f"Restored {snap_target} from {picked}; {ops.alias} → {ops.live()}.")
     else:
         st.caption("No snapshots of this collection.")

@@ -243,3 +243,12 @@ def pid_alive(pid: int) -> bool:
         return stat.rsplit(")", 1)[1].split()[0] != "Z"
     except (OSError, IndexError):  # no /proc (macOS): alive as far as we can tell
         return True
+
+
+def aliased_error(name: str, aliases: list[str]) -> InputError:
+    """The refusal to delete a collection aliases point at (``delete_collection(unless_aliased=True)``)."""
+    names = ", ".join(f"'{a}'" for a in sorted(aliases))
+    return InputError(
+        f"collection '{name}' is behind alias {names}: point the alias at another collection first "
+        f"(`ragdeck index swap`, or delete the alias), then delete it"
+    )

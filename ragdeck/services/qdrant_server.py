@@ -15,8 +15,9 @@ from __future__ import annotations
 import json
 import math
 import re
+import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import UTC, datetime
@@ -30,6 +31,7 @@ from qdrant_client.common.client_exceptions import ResourceExhaustedResponse
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
 from ragdeck.errors import (
+    AliasConflict,
     CollectionExists,
     CollectionNotFound,
     ConfigError,
@@ -38,6 +40,7 @@ from ragdeck.errors import (
     ServiceUnavailable,
 )
 from ragdeck.services.common import (
+    aliased_error,
     check_batch_size,
     check_hnsw,
     check_name,
@@ -109,6 +112,7 @@ class QdrantServerStore:
         options = client.init_options
         self.client = client
         self.meta_dir = Path(meta_dir)
+        self._alias_lock = threading.RLock()  # serialises this process's compare-and-set alias moves
         self.local = options.get("location") == ":memory:" or options.get("path") is not None
         self.url = url or options.get("url") or options.get("location") or options.get("host")
         self._api_key: str | None = options.get("api_key")
@@ -282,29 +286,74 @@ class QdrantServerStore:
         check_name(alias, "alias")
         check_name(collection)
         with self._calls(collection):
-            collections, aliases = self._collections(), self._aliases()
-            if alias in collections:
-                raise InputError(
-                    f"'{alias}' is a collection, so it cannot also be an alias; pick another alias name"
-                )
-            if collection not in collections:
-                if collection in aliases:
-                    raise CollectionNotFound(
-                        f"'{collection}' is an alias (of '{aliases[collection]}'), not a collection; "
-                        f"point '{alias}' at a collection"
-                    )
-                raise self._not_found(collection)
-            operations: list[models.AliasOperations] = []
-            if alias in aliases:
-                operations.append(
-                    models.DeleteAliasOperation(delete_alias=models.DeleteAlias(alias_name=alias))
-                )
-            operations.append(
-                models.CreateAliasOperation(
-                    create_alias=models.CreateAlias(collection_name=collection, alias_name=alias)
-                )
+            self._move_alias(alias, collection, self._aliases())
+
+    def compare_and_set_alias(
+        self,
+        alias: str,
+        collection: str,
+        *,
+        expected: str | None,
+        on_moved: Callable[[], None] | None = None,
+    ) -> None:
+        """Move ``alias`` to ``collection`` only if it points at ``expected`` now (None: no alias yet),
+        else AliasConflict; then read it back and call ``on_moved`` (history, audit).
+
+        Qdrant's alias API has no compare-and-set: this reads, compares, moves in one request and reads
+        back, serialised within this process; a move by another client between the read and the move is
+        seen only by the read-back (AliasConflict naming where it points). When ``on_moved`` fails the
+        alias is put back and its error raised.
+        """
+        check_name(alias, "alias")
+        check_name(collection)
+        with self._alias_lock, self._calls(collection):
+            aliases = self._aliases()
+            if aliases.get(alias) != expected:
+                raise AliasConflict(alias, expected, aliases.get(alias))
+            self._move_alias(alias, collection, aliases)
+            actual = self._aliases().get(alias)
+            if actual != collection:
+                raise AliasConflict(alias, collection, actual)
+            if on_moved is not None:
+                try:
+                    on_moved()
+                except BaseException:
+                    if expected is None:
+                        self._delete_alias(alias)
+                    else:
+                        self._move_alias(alias, expected, self._aliases())
+                    raise
+
+    def _move_alias(self, alias: str, collection: str, aliases: dict[str, str]) -> None:
+        """Point ``alias`` at ``collection`` (delete + create in one request); call inside ``_calls``."""
+        collections = self._collections()
+        if alias in collections:
+            raise InputError(
+                f"'{alias}' is a collection, so it cannot also be an alias; pick another alias name"
             )
-            self.client.update_collection_aliases(change_aliases_operations=operations)
+        if collection not in collections:
+            if collection in aliases:
+                raise CollectionNotFound(
+                    f"'{collection}' is an alias (of '{aliases[collection]}'), not a collection; "
+                    f"point '{alias}' at a collection"
+                )
+            raise self._not_found(collection)
+        operations: list[models.AliasOperations] = []
+        if alias in aliases:
+            operations.append(models.DeleteAliasOperation(delete_alias=models.DeleteAlias(alias_name=alias)))
+        operations.append(
+            models.CreateAliasOperation(
+                create_alias=models.CreateAlias(collection_name=collection, alias_name=alias)
+            )
+        )
+        self.client.update_collection_aliases(change_aliases_operations=operations)
+
+    def _delete_alias(self, alias: str) -> None:
+        self.client.update_collection_aliases(
+            change_aliases_operations=[
+                models.DeleteAliasOperation(delete_alias=models.DeleteAlias(alias_name=alias))
+            ]
+        )
 
     def delete_alias(self, alias: str) -> None:
         """Remove an alias (the collection stays); raises CollectionNotFound for an unknown alias."""
@@ -316,11 +365,7 @@ class QdrantServerStore:
                 raise CollectionNotFound(
                     f"no alias '{alias}' in Qdrant at {self.endpoint} (aliases: {known})"
                 )
-            self.client.update_collection_aliases(
-                change_aliases_operations=[
-                    models.DeleteAliasOperation(delete_alias=models.DeleteAlias(alias_name=alias))
-                ]
-            )
+            self._delete_alias(alias)
 
     # ---- collections ------------------------------------------------------------------------------
 
@@ -368,8 +413,10 @@ class QdrantServerStore:
                 replication_factor=replicas,
             )
 
-    def delete_collection(self, name: str) -> None:
-        """Delete a collection and every alias that points at it; raises CollectionNotFound."""
+    def delete_collection(self, name: str, *, unless_aliased: bool = False) -> None:
+        """Delete a collection and every alias that points at it; raises CollectionNotFound.
+        ``unless_aliased``: InputError instead when an alias points at it (checked just before: the server
+        cannot make the check and the delete one step)."""
         check_name(name)
         with self._calls(name):
             aliases = self._aliases()
@@ -381,6 +428,8 @@ class QdrantServerStore:
                     )
                 raise self._not_found(name)
             pointing = [a for a, c in aliases.items() if c == name]
+            if pointing and unless_aliased:
+                raise aliased_error(name, pointing)
             if pointing:
                 self.client.update_collection_aliases(
                     change_aliases_operations=[
@@ -793,9 +842,20 @@ class QdrantServerStore:
         ]
         return sorted(infos, key=lambda s: (s.created_at, s.name), reverse=True)
 
-    def restore_snapshot(self, name: str, snapshot: str, *, restore_aliases: bool = True) -> None:
+    def restore_snapshot(
+        self,
+        name: str,
+        snapshot: str,
+        *,
+        restore_aliases: bool = True,
+        expected_aliases: Mapping[str, str | None] | None = None,
+        on_restored: Callable[[], None] | None = None,
+    ) -> None:
         """Replace the collection's contents with a snapshot the server holds; then, by default, point the
-        aliases that pointed at this collection when the snapshot was taken back at it (one atomic step).
+        aliases that pointed at this collection when the snapshot was taken back at it (one atomic step),
+        read them back and call ``on_restored`` (history, audit). ``expected_aliases`` are checked first:
+        AliasConflict, and nothing restored, when one moved (no compare-and-set on the server: see
+        ``compare_and_set_alias``).
 
         The server fetches the snapshot from its own REST URL, so it must reach itself at the URL this
         store uses (true for ``http://qdrant:6333`` in compose and for ``localhost`` with the same port).
@@ -812,7 +872,11 @@ class QdrantServerStore:
                 f"delete them or restore with restore_aliases=False"
             )
         base = str(getattr(self.client._client, "rest_uri", self.url)).rstrip("/")
-        with self._calls(physical):
+        with self._alias_lock, self._calls(physical):
+            current = self._aliases()
+            for alias, want in (expected_aliases or {}).items():
+                if current.get(alias) != want:
+                    raise AliasConflict(alias, want, current.get(alias))
             self.client.recover_snapshot(
                 collection_name=physical,
                 location=f"{base}/collections/{physical}/snapshots/{snapshot}",
@@ -834,6 +898,12 @@ class QdrantServerStore:
                     for a in pointing
                 ]
                 self.client.update_collection_aliases(change_aliases_operations=operations)
+                after = self._aliases()
+                for alias in pointing:
+                    if after.get(alias) != physical:
+                        raise AliasConflict(alias, physical, after.get(alias))
+            if on_restored is not None:
+                on_restored()
 
     def _existing_snapshot(self, name: str, snapshot: str) -> str:
         """The collection behind ``name``, once it is known to hold ``snapshot`` (InputError otherwise)."""

@@ -51,7 +51,9 @@ class GateOps:
         """Evaluate ``collection`` and the live version on ``evalset`` with ``policy`` and check the gate.
 
         The gate passes when every condition holds on the shadow and, with a live version, no headline
-        metric fell by more than ``max_regression`` against it. The result is kept with the version.
+        metric fell by more than ``max_regression`` against it, and that version is still live when the
+        gate ends. The result is kept with the version, naming the live version read when the gate
+        started: ``swap`` expects the alias to point there still.
         ``shadow_runner`` evaluates the shadow when it was embedded with another model. Setting ``cancel``
         stops the eval runs between queries: ``Cancelled``, and nothing is kept.
         """
@@ -90,6 +92,12 @@ class GateOps:
             max_regression=max_regression if live_row else None,
             compared=comparison.compared if comparison else headline_metrics(shadow_row.summary),
         )
+        live_now = self.catalog.live()
+        if live_now != live:  # the comparison is with a version no longer live: it cannot clear a swap
+            outcome.passed = False
+            outcome.failures.append(
+                f"the alias moved from '{live}' to '{live_now}' during the gate: gate it again"
+            )
         headline = headline_metrics(shadow_row.summary)
         live_means = means(live_row.summary) if live_row else {}
         result = GateResult(

@@ -4,14 +4,15 @@ target or a rebuild in progress or interrupted, and deletes the rest only when c
 
 from __future__ import annotations
 
+from types import EllipsisType
 from typing import TYPE_CHECKING
 
 from ragdeck.console import audit
 from ragdeck.console.index_ops.catalog import VersionCatalog
 from ragdeck.console.index_ops.records import AliasMove
-from ragdeck.console.index_ops.swap import move_alias
+from ragdeck.console.index_ops.swap import expect_live, move_alias, refused
 from ragdeck.console.roles import User, require
-from ragdeck.errors import CollectionNotFound, InputError
+from ragdeck.errors import AliasConflict, CollectionNotFound, InputError
 
 if TYPE_CHECKING:
     from ragdeck.console.audit import AuditLog
@@ -26,11 +27,26 @@ class RollbackOps:
         self.catalog = catalog
         self.log = log
 
-    def rollback(self, user: User, *, reason: str = "", to: str | None = None) -> AliasMove:
-        """Point the alias back at the version the last move came from (or at ``to``)."""
+    def rollback(
+        self,
+        user: User,
+        *,
+        reason: str = "",
+        to: str | None = None,
+        expected: str | EllipsisType | None = ...,
+    ) -> AliasMove:
+        """Point the alias back at the version the last move came from (or at ``to``).
+
+        ``expected`` is the live version the caller showed or read (``...``: the one live now); when the
+        alias no longer points at it, AliasConflict and nothing changes.
+        """
         alias = self.catalog.alias
         require(user, "index.rollback", target=alias, log=self.log)
-        current = self.catalog.live()
+        try:
+            current = expect_live(self.catalog, expected)
+        except AliasConflict as exc:
+            refused(user, "index.rollback", alias, exc, log=self.log)
+            raise
         target = to or self.catalog.rollback_target()
         if target is None:
             raise InputError(

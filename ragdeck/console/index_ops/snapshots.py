@@ -7,13 +7,15 @@ from __future__ import annotations
 import json
 from dataclasses import asdict
 from pathlib import Path
+from types import EllipsisType
 from typing import TYPE_CHECKING
 
 from ragdeck.console import audit
 from ragdeck.console.index_ops.catalog import VersionCatalog
+from ragdeck.console.index_ops.swap import expect_live, refused
 from ragdeck.console.interfaces import SnapshotStore
 from ragdeck.console.roles import User, require
-from ragdeck.errors import CollectionNotFound
+from ragdeck.errors import AliasConflict, CollectionNotFound
 from ragdeck.services.types import SnapshotInfo
 
 if TYPE_CHECKING:
@@ -66,20 +68,61 @@ class SnapshotOps:
         return self.store.download_snapshot(collection, snapshot, Path(dest))
 
     def restore_snapshot(
-        self, user: User, collection: str, snapshot: str, *, restore_aliases: bool = True
+        self,
+        user: User,
+        collection: str,
+        snapshot: str,
+        *,
+        restore_aliases: bool = True,
+        expected: str | EllipsisType | None = ...,
     ) -> None:
-        """Replace (or recreate) ``collection`` from a snapshot and put its recorded aliases back."""
+        """Replace (or recreate) ``collection`` from a snapshot and put its recorded aliases back.
+
+        ``expected`` is the live version the caller showed or read (``...``: the one live now); when the
+        alias moved since, AliasConflict and nothing is restored. A restore that moves the alias is kept
+        in its history, in the same step as the move.
+        """
         require(user, "snapshot.restore", target=collection, log=self.log)
-        aliases, registry = self.catalog.store.list_aliases, self.catalog.registry
+        alias, registry = self.catalog.alias, self.catalog.registry
+        aliases = self.catalog.store.list_aliases
+        try:
+            current = expect_live(self.catalog, expected)
+        except AliasConflict as exc:
+            refused(user, "snapshot.restore", alias, exc, log=self.log)
+            raise
         before = aliases()
-        self.store.restore_snapshot(collection, snapshot, restore_aliases=restore_aliases)
-        if registry.version(collection) is not None:
-            registry.update_version(collection, status="ready")
-        audit.record(
-            user,
-            "snapshot.restore",
-            collection,
-            before={"aliases": before},
-            after={"snapshot": snapshot, "aliases": aliases()},
-            log=self.log,
-        )
+
+        def record() -> None:
+            after = aliases()
+            if registry.version(collection) is not None:
+                registry.update_version(collection, status="ready")
+            moved_to = after.get(alias)
+            if moved_to is not None and moved_to != current:
+                registry.add_event(
+                    alias=alias,
+                    action="snapshot.restore",
+                    from_collection=current,
+                    to_collection=moved_to,
+                    actor=user.name,
+                    reason=f"restored {collection} from {snapshot}",
+                )
+            audit.record(
+                user,
+                "snapshot.restore",
+                collection,
+                before={"aliases": before},
+                after={"snapshot": snapshot, "aliases": after},
+                log=self.log,
+            )
+
+        try:
+            self.store.restore_snapshot(
+                collection,
+                snapshot,
+                restore_aliases=restore_aliases,
+                expected_aliases={alias: current},
+                on_restored=record,
+            )
+        except AliasConflict as exc:
+            refused(user, "snapshot.restore", alias, exc, log=self.log)
+            raise

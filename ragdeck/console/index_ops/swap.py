@@ -6,13 +6,14 @@ alias moves (swap and rollback): the store call, the registry's history and the 
 from __future__ import annotations
 
 from collections.abc import Callable
+from types import EllipsisType
 from typing import TYPE_CHECKING
 
 from ragdeck.console import audit
 from ragdeck.console.index_ops.catalog import VersionCatalog
 from ragdeck.console.index_ops.records import AliasMove, GateBlocked
 from ragdeck.console.roles import User, require
-from ragdeck.errors import CollectionNotFound, InputError
+from ragdeck.errors import AliasConflict, CollectionNotFound, InputError
 
 if TYPE_CHECKING:
     from ragdeck.console.audit import AuditLog
@@ -29,28 +30,61 @@ def move_alias(
     *,
     log: AuditLog,
 ) -> AliasMove:
-    """Point the catalog's alias at ``collection`` (readers see the old or the new version, never a mix),
-    and keep the move in the alias history and the audit log."""
+    """Point the catalog's alias at ``collection`` only if it still points at ``before`` (readers see the
+    old or the new version, never a mix), and keep the move in the alias history and the audit log in the
+    same step; AliasConflict (audited as failed) when it moved since it was read."""
     alias = catalog.alias
-    catalog.store.set_alias(alias, collection)
-    catalog.registry.add_event(
-        alias=alias,
-        action=action,
-        from_collection=before,
-        to_collection=collection,
-        actor=user.name,
-        reason=reason,
-    )
+
+    def record() -> None:
+        catalog.registry.add_event(
+            alias=alias,
+            action=action,
+            from_collection=before,
+            to_collection=collection,
+            actor=user.name,
+            reason=reason,
+        )
+        audit.record(
+            user,
+            action,
+            alias,
+            before={"collection": before},
+            after={"collection": collection, **extra},
+            reason=reason,
+            log=log,
+        )
+
+    try:
+        catalog.store.compare_and_set_alias(alias, collection, expected=before, on_moved=record)
+    except AliasConflict as exc:
+        refused(user, action, alias, exc, log=log)
+        raise
+    return AliasMove(alias, action.split(".")[-1], before, collection, user.name, reason)
+
+
+def refused(user: User, action: str, alias: str, exc: AliasConflict, *, log: AuditLog) -> None:
+    """Keep a move refused for a stale expectation in the audit log (outcome ``failed``)."""
     audit.record(
         user,
         action,
         alias,
-        before={"collection": before},
-        after={"collection": collection, **extra},
-        reason=reason,
+        before={"collection": exc.expected},
+        after={"collection": exc.actual},
+        reason=str(exc),
+        outcome="failed",
         log=log,
     )
-    return AliasMove(alias, action.split(".")[-1], before, collection, user.name, reason)
+
+
+def expect_live(catalog: VersionCatalog, expected: str | EllipsisType | None) -> str | None:
+    """The alias's target the caller expects (``...``: the one it points at now), checked against the
+    current one: AliasConflict when the caller's (shown or read earlier) is out of date."""
+    current = catalog.live()
+    if expected is ...:
+        return current
+    if expected != current:
+        raise AliasConflict(catalog.alias, expected, current)
+    return expected
 
 
 class SwapOps:
@@ -67,11 +101,21 @@ class SwapOps:
         self.log = log
         self.serving_model = serving_model  # the model queries are embedded with (a callable: asked late)
 
-    def swap(self, user: User, collection: str, *, reason: str = "", override: bool = False) -> AliasMove:
+    def swap(
+        self,
+        user: User,
+        collection: str,
+        *,
+        reason: str = "",
+        override: bool = False,
+        expected: str | EllipsisType | None = ...,
+    ) -> AliasMove:
         """Point the alias at ``collection`` when its gate passed against the live version.
 
-        ``override`` swaps without a passed gate; it needs a written ``reason`` (operators only, as
-        every swap).
+        ``expected`` is the live version the caller showed or read (None: no alias yet; ``...``: the one
+        live now): the gate must have compared with it and the alias must still point at it when it
+        moves, else AliasConflict and nothing changes. ``override`` swaps without a passed gate; it needs
+        a written ``reason`` (operators only, as every swap).
         """
         alias, registry = self.catalog.alias, self.catalog.registry
         require(user, "index.swap", target=alias, log=self.log)
@@ -83,7 +127,11 @@ class SwapOps:
             raise InputError(
                 f"'{collection}' is {row['status']}, not ready: only a finished rebuild can go live"
             )
-        current = self.catalog.live()
+        try:
+            current = expect_live(self.catalog, expected)
+        except AliasConflict as exc:
+            refused(user, "index.swap", alias, exc, log=self.log)
+            raise
         if current == collection:
             raise InputError(f"'{collection}' is already live behind '{alias}'")
         model = self.serving_model() if callable(self.serving_model) else self.serving_model

@@ -7,13 +7,13 @@ from typing import Protocol
 
 from ragdeck.console.ingest.pipeline import (
     IngestReport,
-    IngestStore,
     Progress,
     chunking_from,
     hnsw_from,
     ingest,
     next_version_name,
 )
+from ragdeck.console.ingest.ports import IngestStore
 from ragdeck.console.interfaces import Embedder
 from ragdeck.console.settings import Settings
 from ragdeck.errors import CollectionNotFound

@@ -1,7 +1,10 @@
 """Ingestion: load documents, redact PII and secrets, chunk, embed in batches, upsert, index, alias.
 
 A collection that ingestion creates is deleted again if any later step fails, and the alias moves only
-after the new collection is complete and indexed: a failed ingest leaves nothing half-written.
+after the new collection is complete and indexed: a failed ingest leaves nothing half-written. With a
+journal (``journal``), a collection being built is marked in progress first and unmarked once complete, so
+the partial collection of an ingest killed mid-way (SIGKILL, power loss) is cleared by the next ingest of
+that collection instead of blocking it.
 """
 
 from __future__ import annotations
@@ -11,25 +14,21 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Any
 
+from ragdeck.console.ingest import journal as ingest_journal
 from ragdeck.console.ingest.chunking import ChunkingConfig, chunk_document
 from ragdeck.console.ingest.documents import Chunk
 from ragdeck.console.ingest.loaders import load_documents
+from ragdeck.console.ingest.ports import IngestJournal, IngestStore
 from ragdeck.console.ingest.redaction import redact
 from ragdeck.console.interfaces import CollectionAdmin, Embedder, VectorSearch
 from ragdeck.console.settings import Settings
-from ragdeck.errors import CollectionExists, DimensionMismatch, InputError
+from ragdeck.errors import AliasConflict, CollectionExists, DimensionMismatch, InputError
 from ragdeck.services.types import HnswConfig, VectorPoint
 
 # progress(stage, done, total): stage is "load", "chunk", "embed" or "index".
 Progress = Callable[[str, int, int], None]
-
-
-@runtime_checkable
-class IngestStore(VectorSearch, CollectionAdmin, Protocol):
-    """What ``ingest`` needs of a vector store: reads (does the collection exist, its dimension) and
-    collection writes (create, upsert, index, alias, delete on failure). No snapshots."""
 
 
 @dataclass
@@ -43,6 +42,8 @@ class IngestReport:
     redactions: dict[str, int] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
     appended: bool = False
+    alias_before: str | None = None  # where the alias pointed when it moved (None: it did not exist)
+    cleared_stale: dict[str, Any] | None = None  # the marker of a killed ingest whose partial was cleared
 
     @property
     def chunks_per_second(self) -> float:
@@ -112,13 +113,17 @@ def ingest(
     append: bool = False,
     batch_size: int = 64,
     progress: Progress | None = None,
+    journal: IngestJournal | None = None,
 ) -> IngestReport:
     """Index the corpus at ``path`` into ``collection`` and, when given, point ``alias`` at it.
 
     The collection must not exist unless ``append`` is set (then its dimension must match the embedder).
+    With a ``journal``, a partial collection an earlier, killed ingest left is deleted first (see
+    ``ingest.journal.clear_stale``). The alias moves only from where it pointed just before (compare-and-set).
     """
     chunking = chunking or ChunkingConfig()
     hnsw = hnsw or HnswConfig()
+    stale = ingest_journal.clear_stale(store, journal, collection) if journal is not None else None
     exists = store.collection_exists(collection)
     if exists and not append:
         raise CollectionExists(
@@ -137,6 +142,10 @@ def ingest(
     prepared = time.perf_counter()
 
     created = False
+    before: str | None = None
+    conflict: AliasConflict | None = None
+    if journal is not None:
+        ingest_journal.begin(journal, collection, created=not exists)
     try:
         if not exists:
             store.create_collection(collection, embedder.dimension, hnsw)
@@ -149,11 +158,29 @@ def ingest(
         if progress:
             progress("index", 1, 1)
         if alias:
-            store.set_alias(alias, collection)
+            before = store.list_aliases().get(alias)
+            if before is not None and not store.collection_exists(before):
+                before = None  # an alias left pointing at a deleted collection counts as none
+            try:
+                store.compare_and_set_alias(alias, collection, expected=before)
+            except AliasConflict as exc:  # moved by someone else meanwhile: keep the complete collection
+                conflict = exc
     except BaseException:
         if created:
             store.delete_collection(collection)
+        if journal is not None:
+            journal.remove(collection)
         raise
+    if journal is not None:
+        journal.remove(collection)
+    if conflict is not None:
+        raise AliasConflict(
+            conflict.alias,
+            conflict.expected,
+            conflict.actual,
+            hint=f"'{collection}' is complete and kept: see who moved it (`ragdeck index history`), then "
+            f"point the alias at '{collection}' yourself (`ragdeck index swap {collection}`)",
+        )
     finished = time.perf_counter()
     return IngestReport(
         collection=collection,
@@ -162,6 +189,8 @@ def ingest(
         chunks=len(chunks),
         redactions=redactions,
         appended=exists,
+        alias_before=before,
+        cleared_stale=stale,
         seconds={
             "prepare": prepared - started,
             "embed_upsert": embedded - prepared,

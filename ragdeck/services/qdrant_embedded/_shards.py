@@ -26,7 +26,7 @@ from typing import Any, Self
 
 from qdrant_edge import EdgeConfig, EdgeShard
 
-from ragdeck.errors import CollectionNotFound, ConfigError, RagdeckError, StoreBusy
+from ragdeck.errors import AliasConflict, CollectionNotFound, ConfigError, RagdeckError, StoreBusy
 from ragdeck.services.common import check_name, write_json_atomic
 from ragdeck.services.types import StoreCapabilities
 
@@ -211,9 +211,23 @@ class ShardRoot:
                 before = dict(mapping)
                 yield mapping
                 if mapping != before:
-                    write_json_atomic(self._aliases_path, dict(sorted(mapping.items())))
+                    self._write_aliases(mapping)
             finally:
                 fcntl.flock(lock_file.fileno(), fcntl.LOCK_UN)
+
+    def _write_aliases(self, mapping: dict[str, str]) -> None:
+        """Replace aliases.json atomically; call inside ``_alias_txn``."""
+        write_json_atomic(self._aliases_path, dict(sorted(mapping.items())))
+
+    def _expect_aliases(self, mapping: dict[str, str], expected: dict[str, str | None]) -> None:
+        """AliasConflict unless every alias of ``expected`` points where it says (None: no alias, or one
+        whose collection is gone); call inside ``_alias_txn`` so the check and the change are one step."""
+        for alias, want in expected.items():
+            actual = mapping.get(alias)
+            if actual is not None and not self._exists(actual):
+                actual = None
+            if actual != want:
+                raise AliasConflict(alias, want, actual)
 
     # ------------------------------------------------------------------ handles
 

@@ -12,13 +12,14 @@ from __future__ import annotations
 import contextlib
 import importlib.metadata
 import os
+from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
 from qdrant_edge import CountRequest, EdgeShard, Filter, HasVectorCondition
 
 from ragdeck.errors import CollectionExists, CollectionNotFound, ConfigError, InputError
-from ragdeck.services.common import check_hnsw, check_name, is_valid_name, write_json_atomic
+from ragdeck.services.common import aliased_error, check_hnsw, check_name, is_valid_name, write_json_atomic
 from ragdeck.services.lexical import LEXICAL_MODEL, LEXICAL_VECTOR
 from ragdeck.services.qdrant_embedded._convert import (
     DISTANCE,
@@ -44,18 +45,47 @@ class Catalog(ShardRoot):
         check_name(alias, "alias")
         check_name(collection)
         with self._alias_txn() as mapping:
-            if self._exists(alias):
-                raise InputError(
-                    f"'{alias}' is a collection, so it cannot also be an alias; pick another alias name"
-                )
-            if not self._exists(collection):
-                if collection in mapping:
-                    raise CollectionNotFound(
-                        f"'{collection}' is an alias (of '{mapping[collection]}'), not a collection; "
-                        f"point '{alias}' at a collection"
-                    )
-                raise self._not_found(collection)
+            self._check_alias_target(mapping, alias, collection)
             mapping[alias] = collection
+
+    def compare_and_set_alias(
+        self,
+        alias: str,
+        collection: str,
+        *,
+        expected: str | None,
+        on_moved: Callable[[], None] | None = None,
+    ) -> None:
+        """Move ``alias`` to ``collection`` only if it points at ``expected`` now (None: no alias yet),
+        else AliasConflict; the compare, the move and ``on_moved`` (history, audit) run under one lock
+        across processes. When ``on_moved`` fails the alias is put back and its error raised."""
+        check_name(alias, "alias")
+        check_name(collection)
+        with self._alias_txn() as mapping:
+            self._expect_aliases(mapping, {alias: expected})
+            self._check_alias_target(mapping, alias, collection)
+            before = dict(mapping)
+            mapping[alias] = collection
+            self._write_aliases(mapping)
+            if on_moved is not None:
+                try:
+                    on_moved()
+                except BaseException:
+                    self._write_aliases(before)
+                    raise
+
+    def _check_alias_target(self, mapping: dict[str, str], alias: str, collection: str) -> None:
+        if self._exists(alias):
+            raise InputError(
+                f"'{alias}' is a collection, so it cannot also be an alias; pick another alias name"
+            )
+        if not self._exists(collection):
+            if collection in mapping:
+                raise CollectionNotFound(
+                    f"'{collection}' is an alias (of '{mapping[collection]}'), not a collection; "
+                    f"point '{alias}' at a collection"
+                )
+            raise self._not_found(collection)
 
     def delete_alias(self, alias: str) -> None:
         """Remove an alias (the collection stays); raises CollectionNotFound for an unknown alias."""
@@ -208,8 +238,10 @@ class Catalog(ShardRoot):
             f"one node with one shard"
         )
 
-    def delete_collection(self, name: str) -> None:
-        """Delete a collection, its handle and every alias pointing at it; raises CollectionNotFound."""
+    def delete_collection(self, name: str, *, unless_aliased: bool = False) -> None:
+        """Delete a collection, its handle and every alias pointing at it; raises CollectionNotFound.
+        ``unless_aliased``: InputError instead when an alias points at it (checked under the aliases lock,
+        in the same step as the delete)."""
         live = self._collection_dir(name)
         if not self._exists(name):
             aliases = self._read_aliases()
@@ -224,9 +256,12 @@ class Catalog(ShardRoot):
         with slot.lock:
             self._claim(name, slot)  # StoreBusy if another process holds it
             try:
-                os.rename(live, trash)
                 with self._alias_txn() as mapping:
-                    for alias in [a for a, c in mapping.items() if c == name]:
+                    pointing = [a for a, c in mapping.items() if c == name]
+                    if pointing and unless_aliased:
+                        raise aliased_error(name, pointing)
+                    os.rename(live, trash)
+                    for alias in pointing:
                         del mapping[alias]
             finally:
                 remove_tree(trash)

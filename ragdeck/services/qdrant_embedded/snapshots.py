@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import shutil
 import subprocess
+from collections.abc import Callable, Mapping
 from dataclasses import asdict
 from pathlib import Path
 
@@ -137,11 +138,21 @@ class Snapshots(Catalog):
         tar, _sidecar = self._snapshot_files(self._snapshot_collection(name), snapshot)
         return copy_file_atomic(tar, dest)
 
-    def restore_snapshot(self, name: str, snapshot: str, *, restore_aliases: bool = True) -> None:
+    def restore_snapshot(
+        self,
+        name: str,
+        snapshot: str,
+        *,
+        restore_aliases: bool = True,
+        expected_aliases: Mapping[str, str | None] | None = None,
+        on_restored: Callable[[], None] | None = None,
+    ) -> None:
         """Replace the collection (recreating a deleted one) with a snapshot, and re-point its aliases.
 
-        The snapshot is unpacked and opened next to the live collection first; only then are the
-        directories swapped, so a failure leaves the live collection as it was.
+        The snapshot is unpacked and opened next to the live collection first; only then, under the
+        aliases lock, are ``expected_aliases`` checked (AliasConflict when one moved, nothing changed),
+        the directories swapped, the aliases re-pointed and ``on_restored`` (history, audit) called, so
+        a failure leaves the live collection as it was.
         """
         collection = self._snapshot_collection(name)
         tar, sidecar = self._snapshot_files(collection, snapshot)
@@ -170,11 +181,15 @@ class Snapshots(Catalog):
                     ) from exc
                 self._load(collection, work / "shard").close()  # prove it opens before swapping
                 write_json_atomic(work / "meta.json", meta)
-                with swapped(live, work, trash):
-                    pass  # the swap is the restore; the aliases follow it
-                if restore_aliases and repoint:
-                    with self._alias_txn() as mapping:
+                with self._alias_txn() as mapping:
+                    self._expect_aliases(mapping, dict(expected_aliases or {}))
+                    with swapped(live, work, trash):
+                        pass  # the swap is the restore; the aliases follow it
+                    if restore_aliases and repoint:
                         mapping.update(repoint)
+                        self._write_aliases(mapping)
+                    if on_restored is not None:
+                        on_restored()
             finally:
                 remove_tree(work)
                 remove_tree(trash)
