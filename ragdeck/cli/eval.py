@@ -22,6 +22,7 @@ from ragdeck.console.settings import Settings
 from ragdeck.console.wiring import build_eval_runner, build_eval_store, build_policies, build_stack
 from ragdeck.errors import InputError
 from ragdeck.services.files import write_text_atomic
+from ragdeck.services.inputs import parse_json
 
 
 def _ks(text: str | None, k: int | None) -> tuple[int, ...]:
@@ -71,7 +72,7 @@ def _baseline(reference: str, runs: object, set_hash: str) -> dict[str, float]:
     path = Path(reference)
     if path.suffix == ".json" or path.exists():
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            data = parse_json(path.read_text(encoding="utf-8"))
             digest, summary = data["eval_set"]["hash"], data["summary"]
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise InputError(f"baseline {reference}: not a `ragdeck eval --json` file ({exc})") from None
