@@ -430,6 +430,16 @@ def test_snapshot_delete_restore_gives_identical_results_and_the_alias_back(
     assert code == 0, err
     tar = Path(f"{snap.name}.tar")
     assert tar.read_bytes() == store.snapshot_path("rag_chunks_v1", snap.name).read_bytes()
+    Path("downloads").mkdir()  # --out a folder: into it under the snapshot's own name, as cp does
+    code, out, err = run_cli(
+        monkeypatch, capsys, "index", "download", "rag_chunks_v1", snap.name, "-o", "downloads"
+    )
+    assert code == 0, err
+    assert (Path("downloads") / tar.name).read_bytes() == tar.read_bytes()
+    code, out, err = run_cli(
+        monkeypatch, capsys, "index", "download", "rag_chunks_v1", snap.name, "-o", "no/x.tar"
+    )
+    assert_one_line_error(code, err, "cannot write no/x.tar: folder no does not exist; create it first")
 
     store.delete_collection("rag_chunks_v1")  # the alias goes with it
     assert ops.live() is None
