@@ -137,7 +137,8 @@ def rebuild_cmd(
         out.print_json(data=version.summary())
     else:
         out.print(
-            f"built {version.collection}: {version.points} points; alias {version.alias} unchanged. Next: "
+            f"built {version.collection}: {version.points} points (redacted: {version.redacted_text}); alias "
+            f"{version.alias} unchanged. Next: "
             f"`ragdeck index gate {version.collection}`, then `ragdeck index swap {version.collection}`.",
             highlight=False,
         )
