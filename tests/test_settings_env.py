@@ -74,3 +74,16 @@ def test_the_cli_prints_a_bad_setting_as_one_error_line(
     assert code == 0, err
     assert (data_dir.parent / "xdg" / "ragdeck" / "qdrant").is_dir()
     assert not (Path.cwd() / "qdrant").exists()  # the old behaviour: the working directory
+
+
+def test_the_console_shows_a_bad_setting_as_one_red_box(data_dir: Path, monkeypatch) -> None:
+    from pages import open_page
+
+    monkeypatch.setenv("RAGDECK_TOP_K", "many")
+    at = open_page()
+    at.run()
+    assert not at.exception, at.exception
+    assert [e.value for e in at.error] == [
+        "setting top_k (RAGDECK_TOP_K): Input should be a valid integer, unable to parse string as an "
+        "integer, got 'many'; fix it in the environment, .env or the TOML settings file"
+    ]
