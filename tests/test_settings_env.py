@@ -87,3 +87,18 @@ def test_the_console_shows_a_bad_setting_as_one_red_box(data_dir: Path, monkeypa
         "setting top_k (RAGDECK_TOP_K): Input should be a valid integer, unable to parse string as an "
         "integer, got 'many'; fix it in the environment, .env or the TOML settings file"
     ]
+
+
+@pytest.mark.parametrize(
+    ("content", "needle"),
+    [("top_k = [", "cannot be read (Invalid value"), ("a = " + "[" * 5000, "cannot be read (")],
+)
+def test_an_unreadable_settings_file_is_named(
+    data_dir: Path, tmp_path: Path, monkeypatch, content: str, needle: str
+) -> None:
+    path = tmp_path / "conf.toml"
+    path.write_text(content)
+    monkeypatch.setenv("RAGDECK_CONFIG", str(path))
+    with pytest.raises(ConfigError, match=rf"^settings file {path}: cannot be read") as info:
+        Settings()
+    assert needle in str(info.value) and "point RAGDECK_CONFIG at another file" in str(info.value)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import re
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +70,12 @@ class Settings(BaseSettings):
             raise ConfigError(
                 f"setting {field} ({_variable(field)}): not valid JSON ({exc.__cause__ or exc}); give a JSON "
                 f"object, or leave it unset"
+            ) from None
+        except (tomllib.TOMLDecodeError, OSError, RecursionError) as exc:  # the TOML settings file
+            what = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+            raise ConfigError(
+                f"settings file {config_file()}: cannot be read ({what}); fix it, or point RAGDECK_CONFIG "
+                f"at another file"
             ) from None
 
     data_dir: Path = Field(default_factory=default_data_dir, description="Where ragdeck keeps its state.")
