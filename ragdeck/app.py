@@ -6,11 +6,14 @@ from pathlib import Path
 
 import streamlit as st
 
+from ragdeck.console.settings import Settings
 from ragdeck.login import sidebar_identity
+from ragdeck.ui import or_stop
 
 PAGES = Path(__file__).resolve().parent / "pages"
 
 st.set_page_config(page_title="ragdeck", page_icon="🗂️", layout="wide")
+or_stop(Settings)  # a bad setting: one red box naming it and its variable, not a traceback on every page
 
 navigation = st.navigation(
     [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -117,3 +118,38 @@ def test_ingest_then_search_through_installed_command(data_dir: Path, tmp_path: 
     )  # fmt: skip
     assert found.returncode == 0, found.stderr
     assert json.loads(found.stdout)["hits"][0]["doc_id"] == "remote"
+
+
+def test_ingest_reports_redactions_per_kind(data_dir: Path, tmp_path: Path, monkeypatch, capsys) -> None:
+    corpus = tmp_path / "kb"
+    corpus.mkdir()
+    (corpus / "billing.md").write_text(
+        "# Billing\n\nThe customer paid with 4111 1111 1111 1111 from IBAN GB82 WEST 1234 5698 7654 32. "
+        "Their SSN is 536-22-1234 and the API key is 3f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c; reach them at "
+        "ann@example.org. Order 1234 5678 9012 3456 of 2024-03-01 is not a card.\n"
+    )
+    code, out, err = run_cli(monkeypatch, capsys, "ingest", str(corpus), "--collection", "kb_v1")
+    assert code == 0, err
+    assert "Redacted: API_KEY 1, CARD 1, EMAIL 1, IBAN 1, NATIONAL_ID 1." in " ".join(out.split())
+    code, out, err = run_cli(monkeypatch, capsys, "ingest", str(corpus), "--collection", "kb_v2", "--json")
+    assert code == 0, err
+    assert json.loads(out)["redactions"] == {"API_KEY": 1, "CARD": 1, "EMAIL": 1, "IBAN": 1, "NATIONAL_ID": 1}
+    with EmbeddedQdrantStore(data_dir / "qdrant") as store:
+        text = " ".join(p.payload["text"] for p in store.iter_points("kb_v1"))
+    assert "4111" not in text and "536-22" not in text and "1234 5678 9012 3456" in text
+
+
+def test_ingest_refuses_a_fifo_and_a_bad_alias_before_any_work(
+    data_dir: Path, tmp_path: Path, monkeypatch, capsys
+) -> None:
+    fifo = tmp_path / "stream.md"
+    os.mkfifo(fifo)  # reading it would hang until a writer came
+    code, _, err = run_cli(monkeypatch, capsys, "ingest", str(fifo), "--collection", "x")
+    assert_one_line_error(code, err, "stream.md is a named pipe (FIFO), not a file")
+    (tmp_path / "a.md").write_text("# A\n\nText.\n")
+    code, _, err = run_cli(
+        monkeypatch, capsys, "ingest", str(tmp_path / "a.md"), "--collection", "x", "--alias", "bad alias!"
+    )
+    assert_one_line_error(code, err, "invalid alias name 'bad alias!'")
+    assert "Chunking" not in err and "Embedding" not in err  # refused before the progress bars began
+    assert not (data_dir / "qdrant" / "collections" / "x").exists()

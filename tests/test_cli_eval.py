@@ -164,3 +164,30 @@ def test_bad_gate_and_unknown_policy_are_one_line_errors(
     assert_one_line_error(code, err, "is not 'metric OP number'")
     code, _, err = run_cli(monkeypatch, capsys, "eval", "--set", str(small_set), "--policy", "nope")
     assert_one_line_error(code, err, "unknown policy 'nope'", "A, B")
+
+
+def test_a_bad_baseline_file_is_one_line_error_before_anything_runs(
+    demo_data_dir, small_set, tmp_path, monkeypatch, capsys
+) -> None:
+    import os
+
+    bad = tmp_path / "bad.json"
+    fifo = tmp_path / "pipe.json"
+    os.mkfifo(fifo)  # reading it would block forever
+    cases = [
+        ("[" * 100_000, "nested more than 64 levels deep"),
+        ('{"eval_set": {"hash": ' + "1" * 10_000 + '}, "summary": {}}', "a number of 10000 digits"),
+        ('{"eval_set": {"hash": "x"}, "summary": {"recall@10": "high"}}', "could not convert"),
+        ('{"eval_set": {"hash": "x"}, "summary": [1]}', "not a `ragdeck eval --json` file"),
+    ]
+    for text, needle in cases:
+        bad.write_text(text)
+        code, out, err = run_cli(
+            monkeypatch, capsys, "eval", "--set", str(small_set), "--no-rerank", "--baseline", str(bad)
+        )
+        assert_one_line_error(code, err, f"baseline {bad}", needle)
+        assert out == ""
+    code, _, err = run_cli(
+        monkeypatch, capsys, "eval", "--set", str(small_set), "--no-rerank", "--baseline", str(fifo)
+    )
+    assert_one_line_error(code, err, "pipe.json is a named pipe (FIFO), not a file")

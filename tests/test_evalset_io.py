@@ -260,6 +260,7 @@ def test_jsonl_problems_all_reported_with_line_and_field(tmp_path: Path) -> None
             }
         ),
         "[" * 100_000,
+        '{"id": ' + "1" * 10_000 + ', "question": "Long id?", "gold_context_ids": ["a"]}',
     ]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     found = problems(read_jsonl, path)
@@ -271,8 +272,10 @@ def test_jsonl_problems_all_reported_with_line_and_field(tmp_path: Path) -> None
     assert has(found, 7, "gold_context_ids", "line 7, field 'gold_context_ids': empty list")
     assert has(found, 8, "relevance['a']", "negative grade -1")
     assert has(found, 9, "gold_spans[0]", "start 5 must be below end 2")
-    assert has(found, 10, "", "not usable JSON")
-    assert len(found) == 9
+    assert has(found, 10, "", "not valid JSON: arrays or objects nested more than 64 levels deep")
+    assert has(found, 10, "", "at column 65")
+    assert has(found, 11, "", "a number of 10000 digits (over 4300: write long ids as strings")
+    assert len(found) == 10
     assert [ln for ln, _, _ in found] == sorted(ln for ln, _, _ in found)
 
 
@@ -309,6 +312,27 @@ def test_unreadable_files_are_named(tmp_path: Path) -> None:
                 read_jsonl(locked)
     finally:
         locked.chmod(0o600)
+
+
+def test_special_files_are_refused_without_reading(tmp_path: Path) -> None:
+    fifo = tmp_path / "set.jsonl"
+    os.mkfifo(fifo)  # reading it would block until a writer came: it must not be opened at all
+    for reader in (read_jsonl, read_csv, read_any):
+        with pytest.raises(EvalSetProblems, match=r"(?s)set.jsonl.*is a named pipe \(FIFO\), not a file"):
+            reader(fifo)
+    with pytest.raises(EvalSetProblems, match=r"(?s)null.*is a character device"):
+        read_jsonl(Path(os.devnull))
+
+
+def test_deep_and_long_json_in_a_beir_queries_file(tmp_path: Path) -> None:
+    (tmp_path / "s.qrels").write_text("q1 0 a 1\nq2 0 b 1\nq3 0 c " + "9" * 5000 + "\n")
+    (tmp_path / "s.queries.jsonl").write_text(
+        '{"_id": "q1", "text": ' + "[" * 5000 + "\n" + '{"_id": ' + "7" * 5000 + ', "text": "Q?"}\n'
+    )
+    found = problems(read_any, tmp_path / "s.qrels")
+    assert has(found, 1, "", "nested more than 64 levels deep")
+    assert has(found, 2, "", "a number of 5000 digits")
+    assert has(found, 3, "rel", "grade of 5000 digits: use a small whole number")
 
 
 def test_csv_problems(tmp_path: Path) -> None:

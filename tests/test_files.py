@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from ragdeck.errors import InputError
 from ragdeck.services import common, files
 from ragdeck.services.files import (
     atomic_path,
@@ -44,8 +45,20 @@ def test_write_json_is_indented_sorted_and_ends_with_a_newline(tmp_path: Path) -
 
 
 def test_write_json_wants_the_directory_to_exist(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(InputError, match=r"folder .*missing does not exist; create it first"):
         write_json_atomic(tmp_path / "missing" / "meta.json", {})
+
+
+def test_a_folder_is_never_replaced_and_a_file_in_the_way_is_named(tmp_path: Path) -> None:
+    folder = tmp_path / "out"
+    folder.mkdir()
+    with pytest.raises(InputError, match="is a folder: give a file name"):
+        write_text_atomic(folder, "x")
+    assert folder.is_dir() and _leftovers(tmp_path) == []
+    (tmp_path / "file").write_text("keep")
+    with pytest.raises(InputError, match="a file is in the way"):
+        write_text_atomic(tmp_path / "file" / "out.json", "x")
+    assert (tmp_path / "file").read_text() == "keep"
 
 
 def test_a_write_that_fails_midway_leaves_the_old_file_intact(tmp_path: Path) -> None:

@@ -76,6 +76,26 @@ def test_rebuild_builds_a_shadow_next_to_the_live_version(ops: IndexOps, stack: 
     assert [e.action for e in audit.entries(log=ops.log)] == ["index.rebuild", "index.rebuild.start"]
 
 
+def test_a_rebuild_records_what_redaction_replaced_by_kind(
+    ops: IndexOps, stack: Stack, corpus: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    (corpus / "billing.md").write_text(
+        "# Billing\n\nPaid with 4111 1111 1111 1111 from IBAN DE89370400440532013000; SSN 536-22-1234, "
+        "NI number AB 12 34 56 C. Mail ann@example.org with the token 9f8e7d6c5b4a39281716ab.\n"
+    )
+    version = _rebuild(ops, stack, corpus)
+    expected = {"CARD": 1, "EMAIL": 1, "IBAN": 1, "NATIONAL_ID": 2, "TOKEN": 1}
+    assert version.redactions == expected
+    assert version.redacted_text == "CARD 1, EMAIL 1, IBAN 1, NATIONAL_ID 2, TOKEN 1"
+    assert ops.catalog.version(version.collection).redactions == expected  # kept in the registry
+    assert audit.entries(action="index.rebuild", log=ops.log)[0].after["redactions"] == expected
+    texts = " ".join(p.payload["text"] for p in stack.store.iter_points(version.collection))
+    assert "[CARD]" in texts and "4111 1111" not in texts and "DE89" not in texts
+    code, out, err = run_cli(monkeypatch, capsys, "index", "rebuild", str(corpus))
+    assert code == 0, err
+    assert "(redacted: CARD 1, EMAIL 1, IBAN 1, NATIONAL_ID 2, TOKEN 1)" in " ".join(out.split())
+
+
 def test_a_failed_rebuild_leaves_nothing_and_is_recorded(ops: IndexOps, stack: Stack, tmp_path: Path) -> None:
     empty = tmp_path / "empty"
     (empty / "a.md").parent.mkdir()
@@ -430,6 +450,16 @@ def test_snapshot_delete_restore_gives_identical_results_and_the_alias_back(
     assert code == 0, err
     tar = Path(f"{snap.name}.tar")
     assert tar.read_bytes() == store.snapshot_path("rag_chunks_v1", snap.name).read_bytes()
+    Path("downloads").mkdir()  # --out a folder: into it under the snapshot's own name, as cp does
+    code, out, err = run_cli(
+        monkeypatch, capsys, "index", "download", "rag_chunks_v1", snap.name, "-o", "downloads"
+    )
+    assert code == 0, err
+    assert (Path("downloads") / tar.name).read_bytes() == tar.read_bytes()
+    code, out, err = run_cli(
+        monkeypatch, capsys, "index", "download", "rag_chunks_v1", snap.name, "-o", "no/x.tar"
+    )
+    assert_one_line_error(code, err, "cannot write no/x.tar: folder no does not exist; create it first")
 
     store.delete_collection("rag_chunks_v1")  # the alias goes with it
     assert ops.live() is None

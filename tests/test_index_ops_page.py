@@ -67,7 +67,7 @@ def test_rebuild_gate_swap_rollback_on_the_page(small_stack: Path) -> None:
     _button(at, "Rebuild").click().run()
     assert not at.exception, at.exception
     _after_jobs(at)
-    assert "Built rag_chunks_v2" in at.success[0].value
+    assert "Built rag_chunks_v2" in at.success[0].value and "redacted: nothing)" in at.success[0].value
     assert _live() == "rag_chunks_v1"
 
     _by_label(at.number_input, "Max drop of a headline metric vs live").set_value(1.0)
@@ -173,7 +173,7 @@ def test_a_rebuild_job_shows_progress_is_cancelled_and_resumed_on_the_page(
     _button(at, "Resume rag_chunks_v2").click().run()
     assert not at.exception, at.exception
     _after_jobs(at)
-    assert at.success[0].value == "Resumed rag_chunks_v2: ready to gate."
+    assert at.success[0].value == "Resumed rag_chunks_v2 (redacted: nothing): ready to gate."
     versions = at.dataframe[0].value.set_index("collection")
     assert versions.loc["rag_chunks_v2", "status"] == "ready" and versions.loc["rag_chunks_v2", "points"] > 8
     assert not any("was cancelled" in w.value for w in at.warning)

@@ -141,6 +141,40 @@ def test_failure_mid_ingest_removes_the_new_collection(tmp_path: Path, store, lo
     assert store.list_aliases() == {}
 
 
+@pytest.mark.parametrize(
+    ("collection", "alias", "hnsw", "needle"),
+    [
+        ("docs_v2", "bad alias!", None, "invalid alias name 'bad alias!'"),
+        ("docs_v2", "docs_v2", None, "'docs_v2' is a collection, so it cannot also be an alias"),
+        ("docs_v2", "docs_v1", None, "'docs_v1' is a collection, so it cannot also be an alias"),
+        ("../up", None, None, "invalid collection name '../up'"),
+        ("docs_v2", None, HnswConfig(m=8, ef_construct=2), "invalid HNSW settings"),
+    ],
+)
+def test_cheap_checks_come_before_reading_and_embedding(
+    tmp_path: Path, store, local_embedder, collection: str, alias: str | None, hnsw, needle: str
+) -> None:
+    store.create_collection("docs_v1", local_embedder.dimension, HnswConfig())
+    doc = write(tmp_path / "a.md", "# A\n\nSome text about scraping targets.\n")
+    embedded: list[int] = []
+    stages: list[str] = []
+
+    class Counting:  # the packaged model, counting what it is asked to embed
+        dimension, model_name, mode = local_embedder.dimension, local_embedder.model_name, "local"
+
+        def embed_documents(self, texts):
+            embedded.append(len(texts))
+            return local_embedder.embed_documents(texts)
+
+    with pytest.raises(InputError, match=needle):
+        ingest(
+            doc, store, Counting(), collection=collection, alias=alias, hnsw=hnsw,
+            progress=lambda stage, done, total: stages.append(stage),
+        )  # fmt: skip
+    assert embedded == [] and stages == []  # refused before any document was read, chunked or embedded
+    assert [c.name for c in store.list_collections()] == ["docs_v1"] and store.list_aliases() == {}
+
+
 def test_next_version_name(store) -> None:
     assert next_version_name(store, "rag_chunks") == "rag_chunks_v1"
     store.create_collection("rag_chunks_v1", 4, HnswConfig())

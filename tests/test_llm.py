@@ -451,10 +451,10 @@ def test_llm_prices_from_toml(data_dir: Path, tmp_path: Path, monkeypatch: pytes
 
 
 def test_llm_settings_reject_nonsense(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from pydantic import ValidationError
+    from ragdeck.errors import ConfigError
 
     monkeypatch.setenv("RAGDECK_LLM_PORT", "70000")
-    with pytest.raises(ValidationError, match="llm_port"):
+    with pytest.raises(ConfigError, match=r"setting llm_port \(RAGDECK_LLM_PORT\): .* got '70000'"):
         Settings()
 
 

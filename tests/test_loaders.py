@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -238,6 +239,52 @@ def test_beir_invalid_utf8(tmp_path: Path) -> None:
     path = write(tmp_path / "corpus.jsonl", b'{"_id": "a", "text": "ok"}\n{"_id": "b", "text": "\xff"}\n')
     with pytest.raises(InputError, match=r"corpus\.jsonl: not valid UTF-8 at byte 49 \(line 2\)"):
         load_documents(path)
+
+
+def test_beir_deep_nesting_and_overlong_ids_are_named_problems(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "corpus.jsonl",
+        '{"_id": "a", "text": "fine"}\n'
+        + "[" * 100_000
+        + "\n"
+        + '{"_id": '
+        + "1" * 10_000
+        + ', "text": "x"}\n'
+        + '{"_id": "d", "text": "x", "metadata": '
+        + '{"k": ' * 70
+        + "1"
+        + "}" * 70
+        + "}\n",
+    )
+    with pytest.raises(CorpusProblems) as info:
+        load_documents(path)
+    deep = "invalid JSON: arrays or objects nested more than 64 levels deep (flatten the value) at column"
+    long = "invalid JSON: a number of 10000 digits (over 4300: write long ids as strings, in quotes)"
+    assert [(p.line, p.field, p.message) for p in info.value.problems] == [
+        (2, None, f"{deep} 65"),
+        (3, None, f"{long} at column 9"),
+        (4, None, f"{deep} {38 + 63 * 6 + 1}"),  # the 64th '{"k": ' inside the line's object
+    ]
+
+
+def test_front_matter_with_a_long_number_keeps_it_as_text(tmp_path: Path) -> None:
+    path = write(tmp_path / "doc.md", "---\nref: " + "4" * 5000 + "\ncount: 12\n---\n# Doc\n\nText.\n")
+    (doc,) = load_documents(path)
+    assert doc.metadata == {"ref": "4" * 5000, "count": 12}
+
+
+def test_special_files_are_refused_up_front(tmp_path: Path) -> None:
+    fifo = tmp_path / "notes.md"
+    os.mkfifo(fifo)  # a read would block until a writer came: refused before any open
+    with pytest.raises(InputError, match=r"notes.md is a named pipe \(FIFO\), not a file"):
+        load_documents(fifo)
+    with pytest.raises(InputError, match=r"null is a character device, not a file"):
+        load_documents(Path(os.devnull))
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    (folder / "a.md").write_text("# A\n\nText.\n")
+    os.mkfifo(folder / "b.md")  # in a folder, special files are skipped like other non-files
+    assert [d.doc_id for d in load_documents(folder)] == ["a"]
 
 
 # --- the demo corpus -----------------------------------------------------------------------------------

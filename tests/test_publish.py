@@ -61,6 +61,39 @@ def test_refusals(data_dir: Path, tmp_path: Path) -> None:
         gold_to_evalset("../escape", [])
     with pytest.raises(InputError, match="no version 3"):
         load_version(tmp_path, "demo", 3)
+    with pytest.raises(InputError, match="invalid eval set name"):
+        load_version(tmp_path, "../escape", 1)
+
+
+@pytest.mark.parametrize("name", ["demo_gold.versions", "Demo.VERSIONS", "set.queries"])
+def test_reserved_suffixes_never_clobber_a_version_log(data_dir: Path, tmp_path: Path, name: str) -> None:
+    store, _ids = labelled_store()
+    out = tmp_path / "eval_sets"
+    publish(gold_to_evalset("demo_gold", annotation.export_gold(store)), out)
+    log = (out / "demo_gold.versions.jsonl").read_bytes()
+    stem = name.rsplit(".", 1)[0]
+    expected = rf"eval set name '{name}' ends in '\.\w+', .* pick another name, e\.g\. {stem}_set"
+    with pytest.raises(InputError, match=expected):
+        gold_to_evalset(name, annotation.export_gold(store))
+    evalset = gold_to_evalset("demo_gold", annotation.export_gold(store))
+    evalset.name = name  # a set named elsewhere (a file's stem) is refused by publish itself
+    with pytest.raises(InputError, match="ends in"):
+        publish(evalset, out)
+    with pytest.raises(InputError, match="ends in"):
+        versions(out, name)
+    assert (out / "demo_gold.versions.jsonl").read_bytes() == log
+    assert sorted(p.name for p in out.iterdir()) == [
+        "demo_gold.csv", "demo_gold.jsonl", "demo_gold.versions.jsonl", "history"
+    ]  # fmt: skip
+
+
+def test_a_damaged_version_log_is_named(data_dir: Path, tmp_path: Path) -> None:
+    (tmp_path / "demo.versions.jsonl").write_text('{"version": 1}\n' + "[" * 100_000 + "\n")
+    with pytest.raises(InputError, match=r"demo\.versions\.jsonl, line 1: not a version record \(.*hash"):
+        versions(tmp_path, "demo")
+    (tmp_path / "demo.versions.jsonl").write_text("[" * 100_000 + "\n")
+    with pytest.raises(InputError, match=r"line 1: not a version record \(arrays or objects nested"):
+        versions(tmp_path, "demo")
 
 
 def test_publish_page(data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -79,6 +79,45 @@ POSITIVE = [
         "postgres://admin:[SECRET]@db.internal:5432/x",
         {"SECRET": 1},
     ),
+    # keys and tokens standing in prose
+    ("Stripe key sk_live_4eC39HqLyjWDarjtT1zdp7dc here", "Stripe key [API_KEY] here", {"API_KEY": 1}),
+    ("use glpat-xY12abCD34efGH56ijKL to clone", "use [API_KEY] to clone", {"API_KEY": 1}),
+    (
+        "Send it with bearer eyAbc123def456ghi789jkl0 please",
+        "Send it with bearer [TOKEN] please",
+        {"TOKEN": 1},
+    ),
+    (
+        "The API key is 3f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c, keep it.",
+        "The API key is [API_KEY], keep it.",
+        {"API_KEY": 1},
+    ),
+    (
+        "and the AWS secret access key is wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY.",
+        "and the AWS secret access key is [API_KEY].",
+        {"API_KEY": 1},
+    ),
+    ("her password was Tr0ub4dor&3 yesterday", "her password was [SECRET] yesterday", {"SECRET": 1}),
+    ("the token was 9f8e7d6c5b4a39281716ab (rotated)", "the token was [TOKEN] (rotated)", {"TOKEN": 1}),
+    ("the client secret: 8Xk2pQ9vLm3nR7tY.", "the client secret: [SECRET].", {"SECRET": 1}),
+    # payment cards: issuer prefix and Luhn, bare or grouped
+    ("Pay with 4111 1111 1111 1111 today.", "Pay with [CARD] today.", {"CARD": 1}),
+    ("card 5500-0000-0000-0004 or 4111111111111111", "card [CARD] or [CARD]", {"CARD": 2}),
+    ("Amex 3782 822463 10005, JCB 3530111333300000", "Amex [CARD], JCB [CARD]", {"CARD": 2}),
+    ("ref 12 4111 1111 1111 1111", "ref 12 [CARD]", {"CARD": 1}),  # a number before it stays
+    # IBANs: country length and mod 97
+    ("IBAN GB82 WEST 1234 5698 7654 32.", "IBAN [IBAN].", {"IBAN": 1}),
+    ("GB82 WEST 1234 5698 7654 32 1234 more", "[IBAN] 1234 more", {"IBAN": 1}),
+    ("to DE89370400440532013000 or FR1420041010050500013M02606", "to [IBAN] or [IBAN]", {"IBAN": 2}),
+    # national ids
+    ("SSN 536-22-1234 on file", "SSN [NATIONAL_ID] on file", {"NATIONAL_ID": 1}),
+    (
+        "NI number AB 12 34 56 C (or AB123456C)",
+        "NI number [NATIONAL_ID] (or [NATIONAL_ID])",
+        {"NATIONAL_ID": 2},
+    ),
+    ("DNI 12345678Z, NIE X1234567L", "DNI [NATIONAL_ID], NIE [NATIONAL_ID]", {"NATIONAL_ID": 2}),
+    ("SIN 130 692 544 or 130-692-544", "SIN [NATIONAL_ID] or [NATIONAL_ID]", {"NATIONAL_ID": 2}),
 ]
 
 NEGATIVE = [
@@ -119,6 +158,22 @@ NEGATIVE = [
     "![logo](img/logo@2x.png)",
     "git clone git@github.com:prometheus/prometheus.git",
     "--impersonate-service-account=$SERVICE_ACCOUNT_NAME@$PROJECT_ID.iam.gserviceaccount.com",
+    # numbers that fail a checksum or an issuing rule, and ordinary numbers
+    "order 4111 1111 1111 1112 (Luhn fails) and 1234567890123456",
+    "ref 1234 5678 9012 3456 shipped 2024-03-01",
+    "invoice 4111-1111 1111-1111",  # mixed separators
+    "IBAN GB82 WEST 1234 5698 7654 33 (check digits fail), GB82WEST12345698765",
+    "SSN-like 666-12-3456, 000-12-3456, 912-34-5678, 536-00-1234, 536-22-0000, sample 078-05-1120",
+    "NI-like QQ 12 34 56 C, GB123456A, AB 123456 C",
+    "DNI-like 12345678A and 1234567Z",
+    "SIN-like 130 692 545 and 830-692-544",
+    "tracking 1Z999AA10123456784 and ISBN 978-0-306-40615-7",
+    "build 20240115T101500Z, snapshot docs_v1-20261204T131456116570",
+    # prose that names a key but holds none
+    "max token is 512 and the token is used by the tokenizer_v2 model",
+    "the password is required; set the api key via settings.api_key_v2_value123",
+    "the token is MyTokenizerModel2Large here",
+    "version 1.2.3.4567 of the api key manager",
     # key look-alikes
     "the Bearer token authentication scheme",
     "scikit-learn and sk-learn-style models",
@@ -167,7 +222,9 @@ _PIECES = st.sampled_from(
         "AKIAIOSFODNN7EXAMPLE", "Authorization: Bearer ", "Bearer ", "abc123def456ghi789", "password: ",
         "password = ", "token=", '"', "'", "hunter2", "<secret>", "$VAR", "https://user:", "@", "host.com",
         "1.2.3.4", "2024-01-01", " ", "\n", ".", "-", "+", "0", "12", "030", "[EMAIL]", "xxxx",
-        "eyJhbGciOiJIUzI1NiJ9", "eyJzdWIiOiIxMjM0NTY3In0", "=",
+        "eyJhbGciOiJIUzI1NiJ9", "eyJzdWIiOiIxMjM0NTY3In0", "=", "4111 1111 1111 1111", "4111111111111111",
+        "GB82 WEST 1234 5698 7654 32", "536-22-1234", "AB 12 34 56 C", "12345678Z", "130 692 544",
+        "the API key is ", "password was ", "bearer ", "Tr0ub4dor&3", "3f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c",
     ]
 )  # fmt: skip
 

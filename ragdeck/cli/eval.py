@@ -29,6 +29,7 @@ from ragdeck.console.wiring import (
 )
 from ragdeck.errors import InputError
 from ragdeck.services.files import write_text_atomic
+from ragdeck.services.inputs import parse_json, special_file
 
 
 def _ks(text: str | None, k: int | None) -> tuple[int, ...]:
@@ -77,21 +78,25 @@ def _baseline(reference: str, runs: object, set_hash: str) -> dict[str, float]:
     """Summary means of a baseline: a ``--json`` file, or a run id in the state store."""
     path = Path(reference)
     if path.suffix == ".json" or path.exists():
+        if (kind := special_file(path)) is not None:
+            raise InputError(f"baseline {reference} is {kind}, not a file: give a `ragdeck eval --json` file")
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-            digest, summary = data["eval_set"]["hash"], data["summary"]
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+            data = parse_json(path.read_text(encoding="utf-8"))
+            digest, summary = str(data["eval_set"]["hash"]), dict(data["summary"])
+            run_id = data.get("run_id", reference)
+            means_given = {str(k): float(v) for k, v in summary.items()}
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
             raise InputError(f"baseline {reference}: not a `ragdeck eval --json` file ({exc})") from None
-        run_id = data.get("run_id", reference)
     else:
         run = runs.get_run(reference)  # type: ignore[attr-defined]
-        digest, summary, run_id = run.set_hash, means(run.summary), run.run_id
+        digest, run_id = run.set_hash, run.run_id
+        means_given = {k: float(v) for k, v in means(run.summary).items()}
     if digest != set_hash:
         raise InputError(
             f"baseline {run_id} was run on another version of the eval set (sha256:{digest[:12]}…, this "
             f"one is sha256:{set_hash[:12]}…): re-run the baseline on this version"
         )
-    return {k: float(v) for k, v in summary.items()}
+    return means_given
 
 
 def eval_cmd(

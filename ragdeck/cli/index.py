@@ -153,7 +153,8 @@ def rebuild_cmd(
         out.print_json(data=version.summary())
     else:
         out.print(
-            f"built {version.collection}: {version.points} points; alias {version.alias} unchanged. Next: "
+            f"built {version.collection}: {version.points} points (redacted: {version.redacted_text}); alias "
+            f"{version.alias} unchanged. Next: "
             f"`ragdeck index gate {version.collection}`, then `ragdeck index swap {version.collection}`.",
             highlight=False,
         )
@@ -346,13 +347,15 @@ def download_cmd(
     collection: Annotated[str, typer.Argument(help="Collection the snapshot is of.")],
     snapshot: Annotated[str, typer.Argument(help="Snapshot name (see `ragdeck index snapshots`).")],
     out_path: Annotated[
-        Path | None, typer.Option("--out", "-o", help="File to write (default: its name).")
+        Path | None,
+        typer.Option(
+            "--out", "-o", help="File to write, or a folder to write it into (default: its name, here)."
+        ),
     ] = None,
 ) -> None:
     """Download a snapshot (embedded: its tar; server: streamed from Qdrant's snapshot API)."""
     with _ops() as (ops, _stack, _user):
-        suffix = ".tar" if ops.store.capabilities.local_files else ""
-        path = ops.download_snapshot(collection, snapshot, out_path or Path(snapshot + suffix))
+        path = ops.download_snapshot(collection, snapshot, out_path)
     out.print(f"wrote {path} ({path.stat().st_size} bytes)", highlight=False)
 
 

@@ -4,6 +4,10 @@ Sources, strongest first: explicit arguments, environment, ``.env`` in the worki
 (``RAGDECK_CONFIG`` or ``./ragdeck.toml``), defaults. Component URLs use the stack's usual names
 (``QDRANT_URL``, ``TEI_URL``, ...); everything else is ``RAGDECK_<FIELD>``. With no URL set, every
 component runs embedded in this process.
+
+An empty or blank value is unset, from every source alike (``RAGDECK_DATA_DIR=`` keeps the default data
+directory, never the working directory). A value that does not fit raises ConfigError naming the setting and
+its variable, one line, so the CLI and the pages show it without a traceback.
 """
 
 from __future__ import annotations
@@ -11,18 +15,22 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
+import tomllib
 from pathlib import Path
 from typing import Any
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
     TomlConfigSettingsSource,
 )
 
 from ragdeck.console.knobs import KNOBS, Fusion, RetrievalMode
+from ragdeck.errors import ConfigError
 
 
 def default_data_dir() -> Path:
@@ -33,7 +41,7 @@ def default_data_dir() -> Path:
 
 def config_file() -> Path:
     """The TOML settings file: ``RAGDECK_CONFIG`` if set, else ``ragdeck.toml`` in the working directory."""
-    return Path(os.environ.get("RAGDECK_CONFIG", "ragdeck.toml"))
+    return Path(os.environ.get("RAGDECK_CONFIG", "").strip() or "ragdeck.toml")
 
 
 def _env(name: str, field: str) -> AliasChoices:
@@ -50,8 +58,27 @@ class Settings(BaseSettings):
     """ragdeck settings; see the README's settings table for each one."""
 
     model_config = SettingsConfigDict(
-        env_prefix="RAGDECK_", env_file=".env", extra="ignore", populate_by_name=True
+        env_prefix="RAGDECK_", env_file=".env", extra="ignore", populate_by_name=True, env_ignore_empty=True
     )
+
+    def __init__(self, **values: Any) -> None:
+        try:
+            super().__init__(**values)
+        except ValidationError as exc:
+            raise ConfigError(_problems(exc)) from None
+        except SettingsError as exc:  # a table setting (policies, roles, llm_prices) that is not JSON
+            found = re.search(r'field "(\w+)"', str(exc))
+            field = found.group(1) if found else "?"
+            raise ConfigError(
+                f"setting {field} ({_variable(field)}): not valid JSON ({exc.__cause__ or exc}); give a JSON "
+                f"object, or leave it unset"
+            ) from None
+        except (tomllib.TOMLDecodeError, OSError, RecursionError) as exc:  # the TOML settings file
+            what = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+            raise ConfigError(
+                f"settings file {config_file()}: cannot be read ({what}); fix it, or point RAGDECK_CONFIG "
+                f"at another file"
+            ) from None
 
     data_dir: Path = Field(default_factory=default_data_dir, description="Where ragdeck keeps its state.")
 
@@ -203,6 +230,14 @@ class Settings(BaseSettings):
     )
     index_retention: int = Field(3, ge=1, description="Index versions kept by `ragdeck index prune`.")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _blank_is_default(cls, values: Any) -> Any:
+        """A blank string from any source (environment, .env, TOML, arguments) leaves the setting unset."""
+        if isinstance(values, dict):
+            return {k: v for k, v in values.items() if not (isinstance(v, str) and not v.strip())}
+        return values
+
     @field_validator("qdrant_url", "tei_url", "tei_rerank_url", "llm_base_url", "prometheus_url", "redis_url")
     @classmethod
     def _blank_is_unset(cls, value: str | None) -> str | None:
@@ -266,3 +301,24 @@ class Settings(BaseSettings):
     def audit_key_path(self) -> Path:
         """The file of the key that seals the audit log (``audit_key_file``, else in ``data_dir``)."""
         return self.audit_key_file or self.data_dir / "audit.key"
+
+
+def _variable(field: str) -> str:
+    """The environment variable of a setting: its alias (``QDRANT_URL``), else ``RAGDECK_<FIELD>``."""
+    info = Settings.model_fields.get(field)
+    alias = info.validation_alias if info is not None else None
+    if isinstance(alias, AliasChoices) and isinstance(alias.choices[0], str):
+        return alias.choices[0]
+    return f"RAGDECK_{field.upper()}"
+
+
+def _problems(exc: ValidationError) -> str:
+    """Every invalid setting on one line: name, variable, what is wrong, the value given, where to fix it."""
+    parts = []
+    for error in exc.errors():
+        field = str(error["loc"][0]) if error["loc"] else "settings"
+        where = ".".join(str(part) for part in error["loc"])
+        given = error.get("input")
+        shown = "" if isinstance(given, dict) else f", got {str(given)[:60]!r}"
+        parts.append(f"setting {where} ({_variable(field)}): {error['msg']}{shown}")
+    return "; ".join(parts) + "; fix it in the environment, .env or the TOML settings file"

@@ -72,8 +72,13 @@ def outcome(job: Job) -> tuple[str, str]:
         verdict = "passed" if job.result.passed else "failed: " + "; ".join(job.result.failures)
         return "success", f"Gate of {job.result.collection} {verdict}."
     if job.kind == "index.resume":
-        return "success", f"Resumed {job.result.collection}: ready to gate."
-    built = f"Built {job.result.collection} ({job.result.points} points)"
+        return (
+            "success",
+            f"Resumed {job.result.collection} (redacted: {job.result.redacted_text}): ready to gate.",
+        )
+    built = (
+        f"Built {job.result.collection} ({job.result.points} points; redacted: {job.result.redacted_text})"
+    )
     return "success", f"{built}; the alias did not move. Gate it next."
 
 

@@ -11,7 +11,9 @@ old file or the new one, never half of one, and a crash or an error midway leave
   cases on top of it;
 - ``fsync_dir``: make a rename inside a directory durable.
 
-Imports nothing from ragdeck.
+A target that is a folder, or whose folder is missing (or is a file), raises InputError naming it before
+anything is written: these paths usually come from a user (``--out``, ``--json``). Imports nothing from
+ragdeck but ``ragdeck.errors``.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from ragdeck.errors import InputError
 
 __all__ = [
     "atomic_path",
@@ -55,11 +59,21 @@ def atomic_path(path: Path | str, *, make_parents: bool = False) -> Iterator[Pat
 
     When the block ends normally the temporary file is fsynced, replaces ``path`` and the directory is
     fsynced; when the block raises it is removed and ``path`` is left as it was. The directory must exist
-    unless ``make_parents``. The temporary file does not exist yet when the block starts.
+    unless ``make_parents``. The temporary file does not exist yet when the block starts. InputError when
+    ``path`` is a folder or its folder is missing (see the module docstring).
     """
     path = Path(path)
+    if path.is_dir():
+        raise InputError(f"{path} is a folder: give a file name to write to (for example {path / 'out'})")
     if make_parents:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError):
+            raise InputError(
+                f"cannot write {path}: a file is in the way of its folder; pick another path"
+            ) from None
+    elif not path.parent.is_dir():
+        raise InputError(f"cannot write {path}: folder {path.parent} does not exist; create it first")
     # Short: a target's name may already be near the file system's limit.
     tmp = path.parent / f".{path.name[:40]}.{uuid.uuid4().hex[:12]}.tmp"
     try:

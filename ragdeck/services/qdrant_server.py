@@ -52,6 +52,7 @@ from ragdeck.services.common import (
 )
 from ragdeck.services.files import atomic_path, write_json_atomic
 from ragdeck.services.http import redact_url
+from ragdeck.services.inputs import parse_json
 from ragdeck.services.lexical import LEXICAL_MODEL, LEXICAL_VECTOR, encoder, lexical_text, no_lexical_index
 from ragdeck.services.types import (
     CollectionInfo,
@@ -750,7 +751,7 @@ class QdrantServerStore:
         if not path.exists():
             return {}
         try:
-            return dict(json.loads(path.read_text(encoding="utf-8"))["aliases"])
+            return dict(parse_json(path.read_text(encoding="utf-8"))["aliases"])
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise InputError(f"cannot read the alias record {path}: {exc}; delete or fix the file") from exc
 

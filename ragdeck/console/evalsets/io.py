@@ -39,6 +39,7 @@ from ragdeck.console.evalsets.model import (
 )
 from ragdeck.errors import InputError
 from ragdeck.services.files import write_text_atomic
+from ragdeck.services.inputs import parse_json, special_file
 
 __all__ = [
     "CSV_COLUMNS",
@@ -77,7 +78,12 @@ def format_of(path: Path | str) -> str:
 
 
 def _read_text(path: Path) -> str:
-    """The file as text (UTF-8, a BOM allowed); EvalSetProblems naming the file when it cannot be read."""
+    """The file as text (UTF-8, a BOM allowed); EvalSetProblems naming the file when it cannot be read or
+    is a special file (a FIFO would block the read forever)."""
+    kind = special_file(path)
+    if kind is not None:
+        problem = Problem(None, "", f"is {kind}, not a file; save the set to a file")
+        raise EvalSetProblems([problem], str(path))
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
@@ -151,12 +157,9 @@ def read_jsonl(path: Path | str) -> EvalSet:
         if not line.strip():
             continue
         try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
+            obj = parse_json(line)
+        except json.JSONDecodeError as exc:  # also deep nesting and numbers too long to convert
             problems.append(Problem(number, "", f"not valid JSON: {exc.msg} at column {exc.colno}"))
-            continue
-        except (ValueError, RecursionError) as exc:  # huge integers, deep nesting
-            problems.append(Problem(number, "", f"not usable JSON: {exc}"))
             continue
         record, found = parse_record(obj, number)
         problems += found
@@ -323,9 +326,9 @@ def _read_queries(path: Path, problems: list[Problem]) -> dict[str, tuple[str, i
             continue
         if beir:
             try:
-                obj = json.loads(line)
-            except (ValueError, RecursionError) as exc:
-                bad(number, "", f"not valid JSON: {getattr(exc, 'msg', exc)}")
+                obj = parse_json(line)
+            except json.JSONDecodeError as exc:
+                bad(number, "", f"not valid JSON: {exc.msg} at column {exc.colno}")
                 continue
             if not isinstance(obj, dict):
                 bad(number, "", 'expected a JSON object {"_id", "text"}')
@@ -376,7 +379,11 @@ def _read_judgements(path: Path, problems: list[Problem]) -> dict[str, list[tupl
         qid, docid, rel = fields[0], fields[-2], fields[-1]
         digits = rel.removeprefix("-").removeprefix("+")
         if not (digits.isascii() and digits.isdigit()):
-            problems.append(Problem(number, "rel", f"grade {rel!r} is not a whole number"))
+            problems.append(Problem(number, "rel", f"grade {rel[:20]!r} is not a whole number"))
+            continue
+        if len(digits.lstrip("0")) > 9:
+            message = f"grade of {len(digits)} digits: use a small whole number"
+            problems.append(Problem(number, "rel", message))
             continue
         grade = int(rel)
         if grade < 0:

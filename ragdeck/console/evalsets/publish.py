@@ -6,7 +6,10 @@ Layout of a published set NAME in the eval-set directory:
 - ``NAME.versions.jsonl``: one line per version (``version``, ``hash``, ``created_at``, ``annotators``,
   ``counts``, ``note``), appended atomically;
 - ``history/NAME/vN.jsonl``: every version's records, so any two can be compared.
-Publishing records whose content hash equals the latest version's makes no new version.
+Publishing records whose content hash equals the latest version's makes no new version. A name is a
+collection-style name (``services.common.check_name``) that does not end in a reserved suffix (``.versions``,
+``.queries``): ``demo_gold.versions`` would overwrite demo_gold's version log, ``x.queries`` a qrels set's
+questions.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from ragdeck.console.evalsets.model import EvalRecord, EvalSet, GoldSpan
 from ragdeck.errors import InputError
 from ragdeck.services.common import check_name
 from ragdeck.services.files import write_text_atomic
+from ragdeck.services.inputs import parse_json
 
 
 class GoldLike(Protocol):
@@ -36,6 +40,22 @@ class GoldLike(Protocol):
     reference_answer: str
     annotators: Sequence[str]
     tags: Sequence[str]
+
+
+RESERVED_SUFFIXES = (".versions", ".queries")
+
+
+def check_evalset_name(name: str) -> str:
+    """Raise InputError unless ``name`` can name a published set (see the module docstring); return it."""
+    check_name(name, "eval set")
+    reserved = next((s for s in RESERVED_SUFFIXES if name.lower().endswith(s)), None)
+    if reserved is not None:
+        stem = name[: -len(reserved)] or "gold"
+        raise InputError(
+            f"eval set name {name!r} ends in {reserved!r}, which names the files kept beside a set "
+            f"({name}.jsonl would clobber them); pick another name, e.g. {stem}_set"
+        )
+    return name
 
 
 @dataclass(frozen=True)
@@ -87,20 +107,30 @@ def gold_to_evalset(name: str, gold: Iterable[GoldLike]) -> EvalSet:
                 tags=list(item.tags),
             )
         )
-    return EvalSet(name=check_name(name, "eval set"), records=records)
+    return EvalSet(name=check_evalset_name(name), records=records)
 
 
 def versions(directory: Path, name: str) -> list[Version]:
     """Published versions of ``name``, oldest first (empty when never published)."""
-    path = Path(directory) / f"{check_name(name, 'eval set')}.versions.jsonl"
+    path = Path(directory) / f"{check_evalset_name(name)}.versions.jsonl"
     if not path.exists():
         return []
-    return [Version(**json.loads(line)) for line in path.read_text(encoding="utf-8").splitlines() if line]
+    out = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line:
+            continue
+        try:
+            out.append(Version(**parse_json(line)))
+        except (ValueError, TypeError) as exc:  # not JSON (json.JSONDecodeError is one), or not a version
+            raise InputError(
+                f"{path}, line {number}: not a version record ({exc}); restore the file from git"
+            ) from None
+    return out
 
 
 def load_version(directory: Path, name: str, version: int) -> EvalSet:
     """The records of one published version."""
-    path = Path(directory) / "history" / name / f"v{version}.jsonl"
+    path = Path(directory) / "history" / check_evalset_name(name) / f"v{version}.jsonl"
     if not path.exists():
         raise InputError(f"eval set {name!r} has no version {version} in {directory}")
     return read_jsonl(path)
@@ -114,6 +144,7 @@ def publish(
     Refuses an empty set. The history copy and the latest files are written before the version line, so a
     crash never lists a version whose records are missing.
     """
+    check_evalset_name(evalset.name)
     if not evalset.records:
         raise InputError(f"eval set {evalset.name!r} has no question with gold chunks: label some first")
     directory = Path(directory)

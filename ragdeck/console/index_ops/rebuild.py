@@ -252,7 +252,7 @@ class RebuildOps:
             if not corpus.exists():
                 raise InputError(f"corpus {corpus} of '{name}' is gone: clean the rebuild up instead")
             digest = corpus_hash(corpus)
-            _, chunks, _ = prepare_chunks(corpus, ChunkingConfig(**spec["chunking"]), tick)
+            _, chunks, redactions = prepare_chunks(corpus, ChunkingConfig(**spec["chunking"]), tick)
             if resume and store.collection_exists(name):
                 present = {p.id for p in store.iter_points(name)}
                 chunks = [c for c in chunks if c.chunk_id not in present]
@@ -287,9 +287,10 @@ class RebuildOps:
             raise
         stop.set()
         beat.join()
+        done = {"stage": "index", "done": 1, "total": 1, "redactions": redactions}  # counts by kind, kept
         registry.update_version(
-            name, status="ready", finished_at=time.time(), points=points, corpus_hash=digest, pid=None
-        )
-        audit.record(
-            user, "index.rebuild", name, after={"points": points, "corpus_hash": digest}, log=self.log
-        )
+            name, status="ready", finished_at=time.time(), points=points, corpus_hash=digest, pid=None,
+            progress=done,
+        )  # fmt: skip
+        after = {"points": points, "corpus_hash": digest, "redactions": redactions}
+        audit.record(user, "index.rebuild", name, after=after, log=self.log)

@@ -62,6 +62,16 @@ class IndexVersion:
         return bool(self.gate and self.gate.get("passed"))
 
     @property
+    def redactions(self) -> dict[str, int]:
+        """What redaction replaced in the corpus of a finished build, by kind (recorded with its progress)."""
+        return dict((self.progress or {}).get("redactions") or {})
+
+    @property
+    def redacted_text(self) -> str:
+        """``EMAIL 4, SECRET 1`` (kinds in name order), or ``nothing``."""
+        return ", ".join(f"{k} {v}" for k, v in sorted(self.redactions.items())) or "nothing"
+
+    @property
     def progress_text(self) -> str:
         """Where a rebuild is (or stopped), e.g. ``embed 64/310``."""
         p = self.progress or {}

@@ -63,9 +63,15 @@ class SnapshotOps:
         """The snapshot's file on this machine (embedded store), or None when the server keeps it."""
         return self.store.snapshot_path(collection, snapshot)
 
-    def download_snapshot(self, collection: str, snapshot: str, dest: Path) -> Path:
-        """Copy a snapshot to ``dest``: the embedded tar, or streamed from the Qdrant server."""
-        return self.store.download_snapshot(collection, snapshot, Path(dest))
+    def download_snapshot(self, collection: str, snapshot: str, dest: Path | None = None) -> Path:
+        """Copy a snapshot to ``dest``: the embedded tar, or streamed from the Qdrant server. No ``dest``: its
+        own name (``NAME.tar`` for the embedded store) in the working directory; a folder: that name inside
+        it, as ``cp`` does. Returns the file written."""
+        name = Path(snapshot + (".tar" if self.store.capabilities.local_files else ""))
+        dest = name if dest is None else Path(dest)
+        if dest.is_dir():
+            dest = dest / name
+        return self.store.download_snapshot(collection, snapshot, dest)
 
     def restore_snapshot(
         self,

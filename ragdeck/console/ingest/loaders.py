@@ -11,6 +11,7 @@ from typing import Any
 from ragdeck.console.ingest.chunking import markdown_headings
 from ragdeck.console.ingest.documents import Document
 from ragdeck.errors import InputError
+from ragdeck.services.inputs import parse_json, special_file
 from ragdeck.services.text import json_type_name
 
 __all__ = ["TEXT_SUFFIXES", "CorpusProblems", "Problem", "load_documents"]
@@ -68,14 +69,17 @@ def load_documents(path: Path | str) -> list[Document]:
       ``source`` is ``name.jsonl:LINE``; blank lines are skipped. All problems of the file are reported
       together in one ``CorpusProblems`` (an InputError) naming line and field.
 
-    Raises InputError for a missing path, an unsupported file type, an unreadable file (permissions, invalid
-    UTF-8 with its byte offset) and a corpus with no document or only empty ones. Line ends become ``\\n``.
+    Raises InputError for a missing path, a special file (FIFO, device, socket: a read could block forever),
+    an unsupported file type, an unreadable file (permissions, invalid UTF-8 with its byte offset), JSON
+    nested too deeply or holding a number too long to convert (``services.inputs.parse_json``) and a corpus
+    with no document or only empty ones. Line ends become ``\\n``.
     """
     path = Path(path)
     if not path.exists():
         raise InputError(
             f"{path}: no such file or folder; give a folder of Markdown files or a BEIR corpus.jsonl"
         )
+    _refuse_special(path)
     if path.is_dir():
         docs = _load_folder(path)
     elif path.suffix.lower() == ".jsonl":
@@ -110,7 +114,17 @@ def _load_folder(folder: Path) -> list[Document]:
     return [_markdown_document(file, rel[: -len(file.suffix)], rel) for rel, file in found]
 
 
+def _refuse_special(path: Path) -> None:
+    kind = special_file(path)
+    if kind is not None:
+        raise InputError(
+            f"{path} is {kind}, not a file: give a folder, a .md/.txt file or a BEIR corpus.jsonl "
+            "(copy a stream to a file first)"
+        )
+
+
 def _read_text(file: Path) -> str:
+    _refuse_special(file)
     try:
         data = file.read_bytes()
     except OSError as exc:
@@ -191,7 +205,7 @@ def _split_front_matter(text: str) -> tuple[dict[str, Any], str]:
 def _scalar(value: str) -> Any:
     if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
         return value[1:-1]
-    if re.fullmatch(r"-?\d+", value):
+    if re.fullmatch(r"-?\d{1,18}", value):  # longer digit runs (ids, card-like numbers) stay text
         return int(value)
     return value
 
@@ -210,7 +224,7 @@ def _load_jsonl(file: Path) -> list[Document]:
         if not line.strip():
             continue
         try:
-            obj = json.loads(line)
+            obj = parse_json(line)
         except json.JSONDecodeError as exc:
             problem(number, None, f"invalid JSON: {exc.msg} at column {exc.colno}")
             continue

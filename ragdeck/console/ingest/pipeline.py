@@ -25,6 +25,7 @@ from ragdeck.console.ingest.redaction import redact
 from ragdeck.console.interfaces import CollectionAdmin, Embedder, VectorSearch
 from ragdeck.console.settings import Settings
 from ragdeck.errors import AliasConflict, CollectionExists, DimensionMismatch, InputError
+from ragdeck.services.common import check_hnsw, check_name
 from ragdeck.services.types import HnswConfig, VectorPoint
 
 # progress(stage, done, total): stage is "load", "chunk", "embed" or "index".
@@ -118,11 +119,13 @@ def ingest(
     """Index the corpus at ``path`` into ``collection`` and, when given, point ``alias`` at it.
 
     The collection must not exist unless ``append`` is set (then its dimension must match the embedder).
+    Names, the alias target and the HNSW settings are checked before any document is read or embedded.
     With a ``journal``, a partial collection an earlier, killed ingest left is deleted first (see
     ``ingest.journal.clear_stale``). The alias moves only from where it pointed just before (compare-and-set).
     """
     chunking = chunking or ChunkingConfig()
     hnsw = hnsw or HnswConfig()
+    check_targets(store, collection, alias, hnsw)
     stale = ingest_journal.clear_stale(store, journal, collection) if journal is not None else None
     exists = store.collection_exists(collection)
     if exists and not append:
@@ -198,6 +201,18 @@ def ingest(
             "total": finished - started,
         },
     )
+
+
+def check_targets(store: VectorSearch, collection: str, alias: str | None, hnsw: HnswConfig) -> None:
+    """The cheap checks of an ingest, before its expensive work: valid collection and alias names, an alias
+    that is neither the collection's own name nor another collection, HNSW settings Qdrant accepts."""
+    check_name(collection)
+    check_hnsw(hnsw)
+    if alias is None:
+        return
+    check_name(alias, "alias")
+    if alias == collection or store.collection_exists(alias):
+        raise InputError(f"'{alias}' is a collection, so it cannot also be an alias; pick another alias name")
 
 
 def chunking_from(

@@ -1,9 +1,12 @@
 """Redact PII and secrets from text before it is chunked, embedded and stored.
 
 Each match is replaced by a tag: ``[PRIVATE_KEY]``, ``[TOKEN]``, ``[API_KEY]``, ``[SECRET]``, ``[EMAIL]``,
-``[PHONE]``. Key-shaped rules run before the ``key = value`` rules, so a key inside an assignment counts
-once. Placeholders are left alone: ``<secret>``, ``$VAR``, ``${VAR}``, ``{{ var }}``, ``xxxx``, ``***``,
-``...``, ``your-api-key``, and tags already put in by this module (so ``redact`` is idempotent).
+``[PHONE]``, ``[CARD]``, ``[IBAN]``, ``[NATIONAL_ID]``. Keys and tokens are found in configuration and in
+prose alike ("the API key is …", "bearer …"). Card numbers, IBANs and national ids count only when their
+checksum or issuing rules hold (``identifiers``), so dates, order numbers and phone-like ids stay.
+Key-shaped rules run before the ``key = value`` rules, so a key inside an assignment counts once.
+Placeholders are left alone: ``<secret>``, ``$VAR``, ``${VAR}``, ``{{ var }}``, ``xxxx``, ``***``, ``...``,
+``your-api-key``, and tags already put in by this module (so ``redact`` is idempotent).
 """
 
 from __future__ import annotations
@@ -13,9 +16,11 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from ragdeck.console.ingest import identifiers
+
 __all__ = ["TAGS", "Redaction", "redact"]
 
-TAGS = ("PRIVATE_KEY", "TOKEN", "API_KEY", "SECRET", "EMAIL", "PHONE")
+TAGS = ("PRIVATE_KEY", "TOKEN", "API_KEY", "SECRET", "EMAIL", "PHONE", "CARD", "IBAN", "NATIONAL_ID")
 
 
 @dataclass(frozen=True)
@@ -45,7 +50,7 @@ _PLACEHOLDER = re.compile(
 )
 
 
-_TAG = re.compile(r"\[(?:PRIVATE_KEY|TOKEN|API_KEY|SECRET|EMAIL|PHONE)\]")
+_TAG = re.compile(r"\[(?:" + "|".join(TAGS) + r")\]")
 
 
 def _is_placeholder(value: str) -> bool:
@@ -72,6 +77,10 @@ _API_KEYS = re.compile(
       | xox[abpr]-[A-Za-z0-9-]{10,}                                        # Slack
       | AIza[0-9A-Za-z_-]{35}                                              # Google
       | hf_[A-Za-z0-9]{30,}                                                # Hugging Face
+      | (?:sk|rk)_(?:live|test)_[A-Za-z0-9]{20,}                          # Stripe secret / restricted
+      | glpat-[A-Za-z0-9_-]{20,}                                           # GitLab personal token
+      | npm_[A-Za-z0-9]{36}                                                # npm
+      | SG\.[A-Za-z0-9_-]{16,}\.[A-Za-z0-9_-]{16,}                         # SendGrid
     )(?![\w-])""",
     re.VERBOSE,
 )
@@ -82,7 +91,21 @@ _TOKEN68 = r"[A-Za-z0-9\-._~+/]+=*"
 _AUTH_HEADER = re.compile(
     rf"(?i)(\bauthorization\b[\"']?\s*[:=]\s*[\"']?\s*(?:bearer|basic|token)\s+)({_TOKEN68})"
 )
-_BARE_BEARER = re.compile(r"(\bBearer\s+)(?=[^\s]*\d)(?=[^\s]*[A-Za-z])([A-Za-z0-9\-._~+/]{20,}=*)")
+_BARE_BEARER = re.compile(
+    r"(\b(?i:bearer)\s+)(?=[^\s]*\d)(?=[^\s]*[A-Za-z])([A-Za-z0-9\-._~+/]{20,}=*)(?![\w\-.~+/])"
+)
+
+# Keys and tokens named in prose: "the API key is 3f9a…", "AWS secret access key wJalr…", "token was …",
+# "password is S3cr3t!x": the value after the name (and an optional "is" / "was" / ":" / "=") when it looks
+# like a credential (see _prose_secret).
+_PROSE_SECRET = re.compile(
+    r"""(?ix)\b(
+        (?:aws[ _-]?)?secret[ _-]?access[ _-]?key | access[ _-]?key(?:[ _-]?id)? | api[ _-]?key
+      | secret[ _-]?key | client[ _-]?secret | (?:access|auth|bearer|api|refresh)[ _-]?token | token
+      | password | passwd | passphrase
+    )\b((?:\s+(?:is|was|of|=|:)|\s*[:=])?\s*(?:set\s+to\s+)?[`"'(]?)
+    ([A-Za-z0-9][A-Za-z0-9_\-+/=.!@#%^&*~]{7,})"""
+)
 
 # Credentials in URLs: scheme://user:password@host.
 _URL_PASSWORD = re.compile(r"(?<=://)([^\s/:@\[\]]+:)([^\s/@\[\]]+)(?=@)")
@@ -160,6 +183,33 @@ def _bare_bearer(match: re.Match[str]) -> str | None:
     return None if _is_placeholder(match.group(2)) else match.group(1) + "[TOKEN]"
 
 
+def _mixed_case(value: str) -> bool:
+    return any(c.isupper() for c in value) and any(c.islower() for c in value)
+
+
+def _prose_secret(match: re.Match[str]) -> tuple[str, str] | None:
+    name, sep, value = match.groups()
+    value = value.rstrip(".,;:!)'\"`")
+    if _is_placeholder(value) or _NOT_SECRET_VALUES.match(value) or _NOT_SECRET_KEYS.search(name):
+        return None
+    digits, letters = _digits(value), sum(c.isalpha() for c in value)
+    password = name.lower().startswith("pass")
+    if password:
+        if len(value) < 8 or not (digits and letters) or value.isalpha():
+            return None
+    elif (
+        len(value) < 16
+        or letters < 3
+        or not (digits >= 3 or (digits and len(value) >= 30 and _mixed_case(value)))
+    ):
+        return None  # "token is used by the tokenizer", "max token is 512", dotted or short words
+    if re.fullmatch(r"[a-z]+(?:[_.-][a-z0-9]+)+", value) or re.fullmatch(r"v?\d+(?:\.\d+)+", value):
+        return None  # snake_case / dotted names and version numbers
+    kind = "SECRET" if password else _kind_for_key(re.sub(r"(?i)[ _-]?id$", "", name).replace(" ", "_"))
+    trailing = match.group(3)[len(value) :]
+    return f"{name}{sep}[{kind}]{trailing}", kind
+
+
 def _url_password(match: re.Match[str]) -> str | None:
     return None if _is_placeholder(match.group(2)) else match.group(1) + "[SECRET]"
 
@@ -222,6 +272,10 @@ _RULES: tuple[tuple[str, re.Pattern[str], Replacer], ...] = (
     ("SECRET", _URL_PASSWORD, _url_password),
     ("SECRET", _QUOTED_ASSIGNMENT, _quoted_assignment),
     ("SECRET", _BARE_ASSIGNMENT, _bare_assignment),
+    ("SECRET", _PROSE_SECRET, _prose_secret),
+    ("CARD", identifiers.CARD, identifiers.card),
+    ("IBAN", identifiers.IBAN, identifiers.iban),
+    ("NATIONAL_ID", identifiers.NATIONAL_ID, identifiers.national_id),
     ("EMAIL", _EMAIL, _email),
     ("PHONE", _PHONE, _phone),
 )
@@ -234,8 +288,9 @@ def redact(text: str) -> Redaction:
     ``Bearer`` tokens, ``*token`` assignments), API_KEY (OpenAI ``sk-``, AWS ``AKIA``/``ASIA``, GitHub
     ``ghp_``/``gho_``/``github_pat_``, Slack ``xox[abpr]-``, Google ``AIza``, Hugging Face ``hf_``,
     ``*api_key`` assignments), SECRET (password / secret values in ``key = "value"``, ``key: value``,
-    ``KEY=value`` and URL ``user:password@``), EMAIL, PHONE (``+`` international forms; national forms with
-    separators). Placeholders are kept. Idempotent: ``redact(redact(t).text).text == redact(t).text``.
+    ``KEY=value`` and URL ``user:password@``; keys, tokens and passwords named in prose), EMAIL, PHONE (``+``
+    international forms; national forms with separators), CARD, IBAN, NATIONAL_ID (checksum-validated, see
+    ``identifiers``). Placeholders are kept. Idempotent: ``redact(redact(t).text).text == redact(t).text``.
     """
     counts: Counter[str] = Counter()
     for default_kind, pattern, replacer in _RULES:

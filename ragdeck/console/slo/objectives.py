@@ -17,7 +17,6 @@ have no budget or burn rate.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, fields, replace
@@ -29,6 +28,7 @@ from ragdeck.console.roles import User, require
 from ragdeck.console.settings import Settings
 from ragdeck.errors import InputError
 from ragdeck.services.files import write_json_atomic
+from ragdeck.services.inputs import parse_json
 from ragdeck.services.types import RunRow
 
 WINDOWS = ("5m", "30m", "1h", "2h", "6h", "1d", "3d")
@@ -289,7 +289,7 @@ def overrides_file(settings: Settings) -> Path:
 def load_overrides(path: Path) -> dict[str, Any]:
     """Targets saved from the page; {} when none were saved or the file is unreadable (then settings rule)."""
     try:
-        data = json.loads(path.read_text())
+        data = parse_json(path.read_text())
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}

@@ -27,7 +27,8 @@ from typing import Any, Self
 from qdrant_edge import EdgeConfig, EdgeShard
 
 from ragdeck.errors import AliasConflict, CollectionNotFound, ConfigError, RagdeckError, StoreBusy
-from ragdeck.services.common import check_name, write_json_atomic
+from ragdeck.services.common import check_name, is_valid_name, write_json_atomic
+from ragdeck.services.inputs import parse_json
 from ragdeck.services.types import StoreCapabilities
 
 _BUSY_MARK = "WouldBlock"  # what the engine says when another process holds the shard's WAL lock
@@ -57,14 +58,22 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
-def read_json(path: Path) -> Any:
-    """A JSON file's content; RagdeckError naming the file when it is not valid JSON."""
+def read_json(path: Path, fix: str = "restore it from a backup or delete it") -> Any:
+    """A JSON state file's content; RagdeckError naming the file and saying ``fix`` when it is a folder,
+    cannot be read, is not UTF-8 or not valid JSON (``services.inputs.parse_json``: deep nesting and
+    overlong numbers included). FileNotFoundError is left to the caller (missing often means "none yet")."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return parse_json(path.read_bytes().decode("utf-8"))
+    except FileNotFoundError:
+        raise
+    except IsADirectoryError:
+        raise RagdeckError(f"{path} is a folder, not a file; {fix}") from None
+    except OSError as exc:
+        raise RagdeckError(f"{path} cannot be read ({exc.strerror or exc}); {fix}") from None
+    except UnicodeDecodeError as exc:
+        raise RagdeckError(f"{path} is not UTF-8 text (byte {exc.start}); {fix}") from None
     except json.JSONDecodeError as exc:
-        raise RagdeckError(
-            f"{path} is not valid JSON ({exc}); restore it from a backup or delete it"
-        ) from exc
+        raise RagdeckError(f"{path} is not valid JSON ({exc}); {fix}") from None
 
 
 def disk_bytes(path: Path) -> int:
@@ -190,13 +199,25 @@ class ShardRoot:
     # ------------------------------------------------------------------ aliases.json
 
     def _read_aliases(self) -> dict[str, str]:
+        """aliases.json as {alias: collection}; {} when there is none. A damaged one (a folder, not JSON, not
+        an object of names) raises RagdeckError naming it and what to do; the store never guesses aliases."""
+        path = self._aliases_path
+        fix = (
+            "restore it from a backup, or move it aside and point the aliases again "
+            "(`ragdeck index swap`, `ragdeck ingest --alias`); the collections themselves are intact"
+        )
         try:
-            data = read_json(self._aliases_path)
+            data = read_json(path, fix)
         except FileNotFoundError:
             return {}
         if not isinstance(data, dict):
-            raise RagdeckError(f"{self._aliases_path} is not an alias mapping; fix or delete it")
-        return {str(k): str(v) for k, v in data.items()}
+            raise RagdeckError(f"{path} is not an alias mapping (a JSON object); {fix}")
+        bad = next((k for k, v in data.items() if not (is_valid_name(k) and is_valid_name(v))), None)
+        if bad is not None:
+            raise RagdeckError(
+                f"{path}: entry {bad[:60]!r} is not 'alias': 'collection' with valid names; {fix}"
+            )
+        return dict(data)
 
     @contextlib.contextmanager
     def _alias_txn(self) -> Iterator[dict[str, str]]:

@@ -27,6 +27,39 @@ from ragdeck.services.qdrant_embedded.catalog import Catalog
 from ragdeck.services.types import SnapshotInfo
 
 _MAX_SNAPSHOT_NAME = 240
+_SIDECAR_FIX = "restore it from a backup, or delete the snapshot's .tar and .json and take a new snapshot"
+
+
+def _incomplete(tar: Path, sidecar: Path) -> InputError:
+    """A snapshot with its tar but not its record (or the other way round): named, with what to do."""
+    have, missing = (tar, sidecar) if tar.is_file() else (sidecar, tar)
+    what = "metadata file" if missing is sidecar else "tar file"
+    return InputError(
+        f"snapshot '{tar.stem}' is incomplete: {have} is there but its {what} {missing.name} is missing "
+        f"(an interrupted snapshot, or a file deleted by hand); restore {missing.name} from a backup, or "
+        f"delete {have} and take a new snapshot"
+    )
+
+
+def _read_info(sidecar: Path) -> SnapshotInfo:
+    """The ``SnapshotInfo`` a snapshot's record holds; RagdeckError naming the file when it is damaged."""
+    data = read_json(sidecar, _SIDECAR_FIX)
+    try:
+        if not isinstance(data["meta"], dict):
+            raise TypeError("meta is not an object")
+        return SnapshotInfo(
+            name=str(data["name"]),
+            collection=str(data["collection"]),
+            created_at=str(data["created_at"]),
+            size_bytes=int(data["size_bytes"]),
+            aliases={str(k): str(v) for k, v in dict(data.get("aliases", {})).items()},
+        )
+    except KeyError as exc:
+        raise RagdeckError(
+            f"{sidecar} is not a snapshot record (no {exc.args[0]!r}); {_SIDECAR_FIX}"
+        ) from None
+    except (TypeError, ValueError) as exc:
+        raise RagdeckError(f"{sidecar} is not a snapshot record ({exc}); {_SIDECAR_FIX}") from None
 
 
 class Snapshots(Catalog):
@@ -43,7 +76,9 @@ class Snapshots(Catalog):
         check_name(snapshot, "snapshot")
         folder = self._snapshot_dir(collection)
         tar, sidecar = folder / f"{snapshot}.tar", folder / f"{snapshot}.json"
-        if not (tar.is_file() and sidecar.is_file()):
+        if tar.is_file() != sidecar.is_file():
+            raise _incomplete(tar, sidecar)
+        if not tar.is_file():
             have = ", ".join(s.name for s in self.list_snapshots(collection)) or "none"
             raise InputError(
                 f"no snapshot '{snapshot}' of collection '{collection}' (snapshots: {have}); "
@@ -107,24 +142,23 @@ class Snapshots(Catalog):
         return info
 
     def list_snapshots(self, name: str) -> list[SnapshotInfo]:
-        """Snapshots of one collection, newest first (an alias is resolved; a deleted one's are kept)."""
+        """Snapshots of one collection, newest first (an alias is resolved; a deleted one's are kept).
+
+        A snapshot missing its tar or its metadata file raises InputError naming both; a damaged metadata
+        file raises RagdeckError naming it: neither is skipped silently.
+        """
         folder = self._snapshot_dir(self._snapshot_collection(name))
         if not folder.is_dir():
             return []
         out = []
-        for sidecar in folder.glob("*.json"):
-            if sidecar.name.startswith(".") or not sidecar.with_suffix(".tar").is_file():
-                continue
-            data = read_json(sidecar)
-            out.append(
-                SnapshotInfo(
-                    name=data["name"],
-                    collection=data["collection"],
-                    created_at=data["created_at"],
-                    size_bytes=int(data["size_bytes"]),
-                    aliases=dict(data.get("aliases", {})),
-                )
-            )
+        names = {
+            p.stem for p in folder.iterdir() if p.suffix in (".tar", ".json") and not p.name.startswith(".")
+        }
+        for name in names:
+            tar, sidecar = folder / f"{name}.tar", folder / f"{name}.json"
+            if not (tar.is_file() and sidecar.is_file()):
+                raise _incomplete(tar, sidecar)
+            out.append(_read_info(sidecar))
         out.sort(key=lambda s: (s.created_at, s.name), reverse=True)
         return out
 
@@ -156,7 +190,8 @@ class Snapshots(Catalog):
         """
         collection = self._snapshot_collection(name)
         tar, sidecar = self._snapshot_files(collection, snapshot)
-        recorded = read_json(sidecar)
+        _read_info(sidecar)  # a damaged record is named before anything is touched
+        recorded = read_json(sidecar, _SIDECAR_FIX)
         meta = recorded["meta"]
         repoint = {a: collection for a, c in dict(recorded.get("aliases", {})).items() if c == collection}
         clash = sorted(a for a in repoint if a != collection and self._exists(a))
