@@ -44,6 +44,7 @@ from ragdeck.cli import (
 )
 from ragdeck.cli.common import EXIT_FAILED, EXIT_INTERRUPTED, exit_on_sigterm, print_error
 from ragdeck.errors import RagdeckError
+from ragdeck.services.redact import install_log_redaction
 
 app = typer.Typer(
     name="ragdeck",
@@ -76,6 +77,7 @@ def main() -> None:
     SIGTERM unwinds like Ctrl+C, so what a command started (the local LLM server) is stopped too.
     """
     signal.signal(signal.SIGTERM, exit_on_sigterm)
+    install_log_redaction()  # no password, token or key in any log line
     try:
         app()
     except RagdeckError as exc:
