@@ -35,6 +35,7 @@ from ragdeck.console.wiring import (
     build_sweep_log,
 )
 from ragdeck.errors import RagdeckError
+from ragdeck.services.redact import install_log_redaction, redact_text
 
 if TYPE_CHECKING:
     from ragdeck.api.background import BackgroundApi
@@ -47,29 +48,30 @@ if TYPE_CHECKING:
     from ragdeck.services.feedback_log import SqliteFeedbackLog
 
 
-# The cached builders take ``Settings.cache_key()`` as their cache key and build from ``Settings()``: settings
-# sent through JSON come back with every secret masked ("**********"), which would build adapters without
-# their API keys.
+# Cached per settings: keyed by ``Settings.fingerprint()`` (a digest: it changes with any value, secrets
+# included, and holds none); the ``_settings`` argument itself is not hashed by Streamlit.
 @st.cache_resource(show_spinner="Connecting to the stack…")
-def _cached_stack(settings_json: str) -> Stack:
-    return build_stack(Settings())
+def _cached_stack(key: str, _settings: Settings) -> Stack:
+    install_log_redaction()
+    return build_stack(_settings)
 
 
 def get_stack() -> Stack:
     """The process-wide stack for the current settings (built once, shared by every session)."""
-    return _cached_stack(Settings().cache_key())
+    settings = Settings()
+    return _cached_stack(settings.fingerprint(), settings)
 
 
 @st.cache_resource(show_spinner="Loading the answering pipeline…")
-def _cached_rag(settings_json: str) -> RagService:
-    settings = Settings()
-    service, _ = build_rag_service(settings, _cached_stack(settings_json))
+def _cached_rag(key: str, _settings: Settings) -> RagService:
+    service, _ = build_rag_service(_settings, _cached_stack(key, _settings))
     return service
 
 
 def get_rag_service() -> RagService:
     """The process-wide answering service (policies, cache, LLM or extractive) over the cached stack."""
-    return _cached_rag(Settings().cache_key())
+    settings = Settings()
+    return _cached_rag(settings.fingerprint(), settings)
 
 
 @st.cache_resource
@@ -103,7 +105,7 @@ def user_errors() -> Iterator[None]:
     try:
         yield
     except RagdeckError as exc:
-        st.error(str(exc), icon="⚠️")
+        st.error(redact_text(str(exc)), icon="⚠️")
 
 
 _T = TypeVar("_T")
@@ -115,7 +117,7 @@ def or_stop(call: Callable[[], _T]) -> _T:
     try:
         return call()
     except RagdeckError as exc:
-        st.error(str(exc), icon="⚠️")
+        st.error(redact_text(str(exc)), icon="⚠️")
         st.stop()
         raise  # not reached: st.stop() raises
 
@@ -182,14 +184,15 @@ def get_eval_jobs() -> EvalJobs:
 
 
 @st.cache_resource
-def _cached_index_ops(settings_json: str) -> IndexOps:
-    return build_index_ops(Settings(), _cached_stack(settings_json))
+def _cached_index_ops(key: str, _settings: Settings) -> IndexOps:
+    return build_index_ops(_settings, _cached_stack(key, _settings))
 
 
 def get_index_ops() -> IndexOps:
     """Index operations on the serving alias of the cached stack (registry and audit log in the state
     database), built once per process."""
-    return _cached_index_ops(Settings().cache_key())
+    settings = Settings()
+    return _cached_index_ops(settings.fingerprint(), settings)
 
 
 @st.cache_resource
@@ -199,24 +202,26 @@ def get_eval_store() -> EvalRunStore:
 
 
 @st.cache_resource
-def _cached_overrides(settings_json: str) -> PolicyOverrideStore:
-    return build_policy_overrides(Settings())
+def _cached_overrides(key: str, _settings: Settings) -> PolicyOverrideStore:
+    return build_policy_overrides(_settings)
 
 
 def get_policy_overrides() -> PolicyOverrideStore:
     """Run-time policy overrides in the state store (a policy's default ef applied from the Tune page)."""
-    return _cached_overrides(Settings().cache_key())
+    settings = Settings()
+    return _cached_overrides(settings.fingerprint(), settings)
 
 
 @st.cache_resource
-def _cached_sweep_log(settings_json: str) -> SweepLog:
-    return build_sweep_log(Settings.model_validate_json(settings_json))
+def _cached_sweep_log(key: str, _settings: Settings) -> SweepLog:
+    return build_sweep_log(_settings)
 
 
 def get_sweep_log() -> SweepLog:
     """HNSW sweeps and their measured configurations in the state store (a partial one resumes after a
     restart)."""
-    return _cached_sweep_log(Settings().model_dump_json())
+    settings = Settings()
+    return _cached_sweep_log(settings.fingerprint(), settings)
 
 
 def get_eval_runner(with_answers: bool, policy: Policy | None) -> EvalRunner:
@@ -242,7 +247,7 @@ def _hosted_api() -> dict[str, BackgroundApi]:
 
 def hosted_api() -> BackgroundApi | None:
     """The RAG API this console serves itself (see ``start_hosted_api``), if started."""
-    return _hosted_api().get(Settings().cache_key())
+    return _hosted_api().get(Settings().fingerprint())
 
 
 def start_hosted_api() -> BackgroundApi:
@@ -250,7 +255,7 @@ def start_hosted_api() -> BackgroundApi:
     allows one process per data directory, so a separate API process could not open it)."""
     from ragdeck.api.background import start_background_api
 
-    key = Settings().cache_key()
+    key = Settings().fingerprint()
     hosted = _hosted_api()
     if key not in hosted:
         hosted[key] = start_background_api(Settings(), get_stack())

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from ragdeck.errors import ServiceUnavailable
-from ragdeck.services.http import RetryPolicy, redact_url
+from ragdeck.services.http import RetryPolicy
 
 SECRET = "s3cr3t-pass"
 TOKEN = "t0ken-value"
@@ -93,17 +93,3 @@ def test_llm_names_its_setting(closed_url: str) -> None:
     finally:
         model.close()
     assert "LLM_BASE_URL" in message, message
-
-
-@pytest.mark.parametrize(
-    ("url", "shown"),
-    [
-        ("http://u:pw@h:1/x", "http://u:***@h:1/x"),
-        ("https://h/v1?token=abc&x=1", "https://h/v1?token=***&x=***"),
-        ("http://:pw@h", "http://:***@h"),
-        ("http://h:8080/v1", "http://h:8080/v1"),
-        ("http://user@h", "http://***@h"),
-    ],
-)
-def test_redact_url(url: str, shown: str) -> None:
-    assert redact_url(url) == shown

@@ -14,7 +14,8 @@ import redis
 from ragdeck.console.answering.cache import AnswerCache, cache_key, normalize_question
 from ragdeck.console.answering.ports import KeyValueStore
 from ragdeck.errors import ConfigError, InputError, ServiceUnavailable
-from ragdeck.services.kv import MemoryKV, RedisKV, redact_url
+from ragdeck.services.kv import MemoryKV, RedisKV
+from ragdeck.services.redact import redact_url
 
 
 class FakeClock:
@@ -294,7 +295,7 @@ def test_answer_cache_degrades_to_a_miss_when_redis_is_down(caplog: pytest.LogCa
 def test_redis_url_errors_and_redaction() -> None:
     with pytest.raises(ConfigError, match="REDIS_URL"):
         RedisKV("http://127.0.0.1:6379")
-    assert redact_url("redis://user:s3cret@127.0.0.1:6379/0") == "redis://user:***@127.0.0.1:6379/0"
+    assert redact_url("redis://user:s3cret@127.0.0.1:6379/0") == "redis://***@127.0.0.1:6379/0"
     assert redact_url("redis://127.0.0.1:6379/0") == "redis://127.0.0.1:6379/0"
     kv = RedisKV("redis://:s3cret@127.0.0.1:1/0", timeout_s=0.2)
     with pytest.raises(ServiceUnavailable) as info:

@@ -25,7 +25,7 @@ LONG_MODULES = {
     "ragdeck/console/wiring.py": "the composition root: every adapter built from settings in one place",
     "ragdeck/services/qdrant_server.py": "the qdrant-client adapter: search, admin and snapshots",
     "ragdeck/services/llama_local.py": "GGUF join, server process, build features and smoke generation",
-    "ragdeck/services/http.py": "timeouts, retries, error naming and URL redaction shared by every adapter",
+    "ragdeck/services/http.py": "timeouts, retries, error naming and the TEI endpoint the adapters share",
     "ragdeck/services/judge.py": "the Ragas judge with its LLM and embedding wrappers",
 }
 

@@ -505,4 +505,4 @@ def test_connection_errors_name_the_setting_and_hide_credentials() -> None:
         for text in (str(caught.value), health.detail, health.endpoint or ""):
             assert "hunter2" not in text and "t0ps3cret" not in text
         assert str(caught.value).startswith(f"llm ({setting}): could not connect")
-        assert "user:***@127.0.0.1" in str(caught.value)
+        assert "//***@127.0.0.1" in str(caught.value)

@@ -23,6 +23,7 @@ from ragdeck.api.metrics import ApiMetrics
 from ragdeck.api.runtime import ApiRuntime
 from ragdeck.api.schemas import MAX_BODY_BYTES, FeedbackRequest, QueryRequest, ThresholdUpdate, WeightUpdate
 from ragdeck.errors import InputError, RagdeckError
+from ragdeck.services.redact import redact_text
 
 log = logging.getLogger("ragdeck.api")
 
@@ -157,8 +158,8 @@ def create_app(runtime: ApiRuntime) -> FastAPI:
             metrics.requests.labels(routed, "error").inc()
             _observe_guard(routed, time.perf_counter() - started, ok=False)
             if isinstance(exc, RagdeckError):
-                log.warning("query failed: %s", exc)
-                return _error(503, str(exc))
+                log.warning("query failed: %s", redact_text(str(exc)))
+                return _error(503, runtime.public(str(exc)))
             log.exception("query crashed")
             return _error(500, "internal error while answering: see the API's log")
         seconds = time.perf_counter() - started
@@ -213,7 +214,7 @@ def create_app(runtime: ApiRuntime) -> FastAPI:
                     "component": c.component,
                     "ok": c.ok,
                     "degraded": c.degraded,
-                    "detail": c.detail,
+                    "detail": runtime.public(c.detail),
                     "ms": round(c.ms, 1),
                 }
                 for c in checks
@@ -221,7 +222,7 @@ def create_app(runtime: ApiRuntime) -> FastAPI:
         }
         if failed:
             body["error"] = "not ready: " + "; ".join(
-                f"{c.component}: {c.detail}" for c in checks if not c.ok
+                f"{c.component}: {runtime.public(c.detail)}" for c in checks if not c.ok
             )
         return JSONResponse(body, status_code=503 if failed else 200)
 

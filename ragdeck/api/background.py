@@ -20,6 +20,7 @@ from ragdeck.api.runtime import ApiRuntime, runtime_over
 from ragdeck.console.settings import Settings
 from ragdeck.console.wiring import Stack
 from ragdeck.errors import ServiceUnavailable
+from ragdeck.services.redact import remember_secrets
 
 LOOPBACK = "127.0.0.1"
 
@@ -61,6 +62,7 @@ def start_background_api(settings: Settings, stack: Stack, port: int | None = No
     import uvicorn
 
     token = settings.admin_token.get_secret_value() if settings.admin_token else secrets.token_urlsafe(24)
+    remember_secrets([token])
     runtime = runtime_over(settings.model_copy(update={"admin_token": SecretStr(token)}), stack)
     sock = _bind(settings.api_port if port is None else port)
     app = create_app(runtime)

@@ -14,6 +14,7 @@ from ragdeck.console.online.ports import RoutingState
 from ragdeck.console.settings import Settings
 from ragdeck.console.wiring import Stack, build_feedback_log, build_rag_service, build_stack
 from ragdeck.services.feedback_log import SqliteFeedbackLog
+from ragdeck.services.redact import hide_addresses, install_log_redaction
 
 log = logging.getLogger("ragdeck.api")
 
@@ -34,6 +35,10 @@ class ApiRuntime:
         """The admin bearer token, or None when admin endpoints are disabled."""
         token = self.settings.admin_token
         return token.get_secret_value() if token else None
+
+    def public(self, text: str) -> str:
+        """``text`` fit for an unauthenticated answer: no secret and no server address."""
+        return hide_addresses(text, self.settings.endpoint_addresses())
 
     def policy_weights(self) -> dict[str, float]:
         """Share of users per policy right now (control gets what the canary does not)."""
@@ -81,6 +86,7 @@ def runtime_over(settings: Settings, stack: Stack) -> ApiRuntime:
 
 def build_runtime(settings: Settings | None = None, *, embedder: Embedder | None = None) -> ApiRuntime:
     """Wire the API from settings (default ``Settings()``); ``embedder`` replaces the configured one."""
+    install_log_redaction()
     settings = settings or Settings()
     stack = build_stack(settings)
     if embedder is not None:

@@ -23,10 +23,12 @@ and beside them ``local`` (the local LLM and Prometheus that ``console`` and ``a
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import sys
 
 import typer
+from pydantic import ValidationError
 
 from ragdeck.cli import (
     api,
@@ -45,7 +47,9 @@ from ragdeck.cli import (
     stack,
 )
 from ragdeck.cli.common import EXIT_FAILED, EXIT_INTERRUPTED, exit_on_sigterm, print_error
+from ragdeck.console.settings import Settings
 from ragdeck.errors import RagdeckError
+from ragdeck.services.redact import install_log_redaction, remember_secrets
 
 app = typer.Typer(
     name="ragdeck",
@@ -79,6 +83,9 @@ def main() -> None:
     SIGTERM unwinds like Ctrl+C, so what a command started (the local LLM server) is stopped too.
     """
     signal.signal(signal.SIGTERM, exit_on_sigterm)
+    install_log_redaction()  # no password, token or key in any log line or error
+    with contextlib.suppress(ValidationError):  # bad settings: the command that reads them says so
+        remember_secrets(Settings().secret_values())
     try:
         app()
     except RagdeckError as exc:

@@ -15,6 +15,7 @@ from rich.table import Table
 from ragdeck.console.settings import Settings
 from ragdeck.console.wiring import Stack, build_stack
 from ragdeck.errors import RagdeckError
+from ragdeck.services.redact import redact_text
 
 # Exit codes: 0 done; 1 a user mistake (one ``error:`` line) or a failed check (gate, health); 2 a usage error
 # (typer's) or, for ``evalset map``, nothing done; 128 + N killed by signal N; 130 interrupted (Ctrl+C).
@@ -57,7 +58,7 @@ def rows_table(rows: list[dict], title: str | None = None) -> Table:
 
 def print_error(exc: RagdeckError) -> None:
     """A user mistake as one line on stderr: ``error: …`` (no traceback)."""
-    err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+    err.print(f"[bold red]error:[/] {escape(redact_text(str(exc)))}", highlight=False, soft_wrap=True)
 
 
 def exit_on_sigterm(signum: int, frame: object) -> NoReturn:

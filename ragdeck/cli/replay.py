@@ -18,6 +18,7 @@ from ragdeck.console.evalsets.files import resolve_eval_set
 from ragdeck.console.evalsets.io import read_any
 from ragdeck.console.online.replay import ReplayPlan, ReplaySummary, check_target, run_replay
 from ragdeck.services.files import write_text_atomic
+from ragdeck.services.redact import redact_url
 from ragdeck.services.replay_client import RagApiClient
 
 
@@ -67,13 +68,14 @@ def replay_cmd(
     base = check_target(target, allow_remote)
     questions = [record.question for record in read_any(resolve_eval_set(set_path)).records]
     plan = ReplayPlan(questions, qps, duration, users=users, policy=policy, max_in_flight=max_in_flight)
-    err.print(f"Replaying {len(questions)} questions at {qps:g} QPS for {duration:g} s against {base} …")
+    shown = redact_url(base)
+    err.print(f"Replaying {len(questions)} questions at {qps:g} QPS for {duration:g} s against {shown} …")
     with Live(Text("starting …"), console=err, auto_refresh=False, transient=True) as live:
         summary = asyncio.run(_replay(plan, base, timeout, live))
     typer.echo("\n".join(summary.lines()))
     if json_out is not None:
         payload = {
-            "target": base,
+            "target": shown,
             "set": str(set_path),
             "users": users,
             "policy": policy,

@@ -20,7 +20,15 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_serializer,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -31,6 +39,13 @@ from pydantic_settings import (
 
 from ragdeck.console.knobs import KNOBS, Fusion, RetrievalMode
 from ragdeck.errors import ConfigError
+from ragdeck.services.redact import redact_url, url_addresses, url_secrets
+
+# Settings naming a server; their credentials (userinfo, token parameters) are secrets, shown redacted.
+URL_FIELDS = (
+    "qdrant_url", "tei_url", "tei_rerank_url", "llm_base_url", "prometheus_url", "redis_url", "api_url",
+    "judge_base_url",
+)  # fmt: skip
 
 
 def default_data_dir() -> Path:
@@ -277,6 +292,39 @@ class Settings(BaseSettings):
         toml = TomlConfigSettingsSource(settings_cls, toml_file=config_file())
         return init_settings, env_settings, dotenv_settings, toml, file_secret_settings
 
+    def secret_values(self) -> set[str]:
+        """Every secret these settings hold: API keys and tokens, and the credentials inside URL settings."""
+        values = {
+            value.get_secret_value()
+            for name in type(self).model_fields
+            if isinstance(value := getattr(self, name), SecretStr)
+        }
+        for name in URL_FIELDS:
+            values |= url_secrets(getattr(self, name))
+        return {value for value in values if value}
+
+    def fingerprint(self) -> str:
+        """A digest of every value, secrets included: a cache key that changes with the settings and never
+        holds a secret in clear (``model_dump_json`` masks secrets, so two keys would look alike)."""
+        data = self.model_dump()  # python mode: URLs as configured
+        for name, value in data.items():
+            if isinstance(value, SecretStr):
+                data[name] = value.get_secret_value()
+        return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
+
+    def endpoint_addresses(self) -> set[str]:
+        """Hosts (and ``host:port``) of the configured servers, which unauthenticated answers never show."""
+        return {address for name in URL_FIELDS for address in url_addresses(getattr(self, name))}
+
+    @field_serializer(*URL_FIELDS, when_used="json")
+    def _shown_url(self, value: str | None) -> str | None:
+        """JSON dumps show URLs redacted, as they show secrets masked (``fingerprint`` sees every value)."""
+        return redact_url(value) if value else value
+
+    def __repr_args__(self) -> Any:
+        for name, value in super().__repr_args__():
+            yield name, redact_url(value) if name in URL_FIELDS and isinstance(value, str) else value
+
     @property
     def qdrant_dir(self) -> Path:
         """Root of the embedded vector store."""
@@ -286,16 +334,6 @@ class Settings(BaseSettings):
     def state_db(self) -> Path:
         """The SQLite state store."""
         return self.data_dir / "ragdeck.sqlite3"
-
-    def cache_key(self) -> str:
-        """These settings as text for a cache of what they build: every value, secrets as SHA-256 digests
-        (``model_dump_json`` masks them all alike, so a changed key would not rebuild the adapters)."""
-        secrets = {
-            name: hashlib.sha256(value.get_secret_value().encode()).hexdigest()
-            for name in type(self).model_fields
-            if isinstance(value := getattr(self, name), SecretStr)
-        }
-        return json.dumps([self.model_dump_json(), secrets])
 
     @property
     def audit_key_path(self) -> Path:

@@ -27,6 +27,7 @@ from ragdeck.console.retrieval.policies import LivePolicies, Policy, load_polici
 from ragdeck.console.retrieval.ports import PolicyOverrideStore, Reranker
 from ragdeck.console.settings import Settings
 from ragdeck.errors import InputError
+from ragdeck.services.redact import redact_health, remember_secrets
 from ragdeck.services.types import ComponentHealth
 
 if TYPE_CHECKING:
@@ -114,7 +115,11 @@ class Stack:
             self._embedder = embedder
 
     def health(self) -> list[ComponentHealth]:
-        """Health of every component, for the Stack page and ``ragdeck stack``."""
+        """Health of every component, for the Stack page and ``ragdeck stack`` (details and endpoints
+        redacted: no password, token or key)."""
+        return [redact_health(row) for row in self._health()]
+
+    def _health(self) -> list[ComponentHealth]:
         rows = [self.store.health(), self.embedder.health()]
         if self.chat_model is not None:
             rows.append(self._llm_health())
@@ -173,8 +178,10 @@ class Stack:
 
 
 def build_stack(settings: Settings | None = None) -> Stack:
-    """All adapters for one process, from settings (``Settings()`` when not given)."""
+    """All adapters for one process, from settings (``Settings()`` when not given). The settings' secrets
+    are remembered for redaction (``services.redact``) before any adapter can report an error."""
     settings = settings or Settings()
+    remember_secrets(settings.secret_values())
     return Stack(
         settings=settings,
         store=build_store(settings),

@@ -83,7 +83,7 @@ top[0].metric("Control", control)
 top[1].metric("Canary", canary)
 top[2].metric(f"Users on {canary}", f"{weights.get(canary, 0.0):.0%}")
 top[3].metric("Guard rollbacks", len(trips), help="In the API's recent routing events.")
-st.caption(f"RAG API: {admin.base_url} · you are {user.name} ({user.role.label})")
+st.caption(f"RAG API: {admin.shown_url} · you are {user.name} ({user.role.label})")
 
 # ---------------------------------------------------------------------- routing controls
 
@@ -161,7 +161,7 @@ def live_panel() -> None:
     if not any(p.served for p in figures.policies):
         st.info(
             f"No requests {figures.window}. Send some with `ragdeck replay --set eval_sets/demo_gold.jsonl "
-            f"--target {admin.base_url}` or with Replay below."
+            f"--target {admin.shown_url}` or with Replay below."
         )
     st.dataframe(pd.DataFrame(figures.rows()), hide_index=True, width="stretch")
     guard_p95 = thresholds.get("p95_ms")

@@ -29,6 +29,7 @@ from ragdeck.console.slo.objectives import (
 )
 from ragdeck.console.wiring import build_metrics_query
 from ragdeck.errors import RagdeckError
+from ragdeck.services.redact import redact_url
 from ragdeck.ui import current_user, get_audit_log, get_eval_store, get_routing_admin, get_stack, user_errors
 
 STATE_COLOURS = {"green": "green", "amber": "orange", "red": "red", "unknown": "gray"}
@@ -89,7 +90,7 @@ def evaluate() -> tuple[list[SloStatus], str]:
         try:
             return slo_from_prometheus(
                 query, targets, runs, collection
-            ), f"Prometheus at {settings.prometheus_url}"
+            ), f"Prometheus at {redact_url(settings.prometheus_url or '')}"
         except RagdeckError as exc:
             st.error(f"{exc}. Falling back to the RAG API's /metrics (no history).", icon="📉")
     admin = get_routing_admin()
@@ -101,7 +102,7 @@ def evaluate() -> tuple[list[SloStatus], str]:
         )
     return slo_from_samples(
         admin.metrics(), targets, runs, collection
-    ), f"the RAG API's /metrics at {admin.base_url}"
+    ), f"the RAG API's /metrics at {admin.shown_url}"
 
 
 @st.fragment(run_every=refresh or None)

@@ -17,7 +17,8 @@ import numpy as np
 
 from ragdeck.errors import ConfigError, InputError, ServiceUnavailable
 from ragdeck.services.common import LazyModel, TeiClient, quiet_model_loading
-from ragdeck.services.http import RetryPolicy, TeiEndpoint, redact_url
+from ragdeck.services.http import RetryPolicy, TeiEndpoint
+from ragdeck.services.redact import redact_text, redact_url
 from ragdeck.services.types import ComponentHealth
 
 if TYPE_CHECKING:
@@ -258,7 +259,7 @@ class TeiEmbedder(TeiClient[TeiEndpoint]):
                     component="embedder",
                     mode=self.mode,
                     ok=False,
-                    detail=f"/health answered but embedding failed: {exc}",
+                    detail=f"/health answered but embedding failed: {redact_text(str(exc))}",
                     version=probe.version,
                     model=probe.model,
                     endpoint=self.endpoint.shown_url,

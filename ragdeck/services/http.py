@@ -4,7 +4,7 @@
 any 5xx, timeouts and refused or dropped connections, honouring ``Retry-After``. Other 4xx answers are not
 retried. Every failure surfaces as ``ServiceUnavailable`` (``HttpError`` when the server answered) whose
 message names the component and its setting (``Source``, e.g. ``embedder (TEI_URL)``), the URL (credentials
-redacted: ``redact_url``), the status and the server's own ``error`` text, and says what to do.
+redacted: ``services.redact``), the status and the server's own ``error`` text, and says what to do.
 
 ``TeiEndpoint`` is what the TEI embedder and reranker share: base URL, client, policy, cached ``/info``.
 """
@@ -21,12 +21,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import httpx
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
 
 from ragdeck.errors import ConfigError, ServiceUnavailable
+from ragdeck.services.redact import redact_text, redact_url
 
 log = logging.getLogger(__name__)
 
@@ -66,28 +66,6 @@ class Source:
 
     def __str__(self) -> str:
         return f"{self.component} ({self.setting})"
-
-
-def redact_url(url: str) -> str:
-    """``url`` fit for a message: a password becomes ``***`` and so does every query value (tokens)."""
-    try:
-        parts = urlsplit(url)
-        password, port = parts.password, parts.port
-    except ValueError:
-        return "<unparseable URL>"
-    netloc = parts.netloc
-    if password is not None or "@" in netloc:
-        host = parts.hostname or ""
-        if ":" in host:
-            host = f"[{host}]"
-        if port is not None:
-            host = f"{host}:{port}"
-        user = parts.username or ""
-        netloc = f"{user}:***@{host}" if password is not None else f"***@{host}"
-    query = parts.query
-    if query:
-        query = urlencode([(key, "***") for key, _ in parse_qsl(query, keep_blank_values=True)], safe="*")
-    return urlunsplit(parts._replace(netloc=netloc, query=query))
 
 
 def _prefix(source: Source | None) -> str:
@@ -230,7 +208,7 @@ def _transport_error(
         what = "could not connect"
         hint = f"Check the URL ({check}) and that the server is running."
     else:
-        what = f"failed ({type(exc).__name__}: {str(exc).replace(url, redact_url(url))})"
+        what = f"failed ({type(exc).__name__}: {redact_text(str(exc))})"
         hint = "Check that the server is up and read its logs."
     return ServiceUnavailable(f"{_prefix(source)}{method} {redact_url(url)} {what}{tries}. {hint}")
 
@@ -312,7 +290,7 @@ def request(
         check = f" ({source.setting})" if source is not None else ""
         raise ServiceUnavailable(
             f"{_prefix(source)}{method} {redact_url(url)} failed: "
-            f"{str(exc).replace(url, redact_url(url))}. Check the URL{check}."
+            f"{redact_text(str(exc))}. Check the URL{check}."
         ) from exc
     if response.status_code >= 400:
         raise _http_error(method, response, attempts, source)
@@ -481,7 +459,7 @@ class TeiEndpoint:
         except ServiceUnavailable as exc:
             return TeiProbe(ok=False, detail=str(exc))
         except Exception as exc:  # health must never raise
-            return TeiProbe(ok=False, detail=f"{type(exc).__name__}: {exc}")
+            return TeiProbe(ok=False, detail=redact_text(f"{type(exc).__name__}: {exc}"))
         with self._lock:
             self._info, self._info_tried = info, True
         model_type = info.get("model_type")

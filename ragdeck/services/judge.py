@@ -36,6 +36,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any, TypeVar
 
 from ragdeck.services.llm import openai_base_url
+from ragdeck.services.redact import redact_url
 from ragdeck.services.types import (
     ANSWER_RELEVANCY,
     ANSWER_SIMILARITY_OFFLINE,
@@ -205,7 +206,7 @@ class RagasJudge:
     @property
     def model_name(self) -> str:
         """The judge model, once known (never calls the server)."""
-        return self._model or f"first model at {self.base_url}"
+        return self._model or f"first model at {redact_url(self.base_url)}"
 
     def model(self) -> str:
         """The judge model, found on first use (the callable's errors propagate)."""
@@ -347,7 +348,8 @@ class RagasJudge:
         """Nothing to release: every ``judge`` call opens and closes its own client."""
 
     def __repr__(self) -> str:
-        return f"RagasJudge({self.base_url!r}, model={self.model_name!r}, metrics={self.metric_names})"
+        shown = redact_url(self.base_url)
+        return f"RagasJudge({shown!r}, model={self.model_name!r}, metrics={self.metric_names})"
 
 
 class OfflineJudge:

@@ -12,13 +12,13 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from urllib.parse import urlsplit, urlunsplit
 
 from ragdeck.errors import ConfigError, InputError, ServiceUnavailable
 from ragdeck.services.optional import redis_module
+from ragdeck.services.redact import redact_text, redact_url
 from ragdeck.services.types import ComponentHealth
 
-__all__ = ["MemoryKV", "RedisKV", "redact_url"]
+__all__ = ["MemoryKV", "RedisKV"]
 
 
 def _check_ttl(ttl_s: float | None) -> None:
@@ -94,18 +94,6 @@ class MemoryKV:
         """Nothing to release."""
 
 
-def redact_url(url: str) -> str:
-    """``url`` with any password replaced by ``***`` (for messages and the Stack page)."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    user = parts.username or ""
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
-
-
 class RedisKV:
     """A Redis-backed store shared by every replica (redis-py). Keys are stored as ``prefix + key``.
 
@@ -135,14 +123,14 @@ class RedisKV:
             )
         except ValueError as exc:
             raise ConfigError(
-                f"REDIS_URL {self.endpoint!r} is not a Redis URL ({exc}); use redis://HOST:PORT/DB "
-                "or unset it to cache in process"
+                f"REDIS_URL {self.endpoint!r} is not a Redis URL ({redact_text(str(exc))}); "
+                "use redis://HOST:PORT/DB or unset it to cache in process"
             ) from exc
 
     def _unavailable(self, exc: Exception) -> ServiceUnavailable:
         return ServiceUnavailable(
-            f"Redis at {self.endpoint} did not answer ({type(exc).__name__}: {exc}); check REDIS_URL and "
-            "that redis-server is running, or unset REDIS_URL to cache in process"
+            f"Redis at {self.endpoint} did not answer ({type(exc).__name__}: {redact_text(str(exc))}); "
+            "check REDIS_URL and that redis-server is running, or unset REDIS_URL to cache in process"
         )
 
     def get(self, key: str) -> str | None:

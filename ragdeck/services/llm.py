@@ -24,8 +24,8 @@ from ragdeck.services.http import (
     make_timeout,
     normalize_base_url,
     post_json,
-    redact_url,
 )
+from ragdeck.services.redact import redact_text, redact_url
 from ragdeck.services.types import ChatMessage, ChatResult, ComponentHealth
 
 SETTING = "LLM_BASE_URL"
@@ -280,7 +280,7 @@ class OpenAIChatModel:
             base.model = self._model
             return base
         except Exception as exc:  # health must never raise
-            base.detail = f"{type(exc).__name__}: {exc}"
+            base.detail = redact_text(f"{type(exc).__name__}: {exc}")
             base.model = self._model
             return base
         if not served:
@@ -311,7 +311,7 @@ class OpenAIChatModel:
         self.close()
 
     def __repr__(self) -> str:
-        return f"OpenAIChatModel({self.base_url!r}, model={self._model!r}, mode={self.mode!r})"
+        return f"OpenAIChatModel({self.shown_url!r}, model={self._model!r}, mode={self.mode!r})"
 
 
 def _int(value: Any) -> int:

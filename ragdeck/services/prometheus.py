@@ -18,7 +18,8 @@ from prometheus_api_client.exceptions import PrometheusApiClientException
 from urllib3.util.retry import Retry
 
 from ragdeck.errors import InputError, ServiceUnavailable
-from ragdeck.services.http import normalize_base_url, redact_url
+from ragdeck.services.http import normalize_base_url
+from ragdeck.services.redact import redact_text, redact_url
 from ragdeck.services.types import ComponentHealth
 
 REQUEST_HISTOGRAM = "rag_request_seconds"
@@ -69,7 +70,7 @@ class PrometheusReader:
         if isinstance(exc, requests.ConnectionError) and not isinstance(exc, requests.Timeout):
             reason = "could not connect"
         else:  # the client's text can carry the URL: show it redacted
-            reason = f"{type(exc).__name__}: {str(exc).replace(self.url, self.endpoint)}"
+            reason = f"{type(exc).__name__}: {redact_text(str(exc))}"
         return ServiceUnavailable(
             f"metrics (PROMETHEUS_URL): Prometheus at {self.endpoint} failed {what} ({reason}): check "
             "PROMETHEUS_URL "

@@ -51,9 +51,9 @@ from ragdeck.services.common import (
     stored_point,
 )
 from ragdeck.services.files import atomic_path, write_json_atomic
-from ragdeck.services.http import redact_url
 from ragdeck.services.inputs import parse_json
 from ragdeck.services.lexical import LEXICAL_MODEL, LEXICAL_VECTOR, encoder, lexical_text, no_lexical_index
+from ragdeck.services.redact import redact_text, redact_url
 from ragdeck.services.types import (
     CollectionInfo,
     ComponentHealth,
@@ -134,7 +134,7 @@ class QdrantServerStore:
             )
         except ValueError as exc:
             raise ConfigError(
-                f"QDRANT_URL {redact_url(url)!r} is not usable: {exc}; write it like http://qdrant:6333"
+                f"QDRANT_URL {redact_url(url)!r} is not usable: {redact_text(str(exc))}; write it like http://qdrant:6333"
             ) from exc
         return cls(client, meta_dir=meta_dir, url=url)
 
@@ -201,7 +201,8 @@ class QdrantServerStore:
             what = f"did not answer in time ({type(source).__name__})"
             hint = "check the server's load, or raise RAGDECK_HTTP_TIMEOUT_S"
         else:
-            what = "cannot be reached" if isinstance(source, httpx.ConnectError) else f"failed ({source})"
+            connect = isinstance(source, httpx.ConnectError)
+            what = "cannot be reached" if connect else f"failed ({redact_text(str(source))})"
             hint = "check that the server runs and that QDRANT_URL names its REST port (6333)"
         return ServiceUnavailable(f"vector store (QDRANT_URL): Qdrant at {self.endpoint} {what}: {hint}")
 
@@ -959,7 +960,11 @@ class QdrantServerStore:
                 count = len(self._collections())
         except Exception as exc:
             return ComponentHealth(
-                component="vector store", mode=self.mode, ok=False, endpoint=self.endpoint, detail=str(exc)
+                component="vector store",
+                mode=self.mode,
+                ok=False,
+                endpoint=self.endpoint,
+                detail=redact_text(str(exc)),
             )
         detail = f"{count} collection{'s' if count != 1 else ''}"
         if self.local:

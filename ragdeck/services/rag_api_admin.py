@@ -16,6 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from ragdeck.errors import ConfigError, InputError, ServiceUnavailable
 from ragdeck.services.http import make_timeout, normalize_base_url
+from ragdeck.services.redact import redact_text, redact_url
 from ragdeck.services.types import ComponentHealth, MetricSample
 
 COMPONENT = "RAG API"
@@ -29,6 +30,7 @@ class RagApiAdmin:
             base_url, "RAGDECK_API_URL", example="http://127.0.0.1:8000", what="the RAG API's http(s) origin"
         )
         self.base_url = url
+        self.shown_url = redact_url(url)  # for messages and pages: no password or token
         self._token = token
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._client = httpx.Client(
@@ -64,7 +66,7 @@ class RagApiAdmin:
             families = list(text_string_to_metric_families(response.text))
         except ValueError as exc:
             raise ServiceUnavailable(
-                f"{self.base_url}/metrics is not in the Prometheus text format ({exc}): check that "
+                f"{self.shown_url}/metrics is not in the Prometheus text format ({exc}): check that "
                 "RAGDECK_API_URL points at the RAG API"
             ) from exc
         return [MetricSample(s.name, dict(s.labels), float(s.value)) for f in families for s in f.samples]
@@ -74,12 +76,12 @@ class RagApiAdmin:
         try:
             self._send("GET", "/healthz")
         except ServiceUnavailable as exc:
-            return ComponentHealth(COMPONENT, "server", False, str(exc), endpoint=self.base_url)
+            return ComponentHealth(COMPONENT, "server", False, str(exc), endpoint=self.shown_url)
         try:
             self.routing()
         except (ConfigError, ServiceUnavailable) as exc:
-            return ComponentHealth(COMPONENT, "server", False, str(exc), endpoint=self.base_url)
-        return ComponentHealth(COMPONENT, "server", True, "admin routes reachable", endpoint=self.base_url)
+            return ComponentHealth(COMPONENT, "server", False, str(exc), endpoint=self.shown_url)
+        return ComponentHealth(COMPONENT, "server", True, "admin routes reachable", endpoint=self.shown_url)
 
     def close(self) -> None:
         """Release the connection pool."""
@@ -95,10 +97,11 @@ class RagApiAdmin:
             data = response.json()
         except ValueError as exc:
             raise ServiceUnavailable(
-                f"{self.base_url}{path} did not answer JSON: check that RAGDECK_API_URL points at the RAG API"
+                f"{self.shown_url}{path} did not answer JSON: "
+                "check that RAGDECK_API_URL points at the RAG API"
             ) from exc
         if not isinstance(data, dict):
-            raise ServiceUnavailable(f"{self.base_url}{path} answered {type(data).__name__}, not an object")
+            raise ServiceUnavailable(f"{self.shown_url}{path} answered {type(data).__name__}, not an object")
         return data
 
     def _send(
@@ -108,8 +111,9 @@ class RagApiAdmin:
             response = self._client.request(method, path, json=body, params=params)
         except httpx.TransportError as exc:
             raise ServiceUnavailable(
-                f"the RAG API at {self.base_url} did not answer ({type(exc).__name__}: {exc}): start it with "
-                "`ragdeck api serve` or set RAGDECK_API_URL to where it runs"
+                f"the RAG API at {self.shown_url} did not answer ({type(exc).__name__}: "
+                f"{redact_text(str(exc))}): start it with `ragdeck api serve` or set RAGDECK_API_URL to "
+                "where it runs"
             ) from exc
         if response.status_code < 400:
             return response
@@ -129,6 +133,6 @@ class RagApiAdmin:
             raise ConfigError(f"the RAG API's admin routes are off ({message})")
         if status >= 500:
             raise ServiceUnavailable(
-                f"the RAG API at {self.base_url} failed {method} {path} ({status}: {message})"
+                f"the RAG API at {self.shown_url} failed {method} {path} ({status}: {message})"
             )
         raise InputError(f"the RAG API refused {method} {path} ({status}): {message}")

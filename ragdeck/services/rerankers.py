@@ -17,7 +17,8 @@ import numpy as np
 
 from ragdeck.errors import ConfigError, ServiceUnavailable
 from ragdeck.services.common import LazyModel, TeiClient, quiet_model_loading
-from ragdeck.services.http import RetryPolicy, TeiEndpoint, redact_url
+from ragdeck.services.http import RetryPolicy, TeiEndpoint
+from ragdeck.services.redact import redact_url
 from ragdeck.services.types import ComponentHealth
 
 if TYPE_CHECKING:

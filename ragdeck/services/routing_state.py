@@ -20,6 +20,7 @@ from typing import Any
 
 from ragdeck.errors import InputError, ServiceUnavailable
 from ragdeck.services.optional import redis_module
+from ragdeck.services.redact import redact_text
 from ragdeck.services.state_schema import open_state
 from ragdeck.services.types import ComponentHealth
 
@@ -185,7 +186,7 @@ class RedisRoutingState:
             )
         except ValueError as exc:
             raise ServiceUnavailable(
-                f"REDIS_URL is not a Redis URL ({exc}): use redis://host:6379/0"
+                f"REDIS_URL is not a Redis URL ({redact_text(str(exc))}): use redis://host:6379/0"
             ) from exc
         kwargs = self._redis.connection_pool.connection_kwargs
         self._where = f"{kwargs.get('host', kwargs.get('path', '?'))}:{kwargs.get('port', '')}".rstrip(":")
@@ -199,7 +200,8 @@ class RedisRoutingState:
         except redis.RedisError as exc:
             raise ServiceUnavailable(
                 f"Redis at {self._where} did not answer "
-                f"({type(exc).__name__}: {exc}): check REDIS_URL and that redis-server is running"
+                f"({type(exc).__name__}: {redact_text(str(exc))}): "
+                "check REDIS_URL and that redis-server is running"
             ) from exc
 
     def _push_event(self, pipe: Any, event: dict[str, Any]) -> None:

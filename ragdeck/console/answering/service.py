@@ -25,6 +25,7 @@ from ragdeck.console.online.routing import Router
 from ragdeck.console.retrieval.pipeline import Retriever
 from ragdeck.console.retrieval.policies import Policy
 from ragdeck.errors import InputError, RagdeckError, ServiceUnavailable
+from ragdeck.services.redact import redact_text
 from ragdeck.services.types import ChatMessage
 
 log = logging.getLogger(__name__)
@@ -321,5 +322,5 @@ class RagService:
         try:
             detail, ok = probe(), True
         except Exception as exc:  # readiness reports every failure, never raises
-            detail, ok = f"{type(exc).__name__}: {exc}", False
+            detail, ok = redact_text(f"{type(exc).__name__}: {exc}"), False
         return ReadinessCheck(component, ok, detail, (time.perf_counter() - t0) * 1000)

@@ -45,6 +45,7 @@ class RoutingAdmin(Protocol):
     """The RAG API's admin routing endpoints and its ``/metrics`` (``services.rag_api_admin.RagApiAdmin``)."""
 
     base_url: str
+    shown_url: str  # base_url fit to show (no password or token)
 
     def routing(self) -> dict[str, Any]:
         """Control and canary names, weights, guard thresholds, recent events and policies."""
