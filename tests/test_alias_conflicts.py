@@ -50,7 +50,8 @@ def _swaps(ops: IndexOps) -> list[tuple[str | None, str]]:
     return [(e["from_collection"], e["to_collection"]) for e in ops.history()]
 
 
-def test_concurrent_swaps_in_threads_one_wins_and_the_history_is_true(ops: IndexOps) -> None:
+def _race_two_swaps(ops: IndexOps) -> dict[str, object]:
+    """Swap to V2 and to V3 at once from two threads, both expecting V1; each target's result or error."""
     start = threading.Barrier(2)
     outcomes: dict[str, object] = {}
 
@@ -66,6 +67,11 @@ def test_concurrent_swaps_in_threads_one_wins_and_the_history_is_true(ops: Index
         t.start()
     for t in threads:
         t.join()
+    return outcomes
+
+
+def test_concurrent_swaps_in_threads_one_wins_and_the_history_is_true(ops: IndexOps) -> None:
+    outcomes = _race_two_swaps(ops)
     conflicts = [o for o in outcomes.values() if isinstance(o, AliasConflict)]
     winners = [t for t, o in outcomes.items() if not isinstance(o, AliasConflict)]
     assert len(conflicts) == 1 and len(winners) == 1
@@ -228,21 +234,7 @@ def test_server_compare_and_set_moves_only_from_the_expected_target(server_ops: 
 
 
 def test_server_concurrent_swaps_one_wins_and_the_history_is_true(server_ops: IndexOps) -> None:
-    start = threading.Barrier(2)
-    outcomes: dict[str, object] = {}
-
-    def swap(target: str) -> None:
-        start.wait()
-        try:
-            outcomes[target] = server_ops.swap(OPERATOR, target, reason="race", override=True, expected=V1)
-        except AliasConflict as exc:
-            outcomes[target] = exc
-
-    threads = [threading.Thread(target=swap, args=(t,)) for t in (V2, V3)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    outcomes = _race_two_swaps(server_ops)
     winners = [t for t, o in outcomes.items() if not isinstance(o, AliasConflict)]
     assert len(winners) == 1 and sum(isinstance(o, AliasConflict) for o in outcomes.values()) == 1
     assert server_ops.live() == winners[0]
