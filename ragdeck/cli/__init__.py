@@ -48,7 +48,7 @@ from ragdeck.cli import (
 )
 from ragdeck.cli.common import EXIT_FAILED, EXIT_INTERRUPTED, exit_on_sigterm, print_error
 from ragdeck.console.settings import Settings
-from ragdeck.errors import RagdeckError
+from ragdeck.errors import ConfigError, RagdeckError
 from ragdeck.services.redact import install_log_redaction, remember_secrets
 
 app = typer.Typer(
@@ -84,7 +84,7 @@ def main() -> None:
     """
     signal.signal(signal.SIGTERM, exit_on_sigterm)
     install_log_redaction()  # no password, token or key in any log line or error
-    with contextlib.suppress(ValidationError):  # bad settings: the command that reads them says so
+    with contextlib.suppress(ConfigError, ValidationError):  # bad settings: the command reading them says so
         remember_secrets(Settings().secret_values())
     try:
         app()
