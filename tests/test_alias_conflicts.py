@@ -19,7 +19,7 @@ from ragdeck.console import audit
 from ragdeck.console.index_ops.operations import IndexOps
 from ragdeck.console.roles import Role, User
 from ragdeck.console.settings import Settings
-from ragdeck.console.wiring import build_index_registry, build_store
+from ragdeck.console.wiring import build_audit_log, build_index_registry, build_store
 from ragdeck.errors import AliasConflict
 from ragdeck.services.qdrant_server import QdrantServerStore
 from ragdeck.services.types import HnswConfig
@@ -42,7 +42,7 @@ def ops(data_dir: Path) -> Iterator[IndexOps]:
     store = build_store(settings)
     _versions(store, (V1, V2, V3))
     store.set_alias(ALIAS, V1)
-    yield IndexOps(store, build_index_registry(settings), alias=ALIAS, log=audit.open_log(settings))
+    yield IndexOps(store, build_index_registry(settings), alias=ALIAS, log=build_audit_log(settings))
     store.close()
 
 
@@ -90,13 +90,13 @@ from ragdeck.console import audit
 from ragdeck.console.index_ops.operations import IndexOps
 from ragdeck.console.roles import Role, User
 from ragdeck.console.settings import Settings
-from ragdeck.console.wiring import build_index_registry, build_store
+from ragdeck.console.wiring import build_audit_log, build_index_registry, build_store
 from ragdeck.errors import AliasConflict
 
 target, go = sys.argv[1], Path(sys.argv[2])
 settings = Settings()
 ops = IndexOps(build_store(settings), build_index_registry(settings), alias="rag_chunks",
-               log=audit.open_log(settings))
+               log=build_audit_log(settings))
 print("ready", flush=True)
 while not go.exists():
     time.sleep(0.001)
@@ -210,7 +210,7 @@ def server_ops(data_dir: Path, tmp_path: Path) -> Iterator[IndexOps]:
     with QdrantServerStore(QdrantClient(":memory:"), meta_dir=tmp_path / "meta") as store:
         _versions(store, (V1, V2, V3))
         store.set_alias(ALIAS, V1)
-        yield IndexOps(store, build_index_registry(settings), alias=ALIAS, log=audit.open_log(settings))
+        yield IndexOps(store, build_index_registry(settings), alias=ALIAS, log=build_audit_log(settings))
 
 
 def test_server_compare_and_set_moves_only_from_the_expected_target(server_ops: IndexOps) -> None:
@@ -261,7 +261,12 @@ def test_a_gate_during_which_the_alias_moved_does_not_clear_a_swap(
         ingest(corpus, stack.store, local_embedder, collection=V1, alias=ALIAS)
         ingest(corpus, stack.store, local_embedder, collection=V2)
         stack.store.create_collection(V3, local_embedder.dimension, HnswConfig())
-        ops = IndexOps(stack.store, build_index_registry(stack.settings), alias=ALIAS, log=audit.open_log())
+        ops = IndexOps(
+            stack.store,
+            build_index_registry(stack.settings),
+            alias=ALIAS,
+            log=build_audit_log(stack.settings),
+        )
         moved: list[str] = []
 
         def progress(stage: str, done: int, total: int) -> None:
