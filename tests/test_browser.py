@@ -53,6 +53,7 @@ def test_stack_page_in_chromium(console_url: str, tmp_path: Path) -> None:
         expect(page.locator("[data-testid=stDataFrame]")).to_have_count(2)
         box = page.get_by_label("Question")
         expect(box).to_be_visible(timeout=60_000)
+        _idle(page)  # typed during a run, the question could be lost when the run ends
         box.fill("How do I write a recording rule?")
         box.press("Enter")
         expect(page.get_by_text("Download results (JSON)")).to_be_visible(timeout=90_000)
@@ -70,6 +71,7 @@ def test_stack_page_in_chromium(console_url: str, tmp_path: Path) -> None:
         expect(page.get_by_role("heading", name="Ask")).to_be_visible(timeout=60_000)
         expect(page.get_by_text("Extractive answers", exact=False)).to_be_visible(timeout=60_000)
         question = page.get_by_label("Question")
+        _idle(page)
         question.fill("How do I expose TEI metrics to Prometheus?")
         question.press("Enter")
         expect(page.get_by_text("Download answer (JSON)")).to_be_visible(timeout=90_000)
@@ -180,6 +182,7 @@ def test_eval_set_files_imported_in_chromium_join_the_queue(console_url: str, tm
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1800})
         _open_annotate(page, console_url, "ivan")
+        _idle(page)  # a file given during the rerun the name started could be dropped
         for upload, count in ((jsonl, 2), (csv_file, 3)):
             import_button = page.get_by_role("button", name="Import", exact=True)
             if not import_button.is_visible():  # the expander closes once the store holds questions
