@@ -149,6 +149,10 @@ def _open_annotate(page: Page, console_url: str, name: str) -> None:
     box = page.get_by_role("textbox", name="Your name")
     box.fill(name)
     box.press("Enter")
+    # Enter only sends the value: the page shows "notRunning" until the server starts the rerun. The
+    # progress line is drawn only once the name is in, so after it the state is that rerun's own.
+    expect(page.get_by_text("questions handled", exact=False)).to_be_visible(timeout=90_000)
+    _idle(page)
 
 
 def test_eval_set_files_imported_in_chromium_join_the_queue(console_url: str, tmp_path: Path) -> None:
@@ -181,8 +185,7 @@ def test_eval_set_files_imported_in_chromium_join_the_queue(console_url: str, tm
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1800})
-        _open_annotate(page, console_url, "ivan")
-        _idle(page)  # a file given during the rerun the name started could be dropped
+        _open_annotate(page, console_url, "ivan")  # a file given during a rerun could be dropped
         for upload, count in ((jsonl, 2), (csv_file, 3)):
             import_button = page.get_by_role("button", name="Import", exact=True)
             if not import_button.is_visible():  # the expander closes once the store holds questions
