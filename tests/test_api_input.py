@@ -75,7 +75,7 @@ def test_an_integer_is_a_number(fresh_client: TestClient) -> None:
     client = fresh_client
     sent = client.put("/admin/routing/weight", json={"policy": "B", "weight": 1}, headers=ADMIN)
     assert sent.status_code == 200 and sent.json()["weights"]["B"] == 1.0
-    sent = client.put("/admin/routing/thresholds", json={"p95_ms": 900, "min_samples": 7}, headers=ADMIN)
+    sent = client.put("/admin/routing/thresholds", json={"p95_ms": 900, "min_samples": 7.0}, headers=ADMIN)
     assert sent.status_code == 200
     assert sent.json()["thresholds"]["p95_ms"] == 900.0 and sent.json()["thresholds"]["min_samples"] == 7
 

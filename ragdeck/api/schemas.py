@@ -91,6 +91,14 @@ class ThresholdUpdate(BaseModel):
     window_s: float | None = Field(None, gt=0)
     reason: Text = Field("", max_length=500)
 
+    @field_validator("min_samples", mode="before")
+    @classmethod
+    def _whole_number(cls, value: object) -> object:
+        """A whole float (``20.0``, as the console sends it) is the integer it names; ``true`` is not."""
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        return value
+
     def values(self) -> dict[str, float]:
         """Only the thresholds that were sent."""
         return {k: float(v) for k, v in self.model_dump(exclude={"reason"}).items() if v is not None}
