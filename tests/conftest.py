@@ -109,3 +109,60 @@ def llama_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
     threads = max(1, os.cpu_count() or 1)
     with LlamaServer(gguf, port=free_port(), ctx=2048, threads=threads, log_path=log) as server:
         yield server
+
+
+API_TOKEN = "s3cret-test-token"  # the admin token of the API clients below
+
+
+@pytest.fixture
+def api_clients(demo_data_dir: Path, local_embedder):
+    """A factory of RAG API clients in process (FastAPI TestClient) over the demo data and the packaged
+    embedder; keyword arguments become settings (``admin_token`` defaults to ``API_TOKEN``). Each client's
+    runtime is reachable as ``client.app.state.runtime``; all are closed at the end of the test."""
+    from fastapi.testclient import TestClient
+
+    from ragdeck.api.app import create_app
+    from ragdeck.api.runtime import build_runtime
+    from ragdeck.console.settings import Settings
+
+    made: list[tuple[TestClient, object]] = []
+
+    def make(**overrides) -> TestClient:
+        overrides.setdefault("admin_token", API_TOKEN)
+        runtime = build_runtime(Settings(**overrides), embedder=local_embedder)
+        client = TestClient(create_app(runtime))
+        made.append((client, runtime))
+        return client
+
+    yield make
+    for client, runtime in made:
+        client.close()
+        runtime.close()  # type: ignore[attr-defined]
+
+
+@pytest.fixture(scope="module")
+def shared_api_client(demo_snapshot: Path, local_embedder, tmp_path_factory: pytest.TempPathFactory):
+    """One RAG API client in process for a whole test module, over its own copy of the demo data (an
+    isolated embedded-default environment, admin token ``API_TOKEN``): for tests that read or are refused,
+    not for tests that need a fresh state."""
+    from fastapi.testclient import TestClient
+
+    from ragdeck.api.app import create_app
+    from ragdeck.api.runtime import build_runtime
+    from ragdeck.console.settings import Settings
+
+    with pytest.MonkeyPatch.context() as patch:
+        for name in COMPONENT_ENV:
+            patch.delenv(name, raising=False)
+        home = tmp_path_factory.mktemp("shared-api")
+        patch.chdir(home)
+        data = home / "data"
+        subprocess.run(["cp", "-a", "--sparse=always", str(demo_snapshot), str(data)], check=True)
+        patch.setenv("RAGDECK_DATA_DIR", str(data))
+        runtime = build_runtime(Settings(admin_token=API_TOKEN), embedder=local_embedder)
+        client = TestClient(create_app(runtime))
+        try:
+            yield client
+        finally:
+            client.close()
+            runtime.close()

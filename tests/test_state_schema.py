@@ -180,6 +180,30 @@ def test_later_steps_add_the_hnsw_sweep_tables(old_db: tuple[Path, dict[str, obj
     assert (got["status"], got["measured"], got["elapsed_s"]) == ("running", 1, 1.5)
 
 
+def test_step_3_keeps_the_latest_vote_per_response_and_adds_the_kv_table(tmp_path: Path) -> None:
+    path = tmp_path / "ragdeck.sqlite3"
+    file = SqliteFile(path, "test")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(state_schema, "MIGRATIONS", state_schema.MIGRATIONS[:1])
+        migrate(file)
+    with contextlib.closing(sqlite3.connect(path)) as db, db:  # votes as 0.1.0 kept them: several per answer
+        db.executemany(
+            "INSERT INTO feedback (ts, response_id, policy, vote, comment) VALUES (?, ?, ?, ?, ?)",
+            [
+                (1.0, "r1", "A", "up", None),
+                (2.0, "r1", "A", "down", "changed my mind"),
+                (3.0, "r2", "B", "up", ""),
+            ],
+        )
+    assert migrate(file) == (1, latest_version())
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        rows = db.execute("SELECT response_id, vote, comment FROM feedback ORDER BY response_id").fetchall()
+        assert rows == [("r1", "down", "changed my mind"), ("r2", "up", "")]
+        with pytest.raises(sqlite3.IntegrityError, match="UNIQUE"):
+            db.execute("INSERT INTO feedback (ts, response_id, policy, vote) VALUES (4, 'r2', 'B', 'down')")
+    assert "kv_entries" in _tables(path)
+
+
 def test_new_database_gets_the_latest_version(tmp_path: Path) -> None:
     path = tmp_path / "new" / "ragdeck.sqlite3"
     file = open_state(path, "test")
@@ -224,12 +248,18 @@ def test_database_from_a_newer_ragdeck_is_refused_untouched(tmp_path: Path) -> N
     assert _version(path) == newer and path.read_bytes() == raw
 
 
+@pytest.fixture
+def baseline_registry(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The registry cut to the baseline step: the tests of the machinery add their own steps 2, 3, ..."""
+    monkeypatch.setattr(state_schema, "MIGRATIONS", state_schema.MIGRATIONS[:1])
+
+
 def _with_step(monkeypatch: pytest.MonkeyPatch, step: Migration) -> None:
     monkeypatch.setattr(state_schema, "MIGRATIONS", (*state_schema.MIGRATIONS, step))
 
 
 def test_a_failing_step_leaves_the_previous_version(
-    old_db: tuple[Path, dict[str, object]], monkeypatch: pytest.MonkeyPatch
+    old_db: tuple[Path, dict[str, object]], monkeypatch: pytest.MonkeyPatch, baseline_registry: None
 ) -> None:
     path, expected = old_db
 
@@ -260,7 +290,9 @@ def test_a_failing_step_leaves_the_previous_version(
     assert {key: got.get(key) for key in expected} == expected
 
 
-def test_named_steps_run_in_order_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_named_steps_run_in_order_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, baseline_registry: None
+) -> None:
     path = tmp_path / "ragdeck.sqlite3"
     open_state(path, "test")
     ran: list[str] = []
@@ -284,7 +316,9 @@ _NEXT = len(state_schema.MIGRATIONS) + 1
         (Migration(_NEXT, "Not Snake"),),
     ],
 )
-def test_a_malformed_registry_is_a_bug(monkeypatch: pytest.MonkeyPatch, extra: tuple[Migration, ...]) -> None:
+def test_a_malformed_registry_is_a_bug(
+    monkeypatch: pytest.MonkeyPatch, baseline_registry: None, extra: tuple[Migration, ...]
+) -> None:
     monkeypatch.setattr(state_schema, "MIGRATIONS", (*state_schema.MIGRATIONS, *extra))
     with pytest.raises(RuntimeError, match="state migration"):
         latest_version()
@@ -302,7 +336,9 @@ def test_adopting_a_foreign_table_of_the_same_name_is_refused(tmp_path: Path) ->
     assert _version(path) == 0 and _tables(path) == {"eval_runs"}  # nothing created, nothing lost
 
 
-def test_concurrent_openers_migrate_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_concurrent_openers_migrate_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, baseline_registry: None
+) -> None:
     path = tmp_path / "ragdeck.sqlite3"
     open_state(path, "test")  # the latest version
     n = latest_version() + 1

@@ -2,7 +2,10 @@
 
 Thin: it validates input, calls ``ragdeck.console.answering.service.RagService`` and turns outcomes into
 HTTP and metrics.
-Bad input always gets a 4xx with a message that says what to fix, never a 500.
+Bad input always gets a 4xx with a message that says what to fix, never a 500. Every 4xx (and 5xx) body has
+one shape, ``{"error": "<what went wrong and what to do>"}`` (``schemas.ErrorBody``), whoever refuses the
+request: validation, a body that is not JSON, an unknown route or method, the admin token, the routes.
+Changes to the canary weight and the guard's thresholds are written to the audit log.
 """
 
 from __future__ import annotations
@@ -11,17 +14,28 @@ import hmac
 import json
 import logging
 import time
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Header, Request
+from fastapi import Depends, FastAPI, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ragdeck.api.metrics import ApiMetrics
-from ragdeck.api.runtime import ApiRuntime
-from ragdeck.api.schemas import MAX_BODY_BYTES, FeedbackRequest, QueryRequest, ThresholdUpdate, WeightUpdate
+from ragdeck.api.runtime import ADMIN_ACTOR, ApiRuntime
+from ragdeck.api.schemas import (
+    MAX_BODY_BYTES,
+    ErrorBody,
+    FeedbackRequest,
+    QueryRequest,
+    Text,
+    ThresholdUpdate,
+    WeightUpdate,
+)
+from ragdeck.console import audit
+from ragdeck.console.answering.service import ResponseExpired, UnknownResponse
 from ragdeck.errors import InputError, RagdeckError
 from ragdeck.services.redact import redact_text
 
@@ -85,8 +99,22 @@ class BodyLimit:
         await send({"type": "http.response.body", "body": body})
 
 
-def _error(status: int, message: str, **extra: Any) -> JSONResponse:
-    return JSONResponse({"error": message, **extra}, status_code=status)
+def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    """The one error body: ``{"error": message}``."""
+    return JSONResponse({"error": message}, status_code=status, headers=headers)
+
+
+def _http_message(request: Request, exc: StarletteHTTPException) -> str:
+    """A message that says what to do for the HTTP errors FastAPI and Starlette raise themselves."""
+    method, path = request.method, request.url.path
+    if exc.status_code == 404:
+        return f"no route {method} {path}: see /docs for the API's routes"
+    if exc.status_code == 405:
+        allowed = (exc.headers or {}).get("Allow", "")
+        return f"{method} is not allowed on {path}" + (f": use {allowed}" if allowed else "")
+    if exc.status_code == 400:
+        return "the request body could not be read: send UTF-8 JSON with 'Content-Type: application/json'"
+    return str(exc.detail) or f"HTTP {exc.status_code}"
 
 
 def _validation_message(exc: RequestValidationError) -> tuple[int, str]:
@@ -117,6 +145,7 @@ def create_app(runtime: ApiRuntime) -> FastAPI:
         title="ragdeck RAG API",
         version="0.1.0",
         description="Answers questions from the indexed corpus with cited contexts.",
+        responses={"4XX": {"model": ErrorBody, "description": "The request was refused: `error` says why."}},
     )
     app.state.runtime = runtime
     app.add_middleware(BodyLimit)
@@ -128,21 +157,33 @@ def create_app(runtime: ApiRuntime) -> FastAPI:
             metrics.requests.labels("invalid", "rejected").inc()
         return _error(status, message)
 
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return _error(exc.status_code, _http_message(request, exc), headers=exc.headers)
+
+    @app.exception_handler(Exception)
+    async def _crashed(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("%s %s crashed", request.method, request.url.path)
+        return _error(500, "internal error: see the API's log")
+
     def require_admin(authorization: str | None = Header(None)) -> None:
         token = runtime.admin_token
         if not token:
             raise _Refused(
                 403, "admin endpoints are disabled: set RAGDECK_ADMIN_TOKEN on the API to enable them"
             )
-        sent = (authorization or "").removeprefix("Bearer ").strip()
-        if not hmac.compare_digest(sent.encode(), token.encode()):
+        scheme, _, sent = (authorization or "").strip().partition(" ")
+        # RFC 7235: the scheme name is case-insensitive, but it must be there.
+        if scheme.lower() != "bearer" or not hmac.compare_digest(sent.strip().encode(), token.encode()):
             raise _Refused(
-                401, "missing or wrong admin token: send 'Authorization: Bearer <RAGDECK_ADMIN_TOKEN>'"
+                401,
+                "missing or wrong admin token: send 'Authorization: Bearer <RAGDECK_ADMIN_TOKEN>'",
+                headers={"WWW-Authenticate": "Bearer"},
             )
 
     @app.exception_handler(_Refused)
     async def _refused(request: Request, exc: _Refused) -> JSONResponse:
-        return _error(exc.status, exc.message)
+        return _error(exc.status, exc.message, headers=exc.headers)
 
     @app.post("/query")
     def query(body: QueryRequest) -> JSONResponse:
@@ -191,11 +232,21 @@ def create_app(runtime: ApiRuntime) -> FastAPI:
     def feedback(body: FeedbackRequest) -> JSONResponse:
         try:
             policy = service.feedback_policy(body.response_id, body.vote)
-        except InputError as exc:
+        except ResponseExpired as exc:
+            return _error(410, str(exc))
+        except UnknownResponse as exc:
             return _error(404, str(exc))
-        metrics.feedback.labels(policy, body.vote).inc()
-        runtime.record_feedback(body.response_id, policy, body.vote, body.comment)
-        return JSONResponse({"ok": True, "policy": policy, "vote": body.vote})
+        except InputError as exc:
+            return _error(422, str(exc))
+        except RagdeckError as exc:
+            return _error(503, str(exc))
+        try:
+            replaced = runtime.record_feedback(body.response_id, policy, body.vote, body.comment)
+        except RagdeckError as exc:
+            return _error(503, str(exc))
+        if replaced != body.vote:  # the counter counts votes cast, a repeated identical vote once
+            metrics.feedback.labels(policy, body.vote).inc()
+        return JSONResponse({"ok": True, "policy": policy, "vote": body.vote, "replaced": replaced})
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:
@@ -237,7 +288,7 @@ def create_app(runtime: ApiRuntime) -> FastAPI:
         return runtime.routing_summary()
 
     @app.get("/admin/routing/assign", dependencies=[Depends(require_admin)])
-    def assign(user_id: str) -> dict[str, str]:
+    def assign(user_id: Annotated[Text, Query(min_length=1, max_length=256)]) -> dict[str, str]:
         decision = service.router.choose(user_id, None)
         return {"user_id": user_id, "policy": decision.policy, "reason": decision.reason}
 
@@ -246,8 +297,13 @@ def create_app(runtime: ApiRuntime) -> FastAPI:
         if body.policy not in service.policies:
             known = ", ".join(sorted(service.policies))
             return _error(404, f"unknown policy {body.policy!r}: use one of {known}")
-        runtime.routing_state.set_weight(body.policy, body.weight, actor="admin", reason=body.reason)
+        before = runtime.policy_weights().get(body.policy)
+        runtime.routing_state.set_weight(body.policy, body.weight, actor=ADMIN_ACTOR, reason=body.reason)
         service.router.refresh()
+        audit.record(
+            ADMIN_ACTOR, "api.routing.weight", body.policy, before=before, after=body.weight,
+            reason=body.reason, log=runtime.audit_log,
+        )  # fmt: skip
         return JSONResponse(runtime.routing_summary())
 
     @app.put("/admin/routing/thresholds", dependencies=[Depends(require_admin)])
@@ -255,14 +311,20 @@ def create_app(runtime: ApiRuntime) -> FastAPI:
         values = body.values()
         if not values:
             return _error(422, "send at least one of p95_ms, error_rate, min_samples, window_s")
-        runtime.routing_state.set_thresholds(values, actor="admin")
+        current = runtime.routing_summary()["thresholds"]
+        runtime.routing_state.set_thresholds(values, actor=ADMIN_ACTOR)
+        audit.record(
+            ADMIN_ACTOR, "api.routing.thresholds", "guard", before={k: current.get(k) for k in values},
+            after=values, reason=body.reason, log=runtime.audit_log,
+        )  # fmt: skip
         return JSONResponse(runtime.routing_summary())
 
     return app
 
 
 class _Refused(Exception):
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.headers = headers

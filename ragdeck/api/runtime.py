@@ -4,19 +4,26 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from ragdeck.api.metrics import ApiMetrics
-from ragdeck.console.answering.service import RagService
+from ragdeck.console import audit
+from ragdeck.console.answering.service import RESPONSE_TTL_S, RagService
 from ragdeck.console.interfaces import Embedder
 from ragdeck.console.online.ports import RoutingState
 from ragdeck.console.settings import Settings
 from ragdeck.console.wiring import Stack, build_feedback_log, build_rag_service, build_stack
+from ragdeck.services.audit_log import SqliteAuditLog
 from ragdeck.services.feedback_log import SqliteFeedbackLog
 from ragdeck.services.redact import hide_addresses, install_log_redaction
 
 log = logging.getLogger("ragdeck.api")
+
+ADMIN_ACTOR = "api-admin"  # who the audit log and routing events name for a change made with the admin token
+PRUNE_EVERY_S = 3600.0  # votes past the retention are deleted at most this often
 
 
 @dataclass
@@ -28,7 +35,10 @@ class ApiRuntime:
     service: RagService
     routing_state: RoutingState
     feedback_log: SqliteFeedbackLog
+    audit_log: SqliteAuditLog
     metrics: ApiMetrics = field(default_factory=ApiMetrics)
+    _pruned_at: float = field(default=float("-inf"), repr=False)
+    _prune_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
     def admin_token(self) -> str | None:
@@ -62,9 +72,20 @@ class ApiRuntime:
             "policies": {name: policy.as_dict() for name, policy in self.service.policies.items()},
         }
 
-    def record_feedback(self, response_id: str, policy: str, vote: str, comment: str | None) -> None:
-        """Keep a vote in the state store."""
-        self.feedback_log.add(response_id, policy, vote, comment)
+    def record_feedback(self, response_id: str, policy: str, vote: str, comment: str | None) -> str | None:
+        """Keep the vote on ``response_id`` in the state store, replacing an earlier one (returned, else
+        None); votes older than the retention (``RESPONSE_TTL_S``) are pruned now and then."""
+        replaced = self.feedback_log.add(response_id, policy, vote, comment)
+        now = time.monotonic()
+        with self._prune_lock:
+            due = now - self._pruned_at >= PRUNE_EVERY_S
+            if due:
+                self._pruned_at = now
+        if due:
+            pruned = self.feedback_log.prune(RESPONSE_TTL_S)
+            if pruned:
+                log.info("pruned %d votes older than %d days", pruned, RESPONSE_TTL_S // 86400)
+        return replaced
 
     def close(self) -> None:
         """Release the store, state and connections."""
@@ -81,6 +102,7 @@ def runtime_over(settings: Settings, stack: Stack) -> ApiRuntime:
         service=service,
         routing_state=state,
         feedback_log=build_feedback_log(settings),
+        audit_log=audit.open_log(settings),
     )
 
 

@@ -250,6 +250,16 @@ def build_kv(settings: Settings, prefix: str) -> KeyValueStore:
     return MemoryKV(max_entries=settings.cache_max_entries)
 
 
+def build_response_store(settings: Settings) -> KeyValueStore:
+    """Where issued response ids wait for feedback (``RESPONSE_TTL_S``): Redis when ``REDIS_URL`` is set
+    (every replica shares it), else the SQLite state database; both outlive a restart of the API."""
+    if settings.redis_url:
+        return build_kv(settings, "ragdeck:responses:")
+    from ragdeck.services.kv import SqliteKV
+
+    return SqliteKV(settings.state_db, prefix="ragdeck:responses:")
+
+
 def build_guard(settings: Settings, state: RoutingState) -> CanaryGuard:
     """The canary guard; it judges from Prometheus (every replica) when ``PROMETHEUS_URL`` is set."""
     source = None
@@ -282,7 +292,7 @@ def build_rag_service(settings: Settings, stack: Stack) -> tuple[RagService, Rou
         router=router,
         guard=build_guard(settings, state),
         cache=AnswerCache(build_kv(settings, "ragdeck:cache:"), ttl_s=settings.cache_ttl_s),
-        responses=build_kv(settings, "ragdeck:responses:"),
+        responses=build_response_store(settings),
         cost_of=cost_estimator(settings),
         max_context_chars=settings.llm_context_chars,
         fallback_default=fallback_default(settings, stack.llm_status),

@@ -1,24 +1,30 @@
-"""Key-value stores with expiry for small shared values (the answer cache): in process or Redis.
+"""Key-value stores with expiry for small shared values (the answer cache, issued response ids): in process,
+in the SQLite state database, or Redis.
 
 ``MemoryKV`` lives in one process: thread-safe, per-key TTL, least-recently-used eviction past
-``max_entries``. ``RedisKV`` is shared by every replica: keys are namespaced by ``prefix``, TTLs are kept by
-Redis in milliseconds, and a connection failure raises ``ServiceUnavailable`` saying to check ``REDIS_URL``.
-Both satisfy ``ragdeck.console.answering.ports.KeyValueStore``.
+``max_entries``. ``SqliteKV`` keeps values in the state database (table ``kv_entries``): they survive a
+restart and are shared by every process on the data directory; expired rows are pruned. ``RedisKV`` is
+shared by every replica: keys are namespaced by ``prefix``, TTLs are kept by Redis in milliseconds, and a
+connection failure raises ``ServiceUnavailable`` saying to check ``REDIS_URL``.
+All three satisfy ``ragdeck.console.answering.ports.KeyValueStore``.
 """
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from pathlib import Path
 
-from ragdeck.errors import ConfigError, InputError, ServiceUnavailable
+from ragdeck.errors import ConfigError, InputError, RagdeckError, ServiceUnavailable
 from ragdeck.services.optional import redis_module
 from ragdeck.services.redact import redact_text, redact_url
+from ragdeck.services.state_schema import open_state
 from ragdeck.services.types import ComponentHealth
 
-__all__ = ["MemoryKV", "RedisKV"]
+__all__ = ["MemoryKV", "RedisKV", "SqliteKV"]
 
 
 def _check_ttl(ttl_s: float | None) -> None:
@@ -92,6 +98,93 @@ class MemoryKV:
 
     def close(self) -> None:
         """Nothing to release."""
+
+
+class SqliteKV:
+    """A durable store in the SQLite state database (WAL): values survive a restart of the process and are
+    shared by every process on the same data directory. Keys are stored as ``prefix + key``.
+
+    Expiry uses the wall clock (``clock``, seconds since the epoch, injectable for tests), so it holds across
+    restarts. Expired rows are never returned and are deleted by ``prune()``, which ``set`` runs at most
+    every ``prune_every_s`` seconds.
+    """
+
+    mode = "sqlite"
+
+    def __init__(
+        self,
+        path: Path | str,
+        *,
+        prefix: str = "ragdeck:",
+        prune_every_s: float = 3600.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.path = Path(path)
+        self.prefix = prefix
+        self.prune_every_s = prune_every_s
+        self._clock = clock
+        self._file = open_state(self.path, "key-value store", busy_timeout_s=10)
+        self._pruned_at = float("-inf")
+
+    def get(self, key: str) -> str | None:
+        """The value, or None when absent or expired."""
+        with self._file.connect() as db:
+            row = db.execute(
+                "SELECT value FROM kv_entries WHERE key = ? AND (expires_at IS NULL OR expires_at > ?)",
+                (self.prefix + key, self._clock()),
+            ).fetchone()
+        return None if row is None else str(row[0])
+
+    def set(self, key: str, value: str, *, ttl_s: float | None = None) -> None:
+        """Store ``value`` (committed before returning); with ``ttl_s`` it expires after that many seconds."""
+        _check_ttl(ttl_s)
+        now = self._clock()
+        with self._file.connect(write=True, durable=False) as db:
+            db.execute(
+                "INSERT INTO kv_entries (key, value, expires_at) VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE "
+                "SET value = excluded.value, expires_at = excluded.expires_at",
+                (self.prefix + key, value, None if ttl_s is None else now + ttl_s),
+            )
+        if now - self._pruned_at >= self.prune_every_s:
+            self.prune()
+
+    def delete(self, key: str) -> None:
+        """Remove a key (no error when absent)."""
+        with self._file.connect(write=True, durable=False) as db:
+            db.execute("DELETE FROM kv_entries WHERE key = ?", (self.prefix + key,))
+
+    def prune(self) -> int:
+        """Delete the expired entries under this prefix; returns how many."""
+        now = self._clock()
+        self._pruned_at = now
+        with self._file.connect(write=True, durable=False) as db:
+            cursor = db.execute(
+                "DELETE FROM kv_entries WHERE key >= ? AND key < ? AND expires_at <= ?",
+                (self.prefix, self.prefix + "\U0010ffff", now),
+            )
+            return cursor.rowcount
+
+    def __len__(self) -> int:
+        """Entries under this prefix, expired ones not yet pruned included."""
+        with self._file.connect() as db:
+            row = db.execute(
+                "SELECT COUNT(*) FROM kv_entries WHERE key >= ? AND key < ?",
+                (self.prefix, self.prefix + "\U0010ffff"),
+            ).fetchone()
+        return int(row[0])
+
+    def health(self) -> ComponentHealth:
+        """Whether the state database answers."""
+        try:
+            entries = len(self)
+        except (RagdeckError, sqlite3.Error) as exc:
+            return ComponentHealth(component="cache", mode=self.mode, ok=False, detail=str(exc))
+        return ComponentHealth(
+            component="cache", mode=self.mode, ok=True, detail=f"{entries} entries in {self.path.name}"
+        )
+
+    def close(self) -> None:
+        """Nothing to release (every call opens its own short connection)."""
 
 
 class RedisKV:

@@ -237,10 +237,24 @@ _HNSW_SWEEPS = (
     "CREATE INDEX IF NOT EXISTS hnsw_sweeps_by_collection ON hnsw_sweeps (collection, updated_at)",
 )
 
+# ---------------------------------------------------------------- step 3: durable response ids, one vote each
+
+_RESPONSES_AND_ONE_VOTE = (
+    # Values with an expiry that outlive a process (services.kv.SqliteKV): the API's issued response ids.
+    """CREATE TABLE IF NOT EXISTS kv_entries (
+        key TEXT PRIMARY KEY, value TEXT NOT NULL, expires_at REAL)""",
+    "CREATE INDEX IF NOT EXISTS kv_entries_expiry ON kv_entries (expires_at)",
+    # One vote per response id: keep the latest of any earlier duplicates, then let the index hold the rule.
+    "DELETE FROM feedback WHERE id NOT IN (SELECT MAX(id) FROM feedback GROUP BY response_id)",
+    "CREATE UNIQUE INDEX IF NOT EXISTS feedback_one_vote ON feedback (response_id)",
+    "CREATE INDEX IF NOT EXISTS feedback_by_time ON feedback (ts)",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "baseline_0_1_0", run=_baseline),
     Migration(2, "add_hnsw_sweeps", _HNSW_SWEEPS),
-    # Append new steps here: Migration(2, "verb_what", ("ALTER TABLE ...",)); never edit a released one.
+    Migration(3, "add_kv_entries_and_one_vote_per_response", _RESPONSES_AND_ONE_VOTE),
+    # Append new steps here: Migration(4, "verb_what", ("ALTER TABLE ...",)); never edit a released one.
 )
 
 _NAME = re.compile(r"[a-z][a-z0-9_]*")

@@ -7,6 +7,7 @@ the API front turns its outcomes into HTTP and Prometheus metrics, and stage tim
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 import uuid
@@ -32,8 +33,29 @@ log = logging.getLogger(__name__)
 tracer = trace.get_tracer("ragdeck.rag")
 
 MAX_QUESTION_CHARS = 2000
-RESPONSE_TTL_S = 7 * 24 * 3600  # how long feedback can still name a response id
+RESPONSE_TTL_S = 7 * 24 * 3600  # how long feedback can still name a response id (votes are kept as long)
 VOTES = ("up", "down")
+_RESPONSE_ID = re.compile(r"([0-9a-f]{8})-[0-9a-f]{24}")
+
+
+class UnknownResponse(InputError):
+    """Feedback names a response id this service never issued (or one already forgotten)."""
+
+
+class ResponseExpired(InputError):
+    """Feedback names a response id issued longer ago than ``RESPONSE_TTL_S``."""
+
+
+def new_response_id(now: float | None = None) -> str:
+    """A fresh response id: the issue time (epoch seconds, 8 hex digits) and 96 random bits."""
+    issued = int(time.time() if now is None else now)
+    return f"{issued:08x}-{uuid.uuid4().hex[:24]}"
+
+
+def response_issued_at(response_id: str) -> float | None:
+    """When ``response_id`` was issued (epoch seconds); None when it is not of ``new_response_id``'s form."""
+    match = _RESPONSE_ID.fullmatch(response_id)
+    return None if match is None else float(int(match.group(1), 16))
 
 
 @dataclass
@@ -142,7 +164,7 @@ class RagService:
             cached = self._cached(chosen, question, index_version)
             if cached is not None:
                 outcome = QueryOutcome(
-                    response_id=uuid.uuid4().hex,
+                    response_id=new_response_id(),
                     policy=chosen.name,
                     routing_reason=reason,
                     index_version=index_version,
@@ -192,7 +214,7 @@ class RagService:
         if self.cache is not None and answer.fallback_reason is None:  # a stand-in answer is not kept
             self.cache.put(policy.cache_id, question, index_version, answer.to_json())
         return QueryOutcome(
-            response_id=uuid.uuid4().hex,
+            response_id=new_response_id(),
             policy=policy.name,
             routing_reason=reason,
             index_version=index_version,
@@ -263,17 +285,25 @@ class RagService:
             self.router.refresh()  # route away from the canary now, not after the weight cache expires
         return verdict
 
-    def feedback_policy(self, response_id: str, vote: str) -> str:
-        """The policy that served ``response_id``; InputError for an unknown id or vote."""
+    def feedback_policy(self, response_id: str, vote: str, *, now: float | None = None) -> str:
+        """The policy that served ``response_id``: ResponseExpired when it was issued more than
+        ``RESPONSE_TTL_S`` ago, UnknownResponse when it was never issued, InputError for a bad vote."""
         if vote not in VOTES:
             raise InputError(f"vote must be 'up' or 'down', got {vote!r}")
         policy = self.responses.get(f"response:{response_id}") if self.responses is not None else None
-        if policy is None:
-            raise InputError(
-                f"unknown response_id {response_id!r}: send the response_id a /query answer returned "
-                f"(ids are kept {RESPONSE_TTL_S // 86400} days)"
+        if policy is not None:
+            return policy
+        days = RESPONSE_TTL_S // 86400
+        issued = response_issued_at(response_id)
+        if issued is not None and (time.time() if now is None else now) - issued > RESPONSE_TTL_S:
+            raise ResponseExpired(
+                f"response_id {response_id!r} has expired: feedback is taken for {days} days after an "
+                "answer; ask the question again and vote on the new response_id"
             )
-        return policy
+        raise UnknownResponse(
+            f"unknown response_id {response_id!r}: send the response_id a /query answer returned "
+            f"(ids are kept {days} days)"
+        )
 
     def ready(self, alias: str | None = None) -> list[ReadinessCheck]:
         """Probe each component the way a request uses it: one embedding, a store lookup, a 5-token answer."""
