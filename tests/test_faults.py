@@ -105,3 +105,32 @@ def test_sigkill_during_publish_leaves_every_listed_version_whole(tmp_path: Path
     retry = EvalSet("faults", [EvalRecord(id="q0", question="question 0?", gold_context_ids=["retry#s:0"])])
     version, new = publish(retry, folder, note="retry")
     assert new and version.version == len(listed) + 1
+
+
+def test_sigkill_during_feedback_writes_loses_no_acknowledged_vote(tmp_path: Path) -> None:
+    from ragdeck.services.feedback_log import SqliteFeedbackLog
+
+    db = tmp_path / "state.sqlite3"
+    acked = _kill_after_acks(
+        f"""
+        from pathlib import Path
+        from ragdeck.services.feedback_log import SqliteFeedbackLog
+        log = SqliteFeedbackLog(Path({str(db)!r}))
+        for n in range(100000):
+            log.add(f"r{{n % 40}}", "A", "up" if n % 3 else "down", comment=str(n))  # votes replace votes
+            print(n)
+        """,
+        tmp_path,
+        acks=100,  # each of the 40 ids voted on more than once
+    )
+    log = SqliteFeedbackLog(db)
+    last = int(acked[-1])
+
+    def vote_of(n: int) -> str:
+        return "up" if n % 3 else "down"
+
+    for n in range(max(0, last - 39), last + 1):  # the latest acknowledged vote of each response id ...
+        # ... or the one written after it, acknowledged or not when the kill came
+        assert log.vote(f"r{n % 40}") in {vote_of(n), vote_of(n + 40) if n + 40 == last + 1 else vote_of(n)}
+    assert sum(log.counts().values()) == 40  # one vote per response id
+    assert log.add("retry", "A", "up") is None and log.vote("retry") == "up"
