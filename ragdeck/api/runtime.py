@@ -10,13 +10,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ragdeck.api.metrics import ApiMetrics
-from ragdeck.console import audit
 from ragdeck.console.answering.service import RESPONSE_TTL_S, RagService
+from ragdeck.console.audit import AuditLog
 from ragdeck.console.interfaces import Embedder
 from ragdeck.console.online.ports import RoutingState
 from ragdeck.console.settings import Settings
-from ragdeck.console.wiring import Stack, build_feedback_log, build_rag_service, build_stack
-from ragdeck.services.audit_log import SqliteAuditLog
+from ragdeck.console.wiring import Stack, build_audit_log, build_feedback_log, build_rag_service, build_stack
 from ragdeck.services.feedback_log import SqliteFeedbackLog
 from ragdeck.services.redact import hide_addresses, install_log_redaction
 
@@ -35,7 +34,7 @@ class ApiRuntime:
     service: RagService
     routing_state: RoutingState
     feedback_log: SqliteFeedbackLog
-    audit_log: SqliteAuditLog
+    audit_log: AuditLog
     metrics: ApiMetrics = field(default_factory=ApiMetrics)
     _pruned_at: float = field(default=float("-inf"), repr=False)
     _prune_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -102,7 +101,7 @@ def runtime_over(settings: Settings, stack: Stack) -> ApiRuntime:
         service=service,
         routing_state=state,
         feedback_log=build_feedback_log(settings),
-        audit_log=audit.open_log(settings),
+        audit_log=build_audit_log(settings),
     )
 
 
