@@ -9,6 +9,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -149,3 +150,24 @@ def serve_asgi(app: object, name: str = "asgi", on_stop: Callable[[], None] | No
         server.should_exit = True
         thread.join(timeout=10)
         sock.close()
+
+
+@contextmanager
+def api_serve(
+    env: dict[str, str], log: Path, *, cwd: Path | None = None, timeout_s: float = 180
+) -> Iterator[str]:
+    """``ragdeck api serve --no-llm`` of this environment as its own process with ``env`` on a free loopback
+    port, its output appended to ``log``; yields the base URL and stops the process at the end."""
+    port = free_port()
+    ragdeck = Path(sys.executable).parent / "ragdeck"
+    with log.open("a") as out:
+        proc = subprocess.Popen(
+            [str(ragdeck), "api", "serve", "--port", str(port), "--no-llm", "--log-level", "warning"],
+            env=env, stdout=out, stderr=subprocess.STDOUT, cwd=cwd,
+        )  # fmt: skip
+        try:
+            wait_for_port(port, proc, timeout_s=timeout_s)
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            stop(proc)
+    assert proc.returncode is not None

@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import sqlite3
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -17,7 +16,7 @@ import httpx
 import pytest
 from conftest import COMPONENT_ENV
 from fastapi.testclient import TestClient
-from servers import free_port, stop, wait_for_port
+from servers import api_serve
 from test_api_input import assert_error_shape
 
 from ragdeck.console.answering.service import RESPONSE_TTL_S, new_response_id, response_issued_at
@@ -125,21 +124,10 @@ def test_kept_for_the_retention_then_pruned(tmp_path: Path) -> None:
 @contextmanager
 def api_process(data_dir: Path, log: Path) -> Iterator[str]:
     """``ragdeck api serve`` as its own process over ``data_dir`` (embedded default: no Redis, no LLM)."""
-    port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in COMPONENT_ENV}
     env["RAGDECK_DATA_DIR"] = str(data_dir)
-    ragdeck = Path(sys.executable).parent / "ragdeck"
-    with log.open("a") as out:
-        proc = subprocess.Popen(
-            [str(ragdeck), "api", "serve", "--port", str(port), "--no-llm", "--log-level", "warning"],
-            env=env, stdout=out, stderr=subprocess.STDOUT, cwd=data_dir.parent,
-        )  # fmt: skip
-        try:
-            wait_for_port(port, proc, timeout_s=180)
-            yield f"http://127.0.0.1:{port}"
-        finally:
-            stop(proc)
-    assert proc.returncode is not None
+    with api_serve(env, log, cwd=data_dir.parent) as url:
+        yield url
 
 
 @pytest.mark.slow

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,7 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 from openai_fake import run_fake_openai
 from prometheus_api_client import PrometheusConnect
-from servers import free_port, prometheus_server, serve_asgi, stop, wait_for_port
+from servers import api_serve, prometheus_server, serve_asgi
 
 from ragdeck.api.app import create_app
 from ragdeck.api.metrics import SLOW_BUCKETS
@@ -113,7 +112,6 @@ def test_prometheus_scrapes_the_api_and_its_p95_matches_what_was_sent(
 @contextmanager
 def api_process(data_dir: Path, redis_url: str, log: Path) -> Iterator[str]:
     """``ragdeck api serve`` as its own process over ``data_dir``, sharing ``redis_url``."""
-    port = free_port()
     env = {
         **os.environ,
         "RAGDECK_DATA_DIR": str(data_dir),
@@ -122,17 +120,9 @@ def api_process(data_dir: Path, redis_url: str, log: Path) -> Iterator[str]:
         "RAGDECK_CANARY_WEIGHT": "0",
     }
     env.pop("LLM_BASE_URL", None)
-    ragdeck = Path(sys.executable).parent / "ragdeck"
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            [str(ragdeck), "api", "serve", "--port", str(port), "--no-llm", "--log-level", "warning"],
-            env=env, stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-        try:
-            wait_for_port(port, proc, timeout_s=120)
-            yield f"http://127.0.0.1:{port}"
-        finally:
-            stop(proc)
+    log.unlink(missing_ok=True)  # one log per process
+    with api_serve(env, log, timeout_s=120) as url:
+        yield url
 
 
 def test_two_api_processes_sharing_redis_route_alike(
