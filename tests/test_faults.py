@@ -22,6 +22,7 @@ from ragdeck.console import annotation
 from ragdeck.console.evalsets.io import read_jsonl
 from ragdeck.console.evalsets.model import EvalRecord, EvalSet
 from ragdeck.console.evalsets.publish import publish, versions
+from ragdeck.console.roles import Role, User
 from ragdeck.services.annotation_store import SqliteAnnotationStore
 
 pytestmark = pytest.mark.slow
@@ -134,3 +135,110 @@ def test_sigkill_during_feedback_writes_loses_no_acknowledged_vote(tmp_path: Pat
         assert log.vote(f"r{n % 40}") in {vote_of(n), vote_of(n + 40) if n + 40 == last + 1 else vote_of(n)}
     assert sum(log.counts().values()) == 40  # one vote per response id
     assert log.add("retry", "A", "up") is None and log.vote("retry") == "up"
+
+
+_SWAP_CHILD = """
+import os, signal
+from ragdeck.console.index_ops.operations import IndexOps
+from ragdeck.console.roles import Role, User
+from ragdeck.console.settings import Settings
+from ragdeck.console.wiring import build_audit_log, build_index_registry, build_store
+settings = Settings()
+store = build_store(settings)
+ops = IndexOps(store, build_index_registry(settings), alias="rag_chunks", log=build_audit_log(settings))
+user = User("olga", Role.OPERATOR, "test")
+"""
+_SWAP_VERSIONS = ("rag_chunks_v1", "rag_chunks_v2", "rag_chunks_v3")
+
+
+@pytest.fixture
+def swap_ops(data_dir: Path):
+    """Index operations on the embedded store: v1 live behind rag_chunks, v2 and v3 beside it (empty)."""
+    from ragdeck.console.index_ops.operations import IndexOps
+    from ragdeck.console.settings import Settings
+    from ragdeck.console.wiring import build_audit_log, build_index_registry, build_store
+    from ragdeck.services.types import HnswConfig
+
+    settings = Settings()
+    store = build_store(settings)
+    for name in _SWAP_VERSIONS:
+        store.create_collection(name, 4, HnswConfig(m=8))
+    store.set_alias("rag_chunks", _SWAP_VERSIONS[0])
+    yield IndexOps(store, build_index_registry(settings), alias="rag_chunks", log=build_audit_log(settings))
+    store.close()
+
+
+def _run_child(code: str, workdir: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-u", "-c", textwrap.dedent(code)],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+        timeout=300,
+    )
+
+
+def _moves(ops) -> list[tuple[str | None, str, str]]:
+    """The alias history oldest first: (from, to, state)."""
+    return [(e["from_collection"], e["to_collection"], e["state"]) for e in reversed(ops.history(None))]
+
+
+@pytest.mark.parametrize("killed", ["after the alias moved", "before the alias moved"])
+def test_sigkill_during_a_swap_is_settled_by_the_next_one_and_the_history_stays_true(
+    swap_ops, tmp_path: Path, killed: str
+) -> None:
+    from ragdeck.console import audit
+
+    v1, v2, v3 = _SWAP_VERSIONS
+    # The kill lands exactly in the window: the alias file written and its history row not yet marked done,
+    # or the pending row written and the alias file not yet.
+    hook = (
+        "ops.catalog.registry.settle_event = lambda *a, **k: os.kill(os.getpid(), signal.SIGKILL)"
+        if killed == "after the alias moved"
+        else "store._write_aliases = lambda *a, **k: os.kill(os.getpid(), signal.SIGKILL)"
+    )
+    child = _run_child(
+        _SWAP_CHILD + f"{hook}\nops.swap(user, {v2!r}, reason='go', override=True)\nprint('survived')\n",
+        tmp_path,
+    )
+    assert child.returncode == -signal.SIGKILL, child.stderr
+    moved = killed == "after the alias moved"
+    assert swap_ops.live() == (v2 if moved else v1)
+    assert _moves(swap_ops) == [(v1, v2, "pending")]  # shown as what it is until settled
+
+    retry = swap_ops.swap(User("olga", Role.OPERATOR, "test"), v3, reason="retry", override=True)
+
+    assert retry.after == swap_ops.live() == v3
+    if moved:
+        assert _moves(swap_ops) == [(v1, v2, "done"), (v2, v3, "done")]
+        recovered = [e for e in audit.entries(log=swap_ops.log) if e.after.get("recorded_after")]
+        assert [(e.action, e.before, e.after["collection"]) for e in recovered] == [
+            ("index.swap", {"collection": v1}, v2)
+        ]
+    else:
+        assert _moves(swap_ops) == [(v1, v3, "done")]
+    assert swap_ops.rollback_target() == (v2 if moved else v1)
+
+
+def test_sigkill_at_any_point_of_repeated_swaps_leaves_a_history_that_chains_to_the_live_alias(
+    swap_ops, tmp_path: Path
+) -> None:
+    v1, v2, _ = _SWAP_VERSIONS
+    acked = _kill_after_acks(
+        _SWAP_CHILD
+        + f"""
+for n in range(100000):
+    ops.swap(user, ({v2!r}, {v1!r})[n % 2], reason=str(n), override=True)
+    print(n)
+""",
+        tmp_path,
+    )
+    swap_ops.swap(User("olga", Role.OPERATOR, "test"), _SWAP_VERSIONS[2], reason="retry", override=True)
+
+    moves = _moves(swap_ops)
+    assert all(state == "done" for *_, state in moves)
+    assert len(moves) >= len(acked) + 1  # every acknowledged swap, and the retry
+    chain = [v1] + [to for _, to, _ in moves]
+    assert [frm for frm, _, _ in moves] == chain[:-1]  # each move starts where the one before ended
+    assert chain[-1] == swap_ops.live() == _SWAP_VERSIONS[2]

@@ -278,10 +278,13 @@ def rollback_cmd(
 
 @app.command("history")
 def history_cmd(limit: Annotated[int, typer.Option(min=1)] = 50, as_json: JsonOpt = False) -> None:
-    """Swaps and rollbacks of the alias: when, who, from, to, why."""
+    """Swaps and rollbacks of the alias: when, who, from, to, why, and state (pending: not settled yet)."""
     with _ops() as (ops, _stack, _user):
         rows = [
-            {k: r[k] for k in ("time", "action", "from_collection", "to_collection", "actor", "reason")}
+            {
+                k: r.get(k)
+                for k in ("time", "action", "from_collection", "to_collection", "actor", "reason", "state")
+            }
             for r in ops.history(limit)
         ]
     if as_json:

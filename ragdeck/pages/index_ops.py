@@ -281,7 +281,9 @@ with cols[1]:
 history = ops.history(50)
 if history:
     st.dataframe(
-        pd.DataFrame(history)[["time", "action", "from_collection", "to_collection", "actor", "reason"]],
+        pd.DataFrame(history)[
+            ["time", "action", "from_collection", "to_collection", "actor", "reason", "state"]
+        ],
         hide_index=True,
         width="stretch",
     )

@@ -4,12 +4,16 @@
 (spec JSON), its status (building, interrupted, ready, failed, abandoned, deleted), the rebuild's owner
 (host, pid) and heartbeat (so a killed rebuild is found at the next start), progress, and the gate result
 that cleared it.
-``index_alias_events``: every swap and rollback (from, to, who, why, when), the history a rollback reads.
+``index_alias_events``: every swap and rollback (from, to, who, why, when), the history a rollback reads. A
+move is written ``pending`` (with the writing process's host and pid) before the alias changes and marked
+``done`` once it has, so a move whose process was killed in between is found and settled (``settle_event``).
 """
 
 from __future__ import annotations
 
 import json
+import os
+import socket
 import time
 from pathlib import Path
 from typing import Any
@@ -122,19 +126,33 @@ class SqliteIndexRegistry:
         to_collection: str,
         actor: str,
         reason: str,
-    ) -> None:
-        """Record one alias move (swap or rollback)."""
+        pending: bool = False,
+    ) -> int:
+        """Record one alias move (swap, rollback, restore); its id. ``pending``: written before the move,
+        with this process as its owner, to be settled by ``settle_event`` once the alias moved (or not)."""
+        state, host, pid = ("pending", socket.gethostname(), os.getpid()) if pending else ("done", None, None)
         with self.db.connect(write=True) as db:
-            db.execute(
+            cursor = db.execute(
                 "INSERT INTO index_alias_events (alias, at, action, from_collection, to_collection, actor, "
-                "reason) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (alias, time.time(), action, from_collection, to_collection, actor, reason),
+                "reason, state, host, pid) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (alias, time.time(), action, from_collection, to_collection, actor, reason, state, host, pid),
             )
+            return int(cursor.lastrowid or 0)
+
+    def settle_event(self, event_id: int, *, moved: bool) -> bool:
+        """Settle a pending move: ``moved`` marks it done (True when this call did), else the move never
+        happened and its row is deleted (True when there was one)."""
+        with self.db.connect(write=True) as db:
+            if moved:
+                sql = "UPDATE index_alias_events SET state = 'done' WHERE id = ? AND state = 'pending'"
+            else:
+                sql = "DELETE FROM index_alias_events WHERE id = ?"
+            return db.execute(sql, (event_id,)).rowcount > 0
 
     def events(self, alias: str, limit: int | None = 100) -> list[dict[str, Any]]:
-        """Alias moves, newest first."""
+        """Alias moves, newest first (pending ones included: see ``state``, ``host`` and ``pid``)."""
         sql = (
-            "SELECT id, alias, at, action, from_collection, to_collection, actor, reason "
+            "SELECT id, alias, at, action, from_collection, to_collection, actor, reason, state, host, pid "
             "FROM index_alias_events WHERE alias = ? ORDER BY id DESC"
         )
         args: list[Any] = [alias]

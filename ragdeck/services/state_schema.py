@@ -33,6 +33,8 @@ declares (else the step fails and nothing is written).
 
 Step 2, ``add_hnsw_sweeps``, adds ``hnsw_sweeps`` (one row per sweep: its request and queries, status, owner)
 and ``hnsw_sweep_points`` (one row per measured (m, ef_construct, ef)), so a partial sweep survives a restart.
+Step 3 keeps the API's response ids (``kv_entries``) and one vote per response id. Step 4 gives alias moves a
+``state`` ('pending' until the alias moved, then 'done') and the writing process (host, pid).
 
 Several processes may open one file at once (console and API): the first to take the write lock migrates;
 the others wait for it (up to the store's busy timeout), read the version again inside their own lock and
@@ -250,11 +252,22 @@ _RESPONSES_AND_ONE_VOTE = (
     "CREATE INDEX IF NOT EXISTS feedback_by_time ON feedback (ts)",
 )
 
+# ---------------------------------------------------------------- step 4: alias moves noted before they move
+
+_PENDING_ALIAS_MOVES = (
+    # A move is written as 'pending' (with its process) before aliases change and marked 'done' after, so
+    # a process killed between the two leaves a row the next move settles against the alias it finds.
+    "ALTER TABLE index_alias_events ADD COLUMN state TEXT NOT NULL DEFAULT 'done'",
+    "ALTER TABLE index_alias_events ADD COLUMN host TEXT",
+    "ALTER TABLE index_alias_events ADD COLUMN pid INTEGER",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "baseline_0_1_0", run=_baseline),
     Migration(2, "add_hnsw_sweeps", _HNSW_SWEEPS),
     Migration(3, "add_kv_entries_and_one_vote_per_response", _RESPONSES_AND_ONE_VOTE),
-    # Append new steps here: Migration(4, "verb_what", ("ALTER TABLE ...",)); never edit a released one.
+    Migration(4, "add_pending_alias_moves", _PENDING_ALIAS_MOVES),
+    # Append new steps here: Migration(5, "verb_what", ("ALTER TABLE ...",)); never edit a released one.
 )
 
 _NAME = re.compile(r"[a-z][a-z0-9_]*")

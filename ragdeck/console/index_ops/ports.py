@@ -49,8 +49,14 @@ class IndexRegistry(Protocol):
         to_collection: str,
         actor: str,
         reason: str,
-    ) -> None:
-        """Record one alias move (swap or rollback)."""
+        pending: bool = False,
+    ) -> int:
+        """Record one alias move (swap, rollback, restore); its id. ``pending``: written before the move,
+        owned by this process, until ``settle_event``."""
+
+    def settle_event(self, event_id: int, *, moved: bool) -> bool:
+        """Mark a pending move done (``moved``) or delete it (it never happened); whether anything changed."""
 
     def events(self, alias: str, limit: int | None = 100) -> list[dict[str, Any]]:
-        """Alias moves newest first: id, alias, at, action, from_collection, to_collection, actor, reason."""
+        """Alias moves newest first: id, alias, at, action, from_collection, to_collection, actor, reason,
+        state ('pending' or 'done'), host and pid (of a pending move's process)."""

@@ -1,10 +1,18 @@
 """The alias swap: point the serving alias at a finished shadow version in one atomic store call, only when
 its gate passed against the version live now (or an operator overrides that with a written reason), and
 only when it was embedded with the model queries are embedded with. ``move_alias`` is the one way the
-alias moves (swap and rollback): the store call, the registry's history and the audit entry."""
+alias moves (swap and rollback): the store call, the registry's history and the audit entry.
+
+A move is kept in the history in two steps around the store call: a ``pending`` row (with its process)
+before the alias changes, marked ``done`` with the audit entry once it has. A process killed between the two
+leaves a pending row; ``settle_interrupted`` (run before every move) compares it with the alias it finds:
+the alias points at the row's target, so the move happened and is recorded (and audited) now; or it does
+not, so the move never happened and the row goes. A pending row of a process still alive, or of another
+host, is left alone."""
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable
 from types import EllipsisType
 from typing import TYPE_CHECKING
@@ -14,6 +22,7 @@ from ragdeck.console.index_ops.catalog import VersionCatalog
 from ragdeck.console.index_ops.records import AliasMove, GateBlocked
 from ragdeck.console.roles import User, require
 from ragdeck.errors import AliasConflict, CollectionNotFound, InputError
+from ragdeck.services.common import pid_alive
 
 if TYPE_CHECKING:
     from ragdeck.console.audit import AuditLog
@@ -34,16 +43,19 @@ def move_alias(
     old or the new version, never a mix), and keep the move in the alias history and the audit log in the
     same step; AliasConflict (audited as failed) when it moved since it was read."""
     alias = catalog.alias
+    settle_interrupted(catalog, log=log)
+    event_id = catalog.registry.add_event(
+        alias=alias,
+        action=action,
+        from_collection=before,
+        to_collection=collection,
+        actor=user.name,
+        reason=reason,
+        pending=True,
+    )
 
     def record() -> None:
-        catalog.registry.add_event(
-            alias=alias,
-            action=action,
-            from_collection=before,
-            to_collection=collection,
-            actor=user.name,
-            reason=reason,
-        )
+        catalog.registry.settle_event(event_id, moved=True)
         audit.record(
             user,
             action,
@@ -56,10 +68,37 @@ def move_alias(
 
     try:
         catalog.store.compare_and_set_alias(alias, collection, expected=before, on_moved=record)
-    except AliasConflict as exc:
-        refused(user, action, alias, exc, log=log)
+    except BaseException as exc:
+        catalog.registry.settle_event(event_id, moved=False)  # the alias was put back, or never moved
+        if isinstance(exc, AliasConflict):
+            refused(user, action, alias, exc, log=log)
         raise
     return AliasMove(alias, action.split(".")[-1], before, collection, user.name, reason)
+
+
+def settle_interrupted(catalog: VersionCatalog, *, log: AuditLog) -> list[dict]:
+    """Settle the pending moves of the catalog's alias left by processes that died on this host: recorded
+    and audited when the alias points at their target, deleted when it does not; the rows settled."""
+    live = catalog.live()
+    settled = []
+    for event in catalog.registry.events(catalog.alias, None):
+        if event.get("state") != "pending" or event.get("host") != socket.gethostname():
+            continue
+        if event.get("pid") is None or pid_alive(int(event["pid"])):
+            continue
+        moved = event["to_collection"] == live
+        if catalog.registry.settle_event(int(event["id"]), moved=moved) and moved:
+            audit.record(
+                str(event["actor"]),
+                str(event["action"]),
+                catalog.alias,
+                before={"collection": event["from_collection"]},
+                after={"collection": event["to_collection"], "recorded_after": "the moving process died"},
+                reason=str(event["reason"]),
+                log=log,
+            )
+        settled.append({**event, "state": "done" if moved else "dropped"})
+    return settled
 
 
 def refused(user: User, action: str, alias: str, exc: AliasConflict, *, log: AuditLog) -> None:
