@@ -187,3 +187,34 @@ def test_a_stale_marker_never_deletes_a_collection_behind_an_alias(stack: Stack)
     assert ingest_journal.clear_stale(stack.store, journal, "spare") is not None
     assert not stack.store.collection_exists("spare")
     assert journal.get("kept_v1") is None and journal.get("spare") is None
+
+
+@pytest.mark.slow
+def test_a_killed_demo_build_is_cleared_and_built_again_under_the_same_name(
+    data_dir: Path, local_embedder, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    import ragdeck.console.wiring as wiring
+
+    settings = Settings()
+    stack = build_stack(settings)
+    try:  # what a `ragdeck demo` killed mid-way leaves: a half-made first version and its marker
+        stack.store.create_collection("rag_chunks_v1", local_embedder.dimension, HnswConfig(m=8))
+    finally:
+        stack.close()
+    journal = build_ingest_journal(settings)
+    ingest_journal.begin(journal, "rag_chunks_v1", created=True)
+    journal.put("rag_chunks_v1", {**(journal.get("rag_chunks_v1") or {}), "pid": _dead_pid()})
+
+    monkeypatch.setattr(wiring, "build_embedder", lambda settings: local_embedder)
+    code, out, err = run_cli(monkeypatch, capsys, "demo")
+
+    assert code == 0, err
+    assert "cleared the partial collection rag_chunks_v1" in err + out
+    stack = build_stack(settings)
+    try:
+        assert stack.store.list_aliases() == {"rag_chunks": "rag_chunks_v1"}  # not a _v2 beside a half _v1
+        assert not stack.store.collection_exists("rag_chunks_v2")
+        assert stack.store.collection_info("rag_chunks_v1").points > 0
+    finally:
+        stack.close()
+    assert journal.get("rag_chunks_v1") is None

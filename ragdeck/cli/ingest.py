@@ -73,6 +73,16 @@ def print_report(report: IngestReport) -> None:
     )
 
 
+def say_cleared(report: IngestReport) -> None:
+    """Tell on stderr that a partial collection a killed ingest left was deleted first."""
+    if report.cleared_stale is not None:
+        err.print(
+            f"cleared the partial collection {report.collection} left by an ingest that stopped mid-way "
+            f"(pid {report.cleared_stale.get('pid')} on {report.cleared_stale.get('host')})",
+            highlight=False,
+        )
+
+
 def ingest_cmd(
     path: Annotated[
         Path, typer.Argument(help="A folder of Markdown/text files, one file, or a BEIR corpus.jsonl.")
@@ -120,12 +130,7 @@ def ingest_cmd(
             progress=progress,
             journal=build_ingest_journal(stack.settings),
         )
-    if report.cleared_stale is not None:
-        err.print(
-            f"cleared the partial collection {collection} left by an ingest that stopped mid-way "
-            f"(pid {report.cleared_stale.get('pid')} on {report.cleared_stale.get('host')})",
-            highlight=False,
-        )
+    say_cleared(report)
     if alias:
         before, after = {"collection": report.alias_before}, {"collection": collection}
         audit.record(user, "ingest.alias", alias, before, after, log=build_audit_log(settings))
@@ -138,7 +143,9 @@ def ingest_cmd(
 def build_demo(stack: Stack) -> None:
     """Build the demo collection behind the serving alias if it is missing; say what is there."""
     with progress_bar() as progress:
-        report = ensure_demo(stack, progress)
+        report = ensure_demo(stack, progress, journal=build_ingest_journal(stack.settings))
+    if report is not None:
+        say_cleared(report)
     if report is None:
         alias = stack.settings.alias
         out.print(f"Demo collection ready: alias {alias} -> {stack.store.resolve(alias)}.")

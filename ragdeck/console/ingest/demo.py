@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Protocol
 
+from ragdeck.console.ingest import journal as ingest_journal
 from ragdeck.console.ingest.pipeline import (
     IngestReport,
     Progress,
@@ -13,7 +14,7 @@ from ragdeck.console.ingest.pipeline import (
     ingest,
     next_version_name,
 )
-from ragdeck.console.ingest.ports import IngestStore
+from ragdeck.console.ingest.ports import IngestJournal, IngestStore
 from ragdeck.console.interfaces import Embedder
 from ragdeck.console.settings import Settings
 from ragdeck.errors import CollectionNotFound
@@ -34,10 +35,15 @@ class DemoStack(Protocol):
     def embedder(self) -> Embedder: ...
 
 
-def ensure_demo(stack: DemoStack, progress: Progress | None = None) -> IngestReport | None:
+def ensure_demo(
+    stack: DemoStack, progress: Progress | None = None, *, journal: IngestJournal | None = None
+) -> IngestReport | None:
     """Build the demo collection behind ``settings.alias`` unless that alias already resolves.
 
-    Returns the ingest report, or None when there was nothing to do.
+    With a ``journal``, the build is marked in progress, and a version a killed build left half made is
+    deleted first, so the retry builds ``{alias}_v1`` again rather than a second version beside a partial
+    one (CollectionExists while that build still runs). Returns the ingest report, or None when there was
+    nothing to do.
     """
     alias = stack.settings.alias
     try:
@@ -45,7 +51,13 @@ def ensure_demo(stack: DemoStack, progress: Progress | None = None) -> IngestRep
         return None
     except CollectionNotFound:
         pass
-    return ingest(
+    cleared = None
+    if journal is not None:
+        for info in stack.store.list_collections():
+            number = info.name.removeprefix(f"{alias}_v")
+            if number != info.name and number.isdigit() and journal.get(info.name) is not None:
+                cleared = ingest_journal.clear_stale(stack.store, journal, info.name) or cleared
+    report = ingest(
         DEMO_CORPUS,
         stack.store,
         stack.embedder,
@@ -55,4 +67,8 @@ def ensure_demo(stack: DemoStack, progress: Progress | None = None) -> IngestRep
         hnsw=hnsw_from(stack.settings),
         batch_size=stack.settings.embed_batch_size,
         progress=progress,
+        journal=journal,
     )
+    if cleared is not None and report.cleared_stale is None:
+        report.cleared_stale = cleared
+    return report
