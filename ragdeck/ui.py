@@ -43,9 +43,9 @@ if TYPE_CHECKING:
     from ragdeck.console.evaluation.jobs import EvalJobs
     from ragdeck.console.evaluation.runner import EvalRunner
     from ragdeck.console.index_ops.operations import IndexOps
+    from ragdeck.console.interfaces import FeedbackLog
     from ragdeck.console.online.replay import ReplayJob
     from ragdeck.console.roles import User
-    from ragdeck.services.feedback_log import SqliteFeedbackLog
 
 
 # Cached per settings: keyed by ``Settings.fingerprint()`` (a digest: it changes with any value, secrets
@@ -75,8 +75,8 @@ def get_rag_service() -> RagService:
 
 
 @st.cache_resource
-def get_feedback_log() -> SqliteFeedbackLog:
-    """Thumbs up/down from the Ask page, in the state store."""
+def get_feedback_log() -> FeedbackLog:
+    """Thumbs up/down from the Ask page, in the state store (Redis when ``REDIS_URL`` is set)."""
     return build_feedback_log(Settings())
 
 

@@ -22,6 +22,7 @@ from ragdeck.api.metrics import SLOW_BUCKETS
 from ragdeck.api.runtime import build_runtime
 from ragdeck.console.online.routing import stable_bucket
 from ragdeck.console.settings import Settings
+from ragdeck.services.feedback_redis import RedisFeedbackLog
 
 pytestmark = pytest.mark.slow
 TOKEN = "live-test-token"
@@ -149,11 +150,24 @@ def test_two_api_processes_sharing_redis_route_alike(
         for changer, reader, weight in ((one, two, 0.3), (two, one, 0.8)):
             changed = http.put(f"{changer}/admin/routing/weight", json={"policy": "B", "weight": weight})
             assert changed.status_code == 200, changed.text
-            time.sleep(1.2)  # routers re-read the shared weight at least once a second
             expected = ["B" if stable_bucket(u) < weight else "A" for u in users]
+            deadline = time.monotonic() + 30  # routers re-read the shared weight about once a second
+            while assignments(reader) != expected and time.monotonic() < deadline:
+                time.sleep(0.2)
             assert assignments(reader) == expected
             assert assignments(changer) == expected
             share = expected.count("B") / len(users)
             assert abs(share - weight) < 0.15
         events = http.get(f"{one}/admin/routing").json()["events"]
         assert [e["weight"] for e in events[:2]] == [0.8, 0.3]
+
+        # A response id issued by one replica takes a vote on the other, and the vote there replaces it.
+        answer = http.post(f"{one}/query", json={"question": "What is a recording rule?"})
+        assert answer.status_code == 200, answer.text
+        response_id = answer.json()["response_id"]
+        up = http.post(f"{one}/feedback", json={"response_id": response_id, "vote": "up"})
+        down = http.post(f"{two}/feedback", json={"response_id": response_id, "vote": "down"})
+        assert up.status_code == down.status_code == 200, (up.text, down.text)
+        assert up.json()["replaced"] is None and down.json()["replaced"] == "up"
+    votes = RedisFeedbackLog(redis_url, retention_s=60)
+    assert votes.vote(response_id) == "down" and sum(votes.counts().values()) >= 1

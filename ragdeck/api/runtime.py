@@ -12,11 +12,10 @@ from typing import Any
 from ragdeck.api.metrics import ApiMetrics
 from ragdeck.console.answering.service import RESPONSE_TTL_S, RagService
 from ragdeck.console.audit import AuditLog
-from ragdeck.console.interfaces import Embedder
+from ragdeck.console.interfaces import Embedder, FeedbackLog
 from ragdeck.console.online.ports import RoutingState
 from ragdeck.console.settings import Settings
 from ragdeck.console.wiring import Stack, build_audit_log, build_feedback_log, build_rag_service, build_stack
-from ragdeck.services.feedback_log import SqliteFeedbackLog
 from ragdeck.services.redact import hide_addresses, install_log_redaction
 
 log = logging.getLogger("ragdeck.api")
@@ -33,7 +32,7 @@ class ApiRuntime:
     stack: Stack
     service: RagService
     routing_state: RoutingState
-    feedback_log: SqliteFeedbackLog
+    feedback_log: FeedbackLog
     audit_log: AuditLog
     metrics: ApiMetrics = field(default_factory=ApiMetrics)
     _pruned_at: float = field(default=float("-inf"), repr=False)

@@ -224,6 +224,27 @@ class Embedder(Protocol):
 
 
 @runtime_checkable
+class FeedbackLog(Protocol):
+    """Votes on answers, one per response id (``services.feedback_log`` in SQLite, ``feedback_redis``)."""
+
+    def add(
+        self, response_id: str, policy: str, vote: str, comment: str | None = None, *, ts: float | None = None
+    ) -> str | None:
+        """Record the vote on ``response_id``, replacing an earlier one; the vote it replaced, or None."""
+
+    def vote(self, response_id: str) -> str | None:
+        """The vote kept for ``response_id``, or None."""
+
+    def counts(self) -> dict[tuple[str, str], int]:
+        """(policy, vote) -> number of votes."""
+
+    def prune(self, older_than_s: float, *, now: float | None = None) -> int:
+        """Delete votes older than ``older_than_s`` seconds; how many."""
+
+    def close(self) -> None:
+        """Release connections."""
+
+
 class ChatModel(Protocol):
     """Chat completions from an OpenAI-compatible server (vLLM in production, llama.cpp locally)."""
 

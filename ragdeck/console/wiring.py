@@ -18,7 +18,7 @@ from ragdeck.console.evaluation.ports import AnswerJudge, EvalRunStore
 from ragdeck.console.hnsw.ports import SweepLog
 from ragdeck.console.index_ops.ports import IndexRegistry
 from ragdeck.console.ingest.ports import IngestJournal
-from ragdeck.console.interfaces import ChatModel, Embedder, MetricsQuery, VectorStore
+from ragdeck.console.interfaces import ChatModel, Embedder, FeedbackLog, MetricsQuery, VectorStore
 from ragdeck.console.online.guard import CanaryGuard, GuardThresholds
 from ragdeck.console.online.ports import RoutingAdmin, RoutingState
 from ragdeck.console.online.routing import Router
@@ -35,7 +35,6 @@ if TYPE_CHECKING:
     from ragdeck.console.evaluation.runner import EvalRunner
     from ragdeck.console.index_ops.operations import IndexOps
     from ragdeck.console.index_ops.records import IndexVersion
-    from ragdeck.services.feedback_log import SqliteFeedbackLog
 
 
 def build_store(settings: Settings) -> VectorStore:
@@ -332,8 +331,14 @@ def fallback_default(settings: Settings, llm_status: LlmStatusSource | None) -> 
     return llm_status is not None and llm_status() is not None
 
 
-def build_feedback_log(settings: Settings) -> SqliteFeedbackLog:
-    """Thumbs up/down on answers (the Ask page, the API's ``/feedback``) in the SQLite state database."""
+def build_feedback_log(settings: Settings) -> FeedbackLog:
+    """Thumbs up/down on answers (the Ask page, the API's ``/feedback``): in Redis when ``REDIS_URL`` is set
+    (every replica sees every vote; each expires after ``RESPONSE_TTL_S``), else the SQLite state database."""
+    if settings.redis_url:
+        from ragdeck.console.answering.service import RESPONSE_TTL_S
+        from ragdeck.services.feedback_redis import RedisFeedbackLog
+
+        return RedisFeedbackLog(settings.redis_url, retention_s=RESPONSE_TTL_S)
     from ragdeck.services.feedback_log import SqliteFeedbackLog
 
     return SqliteFeedbackLog(settings.state_db)
