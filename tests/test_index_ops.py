@@ -141,11 +141,14 @@ def test_gate_then_swap_then_rollback(ops: IndexOps, stack: Stack, corpus: Path)
         ENGINEER, "rag_chunks_v2", small_evalset(), runner, policy, conditions=_conditions("doc_hit_rate@1>1")
     )
     assert not failed.passed and "doc_hit_rate@1" in failed.failures[0]
+    gates = audit.entries(action="index.gate", log=ops.log)
+    assert [(e.outcome, e.after["passed"]) for e in gates] == [("failed", False)]  # never audited as ok
     with pytest.raises(GateBlocked, match="gate of 'rag_chunks_v2' failed"):
         ops.swap(OPERATOR, "rag_chunks_v2")
 
     result = ops.gate(ENGINEER, "rag_chunks_v2", small_evalset(), runner, policy, max_regression=1.0)
     assert result.passed and result.live_collection == "rag_chunks_v1" and result.live_run
+    assert audit.entries(action="index.gate", log=ops.log)[0].outcome == "ok"
     assert "| metric |" in result.comparison_md  # the paired comparison, live (A) vs shadow (B)
     assert ops.version("rag_chunks_v2").cleared_by_run == result.shadow_run
     ops.swap(OPERATOR, "rag_chunks_v2", reason="smaller chunks")

@@ -70,6 +70,14 @@ def test_rebuild_gate_swap_rollback_on_the_page(small_stack: Path) -> None:
     assert "Built rag_chunks_v2" in at.success[0].value and "redacted: nothing)" in at.success[0].value
     assert _live() == "rag_chunks_v1"
 
+    _by_label(at.text_input, "Thresholds (optional)").input("doc_hit_rate@1>1")  # cannot pass
+    _button(at, "Run gate").click().run()
+    _after_jobs(at)
+    failed = [e.value for e in at.error if "Gate of rag_chunks_v2 failed" in e.value]
+    assert failed and "doc_hit_rate@1" in failed[0] and "gate again" in failed[0]  # red, with what to do
+    assert not [s.value for s in at.success if "Gate of" in s.value]  # never in a green banner
+
+    _by_label(at.text_input, "Thresholds (optional)").input("")
     _by_label(at.number_input, "Max drop of a headline metric vs live").set_value(1.0)
     _button(at, "Run gate").click().run()
     assert not at.exception, at.exception
@@ -85,7 +93,9 @@ def test_rebuild_gate_swap_rollback_on_the_page(small_stack: Path) -> None:
     assert "Rolled back" in at.success[0].value
     assert _live() == "rag_chunks_v1"
     actions = [e.action for e in audit.entries(log=build_audit_log(Settings()))]
-    assert actions[:3] == ["index.rollback", "index.swap", "index.gate"]
+    assert actions[:4] == ["index.rollback", "index.swap", "index.gate", "index.gate"]
+    outcomes = [e.outcome for e in audit.entries(action="index.gate", log=build_audit_log(Settings()))]
+    assert outcomes == ["ok", "failed"]
     assert "Export CSV" in [d.proto.label for d in at.get("download_button")]
 
 

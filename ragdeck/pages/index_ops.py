@@ -69,8 +69,13 @@ def outcome(job: Job) -> tuple[str, str]:
     if job.error is not None:
         return "error", f"{job.label} stopped: {job_error(job)}"
     if job.kind == "index.gate":
-        verdict = "passed" if job.result.passed else "failed: " + "; ".join(job.result.failures)
-        return "success", f"Gate of {job.result.collection} {verdict}."
+        if job.result.passed:
+            return "success", f"Gate of {job.result.collection} passed."
+        return "error", (
+            f"Gate of {job.result.collection} failed: " + "; ".join(job.result.failures) + ". "
+            "Rebuild with other settings or fix the eval set and gate again; an operator can still swap "
+            "with an override and a written reason."
+        )
     if job.kind == "index.resume":
         return (
             "success",

@@ -122,6 +122,7 @@ class GateOps:
             "index.gate",
             collection,
             after={"passed": outcome.passed, "failures": outcome.failures, "shadow_run": shadow_row.run_id},
+            outcome="ok" if outcome.passed else "failed",
             log=self.log,
         )
         return result
