@@ -279,6 +279,12 @@ def test_operator_moves_the_canary_and_every_change_is_audited(api) -> None:
         assert log[1].before == 1.0 and log[1].after == 0.0
         assert log[0].before == {"p95_ms": 2500.0, "min_samples": 100.0}
         assert runtime.routing_state.events(1)[0]["kind"] == "thresholds"
+        # the API's own events and audit rows name who acted through the console, not just the token
+        assert {e["actor"] for e in runtime.routing_state.events(10)} == {"olga via api-admin"}
+        weight_change = runtime.routing_state.events(10)[-1]
+        assert weight_change["reason"] == "try B on 30 %"
+        api_rows = audit.entries(action="api.routing.weight", log=build_audit_log(Settings()))
+        assert {e.actor for e in api_rows} == {"olga via api-admin"}
     finally:
         admin.close()
 

@@ -24,7 +24,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ragdeck.api.metrics import ApiMetrics
-from ragdeck.api.runtime import ADMIN_ACTOR, ApiRuntime
+from ragdeck.api.runtime import ApiRuntime, acting
 from ragdeck.api.schemas import (
     MAX_BODY_BYTES,
     ErrorBody,
@@ -298,10 +298,11 @@ def create_app(runtime: ApiRuntime) -> FastAPI:
             known = ", ".join(sorted(service.policies))
             return _error(404, f"unknown policy {body.policy!r}: use one of {known}")
         before = runtime.policy_weights().get(body.policy)
-        runtime.routing_state.set_weight(body.policy, body.weight, actor=ADMIN_ACTOR, reason=body.reason)
+        actor = acting(body.actor)
+        runtime.routing_state.set_weight(body.policy, body.weight, actor=actor, reason=body.reason)
         service.router.refresh()
         audit.record(
-            ADMIN_ACTOR, "api.routing.weight", body.policy, before=before, after=body.weight,
+            actor, "api.routing.weight", body.policy, before=before, after=body.weight,
             reason=body.reason, log=runtime.audit_log,
         )  # fmt: skip
         return JSONResponse(runtime.routing_summary())
@@ -312,9 +313,10 @@ def create_app(runtime: ApiRuntime) -> FastAPI:
         if not values:
             return _error(422, "send at least one of p95_ms, error_rate, min_samples, window_s")
         current = runtime.routing_summary()["thresholds"]
-        runtime.routing_state.set_thresholds(values, actor=ADMIN_ACTOR)
+        actor = acting(body.actor)
+        runtime.routing_state.set_thresholds(values, actor=actor)
         audit.record(
-            ADMIN_ACTOR, "api.routing.thresholds", "guard", before={k: current.get(k) for k in values},
+            actor, "api.routing.thresholds", "guard", before={k: current.get(k) for k in values},
             after=values, reason=body.reason, log=runtime.audit_log,
         )  # fmt: skip
         return JSONResponse(runtime.routing_summary())

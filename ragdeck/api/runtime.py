@@ -21,6 +21,14 @@ from ragdeck.services.redact import hide_addresses, install_log_redaction
 log = logging.getLogger("ragdeck.api")
 
 ADMIN_ACTOR = "api-admin"  # who the audit log and routing events name for a change made with the admin token
+
+
+def acting(named: str | None) -> str:
+    """Who a change made with the admin token is recorded as: the name the caller gives (the console sends
+    its signed-in user), marked as said by the token's holder, else the token itself."""
+    return f"{named} via {ADMIN_ACTOR}" if named else ADMIN_ACTOR
+
+
 PRUNE_EVERY_S = 3600.0  # votes past the retention are deleted at most this often
 
 

@@ -78,6 +78,7 @@ class WeightUpdate(BaseModel):
     policy: Text = Field(..., min_length=1, max_length=64)
     weight: float = Field(..., ge=0.0, le=1.0)
     reason: Text = Field("", max_length=500)
+    actor: Text | None = Field(None, min_length=1, max_length=64)  # who acts, as the token holder says
 
 
 class ThresholdUpdate(BaseModel):
@@ -90,6 +91,7 @@ class ThresholdUpdate(BaseModel):
     min_samples: int | None = Field(None, ge=1, le=1_000_000_000)
     window_s: float | None = Field(None, gt=0)
     reason: Text = Field("", max_length=500)
+    actor: Text | None = Field(None, min_length=1, max_length=64)  # who acts, as the token holder says
 
     @field_validator("min_samples", mode="before")
     @classmethod
@@ -101,4 +103,4 @@ class ThresholdUpdate(BaseModel):
 
     def values(self) -> dict[str, float]:
         """Only the thresholds that were sent."""
-        return {k: float(v) for k, v in self.model_dump(exclude={"reason"}).items() if v is not None}
+        return {k: float(v) for k, v in self.model_dump(exclude={"reason", "actor"}).items() if v is not None}

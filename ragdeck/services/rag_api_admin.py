@@ -43,15 +43,18 @@ class RagApiAdmin:
         """``GET /admin/routing``: control, canary, weights, guard thresholds, recent events, policies."""
         return self._json("GET", "/admin/routing")
 
-    def set_weight(self, policy: str, weight: float, reason: str = "") -> dict[str, Any]:
-        """``PUT /admin/routing/weight`` (``weight`` in 0..1); returns the new routing summary."""
-        return self._json(
-            "PUT", "/admin/routing/weight", {"policy": policy, "weight": weight, "reason": reason}
-        )
+    def set_weight(
+        self, policy: str, weight: float, reason: str = "", *, actor: str | None = None
+    ) -> dict[str, Any]:
+        """``PUT /admin/routing/weight`` (``weight`` in 0..1) on behalf of ``actor``; the new routing."""
+        body = {"policy": policy, "weight": weight, "reason": reason, "actor": actor}
+        return self._json("PUT", "/admin/routing/weight", body)
 
-    def set_thresholds(self, values: Mapping[str, float]) -> dict[str, Any]:
+    def set_thresholds(
+        self, values: Mapping[str, float], reason: str = "", *, actor: str | None = None
+    ) -> dict[str, Any]:
         """``PUT /admin/routing/thresholds`` with any of p95_ms, error_rate, min_samples, window_s."""
-        return self._json("PUT", "/admin/routing/thresholds", dict(values))
+        return self._json("PUT", "/admin/routing/thresholds", {**values, "reason": reason, "actor": actor})
 
     def assign(self, user_id: str) -> str:
         """The policy the API routes ``user_id`` to right now."""

@@ -342,8 +342,7 @@ def set_canary_weight(
     canary = str(summary["canary"])
     require(user, action, target=canary, log=log)
     before = (summary.get("weights") or {}).get(canary)
-    note = f"{user.name}: {reason.strip()}" if reason.strip() else f"{user.name} via the console"
-    after = admin.set_weight(canary, float(weight), reason=note)
+    after = admin.set_weight(canary, float(weight), reason=reason.strip(), actor=user.name)
     audit.record(user, action, canary, before=before, after=float(weight), reason=reason, log=log)
     return after
 
@@ -377,7 +376,7 @@ def set_guard_thresholds(
     }
     if not changed:
         return admin.routing()
-    after = admin.set_thresholds(changed)
+    after = admin.set_thresholds(changed, reason.strip(), actor=user.name)
     audit.record(
         user,
         "canary.thresholds",

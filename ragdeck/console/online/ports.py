@@ -50,11 +50,15 @@ class RoutingAdmin(Protocol):
     def routing(self) -> dict[str, Any]:
         """Control and canary names, weights, guard thresholds, recent events and policies."""
 
-    def set_weight(self, policy: str, weight: float, reason: str = "") -> dict[str, Any]:
-        """Set a policy's share of users (0..1) on every replica; returns the new routing summary."""
+    def set_weight(
+        self, policy: str, weight: float, reason: str = "", *, actor: str | None = None
+    ) -> dict[str, Any]:
+        """Set a policy's share of users (0..1) on every replica for ``actor``; the new routing summary."""
 
-    def set_thresholds(self, values: dict[str, float]) -> dict[str, Any]:
-        """Change some of the guard's thresholds; returns the new routing summary."""
+    def set_thresholds(
+        self, values: dict[str, float], reason: str = "", *, actor: str | None = None
+    ) -> dict[str, Any]:
+        """Change some of the guard's thresholds for ``actor``; returns the new routing summary."""
 
     def assign(self, user_id: str) -> str:
         """The policy the API routes ``user_id`` to right now."""
