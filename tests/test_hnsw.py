@@ -608,3 +608,35 @@ def test_apply_on_a_live_server(tmp_path: Path, data_dir: Path) -> None:
             ]
         finally:
             s.delete_collection(name)
+
+
+def test_a_sweep_job_prepares_its_queries_itself_and_counts_that_time(tmp_path: Path) -> None:
+    import threading
+
+    from ragdeck.console.jobs import JobRunner
+
+    build_collection(tmp_path / "qdrant", n=400).close()
+    held, spent = threading.Event(), []
+    with GatedStore(tmp_path / "qdrant") as store:
+        store.gate.set()
+
+        def prepare():
+            started = time.perf_counter()
+            held.wait(120)  # the page has long returned: the preparing is the job's, with its stage shown
+            points = hnsw.StoredVectors.read(store, "vecs")
+            queries = hnsw.sample_queries(points, 20, seed=1)
+            spent.append(time.perf_counter() - started)
+            return queries, points
+
+        request = hnsw.SweepRequest("vecs", None, hnsw.Grid.of((4,), (32,), (10,)))
+        job = hnsw.start_sweep_job(JobRunner(), store, request, prepare=prepare)
+        deadline = time.monotonic() + 60
+        while job.stage != "preparing queries" and time.monotonic() < deadline:
+            time.sleep(0.01)  # the job's thread reports its stage
+        assert job.running and job.stage == "preparing queries"
+        held.set()
+        job.thread.join(300)
+        assert job.error is None and job.request.queries is not None and len(job.request.queries) == 20
+        assert job.result.total_s >= spent[0]  # the sweep time shown includes making the queries
+        with pytest.raises(ValueError, match="needs its queries"):
+            hnsw.start_sweep_job(JobRunner(), store, request)

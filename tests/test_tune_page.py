@@ -62,6 +62,8 @@ def test_sweep_draws_the_chart_recommends_and_applies(
     assert not at.exception, at.exception
     _finish_sweep(at)
 
+    timing = next(c.value for c in at.caption if "Sweep time" in c.value)
+    assert "the whole job: preparing the queries" in timing
     charts = at.get("plotly_chart")
     assert len(charts) == 1
     figure = charts[0].proto.spec
@@ -77,7 +79,8 @@ def test_sweep_draws_the_chart_recommends_and_applies(
 
     _widget(at.button, "Set policy ef").click().run()
     assert not at.exception, at.exception
-    assert any(f"default ef None → {best_ef}" in s.value for s in at.success)
+    assert any(f"default ef engine default → {best_ef}" in s.value for s in at.success)
+    assert f"now: {best_ef}" in [c.value for c in at.caption]  # what was just applied, not the old value
     assert build_policies(Settings())["A"].hnsw_ef == best_ef
 
     _widget(at.button, "Rebuild vecs with m=16, ef_construct=32").click().run()

@@ -14,6 +14,7 @@ from ragdeck.console.hnsw import (
     DEFAULT_EFS,
     DEFAULT_MS,
     Grid,
+    Prepare,
     QuerySet,
     StoredVectors,
     SweepRequest,
@@ -66,12 +67,12 @@ if not targets:
     st.stop()
 
 
-def start(request: SweepRequest) -> None:
+def start(request: SweepRequest, prepare: Prepare | None = None) -> None:
     """Start the sweep as a job (kept in the sweep log as it goes) and follow it from this session."""
     if sweep_running(jobs, request.collection):
         st.info(f"A sweep of {request.collection} is already running: following it.", icon="🎛️")
     else:
-        start_sweep_job(jobs, store, replace(request, created_by=user.name), log)
+        start_sweep_job(jobs, store, replace(request, created_by=user.name), log, prepare=prepare)
     st.session_state["hnsw_job"] = request.collection
 
 
@@ -107,13 +108,18 @@ with st.form("sweep"), user_errors():
         check_sweep(user, physical, log=get_audit_log())
         grid = Grid.of(ms, efcs, efs)
         remove_temporary(store)
-        points = None
-        if source is not None:
-            queries: QuerySet = eval_queries(read_any(source), stack.embedder, store, physical)
-        else:
+        evalset = read_any(source) if source is not None else None  # a bad file is said at once
+
+        def prepare(
+            evalset=evalset, physical=physical, n=int(n_queries), noise=float(noise)
+        ) -> tuple[QuerySet, StoredVectors | None]:
+            """In the job: embed the eval set's questions, or read the vectors and sample them."""
+            if evalset is not None:
+                return eval_queries(evalset, stack.embedder, store, physical), None
             points = StoredVectors.read(store, physical)
-            queries = sample_queries(points, int(n_queries), noise=float(noise))
-        start(SweepRequest(physical, queries, grid, k, points))
+            return sample_queries(points, n, noise=noise), points
+
+        start(SweepRequest(physical, None, grid, k), prepare)
 
 resumable = or_stop(lambda: [s for s in resumable_sweeps(log) if not sweep_running(jobs, s.collection)])
 if resumable:
@@ -211,7 +217,8 @@ if result.partial:
             st.rerun()
 st.subheader(f"{result.collection}: {len(result.rows)} configurations")
 st.caption(
-    f"Queries: {result.query_source}. Sweep time {result.total_s:.1f} s. Live index: m={result.live['m']}, "
+    f"Queries: {result.query_source}. Sweep time {result.total_s:.1f} s (the whole job: preparing the "
+    f"queries, copies and measurements). Live index: m={result.live['m']}, "
     f"ef_construct={result.live['ef_construct']}."
 )
 cols = st.columns(4)
@@ -258,12 +265,17 @@ ef_value = cols[1].number_input(
     "Default ef", 1, 4096, best.ef if best is not None else (policies[policy].hnsw_ef or 64)
 )
 cols[2].caption(f"now: {policies[policy].hnsw_ef or 'engine default'}")
+if applied := st.session_state.pop("hnsw_applied", None):
+    st.success(applied)
 if cols[2].button("Set policy ef", disabled=not can_apply):
     with user_errors():
         before, after = apply_policy_ef(
             settings, policy, int(ef_value), actor=user, overrides=get_policy_overrides(), log=get_audit_log()
         )
-        st.success(f"Policy {policy}: default ef {before} → {after} (every process picks it up).")
+        st.session_state["hnsw_applied"] = (
+            f"Policy {policy}: default ef {before or 'engine default'} → {after} (every process picks it up)."
+        )
+        st.rerun()  # so that "now" above reads the value just applied
 if best is not None and best.index == "copy":
     label = f"Rebuild {result.collection} with m={best.m}, ef_construct={best.ef_construct}"
     if st.button(label, disabled=not can_apply or busy):

@@ -32,6 +32,7 @@ from ragdeck.console.hnsw.grid import (
     parse_ints,
 )
 from ragdeck.console.hnsw.jobs import (
+    Prepare,
     SweepJob,
     SweepRequest,
     job_key,
@@ -56,6 +57,7 @@ __all__ = [
     "Grid",
     "LiveSearch",
     "LoadedSweep",
+    "Prepare",
     "QuerySet",
     "Recommendation",
     "SavedSweep",

@@ -10,6 +10,8 @@ measured in the state database (``saved``): a partial sweep is then resumable in
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from ragdeck.console.hnsw.grid import Grid, SweepResult
@@ -30,7 +32,7 @@ class SweepRequest:
     who asked (kept in the log)."""
 
     collection: str
-    queries: QuerySet
+    queries: QuerySet | None  # None until the job's ``prepare`` makes them
     grid: Grid
     k: int = 10
     points: StoredVectors | None = None
@@ -61,18 +63,41 @@ def job_key(collection: str) -> str:
     return f"hnsw-sweep:{collection}"
 
 
+Prepare = Callable[[], tuple[QuerySet, StoredVectors | None]]
+"""Makes a sweep's queries (and the stored vectors read for them) inside the job: embedding an eval set's
+questions or reading every vector can take longer than the sweep itself."""
+
+
 def start_sweep_job(
-    jobs: JobRunner, store: TuningStore, request: SweepRequest, log: SweepLog | None = None
+    jobs: JobRunner,
+    store: TuningStore,
+    request: SweepRequest,
+    log: SweepLog | None = None,
+    *,
+    prepare: Prepare | None = None,
 ) -> SweepJob:
     """Start the sweep (or the resume of ``request.previous``) in a thread of ``jobs``; the job's ``request``
     is ``request`` (with a new ``sweep_id`` when ``log`` is given and it has none) and its ``result`` the
     ``SweepResult`` (``partial`` when cancelled). With ``log``, the request and each measured configuration
     are kept there as the job goes, and the sweep is marked done or partial when it ends. While a sweep of
-    the same collection runs, that job is returned and nothing new starts."""
+    the same collection runs, that job is returned and nothing new starts. With ``prepare``, the job first
+    makes the queries (its stage "preparing queries") and the result's ``total_s`` counts that time too: the
+    sweep time shown is the whole wait, from start to result."""
+    if request.queries is None and prepare is None:
+        raise ValueError("a sweep request needs its queries, or a prepare step that makes them")
     if log is not None and request.sweep_id is None:
         request = replace(request, sweep_id=new_sweep_id())
 
     def work(job: Job) -> SweepResult:
+        started = time.perf_counter()
+        nonlocal request
+        if prepare is not None:
+            job.report("preparing queries", 0, 1)
+            queries, points = prepare()
+            request = replace(request, queries=queries, points=points or request.points)
+            if isinstance(job, SweepJob):
+                job.request = request
+        prepared_s = time.perf_counter() - started
         recorder = None
         if log is not None and request.sweep_id is not None:
             recorder = SweepRecorder.begin(
@@ -96,6 +121,7 @@ def start_sweep_job(
             if recorder is not None:
                 recorder.failed(f"{type(exc).__name__}: {exc}")
             raise
+        result = replace(result, total_s=result.total_s + prepared_s)
         if recorder is not None:
             recorder.end(result)
         return result
