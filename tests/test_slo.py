@@ -168,3 +168,13 @@ def test_latency_slis_read_the_bucket_at_or_above_the_target() -> None:
     assert bucket_at_or_above(0.25, bounds) == 0.3
     assert bucket_at_or_above(0.01, bounds) == 0.1
     assert bucket_at_or_above(0.5, bounds) is None
+
+
+def test_burn_rate_windows_longer_than_the_data_are_named() -> None:
+    from ragdeck.console.slo.live import thin_windows
+
+    assert thin_windows(None) == []  # no data at all: the page says "no data" instead
+    assert thin_windows(120) == ["5m", "30m", "1h", "2h", "6h", "1d", "3d"]
+    assert thin_windows(400) == ["30m", "1h", "2h", "6h", "1d", "3d"]
+    assert thin_windows(2 * 86400) == ["3d"]
+    assert thin_windows(3 * 86400) == []

@@ -93,6 +93,7 @@ def test_p95_on_the_page_matches_the_raw_latencies_of_replayed_traffic(
             page_p95_s = float(card.value.removesuffix(" ms").replace(",", "")) / 1000
             availability = next(m for m in at.metric if m.label == "availability")
             table = next(d.value for d in at.dataframe if "objective" in d.value.columns)
+            thin = [w.value for w in at.warning if "of request history" in w.value]
     finally:
         runtime.close()
     ranked = sorted(raw_s)
@@ -103,6 +104,9 @@ def test_p95_on_the_page_matches_the_raw_latencies_of_replayed_traffic(
     rows = table.set_index("objective")
     assert rows.loc["availability", "state"] == "green" and rows.loc["availability", "burn 1h"] == 0.0
     assert rows.loc["faithfulness", "state"] == "unknown"  # no eval run on the live version yet
+    # Seconds of history: every window but perhaps the shortest is longer than the data, and the page says so.
+    assert thin and "of request history" in thin[0] and "5m, 30m, 1h, 2h, 6h, 1d, 3d" in thin[0]
+    assert "30-day error budget" in thin[0]
 
 
 def test_prometheus_stopped_gives_a_banner_not_a_traceback(

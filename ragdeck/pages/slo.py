@@ -9,6 +9,7 @@ import streamlit as st
 
 from ragdeck.charts.slo import burn_rate_bars, sli_series
 from ragdeck.console.answering.costs import PriceTable
+from ragdeck.console.interfaces import MetricsQuery
 from ragdeck.console.retrieval.collections import live_version
 from ragdeck.console.settings import Settings
 from ragdeck.console.slo.components import (
@@ -18,7 +19,13 @@ from ragdeck.console.slo.components import (
     cost_from_prometheus,
     cost_from_samples,
 )
-from ragdeck.console.slo.live import series_promql, slo_from_prometheus, slo_from_samples
+from ragdeck.console.slo.live import (
+    data_span_s,
+    series_promql,
+    slo_from_prometheus,
+    slo_from_samples,
+    thin_windows,
+)
 from ragdeck.console.slo.objectives import (
     SloStatus,
     SloTargets,
@@ -105,6 +112,25 @@ def evaluate() -> tuple[list[SloStatus], str]:
     ), f"the RAG API's /metrics at {admin.shown_url}"
 
 
+def thin_data_warning(query: MetricsQuery) -> None:
+    """Say which burn-rate windows (and the budget's period) are longer than the history Prometheus has."""
+    try:
+        span = data_span_s(query, time.time())
+    except RagdeckError:
+        return
+    thin = thin_windows(span)
+    if span is None or not thin:
+        return
+    hours, minutes = span / 3600, span / 60
+    held = "under a minute" if span < 60 else f"{minutes:.0f} min" if span < 3600 else f"{hours:.1f} h"
+    st.warning(
+        f"Prometheus holds {held} of request history: the burn rates over {', '.join(thin)} and the "
+        f"{targets.period_days:g}-day error budget are computed from those {held} alone, not full windows. "
+        "Read them as early estimates until the history is as long as the window.",
+        icon="⏳",
+    )
+
+
 @st.fragment(run_every=refresh or None)
 def panel() -> None:
     """Cards, table, burn rates and the SLIs over time."""
@@ -114,6 +140,8 @@ def panel() -> None:
         st.warning(str(exc), icon="ℹ️")
         return
     st.caption(f"Source: {source} · {time.strftime('%H:%M:%S', time.gmtime())} UTC")
+    if query is not None and source.startswith("Prometheus"):
+        thin_data_warning(query)
     if query is None:
         st.info(
             "Values since the API process started, without history: set PROMETHEUS_URL for error budgets, "

@@ -14,7 +14,14 @@ from collections.abc import Mapping, Sequence
 
 from ragdeck.console.interfaces import MetricsQuery
 from ragdeck.console.online.panel import histogram_quantile
-from ragdeck.console.slo.objectives import WINDOWS, SloStatus, SloTargets, quality_status, ratio_status
+from ragdeck.console.slo.objectives import (
+    WINDOW_SECONDS,
+    WINDOWS,
+    SloStatus,
+    SloTargets,
+    quality_status,
+    ratio_status,
+)
 from ragdeck.services.types import MetricSample, RunRow
 
 RETRIEVAL = "rag_retrieval_rerank_seconds"
@@ -89,6 +96,24 @@ def _latency_status(
         period_bad_ratio=period_bad,
         note=note,
     )
+
+
+def data_span_s(query: MetricsQuery, now: float) -> float | None:
+    """Seconds of request history Prometheus holds (up to the longest burn-rate window): from the first
+    sample of ``rag_requests_total`` it has to ``now``, at 15-second resolution (0 when it has less than
+    that); None when it has none."""
+    longest = WINDOWS[-1]
+    first = _scalar(query, f"min(min_over_time(timestamp(rag_requests_total)[{longest}:15s]))")
+    if first is None:
+        return 0.0 if _scalar(query, "count(rag_requests_total)") else None
+    return max(0.0, now - first)
+
+
+def thin_windows(span_s: float | None) -> list[str]:
+    """The burn-rate windows longer than the data there is: their rates are computed from that data only."""
+    if span_s is None:
+        return []
+    return [w for w in WINDOWS if WINDOW_SECONDS[w] > span_s + 60]  # one scrape step of slack
 
 
 def slo_from_prometheus(
