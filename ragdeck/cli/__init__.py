@@ -3,6 +3,7 @@
 One module per command group, each registered with ``app`` below (``ragdeck --help`` lists them so):
 
 - ``ingest``      ``ragdeck ingest``, ``ragdeck demo``: chunk, embed and index a corpus (or the demo one)
+- ``imports``     ``ragdeck import beir | trec | hf | csv``: a test collection and its eval set in one step
 - ``retrieval``   ``ragdeck search``, and the retrieval-mode options ``search`` and ``eval`` share
 - ``stack``       ``ragdeck collections``, ``ragdeck stack``: what the stack holds, how its parts are
 - ``collection``  ``ragdeck collection delete``: a collection deleted by hand (operators, audited)
@@ -39,6 +40,7 @@ from ragdeck.cli import (
     eval,
     evalset,
     hnsw,
+    imports,
     index,
     ingest,
     llm,
@@ -72,6 +74,7 @@ app.add_typer(index.app, name="index")
 app.add_typer(collection.app, name="collection")
 app.add_typer(audit.app, name="audit")
 app.add_typer(hnsw.app, name="hnsw")
+app.add_typer(imports.app, name="import")
 app.command("eval")(eval.eval_cmd)
 app.command("compare")(compare.compare_cmd)
 app.command("replay")(replay.replay_cmd)
