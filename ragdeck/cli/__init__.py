@@ -25,6 +25,7 @@ and beside them ``local`` (the local LLM and Prometheus that ``console`` and ``a
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import sys
 
@@ -80,12 +81,25 @@ app.command("compare")(compare.compare_cmd)
 app.command("replay")(replay.replay_cmd)
 
 
+HELP_WIDTH_PIPED = 120  # --help written to a pipe or a file: wide enough that no option name is cut
+
+
+def help_width() -> None:
+    """``--help`` wraps to the terminal's width; piped (no terminal, neither COLUMNS nor TERMINAL_WIDTH set)
+    it is ``HELP_WIDTH_PIPED`` wide instead of rich's 80 columns, which cut option names short."""
+    if not sys.stdout.isatty() and not os.environ.get("COLUMNS") and not os.environ.get("TERMINAL_WIDTH"):
+        from typer import rich_utils  # typer reads it when it draws help
+
+        rich_utils.MAX_WIDTH = HELP_WIDTH_PIPED
+
+
 def main() -> None:
     """Entry point: user mistakes print one line and exit 1; bugs keep their traceback.
 
     SIGTERM unwinds like Ctrl+C, so what a command started (the local LLM server) is stopped too.
     """
     signal.signal(signal.SIGTERM, exit_on_sigterm)
+    help_width()
     install_log_redaction()  # no password, token or key in any log line or error
     with contextlib.suppress(ConfigError, ValidationError):  # bad settings: the command reading them says so
         remember_secrets(Settings().secret_values())
