@@ -1,9 +1,9 @@
 """Optional parts of ragdeck: imported only when their setting is on, with an error naming the extra.
 
-``ragdeck[redis]`` (``REDIS_URL``), ``ragdeck[otel]`` (``OTEL_EXPORTER_OTLP_ENDPOINT``) and ``ragdeck[llm]``
+``ragdeck[redis]`` (``REDIS_URL``), ``ragdeck[otel]`` (``OTEL_EXPORTER_OTLP_ENDPOINT``), ``ragdeck[llm]``
 (the local llama.cpp server) and ``ragdeck[datasets]`` (``ragdeck import hf``) are extras: a plain
-``pip install ragdeck`` starts without them, and turning a
-part on without its extra raises ``ConfigError`` saying what to install.
+``pip install ragdeck`` starts without them, and turning a part on without its extra raises an error
+saying what to install (``ConfigError`` for a setting, ``InputError`` for a command's input).
 """
 
 from __future__ import annotations
