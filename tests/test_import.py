@@ -200,3 +200,13 @@ def test_a_repeated_judgement_in_a_table_names_both_rows(tmp_path: Path) -> None
     with pytest.raises(InputError, match=r"qrels.csv, line 9: second judgement of 'storage' for query 'q1' "
                        r"\(first at .*qrels.csv, line 2\)"):  # fmt: skip
         read_tables(files["corpus"], files["queries"], files["qrels"], fields)
+
+
+def test_ingest_names_the_empty_documents_it_leaves_out(tmp_path: Path) -> None:
+    from ragdeck.console.ingest.chunking import ChunkingConfig
+    from ragdeck.console.ingest.pipeline import prepare_chunks
+
+    documents = read_beir(write_beir(tmp_path / "mini")).documents
+    count, chunks, _, empty = prepare_chunks(documents, ChunkingConfig())
+    assert count == 5 and empty == [EMPTY_DOC]
+    assert {c.doc_id for c in chunks} == {"storage", "install", "cpu", "models"}
