@@ -212,7 +212,7 @@ def hf_cmd(
     batch_size: BatchSize = None,
     as_json: Json = False,
 ) -> None:
-    """Import a Hugging Face dataset (needs ragdeck[datasets])."""
+    """Import a Hugging Face dataset saved with save_to_disk (needs the extra named datasets)."""
     fields = FieldMap(doc_id, title, text, query_id, query_text, qrels_query, qrels_doc, qrels_grade)
     chunks = _chunks(min_chars, max_chars, overlap, prefix_title)
 
