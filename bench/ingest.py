@@ -40,7 +40,7 @@ def main() -> None:
 
     embedder = LocalEmbedder(batch_size=args.batch_size)
     model = embedder.model  # the raw SentenceTransformer: the baseline
-    _, chunks, _ = prepare_chunks(args.corpus, ChunkingConfig())
+    _, chunks, _, _ = prepare_chunks(args.corpus, ChunkingConfig())
     texts = [c.text for c in chunks]
     model.encode(texts[:64], batch_size=args.batch_size)  # warm-up
 

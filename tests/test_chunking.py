@@ -408,7 +408,7 @@ def test_payload_and_chunk_documents() -> None:
     assert [c.chunk_id for c in chunks] == ["a#one:0", "b#top:0"]
     assert chunks[0].payload() == {
         "chunk_id": "a#one:0", "doc_id": "a", "title": "One", "section": "", "ordinal": 0,
-        "text": "One\n\n# One\n\nFirst.", "body": "# One\n\nFirst.", "start": 0, "end": 13, "source": "a.md",
+        "text": "# One\n\nFirst.", "body": "# One\n\nFirst.", "start": 0, "end": 13, "source": "a.md",
     }  # fmt: skip
 
 
@@ -426,3 +426,20 @@ def test_demo_corpus_chunks_hold_the_rules() -> None:
     assert len({c.chunk_id for c in chunks}) == len(chunks)
     for d in docs:
         check_invariants(d.text, config, [c for c in chunks if c.doc_id == d.doc_id])
+
+
+def test_the_title_appears_once_when_the_body_opens_with_it() -> None:
+    from ragdeck.console.ingest.documents import Document
+
+    body = "Cheese making is an old craft of turning milk into something that keeps. " * 30
+    doc = Document("cheese", "Cheese making", f"# Cheese making\n\n{body}\n\n## Aging\n\n{body}", "cheese.md")
+    chunks = chunk_document(doc)
+    first = chunks[0]
+    assert first.text.startswith("# Cheese making\n\n")  # the heading stays in the body, the prefix goes
+    assert first.text.count("Cheese making\n") == 1
+    aging = next(c for c in chunks if c.body.startswith("## Aging"))
+    assert aging.text.startswith("Cheese making > Aging\n\n## Aging")  # the section path stays whole
+    later = [c for c in chunks if not c.body.lstrip().startswith("#")]
+    assert later and all(c.text.startswith("Cheese making") for c in later)  # a prefix where none repeats
+    plain = chunk_document(Document("p", "Cheese making", f"Cheese making\n{body}", "p.txt"))
+    assert not plain[0].text.startswith("Cheese making\n\nCheese making")

@@ -153,3 +153,28 @@ def test_ingest_refuses_a_fifo_and_a_bad_alias_before_any_work(
     assert_one_line_error(code, err, "invalid alias name 'bad alias!'")
     assert "Chunking" not in err and "Embedding" not in err  # refused before the progress bars began
     assert not (data_dir / "qdrant" / "collections" / "x").exists()
+
+
+def test_help_is_whole_when_piped() -> None:
+    """``ragdeck eval --help | less``: every option name and every help text whole, nothing cut with '…'."""
+    import re
+
+    import typer
+
+    from ragdeck.cli import app
+
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "TERMINAL_WIDTH")}
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "ragdeck"), "eval", "--help"],
+        capture_output=True, text=True, timeout=120, env=env,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "…" not in done.stdout
+    flat = re.sub(r"\s+", " ", re.sub(r"[│╭╮╰╯─]", " ", done.stdout))
+    command = typer.main.get_command(app).commands["eval"]  # type: ignore[attr-defined]
+    params = [p for p in command.params if p.opts[0].startswith("-")]
+    assert len(params) > 15
+    for param in params:
+        for name in (*param.opts, *param.secondary_opts):
+            assert re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", flat), name
+        assert re.sub(r"\s+", " ", param.help or "") in flat, param.help

@@ -32,7 +32,12 @@ NOT_IMPORTED = {
     "rouge-score": "Ragas' RougeScore imports it when the offline judge runs",
 }
 # Extras whose modules ragdeck imports lazily, and the setting that turns each on.
-OPTIONAL_EXTRAS = {"redis": "REDIS_URL", "otel": "OTEL_EXPORTER_OTLP_ENDPOINT", "llm": "the local LLM"}
+OPTIONAL_EXTRAS = {
+    "redis": "REDIS_URL",
+    "otel": "OTEL_EXPORTER_OTLP_ENDPOINT",
+    "llm": "the local LLM",
+    "datasets": "ragdeck import hf",
+}
 
 
 def canonical(name: str) -> str:
@@ -186,6 +191,15 @@ def test_missing_otlp_exporter_names_the_extra(monkeypatch: pytest.MonkeyPatch) 
         ConfigError, match=r"OTEL_EXPORTER_OTLP_ENDPOINT is set .*pip install 'ragdeck\[otel\]'"
     ):
         otlp_exporter_module()
+
+
+def test_missing_datasets_names_the_extra(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from ragdeck.console.imports.hf import read_datasets
+    from ragdeck.errors import InputError
+
+    monkeypatch.setitem(sys.modules, "datasets", None)  # `import datasets` now raises ImportError
+    with pytest.raises(InputError, match=r"needs the datasets package .*pip install 'ragdeck\[datasets\]'"):
+        read_datasets(tmp_path)
 
 
 def test_memory_stores_need_no_redis(monkeypatch: pytest.MonkeyPatch) -> None:

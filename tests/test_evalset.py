@@ -360,3 +360,30 @@ def test_validate_against_a_collection_checks_chunk_and_document_ids() -> None:
     evalset.records[1].gold_spans = [GoldSpan("elsewhere", 0, 5)]
     spans = validate(evalset, known_ids | {"storage#on-disk-layout:1", "rules#t:3", "basics"})
     assert [(p.line, p.field) for p in spans] == [(2, "gold_spans[0].doc_id")]
+
+
+def test_graded_gold_aliases_are_read_as_relevance() -> None:
+    from ragdeck.console.evalsets.model import parse_record
+
+    for alias in ("gold_grades", "qrels", "relevance_judgments"):
+        record, problems = parse_record({"question": "Why?", alias: {"d1": 2, "d2": 1, "d3": 0}}, line=3)
+        assert problems == [], alias
+        assert record is not None
+        assert record.gold_context_ids == ["d1", "d2"]  # the ids graded 1 or more, in the order given
+        assert record.relevance == {"d1": 2, "d2": 1, "d3": 0}
+    _, twice = parse_record({"question": "Why?", "gold_grades": {"d1": 1}, "relevance": {"d1": 1}}, line=4)
+    assert [(p.line, p.field) for p in twice] == [(4, "gold_grades")]
+    assert "graded gold given twice" in twice[0].message
+
+
+def test_unknown_fields_say_what_they_probably_mean() -> None:
+    from ragdeck.console.evalsets.model import FIELDS, parse_record
+
+    _, problems = parse_record({"question": "Why?", "gold_context_ids": ["d1"], "answer": "x", "tagz": []}, 7)
+    by_field = {p.field: p for p in problems}
+    assert set(by_field) == {"answer", "tagz"}
+    assert "did you mean 'reference_answer'?" in by_field["answer"].message
+    assert "did you mean 'tags'?" in by_field["tagz"].message
+    assert all(by_field["answer"].line == 7 and name in by_field["answer"].message for name in FIELDS)
+    _, far = parse_record({"question": "Why?", "gold_context_ids": ["d1"], "zzz": 1})
+    assert "did you mean" not in far[0].message and "known fields: id, question" in far[0].message

@@ -608,3 +608,29 @@ def test_fuzz_qrels_with_random_lines(
     except InputError:
         return  # an id the qrels format cannot hold (never from a qrels file; a question is free text)
     assert read_qrels(out, written_queries).content_hash() == evalset.content_hash()
+
+
+def test_a_qrels_problem_names_the_qrels_file_and_the_judgement_line(tmp_path: Path) -> None:
+    """Gold the collection lacks, in a qrels set: the qrels file and the line of that judgement, not the
+    query's line in the queries file."""
+    qrels = tmp_path / "set.qrels"
+    qrels.write_text("7 0 d1 1\n7 0 d2 2\n8 0 d9 1\n8 0 d1 1\n")
+    (tmp_path / "set.queries.tsv").write_text("8\tsecond question\n7\tfirst question\n")
+    evalset = read_qrels(qrels)
+    assert evalset.file == str(qrels)
+    problems = validate(evalset, known_docs={"d1", "d2"})
+    assert [(p.line, p.field) for p in problems] == [(3, "gold_context_ids[0]")]
+    assert "'d9'" in problems[0].message
+
+
+def test_an_unknown_csv_column_says_what_it_probably_means(tmp_path: Path) -> None:
+    path = tmp_path / "set.csv"
+    path.write_text("question,gold_ids,reference_answer\nWhy?,d1,because\n")
+    with pytest.raises(EvalSetProblems) as info:
+        read_csv(path)
+    text = str(info.value)
+    assert (
+        str(path) in text
+        and "line 1, field 'gold_ids'" in text
+        and "did you mean 'gold_context_ids'?" in text
+    )

@@ -3,6 +3,7 @@
 One module per command group, each registered with ``app`` below (``ragdeck --help`` lists them so):
 
 - ``ingest``      ``ragdeck ingest``, ``ragdeck demo``: chunk, embed and index a corpus (or the demo one)
+- ``imports``     ``ragdeck import beir | trec | hf | csv``: a test collection and its eval set in one step
 - ``retrieval``   ``ragdeck search``, and the retrieval-mode options ``search`` and ``eval`` share
 - ``stack``       ``ragdeck collections``, ``ragdeck stack``: what the stack holds, how its parts are
 - ``collection``  ``ragdeck collection delete``: a collection deleted by hand (operators, audited)
@@ -24,6 +25,7 @@ and beside them ``local`` (the local LLM and Prometheus that ``console`` and ``a
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import sys
 
@@ -39,6 +41,7 @@ from ragdeck.cli import (
     eval,
     evalset,
     hnsw,
+    imports,
     index,
     ingest,
     llm,
@@ -72,9 +75,22 @@ app.add_typer(index.app, name="index")
 app.add_typer(collection.app, name="collection")
 app.add_typer(audit.app, name="audit")
 app.add_typer(hnsw.app, name="hnsw")
+app.add_typer(imports.app, name="import")
 app.command("eval")(eval.eval_cmd)
 app.command("compare")(compare.compare_cmd)
 app.command("replay")(replay.replay_cmd)
+
+
+HELP_WIDTH_PIPED = 120  # --help written to a pipe or a file: wide enough that no option name is cut
+
+
+def help_width() -> None:
+    """``--help`` wraps to the terminal's width; piped (no terminal, neither COLUMNS nor TERMINAL_WIDTH set)
+    it is ``HELP_WIDTH_PIPED`` wide instead of rich's 80 columns, which cut option names short."""
+    if not sys.stdout.isatty() and not os.environ.get("COLUMNS") and not os.environ.get("TERMINAL_WIDTH"):
+        from typer import rich_utils  # typer reads it when it draws help
+
+        rich_utils.MAX_WIDTH = HELP_WIDTH_PIPED
 
 
 def main() -> None:
@@ -83,6 +99,7 @@ def main() -> None:
     SIGTERM unwinds like Ctrl+C, so what a command started (the local LLM server) is stopped too.
     """
     signal.signal(signal.SIGTERM, exit_on_sigterm)
+    help_width()
     install_log_redaction()  # no password, token or key in any log line or error
     with contextlib.suppress(ConfigError, ValidationError):  # bad settings: the command reading them says so
         remember_secrets(Settings().secret_values())

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
@@ -14,14 +14,24 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from ragdeck.cli.common import JsonOpt, err, open_stack, out
 from ragdeck.console import audit
+from ragdeck.console.ingest.chunking import ChunkingConfig
 from ragdeck.console.ingest.demo import ensure_demo
+from ragdeck.console.ingest.documents import Document
 from ragdeck.console.ingest.pipeline import IngestReport, chunking_from, hnsw_from, ingest
 from ragdeck.console.roles import cli_user, require
 from ragdeck.console.settings import Settings
 from ragdeck.console.wiring import Stack, build_audit_log, build_ingest_journal
 from ragdeck.errors import InputError
+from ragdeck.services.types import HnswConfig
 
-STAGE_LABELS = {"chunk": "Chunking", "embed": "Embedding", "index": "Indexing"}
+STAGE_LABELS = {
+    "read": "Reading",
+    "chunk": "Chunking",
+    "embed": "Embedding",
+    "index": "Indexing",
+    "evalset": "Eval set",
+}
+LISTED = 10  # ids spelled out in a report line; --json lists all
 
 
 @contextmanager
@@ -64,13 +74,29 @@ def plain_progress() -> Callable[[str, int, int], None]:
     return update
 
 
+def listed(ids: list[str], limit: int = LISTED) -> str:
+    """The first ``limit`` ids, comma-separated, and how many more there are."""
+    more = f" ... and {len(ids) - limit} more" if len(ids) > limit else ""
+    return ", ".join(ids[:limit]) + more
+
+
 def print_report(report: IngestReport) -> None:
     redacted = ", ".join(f"{k} {v}" for k, v in sorted(report.redactions.items())) or "nothing"
     target = f" (alias {report.alias} -> {report.collection})" if report.alias else ""
+    indexed = report.documents - len(report.empty_documents)
     out.print(
-        f"Indexed {report.documents} documents as {report.chunks} chunks into {report.collection}{target} "
-        f"in {report.seconds['total']:.1f} s ({report.chunks_per_second:.0f} chunks/s). Redacted: {redacted}."
+        f"Indexed {indexed} documents as {report.chunks} chunks into {report.collection}{target} "
+        f"in {report.seconds['total']:.1f} s ({report.chunks_per_second:.0f} chunks/s). "
+        f"Redacted: {redacted}.",
+        highlight=False,
     )
+    if report.empty_documents:
+        out.print(
+            f"Not indexed: {len(report.empty_documents)} empty documents (no text): "
+            f"{listed(report.empty_documents)}",
+            highlight=False,
+            markup=False,
+        )
 
 
 def say_cleared(report: IngestReport) -> None:
@@ -113,31 +139,57 @@ def ingest_cmd(
     hnsw = hnsw_from(settings, m=m, ef_construct=ef_construct)
     if not path.exists():
         raise InputError(f"{path} does not exist: give a folder, a .md/.txt file or a BEIR corpus.jsonl")
-    user = cli_user(settings)
-    if alias:  # moving an alias is an index operation: operators only, audited (ragdeck index swap gates it)
-        require(user, "ingest.alias", target=alias, log=build_audit_log(settings))
+    check_alias_role(settings, alias)
     with open_stack() as stack, progress_bar() as progress:
-        report = ingest(
-            path,
-            stack.store,
-            stack.embedder,
-            collection=collection,
-            alias=alias,
-            chunking=chunking,
-            hnsw=hnsw,
-            append=append,
-            batch_size=batch_size or settings.embed_batch_size,
+        report = run_ingest(
+            stack, path, collection, alias, chunking, hnsw, append=append, batch_size=batch_size,
             progress=progress,
-            journal=build_ingest_journal(stack.settings),
-        )
-    say_cleared(report)
-    if alias:
-        before, after = {"collection": report.alias_before}, {"collection": collection}
-        audit.record(user, "ingest.alias", alias, before, after, log=build_audit_log(settings))
+        )  # fmt: skip
     if as_json:
         out.print_json(data={**asdict(report), "chunks_per_second": report.chunks_per_second})
     else:
         print_report(report)
+
+
+def check_alias_role(settings: Settings, alias: str | None) -> None:
+    """Moving an alias is an index operation: operators only, audited (``ragdeck index swap`` gates it)."""
+    if alias:
+        require(cli_user(settings), "ingest.alias", target=alias, log=build_audit_log(settings))
+
+
+def run_ingest(
+    stack: Stack,
+    source: Path | Sequence[Document],
+    collection: str,
+    alias: str | None,
+    chunking: ChunkingConfig,
+    hnsw: HnswConfig,
+    *,
+    append: bool = False,
+    batch_size: int | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> IngestReport:
+    """The ingest pipeline with the stack's journal (a killed ingest's partial is cleared, and said so) and
+    the alias move audited; ``check_alias_role`` first."""
+    settings = stack.settings
+    report = ingest(
+        source,
+        stack.store,
+        stack.embedder,
+        collection=collection,
+        alias=alias,
+        chunking=chunking,
+        hnsw=hnsw,
+        append=append,
+        batch_size=batch_size or settings.embed_batch_size,
+        progress=progress,
+        journal=build_ingest_journal(settings),
+    )
+    say_cleared(report)
+    if alias:
+        before, after = {"collection": report.alias_before}, {"collection": collection}
+        audit.record(cli_user(settings), "ingest.alias", alias, before, after, log=build_audit_log(settings))
+    return report
 
 
 def build_demo(stack: Stack) -> None:

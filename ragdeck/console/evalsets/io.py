@@ -27,6 +27,7 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
+from ragdeck.console.evalsets.fields import did_you_mean
 from ragdeck.console.evalsets.model import (
     EvalRecord,
     EvalSet,
@@ -51,7 +52,9 @@ __all__ = [
     "read_any",
     "read_csv",
     "read_jsonl",
+    "read_judgements",
     "read_qrels",
+    "read_queries",
     "validate",
     "write_any",
     "write_csv",
@@ -115,12 +118,25 @@ def _finish(
     problems: list[Problem],
     meta: dict,
     source: str | None = None,
+    record_lines: list[int] | None = None,
+    gold_lines: dict[tuple[str, str], int] | None = None,
 ) -> EvalSet:
+    """The set read, or EvalSetProblems. ``lines`` locate the records for ``cross_problems`` (in ``source``
+    when it is another file); ``record_lines`` / ``gold_lines`` locate them in ``path`` itself for later
+    checks (a qrels set: each query's first judgement, and each judgement's own line)."""
     problems = problems + cross_problems(records, lines, source)
     if problems:
         raise EvalSetProblems(problems, str(path))
-    source_lines = {r.id: line for r, line in zip(records, lines, strict=True)}
-    return EvalSet(name=path.stem, records=records, meta=meta, source_lines=source_lines)
+    at = record_lines if record_lines is not None else lines
+    source_lines = {r.id: line for r, line in zip(records, at, strict=True)}
+    return EvalSet(
+        name=path.stem,
+        records=records,
+        meta=meta,
+        source_lines=source_lines,
+        gold_lines=gold_lines or {},
+        file=str(path),
+    )
 
 
 def _has_grades(record: EvalRecord) -> bool:
@@ -216,7 +232,10 @@ def _csv_header(line: int, row: list[str], problems: list[Problem]) -> list[str]
     expected = ",".join(CSV_COLUMNS[:3]) + " (optional: id, tags)"
     for i, name in enumerate(columns):
         if name not in CSV_COLUMNS:
-            problems.append(Problem(line, name or f"column {i + 1}", f"unknown column; expected {expected}"))
+            guess = did_you_mean(name, CSV_COLUMNS) if name else None
+            hint = f"did you mean '{guess}'? " if guess else ""
+            message = f"unknown column; {hint}expected {expected}"
+            problems.append(Problem(line, name or f"column {i + 1}", message))
         elif name in columns[:i]:
             problems.append(Problem(line, name, "column appears twice"))
     for name in _CSV_REQUIRED:
@@ -419,6 +438,7 @@ def read_qrels(
     questions = _read_queries(queries_path, problems)
     records: list[EvalRecord] = []
     lines: list[int] = []
+    first_lines: list[int] = []
     for qid, items in judged.items():
         first_line = items[0][2]
         if qid not in questions:
@@ -435,6 +455,7 @@ def read_qrels(
         question, line = questions[qid]
         records.append(EvalRecord(id=qid, question=question, gold_context_ids=gold, relevance=relevance))
         lines.append(line)
+        first_lines.append(first_line)
     unjudged = [(qid, line) for qid, (_, line) in questions.items() if qid not in judged]
     if not skip_unjudged:
         for qid, line in unjudged:
@@ -445,7 +466,29 @@ def read_qrels(
     meta = {"format": "qrels", "queries": queries_path.name, "unjudged_queries": len(unjudged)}
     if not judged and not problems:
         problems.append(Problem(None, "", "no judgements: the qrels file is empty"))
-    return _finish(path, records, lines, problems, meta, source=queries_path.name)
+    gold_lines = {(qid, docid): line for qid, items in judged.items() for docid, _, line in items}
+    source = queries_path.name
+    return _finish(path, records, lines, problems, meta, source, first_lines, gold_lines)
+
+
+def read_queries(path: Path | str) -> dict[str, tuple[str, int]]:
+    """qid -> (question, line) of a queries file (TSV ``qid<TAB>question`` or BEIR ``{"_id", "text"}``
+    JSONL); EvalSetProblems listing every bad line."""
+    problems: list[Problem] = []
+    queries = _read_queries(Path(path), problems)
+    if problems:
+        raise EvalSetProblems(problems, str(path))
+    return queries
+
+
+def read_judgements(path: Path | str) -> dict[str, list[tuple[str, int, int]]]:
+    """qid -> [(docid, grade, line)] of TREC (``qid 0 docid grade``) or BEIR (``query-id corpus-id score``)
+    qrels, in file order; EvalSetProblems listing every bad line."""
+    problems: list[Problem] = []
+    judged = _read_judgements(Path(path), problems)
+    if problems:
+        raise EvalSetProblems(problems, str(path))
+    return judged
 
 
 def write_qrels(evalset: EvalSet, path: Path | str, queries_path: Path | str | None = None) -> Path:

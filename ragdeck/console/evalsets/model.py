@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ragdeck.console.evalsets.fields import RELEVANCE_ALIASES, unknown_field_message
 from ragdeck.errors import InputError
 from ragdeck.services.text import json_type_name, normalize_question
 
@@ -129,12 +130,17 @@ class EvalRecord:
 @dataclass
 class EvalSet:
     """A named list of eval records. ``meta`` holds what a file or publisher adds (format, annotators, ...);
-    ``source_lines`` maps record ids to the line they were read from (for messages; not compared)."""
+    ``source_lines`` maps record ids to the line they were read from, ``gold_lines`` (record id, gold id) to
+    the line of that judgement where a file has one per line (qrels); ``file`` is the file read. All three
+    are for messages and not compared."""
 
     name: str
     records: list[EvalRecord]
     meta: dict[str, Any] = field(default_factory=dict)
     source_lines: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
+    # (record id, gold id) -> the line judging it, when each judgement has its own line (TREC qrels).
+    gold_lines: dict[tuple[str, str], int] = field(default_factory=dict, compare=False, repr=False)
+    file: str | None = field(default=None, compare=False, repr=False)  # the file it was read from
 
     def content_hash(self) -> str:
         """sha256 (64 hex digits) of the records' canonical JSON.
@@ -362,20 +368,28 @@ def parse_record(obj: object, line: int | None = None) -> tuple[EvalRecord | Non
     ids), ``id`` (string or integer; when absent, ``stable_id(question)``), optional ``reference_answer``,
     ``gold_spans`` (``{"doc_id", "start", "end", "chunk_id"?}``, 0 <= start < end), ``relevance`` (id ->
     grade >= 0; grade >= 1 only for gold ids, 0 only for others) and ``tags``. Ids are non-blank without
-    outer whitespace. Unknown fields are problems. Returns the record (None when ``obj`` is not an object;
+    outer whitespace. ``relevance`` may be named ``gold_grades``, ``qrels``,
+    ``relevance_judgments`` or ``grades``; without ``gold_context_ids``, the ids it grades 1 or more are the
+    gold ids (in its order). Unknown fields are problems, with a "did you mean" hint and the known fields.
+    Returns the record (None when ``obj`` is not an object;
     otherwise built from the fields that could be read) and every problem found.
     """
     check = _Checker(line)
     if not isinstance(obj, dict):
         check.bad("", f"expected a JSON object, got {json_type_name(obj)}")
         return None, check.problems
-    for key in obj:
-        if key not in FIELDS:
-            check.bad(str(key), f"unknown field; expected {', '.join(FIELDS)}")
+    obj = _resolve_aliases(obj, check)
     question = check.text(obj, "question", required=True)
-    if "gold_context_ids" not in obj:
-        check.bad("gold_context_ids", "missing: list the gold chunk or document ids")
-        gold: list[str] = []
+    derived = "gold_context_ids" not in obj and isinstance(obj.get("relevance"), dict)
+    if derived:  # graded gold alone: the ids of grade >= 1 are the gold ids, in the order given
+        grades = obj["relevance"]
+        gold = [k for k, v in grades.items() if isinstance(v, int) and not isinstance(v, bool) and v >= 1]
+        if not gold:
+            check.bad("relevance", "no id of grade 1 or more: a question needs at least one relevant id")
+    elif "gold_context_ids" not in obj:
+        message = "missing: list the gold chunk or document ids (or grade them in relevance)"
+        check.bad("gold_context_ids", message)
+        gold = []
     else:
         gold = check.ids(obj["gold_context_ids"], "gold_context_ids")
         if isinstance(obj["gold_context_ids"], list) and not obj["gold_context_ids"]:
@@ -398,6 +412,25 @@ def parse_record(obj: object, line: int | None = None) -> tuple[EvalRecord | Non
         tags=check.strings(obj["tags"], "tags") if "tags" in obj else [],
     )
     return record, check.problems
+
+
+def _resolve_aliases(obj: dict[str, Any], check: _Checker) -> dict[str, Any]:
+    """``obj`` with an alias of ``relevance`` (``gold_grades``, ``qrels``, ...) read as ``relevance``; unknown
+    fields reported with a "did you mean" hint and the known fields."""
+    resolved: dict[str, Any] = {}
+    aliases = [k for k in obj if k in RELEVANCE_ALIASES]
+    for key, value in obj.items():
+        if key in FIELDS:
+            resolved[key] = value
+        elif key in RELEVANCE_ALIASES:
+            if "relevance" in obj or len(aliases) > 1:
+                names = ", ".join(repr(a) for a in (["relevance"] if "relevance" in obj else []) + aliases)
+                check.bad(str(key), f"graded gold given twice ({names}): keep one, named 'relevance'")
+            else:
+                resolved["relevance"] = value
+        else:
+            check.bad(str(key), unknown_field_message(str(key), FIELDS))
+    return resolved
 
 
 def cross_problems(
@@ -492,5 +525,5 @@ def validate(
                 named.append((f"gold_spans[{i}].chunk_id", span.chunk_id, "gold"))
         for name, gold_id, kind in named:
             if isinstance(gold_id, str) and (why := _unknown(gold_id, kind, known_ids, docs, where)):
-                problems.append(Problem(line, name, why))
+                problems.append(Problem(evalset.gold_lines.get((record.id, gold_id), line), name, why))
     return problems

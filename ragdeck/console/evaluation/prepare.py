@@ -60,7 +60,7 @@ def prepare_set(evalset: EvalSet, store: VectorSearch, collection: str) -> tuple
     problems = validate_set(evalset, known.chunk_ids, known.doc_ids, collection=collection)
     if problems and all(r.gold_spans for r in evalset.records):
         report = map_evalset(evalset, SpanIndex.from_store(store, collection))
-        mapped = replace(report.evalset, source_lines=evalset.source_lines)
+        mapped = replace(report.evalset, source_lines=evalset.source_lines, file=evalset.file)
         known = CollectionIds.of(mapped, store, collection)
         remaining = validate_set(mapped, known.chunk_ids, known.doc_ids, collection=collection)
         if report.complete and not remaining:
@@ -70,7 +70,7 @@ def prepare_set(evalset: EvalSet, store: VectorSearch, collection: str) -> tuple
             )
             return mapped, [note]
     if problems:
-        raise EvalSetProblems(problems, evalset.name)
+        raise EvalSetProblems(problems, evalset.file or evalset.name)
     return evalset, []
 
 

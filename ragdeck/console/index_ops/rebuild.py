@@ -252,7 +252,7 @@ class RebuildOps:
             if not corpus.exists():
                 raise InputError(f"corpus {corpus} of '{name}' is gone: clean the rebuild up instead")
             digest = corpus_hash(corpus)
-            _, chunks, redactions = prepare_chunks(corpus, ChunkingConfig(**spec["chunking"]), tick)
+            _, chunks, redactions, _ = prepare_chunks(corpus, ChunkingConfig(**spec["chunking"]), tick)
             if resume and store.collection_exists(name):
                 present = {p.id for p in store.iter_points(name)}
                 chunks = [c for c in chunks if c.chunk_id not in present]

@@ -313,7 +313,13 @@ def _pack(text: str, start: int, end: int, config: ChunkingConfig) -> list[tuple
 
 
 def _embedded_text(title: str, section: str, body: str, config: ChunkingConfig) -> str:
+    """``"{title} > {section}\\n\\n{body}"``; a title-only prefix is left out when the body opens with the
+    title (its ``#`` heading, or a first line equal to it), so the title appears once, not twice."""
     parts = [p for p, on in ((title, config.prefix_title), (section, config.prefix_section)) if on and p]
+    if parts == [title]:
+        first = body.lstrip().split("\n", 1)[0]
+        if _same(clean_heading(first.lstrip("#").rstrip().rstrip("#")), title):
+            parts = []
     return f"{' > '.join(parts)}\n\n{body}" if parts else body
 
 

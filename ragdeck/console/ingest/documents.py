@@ -27,7 +27,8 @@ class Chunk:
     """A piece of a document, with its span in the text that was chunked.
 
     ``body == document_text[start:end]``; ``text`` is what gets embedded:
-    ``"{title} > {section}\\n\\n{body}"`` (empty parts and disabled prefixes left out); ``ordinal`` is the
+    ``"{title} > {section}\\n\\n{body}"`` (empty parts and disabled prefixes left out, and a title-only prefix
+    when the body opens with the title, so the title appears once); ``ordinal`` is the
     position within its section (0-based).
     """
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from ragdeck.console.ingest import journal as ingest_journal
 from ragdeck.console.ingest.chunking import ChunkingConfig, chunk_document
-from ragdeck.console.ingest.documents import Chunk
+from ragdeck.console.ingest.documents import Chunk, Document
 from ragdeck.console.ingest.loaders import load_documents
 from ragdeck.console.ingest.ports import IngestJournal, IngestStore
 from ragdeck.console.ingest.redaction import redact
@@ -45,6 +45,7 @@ class IngestReport:
     appended: bool = False
     alias_before: str | None = None  # where the alias pointed when it moved (None: it did not exist)
     cleared_stale: dict[str, Any] | None = None  # the marker of a killed ingest whose partial was cleared
+    empty_documents: list[str] = field(default_factory=list)  # ids of documents with no text (not indexed)
 
     @property
     def chunks_per_second(self) -> float:
@@ -54,22 +55,28 @@ class IngestReport:
 
 
 def prepare_chunks(
-    path: Path, chunking: ChunkingConfig, progress: Progress | None = None
-) -> tuple[int, list[Chunk], dict[str, int]]:
-    """Load, redact and chunk every document under ``path``: (documents, chunks, redaction counts)."""
-    documents = load_documents(path)
+    source: Path | Sequence[Document], chunking: ChunkingConfig, progress: Progress | None = None
+) -> tuple[int, list[Chunk], dict[str, int], list[str]]:
+    """Load (when ``source`` is a path), redact and chunk every document: (documents, chunks, redaction
+    counts, ids of the documents with no text, which give no chunk and are not indexed)."""
+    documents = load_documents(source) if isinstance(source, Path | str) else list(source)
     redactions: Counter[str] = Counter()
     chunks: list[Chunk] = []
+    empty: list[str] = []
     for done, doc in enumerate(documents, start=1):
         cleaned = redact(doc.text)
         redactions.update(cleaned.counts)
         doc.text = cleaned.text
-        chunks.extend(chunk_document(doc, chunking))
+        found = chunk_document(doc, chunking)
+        if not found:
+            empty.append(doc.doc_id)
+        chunks.extend(found)
         if progress:
             progress("chunk", done, len(documents))
     if not chunks:
-        raise InputError(f"no text to index in {path}: every document is empty")
-    return len(documents), chunks, dict(redactions)
+        where = source if isinstance(source, Path | str) else "the corpus"
+        raise InputError(f"no text to index in {where}: every document is empty")
+    return len(documents), chunks, dict(redactions), empty
 
 
 def embed_and_upsert(
@@ -103,7 +110,7 @@ def embed_and_upsert(
 
 
 def ingest(
-    path: Path,
+    path: Path | Sequence[Document],
     store: IngestStore,
     embedder: Embedder,
     *,
@@ -116,7 +123,8 @@ def ingest(
     progress: Progress | None = None,
     journal: IngestJournal | None = None,
 ) -> IngestReport:
-    """Index the corpus at ``path`` into ``collection`` and, when given, point ``alias`` at it.
+    """Index the corpus at ``path`` (or the documents given) into ``collection`` and, when given, point
+    ``alias`` at it. Documents with no text give no chunk; the report lists them (``empty_documents``).
 
     The collection must not exist unless ``append`` is set (then its dimension must match the embedder).
     Names, the alias target and the HNSW settings are checked before any document is read or embedded.
@@ -141,7 +149,7 @@ def ingest(
             )
 
     started = time.perf_counter()
-    documents, chunks, redactions = prepare_chunks(path, chunking, progress)
+    documents, chunks, redactions, empty = prepare_chunks(path, chunking, progress)
     prepared = time.perf_counter()
 
     created = False
@@ -194,6 +202,7 @@ def ingest(
         appended=exists,
         alias_before=before,
         cleared_stale=stale,
+        empty_documents=empty,
         seconds={
             "prepare": prepared - started,
             "embed_upsert": embedded - prepared,
