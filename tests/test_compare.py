@@ -272,3 +272,28 @@ def test_compare_page_shows_statistics_scatter_and_regressions_and_refuses_other
     at.toggle(key="compare_any_version").set_value(True).run()
     at.selectbox[1].set_value("run-c").run()
     assert any("different versions of the eval set" in e.value for e in at.error)
+
+
+def test_the_forest_plot_colours_each_metric_by_its_holm_decision_with_a_legend() -> None:
+    from dataclasses import replace
+
+    from ragdeck.charts.ab import DECISION_COLOURS, diff_forest, pair_scatter
+
+    results_a, results_b = synthetic_pair(-0.15)
+    comparison = compare_runs(make_run("A"), results_a, make_run("B"), results_b)
+    worse = comparison.metrics[0]
+    # An interval clear of 0 whose Holm-adjusted p is not below alpha is "no difference", not red.
+    borderline = replace(worse, metric="borderline@10", low=-0.2, high=-0.01, p_value=0.03, p_holm=0.09)
+    better = replace(worse, metric="better@10", diff=0.1, low=0.05, high=0.15, p_holm=0.001)
+    assert [r.decision() for r in (worse, borderline, better)] == ["B worse", "no difference", "B better"]
+    figure = diff_forest(replace(comparison, metrics=[worse, borderline, better]))
+    traces = {t.name: list(t.y) for t in figure.data}
+    assert traces == {
+        "B better (Holm p < 0.05)": ["better@10"],
+        "no difference": ["borderline@10"],
+        "B worse (Holm p < 0.05)": [worse.metric],
+    }
+    assert [t.marker.color for t in figure.data] == list(DECISION_COLOURS.values())
+    assert all(t.showlegend for t in figure.data) and figure.layout.xaxis.title.text
+    names = [t.name for t in pair_scatter(comparison, worse.metric).data]
+    assert any(n.startswith("B loses") for n in names) and not any("losss" in n for n in names)

@@ -10,45 +10,51 @@ from datetime import UTC, datetime
 
 import plotly.graph_objects as go
 
-from ragdeck.console.evaluation.compare import Comparison
+from ragdeck.console.evaluation.compare import ALPHA, Comparison
 from ragdeck.console.online.panel import LiveFigures
 
 OUTCOME_COLOURS = {"win": "#2ca02c", "tie": "#7f7f7f", "loss": "#d62728"}
+OUTCOME_LABELS = {"win": "B wins", "tie": "ties", "loss": "B loses"}
 
 
-def diff_forest(comparison: Comparison) -> go.Figure:
-    """B − A per metric with its paired bootstrap 95 % interval; 0 marked (right of it: B better)."""
+DECISION_COLOURS = {"B better": "#2ca02c", "no difference": "#7f7f7f", "B worse": "#d62728"}
+
+
+def diff_forest(comparison: Comparison, alpha: float = ALPHA) -> go.Figure:
+    """B − A per metric with its paired bootstrap 95 % interval; 0 marked (right of it: B better). Each
+    point is coloured by the decision the Holm-adjusted p-value supports at ``alpha`` (one legend entry
+    per decision), not by its own interval, which is not corrected for the number of metrics."""
     rows = list(reversed(comparison.metrics))
-    colours = [
-        OUTCOME_COLOURS["win"]
-        if r.low > 0
-        else OUTCOME_COLOURS["loss"]
-        if r.high < 0
-        else OUTCOME_COLOURS["tie"]
-        for r in rows
-    ]
-    fig = go.Figure(
-        go.Scatter(
-            x=[r.diff for r in rows],
-            y=[r.metric for r in rows],
-            mode="markers",
-            marker={"size": 10, "color": colours},
-            error_x={
-                "type": "data",
-                "symmetric": False,
-                "array": [r.high - r.diff for r in rows],
-                "arrayminus": [r.diff - r.low for r in rows],
-            },
-            customdata=[[r.low, r.high, r.p_holm] for r in rows],
-            hovertemplate="%{y}: B−A %{x:+.4f} [%{customdata[0]:+.4f}, %{customdata[1]:+.4f}], "
-            "p (Holm) %{customdata[2]:.3g}<extra></extra>",
+    fig = go.Figure()
+    for decision, colour in DECISION_COLOURS.items():
+        picked = [r for r in rows if r.decision(alpha) == decision]
+        fig.add_trace(
+            go.Scatter(
+                x=[r.diff for r in picked],
+                y=[r.metric for r in picked],
+                name=f"{decision} (Holm p < {alpha:g})" if decision != "no difference" else decision,
+                mode="markers",
+                marker={"size": 10, "color": colour},
+                error_x={
+                    "type": "data",
+                    "symmetric": False,
+                    "array": [r.high - r.diff for r in picked],
+                    "arrayminus": [r.diff - r.low for r in picked],
+                },
+                customdata=[[r.low, r.high, r.p_holm] for r in picked],
+                hovertemplate="%{y}: B−A %{x:+.4f} [%{customdata[0]:+.4f}, %{customdata[1]:+.4f}], "
+                "p (Holm) %{customdata[2]:.3g}<extra></extra>",
+                showlegend=True,
+            )
         )
-    )
     fig.add_vline(x=0, line_dash="dot", line_color="#555")
+    fig.update_yaxes(categoryorder="array", categoryarray=[r.metric for r in rows])
     fig.update_layout(
         title="B − A per metric (bars: paired bootstrap 95 % interval; right of 0: B better)",
+        xaxis_title="B − A (metric units)",
+        legend={"orientation": "h", "y": -0.25},
         margin={"t": 40, "b": 10},
-        height=max(220, 40 * len(rows) + 90),
+        height=max(260, 40 * len(rows) + 130),
     )
     return fig
 
@@ -70,7 +76,7 @@ def pair_scatter(comparison: Comparison, metric: str) -> go.Figure:
                 x=[p[0] for p in points],
                 y=[p[1] for p in points],
                 mode="markers",
-                name=f"B {outcome}s ({sum(len(p[2]) for p in points)})",
+                name=f"{OUTCOME_LABELS[outcome]} ({sum(len(p[2]) for p in points)})",
                 marker={
                     "color": colour,
                     "size": [8 + 6 * math.sqrt(len(p[2]) - 1) for p in points],

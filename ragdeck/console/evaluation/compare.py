@@ -26,6 +26,9 @@ CONFIDENCE = 0.95
 DROP_REASONS = ("only_in_a", "only_in_b", "failed_in_a", "failed_in_b", "failed_in_both")
 
 
+ALPHA = 0.05  # the significance level of a comparison's decisions (Holm-adjusted p-values)
+
+
 @dataclass(frozen=True)
 class MetricComparison:
     """One metric over the queries both runs scored: means, B - A with its interval, p-values, W/T/L."""
@@ -42,6 +45,14 @@ class MetricComparison:
     wins: int
     ties: int
     losses: int
+
+    def decision(self, alpha: float = ALPHA) -> str:
+        """What the Holm-adjusted test supports at ``alpha``: "B better", "B worse" or "no difference"."""
+        if self.p_holm < alpha and self.diff > 0:
+            return "B better"
+        if self.p_holm < alpha and self.diff < 0:
+            return "B worse"
+        return "no difference"
 
 
 @dataclass(frozen=True)
