@@ -292,6 +292,8 @@ def test_compare_page_shows_statistics_scatter_and_regressions_and_refuses_other
     assert list(table["metric"]) == list(METRICS)
     assert (table["B − A"] < 0).all() and (table["p (Holm)"] < 0.05).all()
     assert (table["wins"] + table["ties"] + table["losses"] == 40).all()
+    headers = [m.value for m in at.markdown if m.value.startswith(("**A**\n", "**B**\n"))]
+    assert len(headers) == 2 and "collection `col_run-a`" in headers[0] and "dense retrieval" in headers[1]
     charts = [c for c in at.get("plotly_chart")]
     assert len(charts) == 2 and "per query: A against B" in charts[1].proto.spec
     assert any(s.value == "Largest regressions of B on recall@10" for s in at.subheader)

@@ -141,9 +141,9 @@ class Comparison:
             "",
             f"- eval set `{a.set_name}` sha256:{a.set_hash[:12]}, {len(self.pairs)} queries paired",
             f"- A: {_describe(a)}",
-            *(f"  - {line}" for line in scoring_lines(a)),
+            *(f"  - {line}" for line in run_header(a)[1:]),
             f"- B: {_describe(b)}",
-            *(f"  - {line}" for line in scoring_lines(b)),
+            *(f"  - {line}" for line in run_header(b)[1:]),
         ]
         dropped = [f"{len(ids)} {reason.replace('_', ' ')}" for reason, ids in self.dropped.items() if ids]
         lines.append("- dropped: " + (", ".join(dropped) if dropped else "none"))
@@ -225,6 +225,12 @@ def metric_table(comparison: Comparison) -> list[dict[str, Any]]:
         }
         for r in comparison.metrics
     ]
+
+
+def run_header(run: RunRow) -> list[str]:
+    """What a run was, a line each: its id, collection, policy, retrieval mode and fusion; then its level,
+    depth and the reranker actually used (``report.scoring_lines``)."""
+    return [_describe(run), *scoring_lines(run)]
 
 
 def _describe(run: RunRow) -> str:
