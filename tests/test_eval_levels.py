@@ -188,3 +188,25 @@ def test_missing_gold_keep_counts_in_the_denominator(demo_store, local_embedder,
     found = base["metrics"]["doc_recall@10"] * relevant
     assert result["metrics"]["doc_recall@10"] == pytest.approx(found / (relevant + 1))
     assert "kept as never retrievable" in markdown_summary(row)
+
+
+@pytest.mark.parametrize("level", ["document", "chunk"])
+def test_the_hnsw_sweeps_gold_recall_is_the_evals_recall(demo_store, local_embedder, demo_data_dir, level):
+    """One recall definition: the sweep's recall against gold at the live index equals the eval run's mean
+    of the same metric (the demo collection is searched exactly at any ef: under its full-scan threshold)."""
+    from ragdeck.console import hnsw
+
+    evalset = document_set(6) if level == "document" else EvalSet("c", read_jsonl(DEMO_GOLD).records[:6])
+    runner = runner_for(demo_store, local_embedder, demo_data_dir)
+    row, _ = run(runner, evalset, ks=(10,))
+    queries = hnsw.eval_queries(evalset, local_embedder, demo_store, "rag_chunks")
+    live = demo_store.collection_info("rag_chunks_v1").hnsw
+    result = hnsw.run_sweep(
+        demo_store, "rag_chunks", queries, ms=[live.m], ef_constructs=[live.ef_construct], efs=[64], k=10
+    )
+    name = "doc_recall@10" if level == "document" else "recall@10"
+    assert result.gold_metric == name and result.to_json()["gold_metric"] == name
+    assert result.gold_label == f"gold {name} (k {'documents' if level == 'document' else 'chunks'})"
+    (measured,) = result.rows
+    assert measured.recall_gold == pytest.approx(row.summary["metrics"][name]["mean"], abs=1e-12)
+    assert name in result.recommendation.sentence
