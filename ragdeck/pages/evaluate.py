@@ -21,6 +21,7 @@ from ragdeck.console.evaluation.report import (
     headline_metrics,
     html_report,
     markdown_summary,
+    metric_curves,
     per_query_rows,
     retrieval_label,
     to_csv,
@@ -188,7 +189,14 @@ for i, name in enumerate(headline[:6]):
     cards[i].metric(name, f"{value['mean']:.3f}", help=f"95 % CI [{value['low']:.3f}, {value['high']:.3f}]")
 left, right = st.columns(2)
 left.plotly_chart(summary_bars(summary), width="stretch")
-level = right.radio("Level", ["gold", "document"], horizontal=True, key="curve_level")
+has_chunk_level = any(r["k"] for r in metric_curves(summary))
+level = right.radio(
+    "Level",
+    ["chunk", "document"] if has_chunk_level else ["document"],
+    horizontal=True,
+    key="curve_level",
+    help="chunk: metric@k over k chunks (gold that names chunks); document: doc_metric@k over k documents.",
+)
 right.plotly_chart(curves(summary, "doc_" if level == "document" else ""), width="stretch")
 st.caption("Every cut-off (means); k counts chunks or documents as the row says")
 st.dataframe(pd.DataFrame(cutoff_table(summary)), hide_index=True, width="stretch", key="cutoff_table")

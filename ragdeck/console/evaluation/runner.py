@@ -1,8 +1,9 @@
 """The eval runner: one policy over one eval set version, query by query, into the state store.
 
-For each question: retrieve with the policy's knobs (deep enough for every k), score the ranking against the
-gold (chunk level, or document level when the gold names documents; document-level metrics are always kept
-too, as ``doc_<metric>@k``), and when answers are asked for, generate an answer with the policy's model, score
+For each question: retrieve with the policy's knobs, deep enough for k chunks and k documents (``depth``:
+the query's depth and the scored search's latency are recorded), score the ranking against the gold
+(``metric@k`` over k chunks when the gold names chunks; ``doc_<metric>@k`` over k documents always), and
+when answers are asked for, generate an answer with the policy's model, score
 it against the reference (exact match, token F1) and let the judge score it (faithfulness, answer relevancy,
 context recall, with verdicts per claim). Each finished query is saved at once, so a run that dies can be
 resumed without redoing what it finished. Queries run on a bounded thread pool; a cancel event stops new
