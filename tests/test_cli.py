@@ -178,3 +178,27 @@ def test_help_is_whole_when_piped() -> None:
         for name in (*param.opts, *param.secondary_opts):
             assert re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", flat), name
         assert re.sub(r"\s+", " ", param.help or "") in flat, param.help
+
+
+def test_a_numeric_doc_id_filter_finds_its_document(
+    data_dir: Path, local_embedder, monkeypatch, capsys
+) -> None:
+    """``--filter doc_id=2024``: the document named "2024" (doc ids are stored as text), not the number."""
+    from ragdeck.console.ingest.pipeline import ingest
+
+    corpus = data_dir.parent / "corpus"
+    corpus.mkdir()
+    (corpus / "2024.md").write_text("# Release notes\n\nThe 2024 release adds native histograms. " * 3)
+    (corpus / "guide.md").write_text("# Guide\n\nScrape targets over HTTP at an interval. " * 3)
+    with EmbeddedQdrantStore(data_dir / "qdrant") as store:
+        ingest(corpus, store, local_embedder, collection="notes_v1", alias="rag_chunks")
+    code, out, err = run_cli(monkeypatch, capsys, "search", "histograms", "--json", "--filter", "doc_id=2024")
+    assert code == 0, err
+    hits = json.loads(out)["hits"]
+    assert hits and {h["doc_id"] for h in hits} == {"2024"}
+    code, out, err = run_cli(monkeypatch, capsys, "search", "histograms", "--json", "--filter", "ordinal=0")
+    assert code == 0, err
+    assert {h["doc_id"] for h in json.loads(out)["hits"]} == {
+        "2024",
+        "guide",
+    }  # a number field stays a number

@@ -49,7 +49,8 @@ def test_eval_prints_markdown_and_writes_json(
     assert len(data["queries"]) == 12
     first = data["queries"][0]
     assert first["id"] == read_jsonl(small_set).records[0].id
-    assert len(first["retrieved_chunk_ids"]) == 20 and first["retrieved_doc_ids"]
+    assert len(first["retrieved_chunk_ids"]) >= 20 and len(first["retrieved_doc_ids"]) == 20  # 20 documents
+    assert first["level"] == "chunk" and first["depth"]["filled"] and first["question"]
     assert set(first["metrics"]) >= {"recall@20", "doc_mrr@20"} and first["error"] is None
 
 
@@ -155,6 +156,21 @@ def test_unknown_gold_ids_are_listed_before_anything_runs(
     code, stdout, err = run_cli(monkeypatch, capsys, "eval", "--set", str(path), "--no-rerank")
     assert code == 1 and stdout == ""
     assert "'prometheus-docs/nope.md#x:3'" in err and "line 3" in err
+    assert "1 of " in err and "--missing-gold skip" in err and "--missing-gold keep" in err
+    # skip: the id is dropped, the query left without gold excluded, both said before the run
+    code, stdout, err = run_cli(
+        monkeypatch, capsys, "eval", "--set", str(path), "--no-rerank", "--missing-gold", "skip"
+    )
+    assert code == 0, err
+    assert "note: missing gold (skip): 1 of" in err and "excluded: q-bad" in err
+    assert "2 of 2 queries scored" in stdout and "missing gold (skip)" in stdout
+    code, stdout, err = run_cli(
+        monkeypatch, capsys, "eval", "--set", str(path), "--no-rerank", "--missing-gold", "keep"
+    )
+    assert code == 0, err
+    assert "3 of 3 queries scored" in stdout and "kept as never retrievable" in stdout
+    code, _, err = run_cli(monkeypatch, capsys, "eval", "--set", str(path), "--missing-gold", "maybe")
+    assert_one_line_error(code, err, "missing gold must be one of fail, skip, keep")
 
 
 def test_bad_gate_and_unknown_policy_are_one_line_errors(

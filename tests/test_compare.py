@@ -234,6 +234,38 @@ def test_cli_compare_prints_markdown_and_json(data_dir: Path, monkeypatch, capsy
     assert data["metrics"][0]["p_value"] < 0.05 and data["regressions"]["mrr@10"][0]["diff"] < 0
 
 
+def test_cli_compare_takes_eval_json_files(data_dir: Path, tmp_path: Path, monkeypatch, capsys) -> None:
+    """The files ``ragdeck eval --json`` writes compare like stored runs, alone or with a run id."""
+    from ragdeck.console.evaluation.export import export_json
+
+    _store_runs(-0.15)
+    store = EvalStore(Settings().state_db)
+    files = {}
+    for run_id in ("run-a", "run-b"):
+        run = store.get_run(run_id)
+        run.config["policy"].update(retrieval="hybrid", fusion="rrf", rrf_k=60, rerank=True)
+        run.summary["rerankers"] = ["cross-encoder-x"]
+        files[run_id] = tmp_path / f"{run_id}.json"
+        files[run_id].write_text(json.dumps(export_json(run, store.results(run_id))))
+    code, by_file, err = run_cli(
+        monkeypatch, capsys, "compare", str(files["run-a"]), str(files["run-b"]), "--json"
+    )
+    assert code == 0, err
+    code, by_id, err = run_cli(monkeypatch, capsys, "compare", "run-a", "run-b", "--json")
+    assert code == 0, err
+    file_data, id_data = json.loads(by_file), json.loads(by_id)
+    assert file_data["metrics"] == id_data["metrics"] and file_data["paired"] == 40
+    assert file_data["regressions"]["mrr@10"][0]["question"].startswith("question ")
+    code, out, err = run_cli(monkeypatch, capsys, "compare", "run-a", str(files["run-b"]))
+    assert code == 0, err
+    assert "hybrid RRF k=60 retrieval" in out and "reranker: cross-encoder-x (used)" in out
+    code, _, err = run_cli(monkeypatch, capsys, "compare", "run-a", str(tmp_path / "nope.json"))
+    assert_one_line_error(code, err, "nope.json", "give a run id or a run file")
+    (tmp_path / "other.json").write_text('{"run_id": "x"}')
+    code, _, err = run_cli(monkeypatch, capsys, "compare", "run-a", str(tmp_path / "other.json"))
+    assert_one_line_error(code, err, "not a `ragdeck eval --json` file")
+
+
 def test_cli_compare_errors_are_one_line(data_dir: Path, monkeypatch, capsys) -> None:
     _store_runs(0.0)
     code, _, err = run_cli(monkeypatch, capsys, "compare", "run-a", "run-c")
@@ -260,6 +292,8 @@ def test_compare_page_shows_statistics_scatter_and_regressions_and_refuses_other
     assert list(table["metric"]) == list(METRICS)
     assert (table["B − A"] < 0).all() and (table["p (Holm)"] < 0.05).all()
     assert (table["wins"] + table["ties"] + table["losses"] == 40).all()
+    headers = [m.value for m in at.markdown if m.value.startswith(("**A**\n", "**B**\n"))]
+    assert len(headers) == 2 and "collection `col_run-a`" in headers[0] and "dense retrieval" in headers[1]
     charts = [c for c in at.get("plotly_chart")]
     assert len(charts) == 2 and "per query: A against B" in charts[1].proto.spec
     assert any(s.value == "Largest regressions of B on recall@10" for s in at.subheader)

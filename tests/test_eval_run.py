@@ -54,13 +54,17 @@ def test_retrieval_run_over_the_demo_gold_set(demo_store, local_embedder, demo_d
     for result, record in zip(results, evalset.records, strict=True):
         assert result["error"] is None and result["level"] == "chunk"
         ranked = [h["chunk_id"] for h in result["retrieved"]]
-        assert len(ranked) == 10
+        # deep enough for 10 chunks and for 10 documents (several chunks of one document come back)
+        assert len(ranked) >= 10 and len(result["retrieved_docs"]) == 10
+        assert result["depth"]["filled"] and result["depth"]["chunks_scored"] == len(ranked)
         gold = set(record.gold_context_ids)
         # metrics agree with a direct reading of the ranking
-        assert result["metrics"]["hit_rate@10"] == float(bool(gold & set(ranked)))
+        assert result["metrics"]["hit_rate@10"] == float(bool(gold & set(ranked[:10])))
         assert result["metrics"]["recall@5"] == pytest.approx(len(gold & set(ranked[:5])) / len(gold))
         first = next((i for i, c in enumerate(ranked) if c in gold), None)
-        assert result["metrics"]["mrr@10"] == pytest.approx(0.0 if first is None else 1 / (first + 1))
+        assert result["metrics"]["mrr@10"] == pytest.approx(
+            0.0 if first is None or first >= 10 else 1 / (first + 1)
+        )
         docs = result["retrieved_docs"]
         assert len(docs) == len(set(docs)) and docs[0] == result["retrieved"][0]["doc_id"]
         assert set(result["timings_ms"]) == {"embed", "search", "rerank", "total"}
@@ -135,7 +139,7 @@ def test_answers_are_generated_scored_and_judged(demo_store, local_embedder, dem
     results = runner.deps.runs.results(run.run_id)
     assert len(judge.calls) == 4
     for result in results:
-        assert len(result["retrieved"]) == 10  # deep enough for k=10 ...
+        assert len(result["retrieved"]) >= 10  # deep enough for k=10 ...
         assert result["answer"]["mode"] == "extractive" and result["answer"]["text"]
         assert 0.0 <= result["metrics"]["token_f1"] <= 1.0 and "exact_match" in result["metrics"]
         assert result["metrics"]["faithfulness"] == 0.5

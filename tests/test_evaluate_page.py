@@ -19,6 +19,8 @@ def test_run_from_the_page_then_summary_table_drilldown_and_downloads(demo_data_
     shutil.copy(DEMO_GOLD, sets / "demo_gold.jsonl")
     at = open_page("evaluate")
     assert any("No eval runs yet" in i.value for i in at.info)
+    missing = next(s for s in at.selectbox if s.label == "Gold the collection lacks")
+    assert missing.value == "fail" and missing.options == ["fail", "skip", "keep"]
 
     run_button = next(b for b in at.button if b.label == "Run")
     run_button.click().run()
@@ -45,7 +47,13 @@ def test_run_from_the_page_then_summary_table_drilldown_and_downloads(demo_data_
     assert drill.value == per_query["query_id"].iloc[0]
     assert any("gold chunk" in c.value for c in at.caption)
     ranked = next(d.value for d in at.dataframe if "hit" in d.value.columns)
-    assert len(ranked) == 10 and list(ranked["rank"]) == list(range(1, 11))
+    assert len(ranked) >= 10 and list(ranked["rank"]) == list(range(1, len(ranked) + 1))
+    cut_offs = next(d.value for d in at.dataframe if "k counts" in d.value.columns)
+    assert {"@1", "@3", "@5", "@10"} <= set(cut_offs.columns)  # every k, not only the largest
+    assert set(cut_offs["k counts"]) == {"chunks", "documents"}
+    runs = ui.get_eval_store().list_runs(limit=1)
+    assert runs[0].config["missing_gold"] == "fail" and runs[0].config["missing"]["missing"] == 0
+    assert any("reranker:" in m.value and "level:" in m.value for m in at.markdown)
     downloads = [d.label for d in at.get("download_button")]
     assert downloads == ["CSV", "JSON", "HTML report"]
 
@@ -90,7 +98,7 @@ def test_run_in_hybrid_mode_stores_the_policy_and_shows_ranks(demo_data_dir: Pat
     drill = next(s for s in at.selectbox if s.label == "Drill down")
     assert drill.value == results[0]["query_id"]
     ranked = next(d.value for d in at.dataframe if "hit" in d.value.columns)
-    assert len(ranked) == 10 and list(ranked["rank"]) == list(range(1, 11))
+    assert len(ranked) >= 10 and list(ranked["rank"]) == list(range(1, len(ranked) + 1))
     assert {"dense_rank", "lexical_rank", "fused_score"} <= set(ranked.columns)
     assert list(ranked["chunk"]) == [h["chunk_id"] for h in stored]
     for key in ("dense_rank", "lexical_rank"):

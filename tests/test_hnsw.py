@@ -151,12 +151,24 @@ def test_pareto_front_on_a_fixed_table() -> None:
     assert hnsw.pareto_front([]) == []
 
 
-def test_gold_recall_at_the_gold_level() -> None:
+def test_gold_recall_is_the_evals_recall_with_its_level() -> None:
+    from ragdeck.console.evaluation.metrics import score_levels, set_recall_name
+
     rankings = [["a#s:0", "a#s:1", "b#s:0"], ["c#s:0", "c#s:1"], ["x#s:0"]]
     qrels = [{"a#s:1": 1, "z#s:0": 1}, {"c": 1}, {"q#s:0": 0}]
-    # query 1: chunk level, 1 of 2; query 2: document level, 1 of 1; query 3: no relevant gold, left out
-    assert hnsw.gold_recall(rankings, qrels, 3) == pytest.approx(0.75)
-    assert hnsw.gold_recall(rankings[2:], qrels[2:], 3) is None
+    # A set with document-level gold: doc_recall@3 over 3 documents for every query, as an eval run scores
+    # it. Query 1: documents [a, b] hold a of {a, z}; query 2: c of {c}; query 3: no relevant gold, 0.
+    assert set_recall_name(qrels, 3) == "doc_recall@3"
+    assert hnsw.gold_recall(rankings, qrels, 3) == pytest.approx((0.5 + 1.0 + 0.0) / 3)
+    _, per_query = score_levels(rankings, qrels, [3])
+    assert hnsw.gold_recall(rankings, qrels, 3) == pytest.approx(
+        np.mean([m["doc_recall@3"] for m in per_query])
+    )
+    # Chunk-level gold everywhere: recall@3 over 3 chunks.
+    assert set_recall_name(qrels[:1], 3) == "recall@3"
+    assert hnsw.gold_recall(rankings[:1], qrels[:1], 3) == pytest.approx(0.5)
+    assert hnsw.gold_recall(rankings[:1], qrels[:1], 1) == 0.0  # a#s:1 is second
+    assert hnsw.gold_recall(rankings[2:], qrels[2:], 3) is None  # no relevant gold at all
 
 
 def test_notes_say_when_hnsw_is_not_in_use(swept) -> None:

@@ -128,6 +128,6 @@ def test_eval_runs_are_jobs_on_a_shared_runner(data_dir: Path, tmp_path: Path, l
         assert job.error is None and job.run is not None and job.run.status == "done"
         assert (job.stage, job.done, job.total) == ("queries", run.total, run.total) and run.total == 6
         assert jobs.running() == [] and shared.get(f"eval:{run.run_id}") is job
-        assert job.run.summary and "recall@5" in job.run.summary["metrics"]
+        assert job.run.summary and "doc_recall@5" in job.run.summary["metrics"]  # document-level gold
     finally:
         stack.close()

@@ -15,9 +15,11 @@ from ragdeck.console.evaluation.metrics import (
     MetricNameError,
     document_qrels,
     document_ranking,
+    gold_level,
     metric_names,
     parse_metric,
     score_documents,
+    score_levels,
     score_rankings,
 )
 from ragdeck.errors import InputError
@@ -214,3 +216,38 @@ def test_score_documents():
     assert documents["mrr"][0] == 1.0
     assert documents["precision@2"][0] == 0.5
     assert documents["ndcg@2"][0] == pytest.approx(1 / (2 + 1 / math.log2(3)))  # ideal: C (2) then A (1)
+
+
+CHUNKS = [f"d{d}#s:{c}" for d in range(40) for c in range(5)]  # 40 documents of 5 chunks each
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    queries=st.lists(
+        st.tuples(
+            st.permutations(CHUNKS).map(lambda p: p[: len(p) // 2 + 1]),
+            st.dictionaries(
+                st.sampled_from([*CHUNKS, *(f"d{d}" for d in range(45))]), st.integers(0, 3), max_size=6
+            ),
+        ),
+        min_size=1,
+        max_size=6,
+    )
+)
+def test_score_levels_equals_ranx_at_k_chunks_and_k_documents(queries):
+    """Chunk-level gold: ``metric@k`` over k chunks; every query: ``doc_metric@k`` over k documents of the
+    deduplicated ranking (k = 1, 10, 100: 101 chunks hold at most 40 documents, so the cut-offs differ)."""
+    rankings = [r for r, _ in queries]
+    qrels = [q for _, q in queries]
+    levels, ours = score_levels(rankings, qrels, [1, 10, 100])
+    names = metric_names([1, 10, 100])
+    docs = ranx_scores([document_ranking(r) for r in rankings], [document_qrels(q) for q in qrels], names)
+    chunks = ranx_scores(rankings, qrels, names)
+    for i, (level, metrics) in enumerate(zip(levels, ours, strict=True)):
+        assert level == gold_level(qrels[i])
+        for name in names:
+            assert metrics[f"doc_{name}"] == pytest.approx(docs[name][i], abs=TOL), name
+            if level == "chunk":
+                assert metrics[name] == pytest.approx(chunks[name][i], abs=TOL), name
+            else:
+                assert name not in metrics  # document-level gold has only doc_ metrics

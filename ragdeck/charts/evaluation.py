@@ -60,7 +60,7 @@ def curves(summary: dict[str, Any] | None, prefix: str = "") -> go.Figure:
                 hovertemplate=metric + "@%{x}: %{y:.3f}<extra></extra>",
             )
         )
-    level = "document level" if prefix else "gold level"
+    level = "document level: k documents" if prefix else "chunk level: k chunks"
     fig.update_layout(
         title=f"metric@k ({level})",
         xaxis={"title": "k", "tickvals": sorted({r["k"] for r in rows})},

@@ -40,10 +40,12 @@ def pareto_figure(
     budget_ms: float | None = None,
     recall_key: str = "recall_exact",
     latency_key: str = "p95_ms",
+    recall_label: str | None = None,
 ) -> go.Figure:
     """Every configuration as a point (colour: m; circle: live index, diamond: temporary copy), the front
     as a line labelled with m and ef, the recommendation as a star; hover shows every figure of a
-    configuration."""
+    configuration. ``recall_label`` names the recall axis (``SweepResult.gold_label`` states the level)."""
+    recall_name = recall_label or f"{_NAMES[recall_key]}@{k}"
     fig = go.Figure()
     scored = [(i, r) for i, r in enumerate(rows) if getattr(r, recall_key) is not None]
     for n, m in enumerate(sorted({r.m for _, r in scored})):
@@ -102,10 +104,10 @@ def pareto_figure(
             x=budget_ms, line={"dash": "dash", "color": "red"}, annotation_text=f"budget {budget_ms:g} ms"
         )
     fig.update_layout(
-        title=f"{_NAMES[recall_key]}@{k} against {_NAMES[latency_key]} search latency",
+        title=f"{recall_name} against {_NAMES[latency_key]} search latency",
         xaxis_title=f"{_NAMES[latency_key]} latency (ms, log scale)",
         xaxis_type="log",
-        yaxis_title=f"{_NAMES[recall_key]}@{k}",
+        yaxis_title=recall_name,
         legend_title="",
         margin={"t": 50, "b": 10},
         height=460,

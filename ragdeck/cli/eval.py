@@ -14,9 +14,11 @@ from ragdeck.cli.common import EXIT_FAILED, err
 from ragdeck.cli.retrieval import DenseWeightOpt, FusionOpt, RetrievalOpt, RrfKOpt, retrieval_overrides
 from ragdeck.console.evalsets.files import resolve_eval_set
 from ragdeck.console.evalsets.io import read_any
+from ragdeck.console.evaluation.export import export_json
 from ragdeck.console.evaluation.gate import check_gate, parse_gate
+from ragdeck.console.evaluation.missing import DEFAULT_MISSING_GOLD, check_choice
 from ragdeck.console.evaluation.plan import DEFAULT_KS, EvalPlan
-from ragdeck.console.evaluation.report import export_json, headline_metrics, markdown_summary, means
+from ragdeck.console.evaluation.report import headline_metrics, markdown_summary, means
 from ragdeck.console.retrieval.policies import Policy, default_policy
 from ragdeck.console.roles import cli_user, require
 from ragdeck.console.settings import Settings
@@ -135,6 +137,14 @@ def eval_cmd(
     resume: Annotated[
         str | None, typer.Option("--resume", help="Finish an interrupted run by its id.")
     ] = None,
+    missing_gold: Annotated[
+        str,
+        typer.Option(
+            "--missing-gold",
+            help="Gold ids the collection lacks: fail (refuse the run and list them), skip (drop them; "
+            "queries left without gold are excluded and listed) or keep (count them as never retrieved).",
+        ),
+    ] = DEFAULT_MISSING_GOLD,
 ) -> None:
     """Evaluate a policy on an eval set: Markdown summary on stdout; exit 1 when the gate fails."""
     conditions = parse_gate(gate) if gate else []
@@ -152,7 +162,11 @@ def eval_cmd(
     else:
         modes = retrieval_overrides(retrieval, fusion, rrf_k, dense_weight)
         plan = EvalPlan(
-            _policy(settings, policy, collection, k, ef, rerank, modes), _ks(ks, k), answers, concurrency
+            _policy(settings, policy, collection, k, ef, rerank, modes),
+            _ks(ks, k),
+            answers,
+            concurrency,
+            check_choice(missing_gold.lower()),
         )
     stack = build_stack(settings)
     try:

@@ -57,7 +57,7 @@ def _table(result: SweepResult) -> Table:
     for name in ("m", "ef_construct", "ef", "recall exact"):
         table.add_column(name, justify="right")
     if gold:
-        table.add_column("recall gold", justify="right")
+        table.add_column(result.gold_label, justify="right")
     for name in ("P50 ms", "P95 ms", "build s", "index bytes", "index", ""):
         table.add_column(name, justify="right")
     for r in result.rows:

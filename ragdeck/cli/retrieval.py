@@ -12,6 +12,7 @@ import typer
 from rich.table import Table
 
 from ragdeck.cli.common import CollectionOpt, JsonOpt, open_stack, out
+from ragdeck.console.ingest.documents import TEXT_PAYLOAD_FIELDS
 from ragdeck.console.knobs import KNOBS
 from ragdeck.console.retrieval.pipeline import Retriever
 from ragdeck.console.retrieval.policies import default_policy
@@ -54,6 +55,8 @@ def retrieval_overrides(
 
 
 def _parse_filters(values: list[str]) -> dict[str, str | int | bool] | None:
+    """``KEY=VALUE`` items as a payload filter: ``true``/``false`` and integers are typed, except for the
+    fields ragdeck stores as text (``TEXT_PAYLOAD_FIELDS``: ``doc_id=2024`` is the document named "2024")."""
     parsed: dict[str, str | int | bool] = {}
     for item in values:
         key, sep, raw = item.partition("=")
@@ -62,7 +65,9 @@ def _parse_filters(values: list[str]) -> dict[str, str | int | bool] | None:
                 f"--filter '{item}': expected KEY=VALUE, e.g. --filter doc_id=tei/docs/source/en/quick_tour"
             )
         value: str | int | bool = raw
-        if raw.lower() in ("true", "false"):
+        if key in TEXT_PAYLOAD_FIELDS:
+            pass
+        elif raw.lower() in ("true", "false"):
             value = raw.lower() == "true"
         elif raw.lstrip("-").isdigit():
             value = int(raw)

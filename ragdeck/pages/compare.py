@@ -8,7 +8,13 @@ import pandas as pd
 import streamlit as st
 
 from ragdeck.charts.ab import diff_forest, pair_scatter
-from ragdeck.console.evaluation.compare import compare_runs, metric_table, run_label, same_set_version
+from ragdeck.console.evaluation.compare import (
+    compare_runs,
+    metric_table,
+    run_header,
+    run_label,
+    same_set_version,
+)
 from ragdeck.errors import RagdeckError
 from ragdeck.ui import get_eval_store
 
@@ -54,6 +60,8 @@ dropped = [f"{len(ids)} {reason.replace('_', ' ')}" for reason, ids in compariso
 st.caption(
     f"{len(comparison.pairs)} queries paired" + (f"; dropped: {', '.join(dropped)}" if dropped else "")
 )
+for column, name, run in zip(st.columns(2), "AB", (run_a, run_b), strict=True):
+    column.markdown(f"**{name}**\n\n" + "\n".join(f"- {line}" for line in run_header(run)))
 for note in comparison.notes:
     st.warning(note)
 

@@ -12,13 +12,16 @@ import streamlit as st
 from ragdeck.charts.evaluation import curves, report_charts, summary_bars
 from ragdeck.console.evalsets.files import listed_eval_sets, save_upload
 from ragdeck.console.evalsets.io import read_any
+from ragdeck.console.evaluation.export import export_json
 from ragdeck.console.evaluation.metric_names import DEFAULT_KS, cut_offs_up_to
+from ragdeck.console.evaluation.missing import DEFAULT_MISSING_GOLD, MISSING_GOLD
 from ragdeck.console.evaluation.plan import EvalPlan
 from ragdeck.console.evaluation.report import (
-    export_json,
+    cutoff_table,
     headline_metrics,
     html_report,
     markdown_summary,
+    metric_curves,
     per_query_rows,
     retrieval_label,
     to_csv,
@@ -97,6 +100,13 @@ with st.expander("New run", expanded=not runs_store.list_runs(limit=1)), user_er
         "alone take well under a second per question.",
     )
     concurrency = st.slider("Queries at once", 1, 16, 4)
+    missing_gold = st.selectbox(
+        "Gold the collection lacks",
+        MISSING_GOLD,
+        index=MISSING_GOLD.index(DEFAULT_MISSING_GOLD),
+        help="fail: refuse the run and list those ids; skip: drop them (queries left without gold are "
+        "excluded and listed); keep: count them as never retrieved (they lower recall).",
+    )
     if st.button("Run", type="primary", disabled=choice is None and upload is None):
         policy = (
             base
@@ -115,7 +125,7 @@ with st.expander("New run", expanded=not runs_store.list_runs(limit=1)), user_er
         cut_offs = cut_offs_up_to(ks, policy.top_n)
         uploads = settings.data_dir / "uploads"
         source = save_upload(upload.name, upload.getvalue(), uploads) if upload else choice
-        start_run(source, EvalPlan(policy, cut_offs, answers, concurrency))
+        start_run(source, EvalPlan(policy, cut_offs, answers, concurrency, missing_gold))
 
 
 @st.fragment(run_every=1.0)
@@ -179,8 +189,17 @@ for i, name in enumerate(headline[:6]):
     cards[i].metric(name, f"{value['mean']:.3f}", help=f"95 % CI [{value['low']:.3f}, {value['high']:.3f}]")
 left, right = st.columns(2)
 left.plotly_chart(summary_bars(summary), width="stretch")
-level = right.radio("Level", ["gold", "document"], horizontal=True, key="curve_level")
+has_chunk_level = any(r["k"] for r in metric_curves(summary))
+level = right.radio(
+    "Level",
+    ["chunk", "document"] if has_chunk_level else ["document"],
+    horizontal=True,
+    key="curve_level",
+    help="chunk: metric@k over k chunks (gold that names chunks); document: doc_metric@k over k documents.",
+)
 right.plotly_chart(curves(summary, "doc_" if level == "document" else ""), width="stretch")
+st.caption("Every cut-off (means); k counts chunks or documents as the row says")
+st.dataframe(pd.DataFrame(cutoff_table(summary)), hide_index=True, width="stretch", key="cutoff_table")
 st.dataframe(
     pd.DataFrame([{"metric": n, **summary["metrics"][n]} for n in summary["metrics"]]),
     hide_index=True,

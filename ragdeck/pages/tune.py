@@ -228,7 +228,7 @@ has_gold = any(r.recall_gold is not None for r in result.rows)
 recall_key = cols[2].radio(
     "Recall against",
     ["recall_gold", "recall_exact"] if has_gold else ["recall_exact"],
-    format_func=lambda key: "gold eval set" if key == "recall_gold" else "exact search",
+    format_func=lambda key: result.gold_label if key == "recall_gold" else "exact search",
 )
 latency_key = cols[3].radio("Latency", ["p95_ms", "p50_ms"], format_func=lambda key: key[:3].upper())
 result = choose(result, target, budget or None, recall_key=recall_key, latency_key=latency_key)
@@ -238,6 +238,7 @@ st.plotly_chart(
     pareto_figure(
         result.rows, front, result.recommendation.index, k=result.k, target=target,
         budget_ms=budget or None, recall_key=recall_key, latency_key=latency_key,
+        recall_label=result.gold_label if recall_key == "recall_gold" else None,
     ),
     width="stretch",
 )  # fmt: skip

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from ragdeck.console.evaluation.report import headline_metrics, retrieval_label
+from ragdeck.console.evaluation.report import headline_metrics, retrieval_label, scoring_lines
 from ragdeck.console.evaluation.stats import holm, paired_bootstrap_ci, paired_permutation_test
 from ragdeck.errors import InputError
 from ragdeck.services.types import RunRow
@@ -152,7 +152,9 @@ class Comparison:
             "",
             f"- eval set `{a.set_name}` sha256:{a.set_hash[:12]}, {len(self.pairs)} queries paired",
             f"- A: {_describe(a)}",
+            *(f"  - {line}" for line in run_header(a)[1:]),
             f"- B: {_describe(b)}",
+            *(f"  - {line}" for line in run_header(b)[1:]),
         ]
         dropped = [f"{len(ids)} {reason.replace('_', ' ')}" for reason, ids in self.dropped.items() if ids]
         lines.append("- dropped: " + (", ".join(dropped) if dropped else "none"))
@@ -236,11 +238,18 @@ def metric_table(comparison: Comparison) -> list[dict[str, Any]]:
     ]
 
 
+def run_header(run: RunRow) -> list[str]:
+    """What a run was, a line each: its id, collection, policy, retrieval mode and fusion; then its level,
+    depth and the reranker actually used (``report.scoring_lines``)."""
+    return [_describe(run), *scoring_lines(run)]
+
+
 def _describe(run: RunRow) -> str:
     policy = run.config.get("policy") or {}
     name = f", policy `{policy['name']}`" if policy.get("name") else ""
     answers = ", answers judged" if run.config.get("answers") else ""
-    return f"collection `{run.collection}`{name}{answers} ({run.status})"
+    mode = f", {retrieval_label(policy)} retrieval" if policy else ""
+    return f"`{run.run_id}`: collection `{run.collection}`{name}{mode}{answers} ({run.status})"
 
 
 def _run_json(run: RunRow) -> dict[str, Any]:

@@ -18,6 +18,13 @@ keeps the whole ranking. Metric names (``recall@10``, ``mrr``) and their parsing
 A query with no relevant id scores 0.0 on every metric, as in ranx; so does an empty ranking. Every metric is
 read from one (queries × depth) grade matrix and its cumulative sums; depth is the largest cut-off asked for
 (the longest ranking when a metric has none).
+
+**Levels.** A query's gold is at chunk level when it has relevant ids and every one is a chunk id, else at
+document level (``gold_level``). ``score_levels`` scores a run's rankings of chunk ids as IR means them:
+chunk-level gold gives ``metric@k`` over the first k chunks, and every query gives ``doc_metric@k`` over its
+*document* ranking (each document once, at the rank of its best chunk: ``document_ranking``) cut at k
+documents, against ``document_qrels``. So ``doc_recall@100`` always looks at 100 documents, never at the
+documents that happen to lie in the first 100 chunks; the caller retrieves deep enough to hold them.
 """
 
 from __future__ import annotations
@@ -27,24 +34,34 @@ from itertools import chain, islice, repeat
 
 import numpy as np
 
-from ragdeck.console.evalsets.model import doc_id_of
+from ragdeck.console.evalsets.model import doc_id_of, is_chunk_id
 from ragdeck.console.evaluation.metric_names import (  # re-exported: the names are defined there
     RETRIEVAL_METRICS,
     MetricNameError,
+    document_name,
+    metric_name,
     metric_names,
     parse_metric,
 )
 
 __all__ = [
+    "LEVELS",
     "RETRIEVAL_METRICS",
     "MetricNameError",
     "document_qrels",
     "document_ranking",
+    "gold_level",
+    "level_metric",
     "metric_names",
     "parse_metric",
     "score_documents",
+    "score_levels",
     "score_rankings",
+    "set_level",
+    "set_recall_name",
 ]
+
+LEVELS = ("chunk", "document")
 
 
 class _Table:
@@ -181,3 +198,51 @@ def score_documents(
     return score_rankings(
         [document_ranking(r) for r in rankings], [document_qrels(q) for q in qrels], metrics
     )
+
+
+def gold_level(qrels: Mapping[str, int]) -> str:
+    """ "chunk" when the query has relevant gold and every relevant id is a chunk id, else "document"."""
+    relevant = [g for g, grade in qrels.items() if grade >= 1]
+    return "chunk" if relevant and all(map(is_chunk_id, relevant)) else "document"
+
+
+def level_metric(metric: str, k: int, level: str) -> str:
+    """The name a metric at cut-off k has at a gold level: ``recall@10`` (chunk), ``doc_recall@10``."""
+    return metric_name(metric, k, document=level == "document")
+
+
+def set_level(qrels: Sequence[Mapping[str, int]]) -> str:
+    """The level one figure for a whole set is read at: "chunk" when every query's gold is at chunk level
+    (then every query has ``metric@k``), else "document" (every query has ``doc_metric@k``)."""
+    return "chunk" if qrels and all(gold_level(q) == "chunk" for q in qrels) else "document"
+
+
+def set_recall_name(qrels: Sequence[Mapping[str, int]], k: int) -> str:
+    """The eval's recall at k for a set, by ``set_level``: ``recall@k`` (k chunks) or ``doc_recall@k``
+    (k documents). The HNSW sweep's recall against gold is this metric's mean, as an eval summary has it."""
+    return level_metric("recall", k, set_level(qrels))
+
+
+def score_levels(
+    rankings: Sequence[Sequence[str]], qrels: Sequence[Mapping[str, int]], ks: Sequence[int]
+) -> tuple[list[str], list[dict[str, float]]]:
+    """Each query's gold level and its retrieval metrics at every k of ``ks`` (see "Levels" above).
+
+    ``rankings[i]`` is query i's chunk ids, best first, as deep as it was retrieved. Chunk-level queries get
+    ``metric@k`` (k chunks) and ``doc_metric@k``; document-level ones only ``doc_metric@k`` (k documents):
+    a name always says its level. Values equal ranx's on the scored rankings.
+    """
+    if len(rankings) != len(qrels):
+        raise ValueError(f"{len(rankings)} rankings but {len(qrels)} qrels: give one of each per query")
+    names = metric_names(sorted(set(ks)))
+    levels = [gold_level(q) for q in qrels]
+    per_query: list[dict[str, float]] = [{} for _ in rankings]
+    chunk_queries = [i for i, level in enumerate(levels) if level == "chunk"]
+    if chunk_queries:
+        chunk = score_rankings([rankings[i] for i in chunk_queries], [qrels[i] for i in chunk_queries], names)
+        for row, i in enumerate(chunk_queries):
+            per_query[i].update({name: float(chunk[name][row]) for name in names})
+    documents = score_documents(rankings, qrels, names)
+    for i, metrics in enumerate(per_query):
+        metrics.update({document_name(name): float(documents[name][i]) for name in names})
+    return levels, per_query

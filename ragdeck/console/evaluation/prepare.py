@@ -1,5 +1,6 @@
 """An eval set made ready to score on one collection: which of the ids it names the collection holds, gold
-mapped by span when the set was labelled on another chunking, and each record's judgements (qrels).
+mapped by span when the set was labelled on another chunking, gold the collection lacks handled as the user
+chose (``missing``), and each record's judgements (qrels).
 """
 
 from __future__ import annotations
@@ -9,6 +10,13 @@ from dataclasses import dataclass, replace
 from ragdeck.console.evalsets.gold_mapping import SpanIndex, map_evalset
 from ragdeck.console.evalsets.model import EvalRecord, EvalSet, EvalSetProblems, doc_id_of, is_chunk_id
 from ragdeck.console.evalsets.model import validate as validate_set
+from ragdeck.console.evaluation.missing import (
+    DEFAULT_MISSING_GOLD,
+    MissingGold,
+    drop_missing,
+    find_missing,
+    refuse,
+)
 from ragdeck.console.interfaces import VectorSearch
 
 
@@ -49,29 +57,38 @@ class CollectionIds:
         return cls(found, present)
 
 
-def prepare_set(evalset: EvalSet, store: VectorSearch, collection: str) -> tuple[EvalSet, list[str]]:
-    """The set ready to score on ``collection``, and notes on what was done to it.
+def prepare_set(
+    evalset: EvalSet, store: VectorSearch, collection: str, missing_gold: str = DEFAULT_MISSING_GOLD
+) -> tuple[EvalSet, list[str], MissingGold]:
+    """The set ready to score on ``collection``, notes on what was done to it, and the gold it lacks.
 
-    Gold chunk ids the collection does not have are mapped by their gold spans (the set was labelled on
-    another chunking); any gold id that still names nothing in the collection raises ``EvalSetProblems``
-    listing every one of them, before the run starts.
+    A set with malformed records raises ``EvalSetProblems``. Gold chunk ids the collection does not have
+    are mapped by their gold spans (the set was labelled on another chunking); gold that still names
+    nothing in the collection is handled by ``missing_gold`` (``missing``: ``fail`` raises
+    ``EvalSetProblems`` listing every id, ``skip`` drops them, ``keep`` keeps them), before the run starts.
     """
+    problems = validate_set(evalset)
+    if problems:
+        raise EvalSetProblems(problems, evalset.file or evalset.name)
     known = CollectionIds.of(evalset, store, collection)
-    problems = validate_set(evalset, known.chunk_ids, known.doc_ids, collection=collection)
-    if problems and all(r.gold_spans for r in evalset.records):
+    missing = find_missing(evalset, known.chunk_ids, known.doc_ids, collection, missing_gold)
+    notes: list[str] = []
+    if missing.by_query and all(r.gold_spans for r in evalset.records):
         report = map_evalset(evalset, SpanIndex.from_store(store, collection))
         mapped = replace(report.evalset, source_lines=evalset.source_lines, file=evalset.file)
         known = CollectionIds.of(mapped, store, collection)
-        remaining = validate_set(mapped, known.chunk_ids, known.doc_ids, collection=collection)
-        if report.complete and not remaining:
-            note = (
+        remaining = find_missing(mapped, known.chunk_ids, known.doc_ids, collection, missing_gold)
+        if report.complete and not remaining.by_query:
+            notes.append(
                 f"gold mapped onto {collection}'s chunks by span overlap ({report.mapped} spans): the set "
                 "was labelled on another chunking"
             )
-            return mapped, [note]
-    if problems:
-        raise EvalSetProblems(problems, evalset.file or evalset.name)
-    return evalset, []
+            return mapped, notes + remaining.notes(), remaining
+    if missing.by_query and missing.choice == "fail":
+        raise refuse(missing, evalset)
+    if missing.choice == "skip" and (missing.by_query or missing.not_relevant):
+        evalset = drop_missing(evalset, missing)
+    return evalset, notes + missing.notes(), missing
 
 
 def qrels_of(record: EvalRecord) -> dict[str, int]:

@@ -1,5 +1,5 @@
 """What an eval run reports: its Markdown summary, per-query rows, metric@k curves, and the downloads
-(CSV, the ``--json`` export, a self-contained HTML report).
+(CSV, a self-contained HTML report; the ``--json`` export is ``export``).
 
 A stored per-query result (``EvalRunner.evaluate_query``) holds: ``query_id``, ``question``,
 ``reference_answer``, ``gold`` (id -> grade), ``level`` ("chunk" or "document"), ``retrieved`` (chunk_id,
@@ -16,12 +16,14 @@ import html
 import io
 import json
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from ragdeck.console.evaluation.gate import GateOutcome
 from ragdeck.console.evaluation.metric_names import (
     ANSWER_METRIC_ORDER,
     DOC_PREFIX,
+    RETRIEVAL_METRICS,
     cutoff_metric,
     is_offline_metric,
     metric_name,
@@ -37,19 +39,44 @@ def means(summary: dict[str, Any] | None) -> dict[str, float]:
 
 
 def headline_metrics(summary: dict[str, Any] | None) -> list[str]:
-    """The metrics worth a first look: each retrieval metric at the largest k (gold level, then document
-    level hit rate and recall), then every answer metric the run has."""
+    """The metrics worth a first look: each retrieval metric at the largest k (chunk level, then document
+    level hit rate and recall; a run with document-level gold only: each ``doc_`` metric), then every answer
+    metric the run has."""
     names = list((summary or {}).get("metrics") or {})
-    gold_level = [parsed for parsed in map(cutoff_metric, names) if parsed and not parsed.document]
-    top = max((parsed.k for parsed in gold_level if parsed.k), default=None)
+    parsed = [p for p in map(cutoff_metric, names) if p and p.k]
+    top = max((p.k for p in parsed if p.k), default=None)
     chosen = []
     if top is not None:
-        chosen += [n for n in metric_names([top]) if n in names]
-        doc_level = (metric_name(m, top, document=True) for m in ("hit_rate", "recall"))
-        chosen += [n for n in doc_level if n in names]
+        if any(not p.document for p in parsed):
+            chosen += [n for n in metric_names([top]) if n in names]
+            doc_level = (metric_name(m, top, document=True) for m in ("hit_rate", "recall"))
+            chosen += [n for n in doc_level if n in names]
+        else:
+            chosen += [n for n in metric_names([top], document=True) if n in names]
     chosen += [n for n in ANSWER_METRIC_ORDER if n in names]
     chosen += [n for n in names if is_offline_metric(n)]
     return chosen
+
+
+def cutoff_table(summary: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """Every retrieval metric at every k the run scored: one row per metric and level ("chunks" or
+    "documents": what k counts), one column ``@k`` per cut-off holding the mean (None where absent)."""
+    metrics = (summary or {}).get("metrics") or {}
+    parsed = [(p, metrics[n]["mean"]) for n in metrics if (p := cutoff_metric(n)) is not None and p.k]
+    ks = sorted({p.k for p, _ in parsed if p.k})
+    rows: dict[tuple[bool, str], dict[str, Any]] = {}
+    for p, mean in parsed:
+        row = rows.setdefault(
+            (p.document, p.metric),
+            {
+                "metric": str(replace(p, k=None)),
+                "k counts": "documents" if p.document else "chunks",
+                **{f"@{k}": None for k in ks},
+            },
+        )
+        row[f"@{p.k}"] = mean
+    order = {m: i for i, m in enumerate(RETRIEVAL_METRICS)}
+    return [rows[key] for key in sorted(rows, key=lambda key: (key[0], order.get(key[1], 99)))]
 
 
 def metric_curves(summary: dict[str, Any] | None, prefix: str = "") -> list[dict[str, Any]]:
@@ -83,6 +110,49 @@ def _policy_line(config: dict[str, Any]) -> str:
     )
 
 
+def scoring_lines(run: RunRow) -> list[str]:
+    """What a run's header says beyond its policy: the gold level and what k counts, the depth actually
+    scored (chunks retrieved, documents scored, queries that could not fill k documents, and how the depth
+    was chosen), and the reranker actually used."""
+    config, summary = run.config, run.summary or {}
+    scoring = config.get("scoring") or {}
+    policy = config.get("policy") or {}
+    lines = []
+    levels = scoring.get("levels") or {}
+    if levels:
+        ks = ", ".join(map(str, scoring.get("document_cut_offs") or config.get("ks") or []))
+        counted = "document metrics (doc_) count k documents of the deduplicated ranking (best chunk each)"
+        if "chunk" in levels:
+            counted = "chunk metrics count k chunks; " + counted
+        held = ", ".join(f"{n} with {level}-level gold" for level, n in levels.items())
+        lines.append(f"level: {held}; {counted}; k = {ks}")
+    depth = summary.get("depth") or {}
+    if depth:
+        chunks, docs, wanted = depth["chunks_retrieved"], depth["documents_scored"], depth["documents_wanted"]
+        text = (
+            f"depth: {chunks['min']}–{chunks['max']} chunks retrieved per query "
+            f"(median {chunks['median']:g}), "
+            f"{docs['min']}–{docs['max']} documents scored (median {docs['median']:g}) for k up to {wanted}"
+        )
+        not_filled = depth.get("not_filled") or {}
+        if not_filled:
+            listed = ", ".join(f"{q} ({why})" for q, why in list(not_filled.items())[:10])
+            more = f" … and {len(not_filled) - 10} more" if len(not_filled) > 10 else ""
+            text += f"; {len(not_filled)} queries could not fill {wanted} documents: {listed}{more}"
+        else:
+            text += f"; every query filled {wanted} documents"
+        lines.append(text)
+    if scoring.get("depth_method"):
+        lines.append(f"depth chosen so: {scoring['depth_method']}")
+    if not policy.get("rerank"):
+        lines.append("reranker: off")
+    elif summary.get("rerankers"):
+        lines.append(f"reranker: {', '.join(summary['rerankers'])} (used)")
+    elif run.summary is not None:
+        lines.append("reranker: none used (rerank is on, but no reranker is configured)")
+    return lines
+
+
 def retrieval_label(policy: dict[str, Any]) -> str:
     """ "dense", "lexical", "hybrid RRF k=60" or "hybrid weighted 0.7 dense" from a policy's fields."""
     mode = policy.get("retrieval") or KNOBS["retrieval"].default
@@ -104,6 +174,7 @@ def markdown_summary(run: RunRow, gate: GateOutcome | None = None) -> str:
         f"- eval set `{run.set_name}` sha256:{run.set_hash[:12]}, {summary.get('finished', 0)} of "
         f"{run.total} queries scored, {summary.get('failed', 0)} failed",
         f"- collection `{run.collection}`, {_policy_line(config)}",
+        *(f"- {line}" for line in scoring_lines(run)),
         "- answers: "
         + (f"generated, judged by {config.get('judge')}" if config.get("answers") else "not generated"),
     ]
@@ -114,6 +185,15 @@ def markdown_summary(run: RunRow, gate: GateOutcome | None = None) -> str:
         for name in headline_metrics(summary):
             v = metrics[name]
             lines.append(f"| {name} | {v['mean']:.4f} | [{v['low']:.4f}, {v['high']:.4f}] | {v['n']} |")
+    table = cutoff_table(summary)
+    if table:
+        cut_offs = [c for c in table[0] if c.startswith("@")]
+        lines += ["", "Every cut-off (means):", ""]
+        lines.append("| metric | k counts | " + " | ".join(cut_offs) + " |")
+        lines.append("|---|---|" + "---:|" * len(cut_offs))
+        for row in table:
+            cells = ["–" if row[c] is None else f"{row[c]:.4f}" for c in cut_offs]
+            lines.append(f"| {row['metric']} | {row['k counts']} | " + " | ".join(cells) + " |")
     latency = summary.get("latency_ms") or {}
     if latency:
         lines += ["", "| stage | P50 ms | P95 ms |", "|---|---:|---:|"]
@@ -159,39 +239,6 @@ def to_csv(rows: Sequence[dict[str, Any]]) -> str:
     return buffer.getvalue()
 
 
-def export_json(
-    run: RunRow, results: Sequence[dict[str, Any]], gate: GateOutcome | None = None
-) -> dict[str, Any]:
-    """The ``--json`` export: run id, what was evaluated, summary means (and intervals), and per query its
-    id, ranked chunk and document ids, every metric, and its error if it failed."""
-    summary = run.summary or {}
-    return {
-        "run_id": run.run_id,
-        "status": run.status,
-        "eval_set": {"name": run.set_name, "hash": run.set_hash},
-        "collection": run.collection,
-        "config": run.config,
-        "summary": means(summary),
-        "summary_ci": summary.get("metrics", {}),
-        "latency_ms": summary.get("latency_ms", {}),
-        "finished": summary.get("finished", 0),
-        "failed": summary.get("failed", 0),
-        "gate": None
-        if gate is None
-        else {"passed": gate.passed, "failures": gate.failures, "checks": gate.checks},
-        "queries": [
-            {
-                "id": r["query_id"],
-                "retrieved_chunk_ids": [h["chunk_id"] for h in r.get("retrieved", [])],
-                "retrieved_doc_ids": list(r.get("retrieved_docs", [])),
-                "metrics": r.get("metrics", {}),
-                "error": r.get("error"),
-            }
-            for r in results
-        ],
-    }
-
-
 def _table_html(rows: Sequence[dict[str, Any]]) -> str:
     if not rows:
         return "<p>No rows.</p>"
@@ -229,8 +276,11 @@ def html_report(run: RunRow, results: Sequence[dict[str, Any]], charts: Sequence
         f"<b>{html.escape(run.collection)}</b> &middot; {html.escape(_policy_line(run.config))} &middot; "
         f"status {html.escape(run.status)} &middot; {summary.get('finished', 0)} of {run.total} queries "
         f"scored, {summary.get('failed', 0)} failed</p>",
+        "<ul>" + "".join(f"<li>{html.escape(line)}</li>" for line in scoring_lines(run)) + "</ul>",
         "<h2>Summary (means with bootstrap 95 % intervals)</h2>",
         _table_html(metric_rows),
+        "<h2>Every cut-off (means)</h2>",
+        _table_html(cutoff_table(summary)),
         *charts,
         "<h2>Per query</h2>",
         _table_html(rows),

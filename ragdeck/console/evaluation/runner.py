@@ -1,8 +1,9 @@
 """The eval runner: one policy over one eval set version, query by query, into the state store.
 
-For each question: retrieve with the policy's knobs (deep enough for every k), score the ranking against the
-gold (chunk level, or document level when the gold names documents; document-level metrics are always kept
-too, as ``doc_<metric>@k``), and when answers are asked for, generate an answer with the policy's model, score
+For each question: retrieve with the policy's knobs, deep enough for k chunks and k documents (``depth``:
+the query's depth and the scored search's latency are recorded), score the ranking against the gold
+(``metric@k`` over k chunks when the gold names chunks; ``doc_<metric>@k`` over k documents always), and
+when answers are asked for, generate an answer with the policy's model, score
 it against the reference (exact match, token F1) and let the judge score it (faithfulness, answer relevancy,
 context recall, with verdicts per claim). Each finished query is saved at once, so a run that dies can be
 resumed without redoing what it finished. Queries run on a bounded thread pool; a cancel event stops new
@@ -27,14 +28,14 @@ from ragdeck.console.answering.answers import DEFAULT_SYSTEM_PROMPT
 from ragdeck.console.answering.generate import answer_question
 from ragdeck.console.evalsets.model import EvalRecord, EvalSet, doc_id_of, is_chunk_id
 from ragdeck.console.evaluation.answer_metrics import exact_match, token_f1
-from ragdeck.console.evaluation.metric_names import document_name
-from ragdeck.console.evaluation.metrics import document_qrels, document_ranking, metric_names, score_rankings
+from ragdeck.console.evaluation.depth import method_text, retrieve_to_depth
+from ragdeck.console.evaluation.metrics import LEVELS, document_ranking, gold_level, score_levels
 from ragdeck.console.evaluation.plan import EvalPlan
 from ragdeck.console.evaluation.ports import AnswerJudge, EvalRunStore
 from ragdeck.console.evaluation.prepare import prepare_set, qrels_of
 from ragdeck.console.evaluation.summary import summarize
 from ragdeck.console.interfaces import ChatModel
-from ragdeck.console.retrieval.pipeline import Retriever
+from ragdeck.console.retrieval.pipeline import RetrievedChunk, Retriever, SearchResult
 from ragdeck.errors import InputError
 from ragdeck.services.lexical import no_lexical_index
 from ragdeck.services.types import RunRow
@@ -57,20 +58,29 @@ class EvalDeps:
 def score_query(
     ranking: Sequence[str], qrels: dict[str, int], plan: EvalPlan
 ) -> tuple[str, dict[str, float]]:
-    """The gold's level ("chunk" or "document") and every retrieval metric of one ranked list of chunk ids."""
-    names = metric_names(sorted(set(plan.ks)))
-    docs = document_ranking(ranking)
-    doc_qrels = document_qrels(qrels)
-    chunk_level = all(is_chunk_id(g) for g in qrels if qrels[g] > 0) and any(v > 0 for v in qrels.values())
-    level = "chunk" if chunk_level else "document"
-    # One call scores both lists: the ranking at the gold's level, and at document level.
-    first = (list(ranking), qrels) if chunk_level else (docs, doc_qrels)
-    scores = score_rankings([first[0], docs], [first[1], doc_qrels], names)
-    metrics: dict[str, float] = {}
-    for name in names:
-        metrics[name] = float(scores[name][0])
-        metrics[document_name(name)] = float(scores[name][1])
-    return level, metrics
+    """The gold's level ("chunk" or "document") and every retrieval metric of one ranked list of chunk ids:
+    ``metric@k`` over k chunks (chunk-level gold only), ``doc_metric@k`` over k documents
+    (``metrics.score_levels``)."""
+    levels, metrics = score_levels([list(ranking)], [qrels], plan.ks)
+    return levels[0], metrics[0]
+
+
+def scoring_record(evalset: EvalSet, plan: EvalPlan) -> dict[str, Any]:
+    """How a run scores, stored with it: the queries at each gold level, the cut-offs at each level and
+    how deep it retrieves (``depth``), the retrieval mode and fusion (every other knob is in ``policy``)."""
+    levels = [gold_level(qrels_of(r)) for r in evalset.records]
+    ks = sorted(set(plan.ks))
+    policy = plan.policy
+    return {
+        "levels": {level: levels.count(level) for level in LEVELS if level in levels},
+        "chunk_cut_offs": ks if "chunk" in levels else [],
+        "document_cut_offs": ks,
+        "chunk_depth": plan.depth,
+        "documents_wanted": max(ks),
+        "depth_method": method_text(),
+        "retrieval": policy.retrieval,
+        "fusion": policy.fusion if policy.retrieval == "hybrid" else None,
+    }
 
 
 def new_run_id() -> str:
@@ -97,7 +107,7 @@ class EvalRunner:
         collection = store.resolve(plan.policy.alias)
         if plan.policy.retrieval != "dense" and not store.collection_info(collection).lexical:
             raise no_lexical_index(collection)  # else every query would fail the same way
-        prepared, notes = prepare_set(evalset, store, collection)
+        prepared, notes, missing = prepare_set(evalset, store, collection, plan.missing_gold)
         now = time.time()
         row = RunRow(
             run_id=run_id or new_run_id(),
@@ -108,7 +118,14 @@ class EvalRunner:
             set_hash=evalset.content_hash(),
             collection=collection,
             total=len(prepared.records),
-            config={**plan.to_json(), "notes": notes, "judge": self._judge_mode(plan), "set_path": source},
+            config={
+                **plan.to_json(),
+                "notes": notes,
+                "judge": self._judge_mode(plan),
+                "set_path": source,
+                "scoring": scoring_record(prepared, plan),
+                "missing": missing.to_json(),
+            },
         )
         self.deps.runs.create_run(row)
         return row, prepared
@@ -127,7 +144,8 @@ class EvalRunner:
                 "version, or start a new run"
             )
         store = self.deps.retriever.store
-        prepared, _ = prepare_set(evalset, store, run.collection)
+        missing_gold = EvalPlan.from_json(run.config).missing_gold
+        prepared, _, _ = prepare_set(evalset, store, run.collection, missing_gold)
         return prepared
 
     def execute(
@@ -194,6 +212,8 @@ class EvalRunner:
             "level": None,
             "retrieved": [],
             "retrieved_docs": [],
+            "depth": None,
+            "reranker": None,
             "metrics": {},
             "timings_ms": {},
             "answer": None,
@@ -203,9 +223,22 @@ class EvalRunner:
         stage = "retrieval"
         try:
             policy = plan.policy
-            params = policy.retrieval_params().at_depth(plan.depth)
-            search = self.deps.retriever.search(record.question, collection, params)
-            ranking = [h.chunk_id for h in search.hits]
+            params = policy.retrieval_params()
+            searched: list[SearchResult] = []
+
+            def search_at(depth: int) -> list[RetrievedChunk]:
+                searched.append(
+                    self.deps.retriever.search(record.question, collection, params.at_depth(depth))
+                )
+                return searched[-1].hits
+
+            hits, depth = retrieve_to_depth(
+                search_at, lambda h: doc_id_of(h.chunk_id), chunk_depth=plan.depth, documents=max(plan.ks)
+            )
+            search = searched[-1]
+            ranking = [h.chunk_id for h in hits]
+            result["depth"] = depth.to_json()
+            result["reranker"] = search.reranker
             result["retrieved"] = [
                 {
                     "chunk_id": h.chunk_id,
@@ -217,7 +250,7 @@ class EvalRunner:
                     "lexical_rank": h.lexical_rank,
                     "fused_score": h.fused_score,
                 }
-                for h in search.hits
+                for h in hits
             ]
             result["retrieved_docs"] = document_ranking(ranking)
             result["level"], result["metrics"] = score_query(ranking, qrels, plan)
@@ -227,7 +260,7 @@ class EvalRunner:
                 t0 = time.perf_counter()
                 answer = answer_question(
                     record.question,
-                    search.hits[: policy.top_n],
+                    hits[: policy.top_n],
                     self.deps.chat_model,
                     system_prompt=policy.system_prompt or DEFAULT_SYSTEM_PROMPT,
                     max_tokens=policy.max_tokens,

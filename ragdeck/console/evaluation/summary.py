@@ -1,5 +1,6 @@
 """A run's summary: the mean of every metric with a bootstrap 95 % interval, per-stage latency percentiles,
-and the counts of finished and failed queries.
+the counts of finished and failed queries, how deep the rankings scored were (``depth``: chunks retrieved,
+documents scored, the queries that could not fill k documents) and the rerankers that actually ranked.
 """
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from ragdeck.console.evaluation.depth import depth_summary
 from ragdeck.console.evaluation.plan import EvalPlan
 from ragdeck.console.evaluation.stats import bootstrap_cis
 from ragdeck.services.types import RunRow
@@ -47,4 +49,8 @@ def summarize(run: RunRow, results: list[dict[str, Any]], plan: EvalPlan) -> dic
         "latency_ms": latency,
         "judge": run.config.get("judge"),
         "levels": sorted({r["level"] for r in ok if r.get("level")}),
+        "depth": depth_summary(
+            [r["depth"] for r in ok if r.get("depth")], [r["query_id"] for r in ok if r.get("depth")]
+        ),
+        "rerankers": sorted({r["reranker"] for r in ok if r.get("reranker")}),
     }

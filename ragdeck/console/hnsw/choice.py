@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
+from ragdeck.console.evaluation.metric_names import DOC_PREFIX
 from ragdeck.console.hnsw.grid import Recommendation, SweepResult, SweepRow, check_keys
 from ragdeck.errors import InputError
 
@@ -41,13 +42,20 @@ def recommend(
     k: int = 10,
     recall_key: str = "recall_exact",
     latency_key: str = "p95_ms",
+    gold_metric: str | None = None,
 ) -> Recommendation:
     """The cheapest configuration that meets ``target``: lowest latency among rows with recall >= target
-    (and latency <= ``budget_ms`` when given); ties: smaller index, smaller m, smaller ef."""
+    (and latency <= ``budget_ms`` when given); ties: smaller index, smaller m, smaller ef. ``gold_metric``
+    names recall against gold (``recall@k`` over chunks or ``doc_recall@k`` over documents)."""
     check_keys(recall_key, latency_key)
     if not 0.0 <= target <= 1.0:
         raise InputError(f"the recall target must be in [0, 1], got {target}")
-    what = "against exact search" if recall_key == "recall_exact" else "against the gold eval set"
+    recall_name = f"recall@{k}"
+    what = "against exact search"
+    if recall_key != "recall_exact":
+        recall_name = gold_metric or recall_name
+        counted = "documents" if recall_name.startswith(DOC_PREFIX) else "chunks"
+        what = f"against the gold eval set (k {counted})"
     lat_name = "P95" if latency_key == "p95_ms" else "P50"
     scored = [(i, r) for i, r in enumerate(rows) if getattr(r, recall_key) is not None]
     if not scored:
@@ -62,13 +70,13 @@ def recommend(
             fastest = min(getattr(r, latency_key) for _, r in meets)
             return Recommendation(
                 None,
-                f"No configuration reaches recall@{k} >= {target:g} {what} within the {budget_ms:g} ms "
+                f"No configuration reaches {recall_name} >= {target:g} {what} within the {budget_ms:g} ms "
                 f"budget: the fastest that reaches it takes {fastest:.2f} ms at {lat_name}, so raise the "
                 f"budget or lower the target.",
             )
         return Recommendation(
             None,
-            f"No configuration reaches recall@{k} >= {target:g} {what}: the best is {best.label} with "
+            f"No configuration reaches {recall_name} >= {target:g} {what}: the best is {best.label} with "
             f"{getattr(best, recall_key):.3f} at {lat_name} {getattr(best, latency_key):.2f} ms, so try a "
             f"larger ef or m, or lower the target.",
         )
@@ -79,7 +87,7 @@ def recommend(
     budget = f", within the {budget_ms:g} ms budget" if budget_ms is not None else ""
     return Recommendation(
         index,
-        f"{row.label} is the cheapest of the {len(within)} configurations that reach recall@{k} >= "
+        f"{row.label} is the cheapest of the {len(within)} configurations that reach {recall_name} >= "
         f"{target:g} {what}{budget}: recall {getattr(row, recall_key):.3f} at {lat_name} "
         f"{getattr(row, latency_key):.2f} ms.",
     )
@@ -98,8 +106,9 @@ def choose(
     a partial sweep says how much of the plan it measured."""
     front = set(pareto_front(result.rows, recall_key, latency_key))
     pick = recommend(
-        result.rows, target, budget_ms, k=result.k, recall_key=recall_key, latency_key=latency_key
-    )
+        result.rows, target, budget_ms, k=result.k, recall_key=recall_key, latency_key=latency_key,
+        gold_metric=result.gold_metric,
+    )  # fmt: skip
     if result.partial:
         pick = replace(
             pick,

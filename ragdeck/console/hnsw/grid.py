@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, NamedTuple
 
+from ragdeck.console.evaluation.metric_names import DOC_PREFIX
 from ragdeck.errors import InputError
 
 DEFAULT_MS = (4, 16, 32)
@@ -139,6 +140,14 @@ class SweepResult:
     notes: list[str] = field(default_factory=list)  # what the figures mean on this collection
     grid: Grid = field(default_factory=Grid)  # what was asked for
     planned: int = 0  # configurations in the plan (0: not recorded, taken as complete)
+    gold_metric: str | None = None  # the eval metric recall_gold is: recall@k (chunks) or doc_recall@k
+
+    @property
+    def gold_label(self) -> str:
+        """What ``recall_gold`` is, its level stated: "gold doc_recall@10 (k documents)"."""
+        name = self.gold_metric or f"recall@{self.k}"
+        level = "documents" if name.startswith(DOC_PREFIX) else "chunks"
+        return f"gold {name} (k {level})"
 
     @property
     def partial(self) -> bool:
@@ -155,6 +164,7 @@ class SweepResult:
             "target": self.target,
             "budget_ms": self.budget_ms,
             "recall_key": self.recall_key,
+            "gold_metric": self.gold_metric,
             "latency_key": self.latency_key,
             "live": self.live,
             "notes": self.notes,

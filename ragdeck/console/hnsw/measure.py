@@ -2,8 +2,10 @@
 
 ``recall_exact`` is recall@k against exact search (the store's ``exact`` flag on the live collection is
 the ground truth: ``|HNSW top-k ∩ exact top-k| / |exact top-k|``, averaged over queries); ``recall_gold``
-is recall@k against the eval set's gold, at the gold's level (chunk or document) as ``ragdeck eval`` scores
-it. Latency is the store call only, in milliseconds, after a few untimed searches.
+is the eval's recall against the eval set's gold, one definition with ``ragdeck eval``'s
+(``metrics.set_recall_name``: ``recall@k`` over k chunks for chunk-level gold, else ``doc_recall@k`` over k
+documents, retrieved as deep as the eval retrieves them). Latency is the k-chunk store call only, in
+milliseconds, after a few untimed searches.
 """
 
 from __future__ import annotations
@@ -16,9 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from ragdeck.console.evalsets.model import is_chunk_id
-from ragdeck.console.evaluation.metric_names import metric_name
-from ragdeck.console.evaluation.metrics import document_qrels, document_ranking, score_rankings
+from ragdeck.console.evalsets.model import doc_id_of
+from ragdeck.console.evaluation.depth import retrieve_to_depth
+from ragdeck.console.evaluation.metrics import score_levels, set_level, set_recall_name
 from ragdeck.console.hnsw.queries import QuerySet
 from ragdeck.console.interfaces import VectorSearch
 
@@ -38,19 +40,32 @@ def recall_against(ranking: Sequence[str], truth: Sequence[str]) -> float:
 def gold_recall(
     rankings: Sequence[Sequence[str]], qrels: Sequence[Mapping[str, int]], k: int
 ) -> float | None:
-    """Mean recall@k against gold over queries with relevant gold, at each query's gold level (chunk when
-    every relevant id is a chunk id, else document); None when no query has relevant gold."""
-    values = []
-    for ranking, judged in zip(rankings, qrels, strict=True):
-        relevant = [g for g, grade in judged.items() if grade > 0]
-        if not relevant:
-            continue
-        if all(is_chunk_id(g) for g in relevant):
-            ranked, gold = list(ranking), dict(judged)
-        else:
-            ranked, gold = document_ranking(ranking), document_qrels(judged)
-        values.append(float(score_rankings([ranked], [gold], [name := metric_name("recall", k)])[name][0]))
-    return float(np.mean(values)) if values else None
+    """The eval's recall at k against gold (``metrics.set_recall_name``: ``recall@k`` over k chunks when
+    every query's gold is at chunk level, else ``doc_recall@k`` over k documents), averaged over every query
+    as an eval run's summary averages it (a query without relevant gold counts 0); None when no query has
+    relevant gold. Document level needs rankings holding k documents (``measure`` retrieves them)."""
+    if not any(grade >= 1 for judged in qrels for grade in judged.values()):
+        return None
+    name = set_recall_name(qrels, k)
+    _, metrics = score_levels(rankings, qrels, [k])
+    return float(np.mean([m[name] for m in metrics]))
+
+
+def document_rankings(
+    store: VectorSearch, collection: str, queries: QuerySet, ef: int, k: int
+) -> list[list[str]]:
+    """Each query's chunk ids at ``ef``, deep enough to hold k documents, as an eval run retrieves them
+    (``evaluation.depth.retrieve_to_depth``); untimed."""
+    rankings = []
+    for vector in queries.vectors:
+        hits, _ = retrieve_to_depth(
+            lambda n, v=vector: store.search(collection, v, n, hnsw_ef=ef),
+            lambda h: doc_id_of(h.id),
+            chunk_depth=k,
+            documents=k,
+        )
+        rankings.append([h.id for h in hits])
+    return rankings
 
 
 def measure(
@@ -74,7 +89,11 @@ def measure(
         times.append((time.perf_counter() - started) * 1000.0)
         rankings.append([h.id for h in hits])
     recall = float(np.mean([recall_against(r, t) for r, t in zip(rankings, truth, strict=True)]))
-    gold = gold_recall(rankings, queries.qrels, k) if queries.qrels is not None else None
+    gold = None
+    if queries.qrels is not None:
+        if set_level(queries.qrels) == "document":
+            rankings = document_rankings(store, collection, queries, ef, k)
+        gold = gold_recall(rankings, queries.qrels, k)
     return recall, gold, statistics.median(times), float(np.percentile(times, 95))
 
 

@@ -78,7 +78,7 @@ def sample_queries(points: StoredVectors, n: int = 200, *, seed: int = 7, noise:
 def eval_queries(evalset: EvalSet, embedder: Embedder, store: VectorSearch, collection: str) -> QuerySet:
     """The eval set's questions embedded, with their gold (mapped by span when labelled on another
     chunking; raises EvalSetProblems when gold names nothing in the collection)."""
-    prepared, _notes = prepare_set(evalset, store, collection)
+    prepared, _notes, _missing = prepare_set(evalset, store, collection)
     records = list(prepared.records)
     if not records:
         raise InputError(f"eval set {evalset.name} has no questions")

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from ragdeck.console.evaluation.metrics import set_recall_name
 from ragdeck.console.hnsw.grid import Grid, Recommendation, SweepResult, SweepRow
 from ragdeck.console.hnsw.ports import SweepLog
 from ragdeck.console.hnsw.queries import QuerySet
@@ -129,6 +130,7 @@ def saved_result(row: dict[str, Any]) -> SweepResult:
         live=dict(request["live"]),
         grid=grid,
         planned=int(row["planned"]),
+        gold_metric=set_recall_name(request["queries"]["qrels"], int(request["k"])) if has_gold else None,
     )
 
 

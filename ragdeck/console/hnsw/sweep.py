@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 from ragdeck.console import audit
+from ragdeck.console.evaluation.metrics import set_recall_name
 from ragdeck.console.hnsw.choice import choose
 from ragdeck.console.hnsw.copies import temporary_copy
 from ragdeck.console.hnsw.grid import (
@@ -177,6 +178,7 @@ def run_sweep(
         notes=sweep_notes(info, rows),
         grid=grid,
         planned=len(grid.plan((live.m, live.ef_construct))),
+        gold_metric=set_recall_name(queries.qrels, k) if queries.qrels is not None else None,
     )
     return choose(result, target, budget_ms, recall_key=recall_key, latency_key=latency_key)
 

@@ -5,6 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+# The payload fields a chunk stores as text (``Chunk.payload``): a filter on one of them matches text, so
+# ``doc_id=2024`` means the document "2024", never the number 2024 (which no stored text would equal).
+TEXT_PAYLOAD_FIELDS = ("chunk_id", "doc_id", "title", "section", "text", "body", "source")
+
 
 @dataclass
 class Document:
