@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from cli_runner import assert_one_line_error, run_cli
 from collections_data import (
@@ -21,9 +22,12 @@ from collections_data import (
     write_dataset,
     write_trec,
 )
+from test_metrics import ranx_scores
 
 from ragdeck.console.evalsets.io import read_jsonl
 from ragdeck.console.evalsets.publish import versions
+from ragdeck.console.evaluation.metric_names import RETRIEVAL_METRICS
+from ragdeck.console.evaluation.metrics import document_qrels
 from ragdeck.console.imports import evalset_from
 from ragdeck.console.imports.readers import read_beir, read_tables, read_topics
 from ragdeck.errors import InputError
@@ -75,12 +79,33 @@ def test_beir_import_then_eval(data_dir: Path, tmp_path: Path) -> None:
     assert versions(tmp_path / "eval_sets", "mini")[-1].version == 1
 
     run = tmp_path / "run.json"
-    scored = ragdeck("eval", "--set", "eval_sets/mini.jsonl", "--collection", "mini", "--json", str(run))
+    scored = ragdeck(
+        "eval",
+        "--set",
+        "eval_sets/mini.jsonl",
+        "--collection",
+        "mini",
+        "--ks",
+        "1,10,100",
+        "--json",
+        str(run),
+    )
     assert scored.returncode == 0, scored.stderr
-    summary = json.loads(run.read_text())["summary"]
+    exported = json.loads(run.read_text())
+    summary = exported["summary"]
     for name in ("doc_recall@10", "doc_ndcg@10", "doc_mrr@10"):
         assert 0.0 <= summary[name] <= 1.0, name
     assert summary["doc_hit_rate@10"] == 1.0  # 4 documents, every query's gold among them
+    # Document-level metrics equal ranx on the deduplicated document ranking cut at k documents.
+    queries = exported["queries"]
+    assert len(queries) == 3 and all(q["level"] == "document" for q in queries)
+    rankings = [q["retrieved_doc_ids"] for q in queries]
+    assert all(len(r) == len(set(r)) == 4 for r in rankings)  # every indexed document, each once
+    names = [f"{m}@{k}" for m in RETRIEVAL_METRICS for k in (1, 10, 100)]
+    theirs = ranx_scores(rankings, [document_qrels(q["gold"]) for q in queries], names)
+    for name in names:
+        ours = np.array([q["metrics"][f"doc_{name}"] for q in queries])
+        np.testing.assert_allclose(ours, theirs[name], rtol=0, atol=1e-9, err_msg=name)
 
 
 def test_datasets_import(data_dir: Path, tmp_path: Path) -> None:
