@@ -111,6 +111,27 @@ def user_errors() -> Iterator[None]:
 _T = TypeVar("_T")
 
 
+def bounded_int(
+    container: Any,
+    label: str,
+    value: int,
+    *,
+    minimum: int,
+    maximum: int,
+    disabled: bool = False,
+    help: str | None = None,
+) -> tuple[int, str | None]:
+    """An integer input whose range is checked here, not by the browser (which paints an out-of-range value
+    red and quietly keeps the old one): out of range, the reason shows under the field and is returned, so
+    the page blocks its action with it."""
+    number = int(container.number_input(label, value=int(value), step=1, disabled=disabled, help=help))
+    if minimum <= number <= maximum:
+        return number, None
+    problem = f"{label} must be from {minimum} to {maximum}, got {number}"
+    container.error(problem, icon="⛔")
+    return number, problem
+
+
 def or_stop(call: Callable[[], _T]) -> _T:
     """``call()``; a ragdeck error (a server down) is shown as a red box and the page stops there, since
     nothing below it can work without what ``call`` returns."""

@@ -110,3 +110,20 @@ def test_run_in_hybrid_mode_stores_the_policy_and_shows_ranks(demo_data_dir: Pat
     assert any(h["dense_rank"] is not None for h in everything)
     assert any(h["lexical_rank"] is not None for h in everything)
     assert any("hybrid RRF k=30 retrieval" in c.value for c in at.caption)
+
+
+def test_out_of_range_values_block_the_run_with_the_reason_beside_them(demo_data_dir: Path) -> None:
+    at = open_page("evaluate")
+    next(s for s in at.selectbox if s.label == "Policy").select("custom").run()
+    next(n for n in at.number_input if n.label == "Results (k)").set_value(0).run()
+    next(n for n in at.number_input if n.label == "hnsw_ef (0 = default)").set_value(99999).run()
+    assert not at.exception, at.exception
+    shown = [e.value for e in at.error]
+    assert "Results (k) must be from 1 to 200, got 0" in shown
+    assert "hnsw_ef (0 = default) must be from 0 to 4096, got 99999" in shown
+    run_button = next(b for b in at.button if b.label == "Run")
+    assert run_button.disabled  # nothing starts with a value the page painted red
+
+    next(n for n in at.number_input if n.label == "Results (k)").set_value(10).run()
+    next(n for n in at.number_input if n.label == "hnsw_ef (0 = default)").set_value(64).run()
+    assert not at.error and not next(b for b in at.button if b.label == "Run").disabled

@@ -32,6 +32,7 @@ from ragdeck.console.roles import require
 from ragdeck.console.settings import Settings
 from ragdeck.console.wiring import build_policies
 from ragdeck.ui import (
+    bounded_int,
     current_user,
     get_audit_log,
     get_eval_jobs,
@@ -80,9 +81,12 @@ with st.expander("New run", expanded=not runs_store.list_runs(limit=1)), user_er
         index=targets.index(base.alias) if base.alias in targets else 0,
         disabled=picked != "custom",
     )
-    depth = cols[1].number_input("Results (k)", 1, 200, max(base.top_n, 10), disabled=picked != "custom")
-    ef = cols[2].number_input(
-        "hnsw_ef (0 = default)", 0, 4096, base.hnsw_ef or 0, disabled=picked != "custom"
+    fixed = picked != "custom"  # a named policy's values are shown, not edited
+    depth, depth_problem = bounded_int(
+        cols[1], "Results (k)", max(base.top_n, 10), minimum=1, maximum=200, disabled=fixed
+    )
+    ef, ef_problem = bounded_int(
+        cols[2], "hnsw_ef (0 = default)", base.hnsw_ef or 0, minimum=0, maximum=4096, disabled=fixed
     )
     rerank = cols[3].toggle("Rerank", base.rerank, disabled=picked != "custom")
     modes = retrieval_inputs(
@@ -93,6 +97,9 @@ with st.expander("New run", expanded=not runs_store.list_runs(limit=1)), user_er
         help="Overrides the policy's retrieval mode for this run.",
     )
     ks = st.multiselect("Cut-offs k", [1, 3, 5, 10, 20, 50, 100], default=list(DEFAULT_KS))
+    ks_problem = None if ks else "pick at least one cut-off k"
+    if ks_problem:
+        st.error(ks_problem, icon="⛔")
     answers = st.toggle(
         "Generate and judge answers",
         False,
@@ -107,7 +114,13 @@ with st.expander("New run", expanded=not runs_store.list_runs(limit=1)), user_er
         help="fail: refuse the run and list those ids; skip: drop them (queries left without gold are "
         "excluded and listed); keep: count them as never retrieved (they lower recall).",
     )
-    if st.button("Run", type="primary", disabled=choice is None and upload is None):
+    blocked = [p for p in (depth_problem, ef_problem, ks_problem) if p]
+    if st.button(
+        "Run",
+        type="primary",
+        disabled=(choice is None and upload is None) or bool(blocked),
+        help="; ".join(blocked) or None,
+    ):
         policy = (
             base
             if picked != "custom"
