@@ -634,3 +634,17 @@ def test_an_unknown_csv_column_says_what_it_probably_means(tmp_path: Path) -> No
         and "line 1, field 'gold_ids'" in text
         and "did you mean 'gold_context_ids'?" in text
     )
+
+
+def test_a_bad_upload_is_named_as_the_user_knows_it_never_by_its_temporary_copy() -> None:
+    from ragdeck.console.evalsets.files import read_upload
+
+    with pytest.raises(InputError) as caught:
+        good = b'{"id": "q1", "question": "What?", "gold_context_ids": ["a#s:0"]}\n'
+        read_upload("my set.jsonl", good + b"{oops\n")
+    message = str(caught.value)
+    assert "my set.jsonl" in message and "line 2" in message
+    assert "ragdeck-upload-" not in message and "/tmp" not in message
+    assert read_upload("ok.csv", b"id,question,gold_context_ids\nq1,What?,a#s:0\n").records[0].id == "q1"
+    with pytest.raises(InputError, match=r"\.jsonl or \.csv"):
+        read_upload("set.txt", b"")

@@ -127,3 +127,12 @@ def test_out_of_range_values_block_the_run_with_the_reason_beside_them(demo_data
     next(n for n in at.number_input if n.label == "Results (k)").set_value(10).run()
     next(n for n in at.number_input if n.label == "hnsw_ef (0 = default)").set_value(64).run()
     assert not at.error and not next(b for b in at.button if b.label == "Run").disabled
+
+
+def test_the_eval_set_comes_from_one_source_at_a_time(demo_data_dir: Path) -> None:
+    at = open_page("evaluate")
+    assert not at.get("file_uploader") and any(s.label == "Eval set" for s in at.selectbox)
+    next(r for r in at.radio if r.label == "Eval set from").set_value("a file").run()
+    assert not at.exception, at.exception
+    assert at.get("file_uploader") and not any(s.label == "Eval set" for s in at.selectbox)
+    assert next(b for b in at.button if b.label == "Run").disabled  # nothing uploaded yet

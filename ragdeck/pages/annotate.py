@@ -4,9 +4,6 @@ the same time). The main actions have keyboard shortcuts (Streamlit's own ``shor
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
-
 import streamlit as st
 
 from ragdeck.console import annotation
@@ -19,7 +16,7 @@ from ragdeck.console.annotation.candidates import (
     query_terms,
 )
 from ragdeck.console.annotation.drafts import draft_questions, pick_chunks
-from ragdeck.console.evalsets.io import read_any
+from ragdeck.console.evalsets.files import read_upload
 from ragdeck.console.retrieval.collections import search_targets
 from ragdeck.console.retrieval.pipeline import Retriever
 from ragdeck.ui import (
@@ -75,10 +72,8 @@ with adding, st.form("add_questions", clear_on_submit=True):
         "…or import an eval set (JSONL or CSV; its questions join the queue)", ["jsonl", "csv"]
     )
     if st.form_submit_button("Import") and uploaded is not None:
-        with user_errors(), tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / Path(uploaded.name).name
-            path.write_bytes(uploaded.getvalue())
-            records = read_any(path).records
+        with user_errors():
+            records = read_upload(uploaded.name, uploaded.getvalue()).records
             if not annotator:
                 st.error("Type your name first: questions are recorded with who added them.")
             else:

@@ -10,7 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from ragdeck.charts.evaluation import curves, report_charts, summary_bars
-from ragdeck.console.evalsets.files import listed_eval_sets, save_upload
+from ragdeck.console.evalsets.files import listed_eval_sets, read_upload, save_upload
 from ragdeck.console.evalsets.io import read_any
 from ragdeck.console.evaluation.export import export_json
 from ragdeck.console.evaluation.metric_names import DEFAULT_KS, cut_offs_up_to
@@ -61,13 +61,23 @@ def start_run(path: Path, plan: EvalPlan) -> None:
 runs_store = get_eval_store()
 with st.expander("New run", expanded=not runs_store.list_runs(limit=1)), user_errors():
     files = listed_eval_sets(settings.eval_sets_dir, settings.data_dir / "uploads")
-    upload = st.file_uploader("Upload an eval set (JSONL or CSV)", type=["jsonl", "csv"])
-    choice = st.selectbox(
-        "Eval set",
-        files,
-        format_func=lambda f: f"{f.name} ({f.parent.name})",
-        help=f"Files in {settings.eval_sets_dir}, uploads and the shipped demo set; publish on Publish.",
+    origin = st.radio(
+        "Eval set from", ["library", "a file"], horizontal=True, help="One source: a listed set or a file."
     )
+    upload, choice = None, None
+    if origin == "a file":
+        upload = st.file_uploader(
+            "Upload an eval set (JSONL or CSV)",
+            type=["jsonl", "csv"],
+            help="Checked when you press Run; kept under uploads only when it reads without errors.",
+        )
+    else:
+        choice = st.selectbox(
+            "Eval set",
+            files,
+            format_func=lambda f: f"{f.name} ({f.parent.name})",
+            help=f"Files in {settings.eval_sets_dir}, uploads and the shipped demo set; publish on Publish.",
+        )
     policies = build_policies(settings)
     names = [*policies, "custom"]
     picked = st.selectbox("Policy", names, help="Policies come from the settings ([policies.NAME]).")
@@ -137,6 +147,8 @@ with st.expander("New run", expanded=not runs_store.list_runs(limit=1)), user_er
         policy = replace(policy, **modes)
         cut_offs = cut_offs_up_to(ks, policy.top_n)
         uploads = settings.data_dir / "uploads"
+        if upload:
+            read_upload(upload.name, upload.getvalue())  # a bad file is refused before it is kept
         source = save_upload(upload.name, upload.getvalue(), uploads) if upload else choice
         start_run(source, EvalPlan(policy, cut_offs, answers, concurrency, missing_gold))
 

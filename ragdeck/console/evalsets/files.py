@@ -3,10 +3,13 @@ the demo sets shipped inside the package (read-only; found from any working dire
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
-from ragdeck.errors import InputError
+from ragdeck.console.evalsets.io import read_any
+from ragdeck.console.evalsets.model import EvalSet
+from ragdeck.errors import InputError, RagdeckError
 from ragdeck.services.files import write_bytes_atomic
 
 SET_SUFFIXES = (".jsonl", ".csv")
@@ -58,3 +61,18 @@ def save_upload(name: str, data: bytes, folder: Path) -> Path:
     target = folder / base
     write_bytes_atomic(target, data, make_parents=True)
     return target
+
+
+def read_upload(name: str, data: bytes) -> EvalSet:
+    """An uploaded eval set read and checked before anything keeps it; its errors name the file as the user
+    knows it (``name``), never the temporary copy read."""
+    base = Path(name).name
+    if not base or Path(base).suffix not in SET_SUFFIXES:
+        raise InputError(f"an eval set upload must be a .jsonl or .csv file, got {name!r}")
+    with tempfile.TemporaryDirectory(prefix="ragdeck-upload-") as folder:
+        path = Path(folder) / base
+        path.write_bytes(data)
+        try:
+            return read_any(path)
+        except RagdeckError as exc:
+            raise InputError(str(exc).replace(str(path), base).replace(folder, "upload")) from None
