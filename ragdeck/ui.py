@@ -105,7 +105,13 @@ def user_errors() -> Iterator[None]:
     try:
         yield
     except RagdeckError as exc:
-        st.error(redact_text(str(exc)), icon="⚠️")
+        st.error(message_lines(redact_text(str(exc))), icon="⚠️")
+
+
+def message_lines(text: str) -> str:
+    """A message of several lines (one problem per line) as Markdown that keeps them apart: Markdown joins
+    single newlines into one paragraph, so each becomes a hard break."""
+    return "  \n".join(line.rstrip() for line in text.splitlines())
 
 
 _T = TypeVar("_T")
