@@ -18,7 +18,13 @@ from cli_runner import assert_one_line_error, run_cli
 from ragdeck.console import audit
 from ragdeck.console.ingest import journal as ingest_journal
 from ragdeck.console.settings import Settings
-from ragdeck.console.wiring import Stack, build_audit_log, build_ingest_journal, build_stack
+from ragdeck.console.wiring import (
+    Stack,
+    build_audit_log,
+    build_index_ops,
+    build_ingest_journal,
+    build_stack,
+)
 from ragdeck.services.types import HnswConfig
 
 TOPICS = ("harbor", "glacier", "orchard", "lantern", "quarry", "meadow", "furnace", "canyon")
@@ -215,6 +221,10 @@ def test_a_killed_demo_build_is_cleared_and_built_again_under_the_same_name(
         assert stack.store.list_aliases() == {"rag_chunks": "rag_chunks_v1"}  # not a _v2 beside a half _v1
         assert not stack.store.collection_exists("rag_chunks_v2")
         assert stack.store.collection_info("rag_chunks_v1").points > 0
+        # Index Ops lists it as a version ragdeck built, not "(not built by ragdeck)"
+        version = build_index_ops(settings, stack).version("rag_chunks_v1")
+        assert version.created_by == "ragdeck demo" and version.status == "ready"
+        assert version.spec["embedding_model"] == local_embedder.model_name and version.spec["chunking"]
     finally:
         stack.close()
     assert journal.get("rag_chunks_v1") is None

@@ -20,7 +20,7 @@ from ragdeck.console.ingest.documents import Document
 from ragdeck.console.ingest.pipeline import IngestReport, chunking_from, hnsw_from, ingest
 from ragdeck.console.roles import cli_user, require
 from ragdeck.console.settings import Settings
-from ragdeck.console.wiring import Stack, build_audit_log, build_ingest_journal
+from ragdeck.console.wiring import Stack, build_audit_log, build_index_ops, build_ingest_journal
 from ragdeck.errors import InputError
 from ragdeck.services.types import HnswConfig
 
@@ -198,11 +198,24 @@ def build_demo(stack: Stack) -> None:
         report = ensure_demo(stack, progress, journal=build_ingest_journal(stack.settings))
     if report is not None:
         say_cleared(report)
+        record_demo_version(stack, report)
     if report is None:
         alias = stack.settings.alias
         out.print(f"Demo collection ready: alias {alias} -> {stack.store.resolve(alias)}.")
     else:
         print_report(report)
+
+
+def record_demo_version(stack: Stack, report: IngestReport) -> None:
+    """Keep the demo build in the index registry as a version ragdeck built (Index Ops lists who and how)."""
+    settings = stack.settings
+    spec = {
+        "corpus": "ragdeck demo corpus (packaged)",
+        "chunking": asdict(chunking_from(settings)),
+        "embedding_model": stack.embedder.model_name,
+        "batch_size": settings.embed_batch_size,
+    }
+    build_index_ops(settings, stack).catalog.adopt(report.collection, created_by="ragdeck demo", spec=spec)
 
 
 def demo_cmd() -> None:

@@ -5,6 +5,7 @@ only records a version ragdeck did not build when a gate is kept with it (``adop
 
 from __future__ import annotations
 
+import time
 from dataclasses import asdict
 from typing import Any
 
@@ -12,6 +13,8 @@ from ragdeck.console.index_ops.ports import IndexRegistry, IndexStore
 from ragdeck.console.index_ops.records import IndexVersion, iso, version_number
 from ragdeck.errors import CollectionNotFound, InputError, StoreBusy
 from ragdeck.services.types import CollectionInfo
+
+NOT_BUILT = "(not built by ragdeck)"  # who made a version found in the store but not in the registry
 
 
 class VersionCatalog:
@@ -77,7 +80,7 @@ class VersionCatalog:
                     version=version_number(name, self.alias) or 0,
                     status="ready",
                     created_at="",
-                    created_by="(not built by ragdeck)",
+                    created_by=NOT_BUILT,
                     spec={"hnsw": asdict(info.hnsw), "dimension": info.dimension} if info else {},
                     points=info.points if info else None,
                 )
@@ -102,8 +105,11 @@ class VersionCatalog:
             n += 1
         return f"{self.alias}_v{n}"
 
-    def adopt(self, collection: str) -> None:
-        """Record a version ragdeck did not build (e.g. the first ingest), so a gate can be kept with it."""
+    def adopt(
+        self, collection: str, *, created_by: str = NOT_BUILT, spec: dict[str, Any] | None = None
+    ) -> None:
+        """Record a version the registry lacks: one ragdeck did not build (e.g. a plain ingest), so a gate
+        can be kept with it, or, with ``created_by`` and ``spec``, one it built another way (the demo)."""
         if self.registry.version(collection) is not None:
             return
         info = self.store.collection_info(collection)
@@ -113,9 +119,10 @@ class VersionCatalog:
                 "alias": self.alias,
                 "version": version_number(collection, self.alias) or 0,
                 "status": "ready",
-                "created_by": "(not built by ragdeck)",
-                "spec": {"hnsw": asdict(info.hnsw), "dimension": info.dimension},
+                "created_by": created_by,
+                "spec": {**(spec or {}), "hnsw": asdict(info.hnsw), "dimension": info.dimension},
                 "points": info.points,
+                "finished_at": time.time(),
             }
         )
 
