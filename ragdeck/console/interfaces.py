@@ -223,7 +223,6 @@ class Embedder(Protocol):
         """Whether the embedder answers, with its model and dimension."""
 
 
-@runtime_checkable
 class FeedbackLog(Protocol):
     """Votes on answers, one per response id (``services.feedback_log`` in SQLite, ``feedback_redis``)."""
 
@@ -245,6 +244,7 @@ class FeedbackLog(Protocol):
         """Release connections."""
 
 
+@runtime_checkable
 class ChatModel(Protocol):
     """Chat completions from an OpenAI-compatible server (vLLM in production, llama.cpp locally)."""
 
