@@ -129,7 +129,8 @@ def print_import(report: ImportReport) -> None:
         f"Judged documents that are empty: {len(f.judged_empty_documents)}"
         + (f": {listed(f.judged_empty_documents)}" if f.judged_empty_documents else ""),
         f"Eval set: {report.eval_set} {version} ({report.eval_set_file}); evaluate with "
-        f"`ragdeck eval --set {report.eval_set_file} --collection {report.alias or report.collection}`",
+        f"`ragdeck eval --set {report.eval_set_file} --collection {report.alias or report.collection}"
+        + (" --missing-gold keep`" if report.missing_gold == "keep" and f.missing_documents else "`"),
     ]
     for line in lines:
         out.print(line, highlight=False, markup=False, soft_wrap=True)
