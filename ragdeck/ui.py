@@ -267,6 +267,25 @@ def current_user() -> User:
     return resolve()
 
 
+NAME_KEY = "ragdeck_person"  # the name typed on any page, kept for the session (widget keys are dropped)
+
+
+def person_name(container: Any, label: str, *, key: str, help: str | None = None) -> str:
+    """Who labels or reviews. With a login (or a trusted proxy header) it is the signed-in user, shown, not
+    typed: nobody labels as someone else. Without one, a name typed once and kept for the whole session,
+    on every page (Streamlit forgets a widget's value when a page without it is shown)."""
+    user = current_user()
+    if user.source in ("login", "header"):
+        container.caption(f"{label}: **{user.name}** (signed in)")
+        return user.name
+    typed = container.text_input(
+        label, key=key, value=st.session_state.get(NAME_KEY, ""), placeholder="e.g. alice", help=help
+    ).strip()
+    if typed:
+        st.session_state[NAME_KEY] = typed
+    return typed
+
+
 @st.cache_resource
 def _hosted_api() -> dict[str, BackgroundApi]:
     return {}

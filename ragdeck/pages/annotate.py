@@ -25,6 +25,7 @@ from ragdeck.ui import (
     get_span_index,
     get_stack,
     or_stop,
+    person_name,
     user_errors,
 )
 
@@ -45,9 +46,7 @@ stack = get_stack()
 store = get_annotation_store()
 
 left, right = st.columns(2)
-annotator = left.text_input(
-    "Your name", key="annotator", placeholder="e.g. alice", help="Labels are saved under this name."
-).strip()
+annotator = person_name(left, "Your name", key="annotator", help="Labels are saved under this name.")
 targets = or_stop(lambda: search_targets(stack.store))
 if not targets:
     st.info(

@@ -11,7 +11,7 @@ import streamlit as st
 from ragdeck.console import annotation
 from ragdeck.console.annotation.agreement import overall_agreement
 from ragdeck.console.annotation.candidates import RELEVANCE_LABELS
-from ragdeck.ui import get_annotation_store, user_errors
+from ragdeck.ui import get_annotation_store, person_name, user_errors
 
 st.title("Review")
 store = get_annotation_store()
@@ -88,7 +88,7 @@ for chunk_id in agreement.disagreements:
             index=options.index(RELEVANCE_LABELS[current.relevance]) if current else None,
         )  # fmt: skip
         reason = st.text_input("Reason", value=current.reason if current else "")
-        reviewer = st.text_input("Reviewer", value=st.session_state.get("annotator", ""))
+        reviewer = person_name(st, "Reviewer", key=f"reviewer_{qid}_{chunk_id}")
         if st.form_submit_button("Record decision"):
             with user_errors():
                 grade = {v: k for k, v in RELEVANCE_LABELS.items()}[choice] if choice else None
