@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -101,10 +102,55 @@ def test_publish_page(data_dir: Path, tmp_path: Path, monkeypatch: pytest.Monkey
     labelled_store()
     at = open_page("publish")
     assert not at.exception, at.exception
-    assert {m.label: m.value for m in at.metric}["Questions with gold"] == "2"
     at.text_input(key="publish_name").input("team_gold").run()
-    at.button[0].click().run()
+    assert {m.label: m.value for m in at.metric}["Questions with gold"] == "2"
+    next(b for b in at.button if b.label == "Publish").click().run()
     assert not at.exception, at.exception
     assert any("Published team_gold v1" in s.value for s in at.success)
     assert (tmp_path / "sets" / "team_gold.jsonl").exists()
     assert at.dataframe[0].value["version"].tolist() == [1]
+
+
+def test_publish_page_starts_with_no_name_and_holds_flagged_questions_back(
+    data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RAGDECK_EVAL_SETS_DIR", str(tmp_path / "sets"))
+    store, ids = labelled_store()
+    annotation.set_answer(store, ids[1], "bob", "", "flagged")  # labelled, but someone has doubts
+    at = open_page("publish")
+    assert at.text_input(key="publish_name").value == ""  # no set is named for you, let alone overwritten
+    assert any("Name the eval set" in i.value for i in at.info) and not at.get("form")
+    at.text_input(key="publish_name").input("team_gold").run()
+    assert {m.label: m.value for m in at.metric}["Questions with gold"] == "1"
+    assert any("1 flagged question(s) held back: What is TEI?" in w.value for w in at.warning)
+    at.checkbox[0].check().run()  # include them on purpose
+    assert {m.label: m.value for m in at.metric}["Questions with gold"] == "2"
+
+
+def test_publishing_over_an_existing_set_shows_the_diff_and_needs_a_confirmation_and_a_reason(
+    data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sets = tmp_path / "sets"
+    monkeypatch.setenv("RAGDECK_EVAL_SETS_DIR", str(sets))
+    store, _ = labelled_store()
+    big = gold_to_evalset("team_gold", annotation.export_gold(store))
+    extra = [replace(big.records[0], id=f"old-{n}", question=f"Old question {n}?") for n in range(3)]
+    publish(replace(big, records=[*big.records, *extra]), sets, note="first")  # v1: 5 questions
+    at = open_page("publish")
+    at.text_input(key="publish_name").input("team_gold").run()
+    warning = next(w.value for w in at.warning if "exists" in w.value)
+    assert "v1 holds 5 questions" in warning and "v2 with 2" in warning
+    assert any(m.value.startswith("**Removed (3):**") and "`old-0`" in m.value for m in at.markdown)
+    publish_button = next(b for b in at.button if b.label == "Publish")
+    assert publish_button.disabled  # nothing is replaced without the confirmation
+    assert [v.version for v in versions(sets, "team_gold")] == [1]
+
+    at.checkbox(key="publish_confirm").check().run()
+    next(b for b in at.button if b.label == "Publish").click().run()
+    assert any("say why team_gold gets a new version" in e.value for e in at.error)  # a reason is needed
+    assert [v.version for v in versions(sets, "team_gold")] == [1]
+    at.text_input[1].input("dropped three stale questions")
+    next(b for b in at.button if b.label == "Publish").click().run()
+    assert not at.exception, at.exception
+    assert any("Published team_gold v2" in s.value for s in at.success)
+    assert versions(sets, "team_gold")[-1].note == "dropped three stale questions"
