@@ -81,6 +81,9 @@ def test_rebuild_gate_swap_rollback_in_chromium(small_console, tmp_path: Path) -
         if os.environ.get("RAGDECK_SCREENSHOT_INDEX_OPS"):  # refresh the README picture
             page.screenshot(path=os.environ["RAGDECK_SCREENSHOT_INDEX_OPS"], full_page=False)
 
+        _set(page, "Rollback reason", "answers got worse")
+        page.get_by_text("Yes, point rag_chunks back at rag_chunks_v1 now").click()
+        _idle(page)
         page.get_by_role("button", name="Roll back to rag_chunks_v1").click()
         expect(page.get_by_text("Rolled back: rag_chunks: rag_chunks_v2 → rag_chunks_v1.")).to_be_visible(
             timeout=90_000

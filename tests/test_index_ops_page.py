@@ -15,6 +15,7 @@ from pages import open_page
 from ragdeck.console import audit
 from ragdeck.console.evalsets.io import write_jsonl
 from ragdeck.console.ingest.pipeline import ingest
+from ragdeck.console.roles import os_user
 from ragdeck.console.settings import Settings
 from ragdeck.console.wiring import build_audit_log
 from ragdeck.services.qdrant_embedded import EmbeddedQdrantStore
@@ -89,11 +90,19 @@ def test_rebuild_gate_swap_rollback_on_the_page(small_stack: Path) -> None:
     assert "rag_chunks_v1 → rag_chunks_v2" in at.success[0].value
     assert _live() == "rag_chunks_v2"
 
+    assert _button(at, "Roll back to rag_chunks_v1").disabled  # no reason, no confirmation yet
+    at.text_input(key="rollback_reason").input("answers got worse").run()
+    assert _button(at, "Roll back to rag_chunks_v1").disabled  # the box is not ticked
+    at.checkbox(key="rollback_sure").check().run()
     _button(at, "Roll back to rag_chunks_v1").click().run()
     assert "Rolled back" in at.success[0].value
     assert _live() == "rag_chunks_v1"
     actions = [e.action for e in audit.entries(log=build_audit_log(Settings()))]
     assert actions[:4] == ["index.rollback", "index.swap", "index.gate", "index.gate"]
+    rollback = audit.entries(action="index.rollback", log=build_audit_log(Settings()))[0]
+    assert (
+        rollback.reason == "answers got worse" and rollback.actor == os_user() and rollback.role == "operator"
+    )
     outcomes = [e.outcome for e in audit.entries(action="index.gate", log=build_audit_log(Settings()))]
     assert outcomes == ["ok", "failed"]
     assert "Export CSV" in [d.proto.label for d in at.get("download_button")]

@@ -370,9 +370,12 @@ def restore_cmd(
         bool, typer.Option("--aliases/--no-aliases", help="Put the recorded aliases back.")
     ] = True,
     expect: ExpectOpt = None,
+    reason: Annotated[str, typer.Option(help="Why (kept in the history and the audit log).")] = "",
 ) -> None:
     """Restore a version from a snapshot, with its recorded alias mapping (operators only)."""
     with _ops() as (ops, _stack, user):
-        ops.restore_snapshot(user, collection, snapshot, restore_aliases=aliases, expected=_expected(expect))
+        ops.restore_snapshot(
+            user, collection, snapshot, restore_aliases=aliases, expected=_expected(expect), reason=reason
+        )
         live = ops.live()
     out.print(f"restored {collection} from {snapshot}; {ops.alias} -> {live}", highlight=False)

@@ -273,11 +273,20 @@ with cols[0]:
 with cols[1]:
     previous = ops.rollback_target()
     st.caption(f"Live: `{live or 'none'}` · previous: `{previous or 'none'}`")
-    rollback_reason = st.text_input("Rollback reason", key="rollback_reason")
+    rollback_reason = st.text_input(
+        "Rollback reason", key="rollback_reason", placeholder="Why (required; kept in the history)"
+    ).strip()
+    rollback_sure = st.checkbox(
+        f"Yes, point {ops.alias} back at {previous}: searches switch at once"
+        if previous
+        else "Yes, roll back",
+        key="rollback_sure",
+        disabled=previous is None,
+    )
     if st.button(
         f"Roll back to {previous}" if previous else "Roll back",
-        disabled=previous is None,
-        help="One click back to the previous version." + NEEDS_OPERATOR,
+        disabled=previous is None or not rollback_reason or not rollback_sure,
+        help="Needs a reason and the box ticked." + NEEDS_OPERATOR,
     ):
         with user_errors():
             move = ops.rollback(user, reason=rollback_reason, expected=shown_live)
@@ -343,11 +352,24 @@ if snap_target:
                 fetched.parent.mkdir(parents=True, exist_ok=True)
                 ops.download_snapshot(snap_target, picked, fetched)
                 done(f"Fetched {picked}: download it below.")
+        restore_reason = (
+            cols[1]
+            .text_input(
+                "Restore reason", key="restore_reason", placeholder="Why (required; kept in the audit log)"
+            )
+            .strip()
+        )
+        restore_sure = cols[1].checkbox(
+            f"Yes, replace {snap_target}'s points with {picked} and put its recorded aliases back",
+            key="restore_sure",
+        )
         if cols[1].button(
-            "Restore", help="Replaces the collection and puts its aliases back." + NEEDS_OPERATOR
+            "Restore",
+            disabled=not restore_reason or not restore_sure,
+            help="Needs a reason and the box ticked." + NEEDS_OPERATOR,
         ):
             with user_errors():
-                ops.restore_snapshot(user, snap_target, picked, expected=shown_live)
+                ops.restore_snapshot(user, snap_target, picked, expected=shown_live, reason=restore_reason)
                 done(f"Restored {snap_target} from {picked}; {ops.alias} → {ops.live()}.")
     else:
         st.caption("No snapshots of this collection.")

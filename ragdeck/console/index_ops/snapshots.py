@@ -81,6 +81,7 @@ class SnapshotOps:
         *,
         restore_aliases: bool = True,
         expected: str | EllipsisType | None = ...,
+        reason: str = "",
     ) -> None:
         """Replace (or recreate) ``collection`` from a snapshot and put its recorded aliases back.
 
@@ -110,7 +111,7 @@ class SnapshotOps:
                     from_collection=current,
                     to_collection=moved_to,
                     actor=user.name,
-                    reason=f"restored {collection} from {snapshot}",
+                    reason=f"restored {collection} from {snapshot}" + (f": {reason}" if reason else ""),
                 )
             audit.record(
                 user,
@@ -118,6 +119,7 @@ class SnapshotOps:
                 collection,
                 before={"aliases": before},
                 after={"snapshot": snapshot, "aliases": after},
+                reason=reason,
                 log=self.log,
             )
 
