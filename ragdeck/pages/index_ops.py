@@ -277,9 +277,7 @@ with cols[1]:
         "Rollback reason", key="rollback_reason", placeholder="Why (required; kept in the history)"
     ).strip()
     rollback_sure = st.checkbox(
-        f"Yes, point {ops.alias} back at {previous}: searches switch at once"
-        if previous
-        else "Yes, roll back",
+        f"Yes, point {ops.alias} back at {previous} now" if previous else "Yes, roll back",
         key="rollback_sure",
         disabled=previous is None,
     )
