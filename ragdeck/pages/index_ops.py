@@ -15,6 +15,7 @@ from ragdeck.console import audit
 from ragdeck.console.evalsets.files import listed_eval_sets
 from ragdeck.console.evalsets.io import read_any
 from ragdeck.console.evaluation.gate import parse_gate
+from ragdeck.console.index_ops.outcomes import job_outcome
 from ragdeck.console.index_ops.records import DEFAULT_MAX_REGRESSION, IndexVersion
 from ragdeck.console.index_ops.snapshots import snapshot_rows
 from ragdeck.console.ingest.chunking import ChunkingConfig
@@ -62,35 +63,12 @@ def start(key: str, kind: str, label: str, work: Callable[[Job], Any]) -> None:
     st.rerun()
 
 
-def outcome(job: Job) -> tuple[str, str]:
-    """How a finished job ended: (st function name, message)."""
-    if job.cancelled is not None:
-        return "warning", f"{job.label} cancelled: {job.cancelled}."
-    if job.error is not None:
-        return "error", f"{job.label} stopped: {job_error(job)}"
-    if job.kind == "index.gate":
-        if job.result.passed:
-            return "success", f"Gate of {job.result.collection} passed."
-        return "error", (
-            f"Gate of {job.result.collection} failed: " + "; ".join(job.result.failures) + ". "
-            "Rebuild with other settings or fix the eval set and gate again; an operator can still swap "
-            "with an override and a written reason."
-        )
-    if job.kind == "index.resume":
-        return (
-            "success",
-            f"Resumed {job.result.collection} (redacted: {job.result.redacted_text}): ready to gate.",
-        )
-    built = (
-        f"Built {job.result.collection} ({job.result.points} points; redacted: {job.result.redacted_text})"
-    )
-    return "success", f"{built}; the alias did not move. Gate it next."
-
-
 def collect_finished() -> bool:
     """Turn this session's jobs that ended into messages for the next draw; True if there were any."""
     ended = finished_jobs("index_ops")
-    st.session_state.setdefault("index_ops_outcomes", []).extend(outcome(job) for job in ended)
+    st.session_state.setdefault("index_ops_outcomes", []).extend(
+        job_outcome(job, job_error(job)) for job in ended
+    )
     return bool(ended)
 
 
