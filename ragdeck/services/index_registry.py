@@ -149,13 +149,18 @@ class SqliteIndexRegistry:
                 sql = "DELETE FROM index_alias_events WHERE id = ?"
             return db.execute(sql, (event_id,)).rowcount > 0
 
-    def events(self, alias: str, limit: int | None = 100) -> list[dict[str, Any]]:
-        """Alias moves, newest first (pending ones included: see ``state``, ``host`` and ``pid``)."""
+    def events(
+        self, alias: str, limit: int | None = 100, *, state: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Alias moves, newest first (pending ones included: see ``state``, ``host`` and ``pid``); only
+        those in ``state`` when given."""
         sql = (
             "SELECT id, alias, at, action, from_collection, to_collection, actor, reason, state, host, pid "
-            "FROM index_alias_events WHERE alias = ? ORDER BY id DESC"
+            "FROM index_alias_events WHERE alias = ?"
+            + (" AND state = ?" if state else "")
+            + " ORDER BY id DESC"
         )
-        args: list[Any] = [alias]
+        args: list[Any] = [alias, state] if state else [alias]
         if limit is not None:
             sql += " LIMIT ?"
             args.append(int(limit))

@@ -57,6 +57,8 @@ class IndexRegistry(Protocol):
     def settle_event(self, event_id: int, *, moved: bool) -> bool:
         """Mark a pending move done (``moved``) or delete it (it never happened); whether anything changed."""
 
-    def events(self, alias: str, limit: int | None = 100) -> list[dict[str, Any]]:
+    def events(
+        self, alias: str, limit: int | None = 100, *, state: str | None = None
+    ) -> list[dict[str, Any]]:
         """Alias moves newest first: id, alias, at, action, from_collection, to_collection, actor, reason,
         state ('pending' or 'done'), host and pid (of a pending move's process)."""

@@ -79,13 +79,16 @@ def move_alias(
 def settle_interrupted(catalog: VersionCatalog, *, log: AuditLog) -> list[dict]:
     """Settle the pending moves of the catalog's alias left by processes that died on this host: recorded
     and audited when the alias points at their target, deleted when it does not; the rows settled."""
-    live = catalog.live()
-    settled = []
-    for event in catalog.registry.events(catalog.alias, None):
-        if event.get("state") != "pending" or event.get("host") != socket.gethostname():
-            continue
-        if event.get("pid") is None or pid_alive(int(event["pid"])):
-            continue
+    settled: list[dict] = []
+    dead = [
+        event
+        for event in catalog.registry.events(
+            catalog.alias, None, state="pending"
+        )  # few rows, not the history
+        if event.get("host") == socket.gethostname() and event.get("pid") and not pid_alive(int(event["pid"]))
+    ]
+    live = catalog.live() if dead else None
+    for event in dead:
         moved = event["to_collection"] == live
         if catalog.registry.settle_event(int(event["id"]), moved=moved) and moved:
             audit.record(
