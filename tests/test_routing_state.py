@@ -13,7 +13,7 @@ import pytest
 from servers import free_port
 
 from ragdeck.console.online.ports import RoutingState
-from ragdeck.errors import InputError, ServiceUnavailable
+from ragdeck.errors import ConfigError, InputError, ServiceUnavailable
 from ragdeck.services.routing_state import RedisRoutingState, SqliteRoutingState, open_routing_state
 
 Factory = Callable[..., SqliteRoutingState | RedisRoutingState]
@@ -171,7 +171,7 @@ def test_redis_outage_says_what_to_check() -> None:
 
 
 def test_bad_redis_url_is_refused() -> None:
-    with pytest.raises(ServiceUnavailable, match="redis://"):
+    with pytest.raises(ConfigError, match="redis://"):
         RedisRoutingState("http://127.0.0.1:1/0")
 
 

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import time
 
-from ragdeck.errors import ConfigError, ServiceUnavailable
-from ragdeck.services.optional import redis_module
-from ragdeck.services.redact import redact_text, redact_url
+from ragdeck.errors import ServiceUnavailable
+from ragdeck.services.redis_client import connect_redis
 
 # KEYS[1] the answer's hash; ARGV ts, policy, vote, comment ('' for none), retention in ms. Returns the
 # vote it replaced, or false.
@@ -30,27 +29,18 @@ class RedisFeedbackLog:
     def __init__(
         self, url: str, *, retention_s: float, prefix: str = "ragdeck:feedback:", timeout_s: float = 2.0
     ) -> None:
-        redis = redis_module()
-        self.endpoint = redact_url(url)
         self.prefix = prefix
         self.retention_ms = max(1, round(retention_s * 1000))
-        self._redis_error: type[Exception] = redis.RedisError
-        try:
-            self._client = redis.Redis.from_url(
-                url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s, decode_responses=True
-            )
-        except ValueError as exc:
-            raise ConfigError(
-                f"REDIS_URL {self.endpoint!r} is not a Redis URL ({redact_text(str(exc))}); "
-                "use redis://HOST:PORT/DB or unset it to keep votes in the state database"
-            ) from exc
+        self._conn = connect_redis(
+            url, timeout_s=timeout_s, unset_hint="unset it to keep votes in the state database"
+        )
+        self.endpoint = self._conn.endpoint
+        self._client = self._conn.client
+        self._redis_error = self._conn.error
         self._vote = self._client.register_script(_VOTE)
 
     def _unavailable(self, exc: Exception) -> ServiceUnavailable:
-        return ServiceUnavailable(
-            f"Redis at {self.endpoint} did not answer ({type(exc).__name__}: {redact_text(str(exc))}); "
-            "the vote was not kept: check REDIS_URL and that redis-server is running"
-        )
+        return self._conn.unavailable(exc, "the vote was not kept: ")
 
     def add(
         self, response_id: str, policy: str, vote: str, comment: str | None = None, *, ts: float | None = None

@@ -18,9 +18,9 @@ from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 
-from ragdeck.errors import ConfigError, InputError, RagdeckError, ServiceUnavailable
-from ragdeck.services.optional import redis_module
-from ragdeck.services.redact import redact_text, redact_url
+from ragdeck.errors import InputError, RagdeckError, ServiceUnavailable
+from ragdeck.services.redact import redact_url
+from ragdeck.services.redis_client import connect_redis
 from ragdeck.services.state_schema import open_state
 from ragdeck.services.types import ComponentHealth
 
@@ -201,30 +201,12 @@ class RedisKV:
         self.url = url
         self.endpoint = redact_url(url)
         self.prefix = prefix
-        redis = redis_module()
-        from redis.backoff import ExponentialBackoff
-        from redis.retry import Retry
-
-        self._redis_error: type[Exception] = redis.RedisError
-        try:
-            self._client = redis.Redis.from_url(
-                url,
-                socket_timeout=timeout_s,
-                socket_connect_timeout=timeout_s,
-                decode_responses=True,
-                retry=Retry(ExponentialBackoff(cap=0.2, base=0.02), retries=1),
-            )
-        except ValueError as exc:
-            raise ConfigError(
-                f"REDIS_URL {self.endpoint!r} is not a Redis URL ({redact_text(str(exc))}); "
-                "use redis://HOST:PORT/DB or unset it to cache in process"
-            ) from exc
+        self._conn = connect_redis(url, timeout_s=timeout_s, unset_hint="unset it to cache in process")
+        self._client = self._conn.client
+        self._redis_error = self._conn.error
 
     def _unavailable(self, exc: Exception) -> ServiceUnavailable:
-        return ServiceUnavailable(
-            f"Redis at {self.endpoint} did not answer ({type(exc).__name__}: {redact_text(str(exc))}); "
-            "check REDIS_URL and that redis-server is running, or unset REDIS_URL to cache in process"
-        )
+        return self._conn.unavailable(exc, "unset REDIS_URL to cache in process, or ")
 
     def get(self, key: str) -> str | None:
         """The value, or None when absent or expired."""

@@ -19,8 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ragdeck.errors import InputError, ServiceUnavailable
-from ragdeck.services.optional import redis_module
-from ragdeck.services.redact import redact_text
+from ragdeck.services.redis_client import connect_redis
 from ragdeck.services.state_schema import open_state
 from ragdeck.services.types import ComponentHealth
 
@@ -175,34 +174,19 @@ class RedisRoutingState:
         timeout_s: float = 2.0,
         max_events: int = DEFAULT_MAX_EVENTS,
     ) -> None:
-        redis = redis_module()
-
         self.url = url
         self.prefix = prefix
         self.max_events = max_events
-        try:
-            self._redis = redis.Redis.from_url(
-                url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s, decode_responses=True
-            )
-        except ValueError as exc:
-            raise ServiceUnavailable(
-                f"REDIS_URL is not a Redis URL ({redact_text(str(exc))}): use redis://host:6379/0"
-            ) from exc
-        kwargs = self._redis.connection_pool.connection_kwargs
-        self._where = f"{kwargs.get('host', kwargs.get('path', '?'))}:{kwargs.get('port', '')}".rstrip(":")
+        self._conn = connect_redis(url, timeout_s=timeout_s, unset_hint="unset it to keep routing in SQLite")
+        self._redis = self._conn.client
         self._keys = {name: f"{prefix}{name}" for name in ("weights", "thresholds", "events")}
 
     @contextlib.contextmanager
     def _errors(self) -> Iterator[None]:
-        redis = redis_module()
         try:
             yield
-        except redis.RedisError as exc:
-            raise ServiceUnavailable(
-                f"Redis at {self._where} did not answer "
-                f"({type(exc).__name__}: {redact_text(str(exc))}): "
-                "check REDIS_URL and that redis-server is running"
-            ) from exc
+        except self._conn.error as exc:
+            raise self._conn.unavailable(exc) from exc
 
     def _push_event(self, pipe: Any, event: dict[str, Any]) -> None:
         pipe.lpush(self._keys["events"], json.dumps(event, sort_keys=True))
