@@ -190,7 +190,8 @@ def test_a_stale_marker_never_deletes_a_collection_behind_an_alias(stack: Stack)
         journal.put(name, {**(journal.get(name) or {}), "pid": _dead_pid()})
     assert ingest_journal.clear_stale(stack.store, journal, "kept_v1") is not None
     assert stack.store.collection_exists("kept_v1")  # it went live: it was complete
-    assert ingest_journal.clear_stale(stack.store, journal, "spare") is not None
+    cleared = ingest_journal.clear_stale(stack.store, journal, "spare")
+    assert cleared is not None and cleared["collection"] == "spare"  # what `say_cleared` names
     assert not stack.store.collection_exists("spare")
     assert journal.get("kept_v1") is None and journal.get("spare") is None
 

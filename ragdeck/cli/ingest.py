@@ -101,10 +101,11 @@ def print_report(report: IngestReport) -> None:
 
 def say_cleared(report: IngestReport) -> None:
     """Tell on stderr that a partial collection a killed ingest left was deleted first."""
-    if report.cleared_stale is not None:
+    stale = report.cleared_stale
+    if stale is not None:
         err.print(
-            f"cleared the partial collection {report.collection} left by an ingest that stopped mid-way "
-            f"(pid {report.cleared_stale.get('pid')} on {report.cleared_stale.get('host')})",
+            f"cleared the partial collection {stale.get('collection', report.collection)} left by an ingest "
+            f"that stopped mid-way (pid {stale.get('pid')} on {stale.get('host')})",
             highlight=False,
         )
 

@@ -46,7 +46,8 @@ def busy_error(collection: str, marker: dict[str, Any]) -> CollectionExists:
 def clear_stale(store: IngestStore, journal: IngestJournal, collection: str) -> dict[str, Any] | None:
     """Deal with a marker an earlier ingest of ``collection`` left: CollectionExists while that ingest
     runs; when it died, delete the partial collection it created (never one an alias points at: that one
-    was complete) and forget the marker. Returns the stale marker, or None when there was none."""
+    was complete) and forget the marker. Returns the stale marker with its ``collection``, or None when
+    there was none."""
     marker = journal.get(collection)
     if marker is None:
         return None
@@ -56,4 +57,4 @@ def clear_stale(store: IngestStore, journal: IngestJournal, collection: str) -> 
     if marker.get("created", True) and store.collection_exists(collection) and not aliased:
         store.delete_collection(collection)
     journal.remove(collection)
-    return marker
+    return {**marker, "collection": collection}
