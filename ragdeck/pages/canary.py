@@ -286,4 +286,5 @@ with st.expander("Replay eval-set questions against this API (demo traffic)"):
         duration = cols[2].number_input("Duration (s)", min_value=1, max_value=3600, value=60, step=10)
         users = cols[3].number_input("Distinct users", min_value=1, max_value=10_000, value=50, step=10)
         inputs = (chosen, float(qps), float(duration), int(users))
-    st.fragment(run_every=1.0 if replaying else None)(replay_controls)(inputs)
+# Outside the expander, so a replay's state shows with it closed (and the expander is drawn as before).
+st.fragment(run_every=1.0 if replaying else None)(replay_controls)(inputs)
