@@ -6,7 +6,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import pandas as pd
 import streamlit as st
 
 from ragdeck.console.annotation.ports import AnnotationRepository
@@ -36,6 +35,7 @@ from ragdeck.console.wiring import (
 )
 from ragdeck.errors import RagdeckError
 from ragdeck.services.redact import install_log_redaction, redact_text
+from ragdeck.widgets import table
 
 if TYPE_CHECKING:
     from ragdeck.api.background import BackgroundApi
@@ -357,9 +357,8 @@ def retrieval_inputs(
 
 def hit_table(rows: list[dict[str, Any]]) -> None:
     """Ranked chunks (``console.retrieval.collections.hit_rows``) as a dataframe with the scores formatted."""
-    st.dataframe(
-        pd.DataFrame(rows),
-        hide_index=True,
+    table(
+        rows,
         width="stretch",
         column_config={
             "score": st.column_config.NumberColumn(format="%.4f"),

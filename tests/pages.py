@@ -18,7 +18,8 @@ def open_page(page: str | None = None, timeout_s: float = 120) -> AppTest:
 
     for cached in (ui._cached_stack, ui._cached_rag, ui.get_feedback_log, ui.get_annotation_store,
                    ui.get_span_index, ui.get_jobs, ui.get_eval_jobs, ui.get_eval_store, ui.get_replay_jobs,
-                   ui._cached_index_ops, ui._cached_overrides, ui._cached_sweep_log):  # fmt: skip
+                   ui._cached_index_ops, ui._cached_overrides, ui._cached_sweep_log,
+                   ui.get_audit_log):  # fmt: skip
         cached.clear()
     at = AppTest.from_file(APP, default_timeout=timeout_s)
     if page is None:

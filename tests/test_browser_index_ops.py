@@ -1,7 +1,11 @@
-"""Index Ops end to end in headless Chromium: rebuild with a new chunk size, gate passes, swap, roll back."""
+"""Index Ops end to end in headless Chromium: rebuild with a new chunk size, a gate no build can pass (red,
+audited as failed), a gate that passes, swap, roll back; with the login on, an operator's rollback shows in
+the page's audit log under the signed-in name with the reason."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 from pathlib import Path
@@ -44,6 +48,19 @@ def _set(page, label: str, value: str) -> None:
     _idle(page)
 
 
+def _audit_export(page) -> list[dict[str, str]]:
+    """The rows the page's audit log shows now (its filters applied), read from its CSV export."""
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Export CSV").click()
+    return list(csv.DictReader(io.StringIO(Path(download.value.path()).read_text(encoding="utf-8"))))
+
+
+def _pick(page, label: str, option: str) -> None:
+    page.locator("[data-testid=stSelectbox]").filter(has_text=label).click()
+    page.get_by_role("option", name=option, exact=True).click()
+    _idle(page)
+
+
 def test_rebuild_gate_swap_rollback_in_chromium(small_console, tmp_path: Path) -> None:
     _require_browser()
     from playwright.sync_api import expect, sync_playwright
@@ -67,6 +84,27 @@ def test_rebuild_gate_swap_rollback_in_chromium(small_console, tmp_path: Path) -
         page.get_by_role("button", name="Rebuild", exact=True).click()
         expect(page.get_by_text("Built rag_chunks_v2")).to_be_visible(timeout=180_000)
         assert json.loads(aliases.read_text()) == {"rag_chunks": "rag_chunks_v1"}  # the shadow is not live
+
+        _set(page, "Thresholds (optional)", "doc_hit_rate@1>1")  # no build can reach it
+        page.get_by_role("button", name="Run gate").click()
+        red = page.locator("[data-testid=stAlertContentError]").filter(
+            has_text="Gate of rag_chunks_v2 failed"
+        )
+        expect(red.first).to_be_visible(timeout=180_000)
+        expect(red.first).to_contain_text("doc_hit_rate@1")
+        green = page.locator("[data-testid=stAlertContentSuccess]").filter(has_text="Gate of")
+        expect(green).to_have_count(0)
+        _idle(page)
+        _pick(page, "Outcome", "failed")
+        (failed,) = _audit_export(page)
+        assert (failed["action"], failed["target"], failed["outcome"]) == (
+            "index.gate",
+            "rag_chunks_v2",
+            "failed",
+        )
+        assert "doc_hit_rate@1" in failed["after"]
+        _pick(page, "Outcome", "any")
+        _set(page, "Thresholds (optional)", "")
 
         _set(page, "Max drop of a headline metric vs live", "1.00")
         page.get_by_role("button", name="Run gate").click()
@@ -92,11 +130,12 @@ def test_rebuild_gate_swap_rollback_in_chromium(small_console, tmp_path: Path) -
         text = page.inner_text("body")
         assert "Traceback" not in text
         browser.close()
-    actions = [(e.action, e.outcome) for e in audit.entries(log=build_audit_log(Settings()))][:5]
+    actions = [(e.action, e.outcome) for e in audit.entries(log=build_audit_log(Settings()))][:6]
     assert actions == [
         ("index.rollback", "ok"),
         ("index.swap", "ok"),
         ("index.gate", "ok"),
+        ("index.gate", "failed"),
         ("index.rebuild", "ok"),
         ("index.rebuild.start", "ok"),
     ]
@@ -149,6 +188,74 @@ def test_login_then_an_engineer_is_refused_a_swap_in_chromium(
         assert store.resolve("rag_chunks") == "rag_chunks_v1"
     (entry,) = audit.entries(outcome="denied", log=build_audit_log(Settings()))
     assert (entry.actor, entry.role, entry.action) == ("ed", "engineer", "index.swap")
+
+
+def _login(page, url: str, name: str, password: str) -> None:
+    from playwright.sync_api import expect
+
+    page.goto(url)
+    expect(page.get_by_text("Sign in to use the console.")).to_be_visible(timeout=90_000)
+    page.get_by_role("textbox", name="Username").fill(name)
+    page.get_by_role("textbox", name="Password").fill(password)
+    page.get_by_role("button", name="Login").click()
+    expect(page.get_by_text("Signed in as")).to_be_visible(timeout=60_000)
+
+
+def test_a_signed_in_operator_rolls_back_and_the_audit_log_names_them_in_chromium(
+    small_data: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _require_browser()
+    import streamlit_authenticator as stauth
+    from playwright.sync_api import expect, sync_playwright
+
+    corpus, data_dir = small_data
+    creds = tmp_path / "users.yaml"
+    hashed = stauth.Hasher.hash("pw-for-olga")
+    creds.write_text(
+        f"credentials:\n  usernames:\n    olga:\n      password: '{hashed}'\n      roles: [operator]\n"
+    )
+    monkeypatch.setenv("RAGDECK_AUTH_CREDENTIALS_FILE", str(creds))
+    monkeypatch.setenv("RAGDECK_AUTH_COOKIE_KEY", "a-test-signing-key-" + "y" * 24)
+    with EmbeddedQdrantStore(data_dir / "qdrant") as store:  # a second version to swap to and back from
+        ingest(corpus, store, _embedder(), collection="rag_chunks_v2")
+    reason = "answers got worse on v2"
+    with running_console(tmp_path) as url, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 2400})
+        _login(page, url, "olga", "pw-for-olga")
+        page.get_by_role("link", name="Index Ops", exact=True).click()
+        expect(page.get_by_role("heading", name="Index Ops")).to_be_visible(timeout=90_000)
+        expect(page.get_by_text("Signed in as olga (operator)")).to_be_visible(timeout=60_000)
+        _idle(page)
+        page.get_by_label("Reason", exact=True).fill("trying v2 without a gate")
+        page.get_by_text("Override a failed or missing gate").click()
+        _idle(page)
+        page.get_by_role("button", name="Swap", exact=True).click()
+        expect(page.get_by_text("rag_chunks: rag_chunks_v1 → rag_chunks_v2.")).to_be_visible(timeout=90_000)
+        _idle(page)
+
+        rollback = page.get_by_role("button", name="Roll back to rag_chunks_v1")
+        expect(rollback).to_be_disabled()  # no reason, no tick yet
+        _set(page, "Rollback reason", reason)
+        expect(rollback).to_be_disabled()
+        page.get_by_text("Yes, point rag_chunks back at rag_chunks_v1 now").click()
+        _idle(page)
+        rollback.click()
+        expect(page.get_by_text("Rolled back: rag_chunks: rag_chunks_v2 → rag_chunks_v1.")).to_be_visible(
+            timeout=90_000
+        )
+        _idle(page)
+        _set(page, "Action", "index.rollback")
+        _set(page, "User", "olga")
+        (row,) = _audit_export(page)
+        assert (row["actor"], row["role"], row["action"], row["reason"]) == (
+            "olga", "operator", "index.rollback", reason,
+        )  # fmt: skip
+        assert row["outcome"] == "ok" and json.loads(row["before"])["collection"] == "rag_chunks_v2"
+        assert "Traceback" not in page.inner_text("body")
+        browser.close()
+    (entry,) = audit.entries(action="index.rollback", log=build_audit_log(Settings()))
+    assert (entry.actor, entry.role, entry.reason) == ("olga", "operator", reason)
 
 
 def _embedder():

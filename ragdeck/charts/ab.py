@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 import plotly.graph_objects as go
 
+from ragdeck.charts.axes import empty_state, has_points
 from ragdeck.console.evaluation.compare import ALPHA, Comparison
 from ragdeck.console.online.panel import LiveFigures
 
@@ -56,7 +57,7 @@ def diff_forest(comparison: Comparison, alpha: float = ALPHA) -> go.Figure:
         margin={"t": 40, "b": 10},
         height=max(260, 40 * len(rows) + 130),
     )
-    return fig
+    return fig if rows else empty_state(fig, "no metric compared yet")
 
 
 def pair_scatter(comparison: Comparison, metric: str) -> go.Figure:
@@ -107,7 +108,7 @@ def pair_scatter(comparison: Comparison, metric: str) -> go.Figure:
         margin={"t": 40, "b": 10},
         height=420,
     )
-    return fig
+    return fig if groups else empty_state(fig, f"no query scored on {metric} by both runs")
 
 
 def latency_bars(figures: LiveFigures, guard_p95_ms: float | None = None) -> go.Figure:
@@ -127,6 +128,8 @@ def latency_bars(figures: LiveFigures, guard_p95_ms: float | None = None) -> go.
         margin={"t": 40, "b": 10},
         height=320,
     )
+    if not any(has_points(trace.y) for trace in fig.data):
+        return empty_state(fig, f"no answered request {figures.window}")
     return fig
 
 
@@ -146,6 +149,8 @@ def rate_bars(figures: LiveFigures) -> go.Figure:
         margin={"t": 40, "b": 10},
         height=320,
     )
+    if not any(has_points(trace.y) for trace in fig.data):
+        return empty_state(fig, f"no request counted {figures.window}")
     return fig
 
 
@@ -166,4 +171,6 @@ def p95_history(history: Sequence[LiveFigures], guard_p95_ms: float | None = Non
     if guard_p95_ms:
         fig.add_hline(y=guard_p95_ms, line_dash="dash", line_color="#d62728", annotation_text="guard P95")
     fig.update_layout(title="P95 latency (ms) at each refresh", margin={"t": 40, "b": 10}, height=300)
+    if not any(has_points(trace.y) for trace in fig.data):
+        return empty_state(fig)
     return fig

@@ -6,6 +6,7 @@ from typing import Any
 
 import plotly.graph_objects as go
 
+from ragdeck.charts.axes import empty_state
 from ragdeck.console.evaluation.report import headline_metrics, metric_curves
 
 
@@ -33,7 +34,7 @@ def summary_bars(summary: dict[str, Any] | None) -> go.Figure:
         margin={"t": 40, "b": 10},
         height=340,
     )
-    return fig
+    return fig if names else empty_state(fig, "no metric yet: the run has no scored query")
 
 
 def curves(summary: dict[str, Any] | None, prefix: str = "") -> go.Figure:
@@ -68,7 +69,7 @@ def curves(summary: dict[str, Any] | None, prefix: str = "") -> go.Figure:
         margin={"t": 40, "b": 10},
         height=360,
     )
-    return fig
+    return fig if rows else empty_state(fig, "no metric@k yet: the run has no scored query")
 
 
 def report_charts(summary: dict[str, Any] | None) -> list[str]:

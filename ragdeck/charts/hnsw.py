@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 import plotly.graph_objects as go
 
+from ragdeck.charts.axes import empty_state, log_ticks
 from ragdeck.console.hnsw import SweepRow
 
 _SYMBOLS = {"live": "circle", "copy": "diamond"}
@@ -112,4 +113,8 @@ def pareto_figure(
         margin={"t": 50, "b": 10},
         height=460,
     )
+    latencies = [getattr(r, latency_key) for _, r in scored if getattr(r, latency_key) > 0]
+    if not latencies:
+        return empty_state(fig, "no configuration measured yet")
+    fig.update_xaxes(**log_ticks(min(latencies), max([*latencies, budget_ms or 0])))
     return fig

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 import plotly.graph_objects as go
 
+from ragdeck.charts.axes import empty_state, has_points, log_ticks
 from ragdeck.console.slo.objectives import ALERT_RULES, WINDOWS, SloStatus
 
 
@@ -36,10 +37,17 @@ def burn_rate_bars(statuses: Sequence[SloStatus]) -> go.Figure:
     fig.update_layout(
         title="Burn rate by window (1 = spending the budget exactly over the period)",
         barmode="group",
-        yaxis={"type": "log", "title": "burn rate", "range": [-2, math.log10(top)]},
+        yaxis={
+            "type": "log",
+            "title": "burn rate",
+            "range": [-2, math.log10(top)],
+            **log_ticks(0.01, top),
+        },
         margin={"t": 40, "b": 10},
         height=340,
     )
+    if not any(has_points(trace.y) for trace in fig.data):
+        return empty_state(fig, "no burn rate yet: no objective has spent any budget in these windows")
     return fig
 
 
@@ -57,4 +65,7 @@ def sli_series(name: str, points: Sequence[tuple[float, float]], threshold: floa
     fig.update_layout(
         title=f"{name}{f' ({unit})' if unit else ''}", margin={"t": 40, "b": 10}, height=260, showlegend=False
     )
+    if not has_points(v for _, v in points):
+        shown = f"{threshold:g} {unit}".strip()
+        return empty_state(fig, f"no data yet (objective {shown})")
     return fig

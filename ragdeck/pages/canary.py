@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 import pandas as pd
 import streamlit as st
@@ -23,6 +24,7 @@ from ragdeck.console.online.panel import (
     set_guard_thresholds,
 )
 from ragdeck.console.online.replay import ReplayJob, ReplayPlan, check_target
+from ragdeck.console.online.replay_state import replay_outcome, replay_progress
 from ragdeck.console.roles import Role
 from ragdeck.console.settings import Settings
 from ragdeck.console.wiring import build_metrics_query, build_replay_sender
@@ -35,6 +37,7 @@ from ragdeck.ui import (
     start_hosted_api,
     user_errors,
 )
+from ragdeck.widgets import job_button, table
 
 st.title("Canary")
 st.caption(
@@ -163,7 +166,8 @@ def live_panel() -> None:
             f"No requests {figures.window}. Send some with `ragdeck replay --set eval_sets/demo_gold.jsonl "
             f"--target {admin.shown_url}` or with Replay below."
         )
-    st.dataframe(pd.DataFrame(figures.rows()), hide_index=True, width="stretch")
+    st.caption(f"Figures updated at {time.strftime('%H:%M:%S', time.gmtime())} UTC")
+    table(figures.rows(), width="stretch")
     guard_p95 = thresholds.get("p95_ms")
     charts = st.columns(2)
     charts[0].plotly_chart(latency_bars(figures, guard_p95), width="stretch")
@@ -177,13 +181,6 @@ def live_panel() -> None:
         mime="application/json",
         key=f"canary_figures_{len(shown)}",
     )
-    job = get_replay_jobs().get(admin.base_url)
-    if job is not None and job.summary is not None:
-        state = "running" if job.running else "finished"
-        st.caption(f"Replay ({state}) to {job.target}:")
-        st.code("\n".join(job.summary.lines()), language=None)
-        if job.error:
-            st.error(f"The replay failed: {job.error}")
 
 
 live_panel()
@@ -226,11 +223,10 @@ st.markdown("**Routing events** (newest first; guard rollbacks included)")
 rows = event_rows(events)
 if rows:
     frame = pd.DataFrame(rows)
-    st.dataframe(
+    table(
         frame.style.apply(
             lambda r: ["background-color: #fde2e1" if r["event"] == "guard rollback" else ""] * len(r), axis=1
         ),
-        hide_index=True,
         width="stretch",
     )
     st.download_button("Download events (CSV)", frame.to_csv(index=False), "routing-events.csv", "text/csv")
@@ -239,10 +235,48 @@ else:
 
 # ---------------------------------------------------------------------- replay
 
-with st.expander("Replay eval-set questions against this API (demo traffic)"):
-    files = listed_eval_sets(settings.eval_sets_dir, settings.data_dir / "uploads")
+
+def replay_controls(plan_inputs: tuple[Path, float, float, int] | None) -> None:
+    """Start and Stop, the running replay's progress and how the last one ended. Redrawn every second
+    while a replay runs (only this part: an open dropdown elsewhere stays open), so the buttons follow it.
+    """
     jobs = get_replay_jobs()
     job = jobs.get(admin.base_url)
+    running = job is not None and job.running
+    start, stop = st.columns(2)
+    if job_button(
+        start, "Start replay", busy=running, busy_label="Replaying…", key="replay_start",
+        disabled=plan_inputs is None,
+    ):  # fmt: skip
+        with user_errors():
+            assert plan_inputs is not None
+            chosen, qps, duration, users = plan_inputs
+            target = check_target(admin.base_url)
+            plan = ReplayPlan([r.question for r in read_any(chosen).records], qps, duration, users)
+            jobs[admin.base_url] = ReplayJob(
+                plan, lambda: build_replay_sender(target, plan.max_in_flight), target
+            ).start()
+            st.rerun()  # the whole page, so this part refreshes while the replay runs
+    if stop.button("Stop replay", disabled=not running, key="replay_stop"):
+        assert job is not None
+        job.stop()  # it ends within a moment: the next refresh shows how it went
+        st.rerun(scope="fragment")
+    if job is None:
+        return
+    if running:
+        progress = replay_progress(job)
+        st.progress(progress.fraction, text=f"Replaying to {job.target}: {progress.text}")
+    else:
+        level, message = replay_outcome(job)
+        getattr(st, level)(message, icon={"success": "✅", "warning": "⚠️", "error": "🛑"}[level])
+    if job.summary is not None:
+        st.code("\n".join(job.summary.lines()), language=None)
+
+
+with st.expander("Replay eval-set questions against this API (demo traffic)"):
+    files = listed_eval_sets(settings.eval_sets_dir, settings.data_dir / "uploads")
+    replaying = (job := get_replay_jobs().get(admin.base_url)) is not None and job.running
+    inputs = None
     if not files:
         st.caption(f"No eval set in {settings.eval_sets_dir}: publish one first (Publish page).")
     else:
@@ -251,17 +285,6 @@ with st.expander("Replay eval-set questions against this API (demo traffic)"):
         qps = cols[1].number_input("Requests per second", min_value=0.1, max_value=50.0, value=2.0, step=0.5)
         duration = cols[2].number_input("Duration (s)", min_value=1, max_value=3600, value=60, step=10)
         users = cols[3].number_input("Distinct users", min_value=1, max_value=10_000, value=50, step=10)
-        start, stop = st.columns(2)
-        if start.button("Start replay", disabled=job is not None and job.running, key="replay_start"):
-            with user_errors():
-                target = check_target(admin.base_url)
-                plan = ReplayPlan(
-                    [r.question for r in read_any(chosen).records], float(qps), float(duration), int(users)
-                )
-                jobs[admin.base_url] = ReplayJob(
-                    plan, lambda: build_replay_sender(target, plan.max_in_flight), target
-                ).start()
-                st.rerun()
-        if stop.button("Stop replay", disabled=job is None or not job.running, key="replay_stop"):
-            job.stop()
-            st.rerun()
+        inputs = (chosen, float(qps), float(duration), int(users))
+# Outside the expander, so a replay's state shows with it closed (and the expander is drawn as before).
+st.fragment(run_every=1.0 if replaying else None)(replay_controls)(inputs)

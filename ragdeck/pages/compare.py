@@ -17,6 +17,7 @@ from ragdeck.console.evaluation.compare import (
 )
 from ragdeck.errors import RagdeckError
 from ragdeck.ui import get_eval_store
+from ragdeck.widgets import table
 
 st.title("Compare")
 st.caption(
@@ -65,7 +66,7 @@ for column, name, run in zip(st.columns(2), "AB", (run_a, run_b), strict=True):
 for note in comparison.notes:
     st.warning(note)
 
-st.dataframe(pd.DataFrame(metric_table(comparison)), hide_index=True, width="stretch")
+table(pd.DataFrame(metric_table(comparison)), hide_index=True, width="stretch")
 st.plotly_chart(diff_forest(comparison), width="stretch")
 
 metric = st.selectbox("Per query", comparison.compared, key="compare_metric")

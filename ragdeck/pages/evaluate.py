@@ -43,6 +43,7 @@ from ragdeck.ui import (
     retrieval_inputs,
     user_errors,
 )
+from ragdeck.widgets import table
 
 st.title("Evaluate")
 settings = Settings()
@@ -224,8 +225,8 @@ level = right.radio(
 )
 right.plotly_chart(curves(summary, "doc_" if level == "document" else ""), width="stretch")
 st.caption("Every cut-off (means); k counts chunks or documents as the row says")
-st.dataframe(pd.DataFrame(cutoff_table(summary)), hide_index=True, width="stretch", key="cutoff_table")
-st.dataframe(
+table(pd.DataFrame(cutoff_table(summary)), hide_index=True, width="stretch", key="cutoff_table")
+table(
     pd.DataFrame([{"metric": n, **summary["metrics"][n]} for n in summary["metrics"]]),
     hide_index=True,
     width="stretch",
@@ -233,7 +234,7 @@ st.dataframe(
 
 st.subheader("Per query")
 rows = per_query_rows(results, headline)
-st.dataframe(
+table(
     pd.DataFrame(rows),
     hide_index=True,
     width="stretch",
@@ -242,7 +243,7 @@ st.dataframe(
 failed = [r for r in results if r.get("error")]
 if failed:
     st.subheader(f"Failed queries ({len(failed)})")
-    st.dataframe(
+    table(
         pd.DataFrame(
             [{"query_id": r["query_id"], "question": r["question"], "error": r["error"]} for r in failed]
         ),
@@ -279,7 +280,7 @@ if pick:
     if judge:
         st.caption(f"judge: {judge['mode']}")
         if judge["claims"]:
-            st.dataframe(pd.DataFrame(judge["claims"]), hide_index=True, width="stretch")
+            table(pd.DataFrame(judge["claims"]), hide_index=True, width="stretch")
         for metric, why in judge.get("errors", {}).items():
             st.warning(f"{metric}: {why}")
     st.json(result.get("metrics", {}), expanded=False)

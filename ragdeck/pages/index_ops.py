@@ -11,7 +11,6 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from ragdeck.console import audit
 from ragdeck.console.evalsets.files import listed_eval_sets
 from ragdeck.console.evalsets.io import read_any
 from ragdeck.console.evaluation.gate import parse_gate
@@ -39,6 +38,7 @@ from ragdeck.ui import (
     start_job,
     user_errors,
 )
+from ragdeck.widgets import audit_log_view, confirm_delete, job_button, table
 
 st.title("Index Ops")
 settings = Settings()
@@ -110,6 +110,8 @@ for item in ops.interrupted():
             how = f"was cancelled at {item.progress_text}"
         st.warning(f"The rebuild of **{item.collection}** {how}. The live alias was not touched.", icon="⚠️")
         left, right = st.columns(2)
+        sure = confirm_delete(f"{item.collection}'s partial points", key=f"cleanup-sure-{item.collection}",
+                              container=right, detail="the version is marked abandoned")  # fmt: skip
         with user_errors():
             if left.button(f"Resume {item.collection}", key=f"resume-{item.collection}", disabled=rebuilding):
 
@@ -118,7 +120,10 @@ for item in ops.interrupted():
                     return ops.resume(user, item.collection, embedder, progress=job.report, cancel=job.cancel)
 
                 start(REBUILD_JOB, "index.resume", f"Resume of {item.collection}", resume_work)
-            if right.button(f"Clean up {item.collection}", key=f"cleanup-{item.collection}"):
+            if right.button(
+                f"Clean up {item.collection}", key=f"cleanup-{item.collection}", disabled=not sure,
+                help="Needs the box ticked." + NEEDS_OPERATOR,
+            ):  # fmt: skip
                 ops.cleanup(user, item.collection)
                 done(f"Cleaned up {item.collection}.")
 
@@ -128,7 +133,7 @@ versions = []
 with user_errors():
     versions = ops.versions()
 if versions:
-    st.dataframe(pd.DataFrame([v.summary() for v in versions]), hide_index=True, width="stretch")
+    table([v.summary() for v in versions], width="stretch")
 else:
     st.info("No versions yet: rebuild one below.", icon="📭")
 
@@ -149,10 +154,13 @@ with st.expander("Rebuild a shadow version", expanded=not versions):
         "goes live once the console and API embed queries with that model.",
     )
     st.caption(f"Next version: `{ops.next_name()}`.")
-    if st.button(
+    if job_button(
+        st,
         "Rebuild",
+        busy=rebuilding,
+        busy_label="Rebuilding…",
+        key="index_rebuild",
         type="primary",
-        disabled=rebuilding,
         help="Builds next to the live version in the background; the alias stays." + NEEDS_OPERATOR,
     ):
         chunking = ChunkingConfig(min_chars=int(min_chars), max_chars=int(max_chars), overlap=float(overlap))
@@ -194,9 +202,13 @@ else:
         "Max drop of a headline metric vs live", 0.0, 1.0, DEFAULT_MAX_REGRESSION, step=0.01
     )
     gating = jobs.active(GATE_JOB) is not None
-    if st.button(
+    if job_button(
+        st,
         "Run gate",
-        disabled=set_file is None or gating,
+        busy=gating,
+        busy_label="Gating…",
+        key="index_gate",
+        disabled=set_file is None,
         help="Evaluates the shadow and the live version in the background.",
     ):
         with user_errors():
@@ -228,7 +240,7 @@ else:
             st.error(f"Gate of {shadow} failed: " + "; ".join(gate.get("failures") or []), icon="🔴")
         rows = [{"metric": k, **v} for k, v in (gate.get("metrics") or {}).items()]
         if rows:
-            st.dataframe(pd.DataFrame(rows), hide_index=True)
+            table(rows)
         if gate.get("comparison_md"):
             with st.expander("Paired comparison (live = A, shadow = B)"):
                 st.markdown(gate["comparison_md"])
@@ -270,13 +282,8 @@ with cols[1]:
 
 history = ops.history(50)
 if history:
-    st.dataframe(
-        pd.DataFrame(history)[
-            ["time", "action", "from_collection", "to_collection", "actor", "reason", "state"]
-        ],
-        hide_index=True,
-        width="stretch",
-    )
+    columns = ["time", "action", "from_collection", "to_collection", "actor", "reason", "state"]
+    table(pd.DataFrame(history)[columns], width="stretch")
 
 # ---------------------------------------------------------------- retention
 with st.expander("Retention"):
@@ -285,8 +292,7 @@ with st.expander("Retention"):
     if not plan:
         st.caption("Nothing to delete (the live version and its rollback target are always kept).")
     else:
-        st.write("Would delete: " + ", ".join(f"`{name}`" for name in plan))
-        sure = st.checkbox(f"Yes, delete {len(plan)} version(s) for good", key="retention_sure")
+        sure = confirm_delete(f"{len(plan)} version(s)", key="retention_sure", detail=", ".join(plan))
         if st.button(
             "Delete", disabled=not sure, help="Deletes only after the box is ticked." + NEEDS_OPERATOR
         ):
@@ -313,7 +319,7 @@ if snap_target:
     with user_errors():
         snaps = ops.snapshots(snap_target)
     if snaps:
-        st.dataframe(pd.DataFrame(snapshot_rows(snaps)), hide_index=True, width="stretch")
+        table(snapshot_rows(snaps), width="stretch")
         picked = st.selectbox("Snapshot", [s.name for s in snaps], key="snap_pick")
         cols = st.columns(2)
         path = ops.local_snapshot(snap_target, picked)
@@ -364,32 +370,9 @@ if stack.store.capabilities.cluster:
                 f"this peer {layout['peer_id']}"
             )
             if layout["peers"]:
-                st.dataframe(pd.DataFrame(layout["peers"]), hide_index=True)
-            st.dataframe(pd.DataFrame(layout["shards"]), hide_index=True, width="stretch")
+                table(layout["peers"])
+            table(layout["shards"], width="stretch")
 
 # ---------------------------------------------------------------- audit log
 st.subheader("Audit log")
-cols = st.columns(3)
-action_filter = cols[0].text_input("Action", "", placeholder="index.swap")
-actor_filter = cols[1].text_input("User", "")
-outcome_filter = cols[2].selectbox("Outcome", ["any", *audit.OUTCOMES])
-entries = audit.entries(
-    limit=500,
-    action=action_filter.strip() or None,
-    actor=actor_filter.strip() or None,
-    outcome=None if outcome_filter == "any" else outcome_filter,
-    log=ops.log,
-)
-if entries:
-    st.dataframe(pd.DataFrame([e.table_row() for e in entries]), hide_index=True, width="stretch")
-    cols = st.columns(2)
-    cols[0].download_button(
-        "Export CSV", audit.to_csv(entries), file_name="ragdeck-audit.csv", mime="text/csv"
-    )
-    cols[1].download_button(
-        "Export JSONL", audit.to_jsonl(entries), file_name="ragdeck-audit.jsonl", mime="application/jsonl"
-    )
-else:
-    st.caption("No audit entries match.")
-if (broken := audit.verify(ops.log)) is not None:
-    st.error(f"The audit log was altered outside ragdeck: {broken}.", icon="⛔")
+audit_log_view(ops.log, key="index_ops_audit")

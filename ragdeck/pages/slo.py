@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 
-import pandas as pd
 import streamlit as st
 
 from ragdeck.charts.slo import burn_rate_bars, sli_series
@@ -38,6 +37,7 @@ from ragdeck.console.wiring import build_metrics_query
 from ragdeck.errors import RagdeckError
 from ragdeck.services.redact import redact_url
 from ragdeck.ui import current_user, get_audit_log, get_eval_store, get_routing_admin, get_stack, user_errors
+from ragdeck.widgets import table
 
 STATE_COLOURS = {"green": "green", "amber": "orange", "red": "red", "unknown": "gray"}
 RANGES = {"1 h": 3600, "6 h": 21600, "24 h": 86400, "7 d": 604800, "30 d": 2592000}
@@ -153,7 +153,7 @@ def panel() -> None:
         card.metric(status.name, shown, help=status.description)
         colour = STATE_COLOURS[status.state]
         card.markdown(f":{colour}[● {status.state}] · target {_format(status, status.target)}")
-    st.dataframe(pd.DataFrame(status_rows(statuses)), hide_index=True, width="stretch")
+    table(status_rows(statuses), width="stretch")
     if any(s.burn_rates and any(v is not None for v in s.burn_rates.values()) for s in statuses):
         st.plotly_chart(burn_rate_bars(statuses), width="stretch")
     if query is not None:
@@ -189,7 +189,7 @@ def components() -> None:
     for tab, component in zip(tabs, COMPONENTS, strict=False):
         with tab:
             rows = component_rows(query, component)
-            st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+            table(rows, width="stretch")
     with tabs[-1], user_errors():
         _cost(cost_from_prometheus(query, prices), "over the last hour")
 

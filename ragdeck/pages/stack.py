@@ -13,6 +13,7 @@ import streamlit as st
 from ragdeck.console.retrieval.collections import collection_rows, hit_rows, score_breakdown, search_targets
 from ragdeck.console.retrieval.pipeline import RetrievalParams, Retriever, SearchResult
 from ragdeck.ui import get_stack, hit_table, retrieval_inputs, user_errors
+from ragdeck.widgets import table
 
 st.title("Stack")
 stack = get_stack()
@@ -23,7 +24,7 @@ st.subheader("Components")
 with user_errors():
     health = pd.DataFrame([asdict(h) for h in stack.health()])
     health.insert(0, "status", health.pop("ok").map({True: "● up", False: "○ DOWN"}))
-    st.dataframe(
+    table(
         health[["status", "component", "mode", "version", "model", "dimension", "endpoint", "detail"]],
         hide_index=True,
         width="stretch",
@@ -43,7 +44,7 @@ rows: list[dict] = []
 with user_errors():
     rows = collection_rows(stack.store)
 if rows:
-    st.dataframe(
+    table(
         pd.DataFrame(rows),
         hide_index=True,
         width="stretch",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-import pandas as pd
 import streamlit as st
 
 from ragdeck.charts.hnsw import pareto_figure
@@ -23,6 +22,7 @@ from ragdeck.console.hnsw import (
     apply_policy_ef,
     check_sweep,
     choose,
+    discard_sweep,
     eval_queries,
     live_search,
     load_sweep,
@@ -48,6 +48,7 @@ from ragdeck.ui import (
     progress_callback,
     user_errors,
 )
+from ragdeck.widgets import confirm_delete, table
 
 st.title("Tune")
 st.caption(
@@ -76,6 +77,7 @@ def start(request: SweepRequest, prepare: Prepare | None = None) -> None:
     st.session_state["hnsw_job"] = request.collection
 
 
+sweeping = "hnsw_job" in st.session_state and sweep_running(jobs, st.session_state["hnsw_job"])
 with st.form("sweep"), user_errors():
     collection = st.selectbox(
         "Collection or alias",
@@ -103,7 +105,9 @@ with st.form("sweep"), user_errors():
     n_queries = cols[1].number_input("Sampled queries", 10, 2000, 200, step=10)
     noise = cols[2].number_input("Noise", 0.0, 1.0, 0.1, step=0.05, help="Relative noise on sampled vectors.")
     k = int(cols[3].number_input("k", 1, 100, 10))
-    if st.form_submit_button("Run sweep", type="primary"):
+    if st.form_submit_button(
+        "Sweeping…" if sweeping else "Run sweep", type="primary", disabled=sweeping, key="run_sweep"
+    ):
         physical = store.resolve(collection)
         check_sweep(user, physical, log=get_audit_log())
         grid = Grid.of(ms, efcs, efs)
@@ -128,22 +132,17 @@ if resumable:
             "Sweeps cancelled, failed or interrupted by a restart: a resume measures only the configurations "
             "not kept, on the same queries."
         )
-        st.dataframe(
-            pd.DataFrame(
-                [
-                    {
-                        "sweep": s.sweep_id,
-                        "collection": s.collection,
-                        "state": s.state,
-                        "measured": f"{s.measured}/{s.planned}",
-                        "by": s.created_by,
-                        "queries": s.query_source,
-                        "error": s.error or "",
-                    }
-                    for s in resumable
-                ]
-            ),
-            hide_index=True,
+        table(
+            {
+                "sweep": s.sweep_id,
+                "collection": s.collection,
+                "state": s.state,
+                "measured": f"{s.measured}/{s.planned}",
+                "by": s.created_by,
+                "queries": s.query_source,
+                "error": s.error,
+            }
+            for s in resumable
         )
         cols = st.columns([3, 1, 1])
         picked = cols[0].selectbox(
@@ -156,9 +155,14 @@ if resumable:
             start(SweepRequest.resuming(load_sweep(log, picked.sweep_id)))
             st.session_state.pop("hnsw_sweep", None)
             st.rerun()
-        if cols[2].button("Discard", help="Forget this sweep and its measured configurations."):
-            check_sweep(user, picked.collection, log=get_audit_log())
-            log.delete(picked.sweep_id)
+        sure = confirm_delete(
+            f"sweep {picked.sweep_id}",
+            key=f"discard-sure-{picked.sweep_id}",
+            container=cols[2],
+            detail=f"its {picked.measured} measured configuration(s) of {picked.collection}",
+        )
+        if cols[2].button("Discard", disabled=not sure, help="Needs the box ticked."):
+            discard_sweep(user, picked, log, log=get_audit_log())
             st.rerun()
 
 job = sweep_job(jobs, st.session_state["hnsw_job"]) if "hnsw_job" in st.session_state else None
@@ -249,7 +253,7 @@ if best is not None:
     st.success(result.recommendation.sentence, icon=":material/star:")
 else:
     st.warning(result.recommendation.sentence, icon="⚠️")
-st.dataframe(pd.DataFrame([r.to_json() for r in result.rows]), hide_index=True)
+table([r.to_json() for r in result.rows])
 
 st.subheader("Apply")
 can_apply = allowed(user, "collection.hnsw")
@@ -312,4 +316,4 @@ if queries is not None:
         cols = st.columns(2)
         cols[0].metric("Search latency", f"{live.latency_ms:.2f} ms")
         cols[1].metric(f"Recall@{result.k} vs exact", f"{live.recall_exact:.2f}")
-        st.dataframe(pd.DataFrame(live.hits), hide_index=True)
+        table(live.hits)

@@ -44,7 +44,14 @@ from ragdeck.console.hnsw.measure import LiveSearch, gold_recall, live_search
 from ragdeck.console.hnsw.ports import SweepLog, TuningStore
 from ragdeck.console.hnsw.queries import QuerySet, StoredVectors, eval_queries, sample_queries
 from ragdeck.console.hnsw.saved import LoadedSweep, SavedSweep, load_sweep, resumable_sweeps, saved_sweeps
-from ragdeck.console.hnsw.sweep import check_sweep, measure_grid, resume_sweep, run_sweep, sweep_notes
+from ragdeck.console.hnsw.sweep import (
+    check_sweep,
+    discard_sweep,
+    measure_grid,
+    resume_sweep,
+    run_sweep,
+    sweep_notes,
+)
 
 __all__ = [
     "DEFAULT_EFS",
@@ -73,6 +80,7 @@ __all__ = [
     "check_apply",
     "check_sweep",
     "choose",
+    "discard_sweep",
     "eval_queries",
     "gold_recall",
     "job_key",

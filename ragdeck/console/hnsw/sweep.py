@@ -37,8 +37,9 @@ from ragdeck.console.hnsw.grid import (
     check_keys,
 )
 from ragdeck.console.hnsw.measure import WARMUP, exact_truth, index_bytes, measure
-from ragdeck.console.hnsw.ports import TuningStore
+from ragdeck.console.hnsw.ports import SweepLog, TuningStore
 from ragdeck.console.hnsw.queries import QuerySet, StoredVectors
+from ragdeck.console.hnsw.saved import SavedSweep
 from ragdeck.console.roles import User, require
 from ragdeck.errors import InputError
 from ragdeck.services.types import CollectionInfo, HnswConfig
@@ -48,6 +49,25 @@ def check_sweep(actor: User | str, collection: str, *, log: audit.AuditLog) -> N
     """Sweeping needs the engineer role (PermissionDenied, audited, otherwise); a plain name is trusted."""
     if isinstance(actor, User):
         require(actor, "hnsw.sweep", target=f"collection:{collection}", log=log)
+
+
+def discard_sweep(actor: User | str, saved: SavedSweep, sweeps: SweepLog, *, log: audit.AuditLog) -> None:
+    """Forget a kept sweep and its measured configurations (``check_sweep``'s role), with an audit row
+    saying what went."""
+    check_sweep(actor, saved.collection, log=log)
+    sweeps.delete(saved.sweep_id)
+    audit.record(
+        actor,
+        "hnsw.sweep.discard",
+        f"collection:{saved.collection}",
+        before={
+            "sweep": saved.sweep_id,
+            "state": saved.state,
+            "measured": saved.measured,
+            "planned": saved.planned,
+        },
+        log=log,
+    )
 
 
 def measure_grid(
