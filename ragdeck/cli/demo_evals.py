@@ -8,7 +8,7 @@ import time
 from ragdeck.cli.common import err, out
 from ragdeck.console.evaluation.demo_runs import DEMO_SET, DemoRun, ensure_demo_runs
 from ragdeck.console.evaluation.report import headline_metrics
-from ragdeck.console.wiring import Stack, build_eval_runner
+from ragdeck.console.wiring import Stack, build_eval_runner, build_index_registry
 
 SHOWN = 3  # headline metrics spelled out per run
 
@@ -25,7 +25,12 @@ def run_demo_evals(stack: Stack) -> list[DemoRun]:
             last[mode] = now
             err.print(f"demo eval ({mode}) {done}/{total}", highlight=False, markup=False)
 
-    outcomes = ensure_demo_runs(build_eval_runner(settings, stack), settings, progress=progress)
+    registry = build_index_registry(settings)
+
+    def built_by(collection: str) -> str | None:
+        return (registry.version(collection) or {}).get("created_by")
+
+    outcomes = ensure_demo_runs(build_eval_runner(settings, stack), settings, built_by, progress=progress)
     for outcome in outcomes:
         out.print(describe(outcome), highlight=False, markup=False)
     made = [o for o in outcomes if o.outcome == "made"]

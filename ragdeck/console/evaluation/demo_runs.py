@@ -124,16 +124,30 @@ def _existing(runs: list[RunRow], evalset: EvalSet, collection: str, mode: str) 
 
 
 def ensure_demo_runs(
-    runner: EvalRunner, settings: Settings, *, progress: Progress | None = None
+    runner: EvalRunner,
+    settings: Settings,
+    built_by: Callable[[str], str | None],
+    *,
+    progress: Progress | None = None,
 ) -> list[DemoRun]:
     """Run the demo gold set over ``settings.alias`` in each of ``DEMO_MODES`` that has no finished run yet
-    (see the module docstring). A mode that cannot run (e.g. hybrid on a collection built without a lexical
-    index) is skipped with its reason; nothing here raises for the console's start to stop on."""
+    (see the module docstring), when the collection behind it is the demo's (``built_by(collection)``, the
+    index registry's record, says "ragdeck demo"): the set is labelled on the demo corpus. A mode that cannot
+    run (e.g. hybrid on a collection built without a lexical index) is skipped with its reason; nothing
+    here raises for the console's start to stop on."""
     evalset = read_any(DEMO_SET)
     try:
         collection = runner.deps.retriever.store.resolve(settings.alias)
     except RagdeckError as exc:
         return [DemoRun(mode, "skipped", reason=str(exc)) for mode in DEMO_MODES]
+    maker = built_by(collection)
+    if maker != DEMO_CREATOR:
+        reason = (
+            f"{settings.alias} -> {collection} was not built by `ragdeck demo` (built by: "
+            f"{maker or 'unknown'}), and {evalset.name} is labelled on the demo corpus; if it holds that "
+            f"corpus, run `ragdeck eval --set eval_sets/{DEMO_SET.name}`"
+        )
+        return [DemoRun(mode, "skipped", reason=reason) for mode in DEMO_MODES]
     runs = runner.deps.runs.list_runs(limit=1000, set_name=evalset.name)
     outcomes = []
     queries: BatchedQueries | None = None
