@@ -1,6 +1,7 @@
 """Screenshots of every console page after a first start, for the docs: ``docs/screenshots/<page>.png``.
 
-Usage (from the repository root, in the venv with the test extras; Debian's chromium at /usr/bin/chromium)::
+Usage (from the repository root, in the venv with the test extras; Debian's chromium at /usr/bin/chromium,
+and fonts-noto-color-emoji for the page icons, as ``./dev test`` installs them)::
 
     python docs/screenshots.py [--out docs/screenshots] [--width 1280] [--seed DATA_DIR] [--llm]
 

@@ -31,8 +31,12 @@ def run_demo_evals(stack: Stack) -> list[DemoRun]:
         return (registry.version(collection) or {}).get("created_by")
 
     outcomes = ensure_demo_runs(build_eval_runner(settings, stack), settings, built_by, progress=progress)
-    for outcome in outcomes:
-        out.print(describe(outcome), highlight=False, markup=False)
+    reasons = {o.reason for o in outcomes if o.outcome == "skipped"}
+    if len(reasons) == 1 and all(o.outcome == "skipped" for o in outcomes):
+        out.print(f"Demo eval runs skipped: {reasons.pop()}", highlight=False, markup=False)
+    else:
+        for outcome in outcomes:
+            out.print(describe(outcome), highlight=False, markup=False)
     made = [o for o in outcomes if o.outcome == "made"]
     for note in dict.fromkeys(n for o in made if o.run for n in o.run.config.get("notes", [])):
         err.print(f"note: {note}", highlight=False, markup=False)
