@@ -331,3 +331,19 @@ def test_the_forest_plot_colours_each_metric_by_its_holm_decision_with_a_legend(
     assert all(t.showlegend for t in figure.data) and figure.layout.xaxis.title.text
     names = [t.name for t in pair_scatter(comparison, worse.metric).data]
     assert any(n.startswith("B loses") for n in names) and not any("losss" in n for n in names)
+
+
+def test_compare_opens_on_the_two_newest_finished_runs_of_one_set_version_older_as_a() -> None:
+    from dataclasses import replace
+
+    from ragdeck.console.evaluation.compare import default_pair
+
+    def at(run_id: str, when: float, **changes: Any) -> RunRow:
+        return replace(make_run(run_id), created_at=when, **changes)
+
+    dense, hybrid = at("dense", 1.0), at("hybrid", 2.0)
+    assert default_pair([hybrid, dense]) == ("dense", "hybrid")  # baseline first, then the candidate
+    other = at("other", 3.0, set_hash="cd" * 32)  # newest, but alone on its version
+    running = at("running", 4.0, status="running")
+    assert default_pair([running, other, hybrid, dense]) == ("dense", "hybrid")
+    assert default_pair([other, hybrid]) == ("other", None)  # no pair: the newest as A

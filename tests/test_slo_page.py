@@ -1,5 +1,6 @@
 """The SLO page through AppTest: Debian's Prometheus scraping the real RAG API under replayed traffic, the
-page's P95 against the raw latencies; Prometheus stopped gives a banner; no source at all says what to set.
+page's P95 against the raw latencies; Prometheus stopped gives a banner; no source at all shows the objectives
+eval runs answer and says how to get request metrics.
 
 Tolerance of the P95: a histogram knows each latency only to its bucket, so the page's P95 (PromQL's
 ``histogram_quantile`` over ``rate``) must lie inside the bucket that holds the observation of rank
@@ -119,7 +120,9 @@ def test_prometheus_stopped_gives_a_banner_not_a_traceback(
     assert not at.exception, at.exception
     banner = " ".join(e.value for e in at.error)
     assert f"Prometheus at {prom}" in banner and "Falling back" in banner
-    assert any("no metrics source" in w.value for w in at.warning)
+    # no API either: the objectives eval runs answer, and how to get request metrics, instead of an error
+    assert any("Source: eval runs" in c.value for c in at.caption)
+    assert any("No request metrics" in i.value and "Canary page" in i.value for i in at.info)
     assert "Traceback" not in banner
 
 
@@ -127,7 +130,9 @@ def test_without_prometheus_the_page_reads_the_api_and_says_how_to_get_history(d
     import ragdeck.ui as ui
 
     at = open_page("slo")
-    assert any("no metrics source" in w.value for w in at.warning)
+    assert not at.warning and not at.error
+    assert any("No request metrics" in i.value for i in at.info)
+    assert next(m for m in at.metric if m.label == "availability").value == "no data"
     ui._hosted_api.clear()
     hosted = ui.start_hosted_api()
     try:

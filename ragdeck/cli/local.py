@@ -25,7 +25,12 @@ AllInterfacesOpt = Annotated[
     bool, typer.Option("--all-interfaces", help="Listen on every interface (in a container; else loopback).")
 ]
 DemoOpt = Annotated[
-    bool, typer.Option("--demo/--no-demo", help="Build the demo collection first if missing.")
+    bool,
+    typer.Option(
+        "--demo/--no-demo",
+        help="Build the demo collection first if missing, and run the demo gold set over it once "
+        "(dense and hybrid) if it has no such runs.",
+    ),
 ]
 LlmOpt = Annotated[
     bool,

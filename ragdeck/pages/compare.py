@@ -10,6 +10,7 @@ import streamlit as st
 from ragdeck.charts.ab import diff_forest, pair_scatter
 from ragdeck.console.evaluation.compare import (
     compare_runs,
+    default_pair,
     metric_table,
     run_header,
     run_label,
@@ -34,16 +35,28 @@ if len(runs) < 2:
     st.stop()
 
 by_id = {r.run_id: r for r in runs}
+default_a, default_b = default_pair(runs)
 left, right = st.columns(2)
-run_a = by_id[left.selectbox("Run A (baseline)", list(by_id), format_func=lambda i: run_label(by_id[i]))]
+run_a = by_id[
+    left.selectbox(
+        "Run A (baseline)",
+        list(by_id),
+        index=list(by_id).index(default_a),
+        format_func=lambda i: run_label(by_id[i]),
+    )
+]
 any_version = right.toggle("Offer runs of other eval set versions", value=False, key="compare_any_version")
 candidates = [r for r in runs if r.run_id != run_a.run_id] if any_version else same_set_version(run_a, runs)
 if not candidates:
     right.info(f"No other run of `{run_a.set_name}` sha256:{run_a.set_hash[:8]}: run B's policy on it first.")
     st.stop()
+offered = [r.run_id for r in candidates]
 run_b = by_id[
     right.selectbox(
-        "Run B (candidate)", [r.run_id for r in candidates], format_func=lambda i: run_label(by_id[i])
+        "Run B (candidate)",
+        offered,
+        index=offered.index(default_b) if default_b in offered else 0,
+        format_func=lambda i: run_label(by_id[i]),
     )
 ]
 

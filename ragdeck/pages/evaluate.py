@@ -185,6 +185,7 @@ run_id = st.selectbox(
     format_func=lambda i: next(
         f"{r.run_id} · {r.set_name} · {r.config.get('policy', {}).get('name')} · "
         f"{retrieval_label(r.config.get('policy', {}))} · {r.status}"
+        + (f" · by {r.config['created_by']}" if r.config.get("created_by") else "")
         for r in runs
         if r.run_id == i
     ),

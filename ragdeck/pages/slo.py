@@ -18,13 +18,7 @@ from ragdeck.console.slo.components import (
     cost_from_prometheus,
     cost_from_samples,
 )
-from ragdeck.console.slo.live import (
-    data_span_s,
-    series_promql,
-    slo_from_prometheus,
-    slo_from_samples,
-    thin_windows,
-)
+from ragdeck.console.slo.live import data_span_s, series_promql, thin_windows
 from ragdeck.console.slo.objectives import (
     SloStatus,
     SloTargets,
@@ -33,6 +27,7 @@ from ragdeck.console.slo.objectives import (
     save_targets,
     status_rows,
 )
+from ragdeck.console.slo.sources import SloReading, read_slos
 from ragdeck.console.wiring import build_metrics_query
 from ragdeck.errors import RagdeckError
 from ragdeck.services.redact import redact_url
@@ -89,27 +84,12 @@ refresh = controls[1].selectbox(
 )
 
 
-def evaluate() -> tuple[list[SloStatus], str]:
-    """The objectives now, and where the numbers came from."""
+def evaluate() -> SloReading:
+    """The objectives now, and where the numbers came from (``console.slo.sources``)."""
     runs = get_eval_store().list_runs(limit=200)
     collection = live_version(get_stack().store, settings.alias) or settings.alias
-    if query is not None:
-        try:
-            return slo_from_prometheus(
-                query, targets, runs, collection
-            ), f"Prometheus at {redact_url(settings.prometheus_url or '')}"
-        except RagdeckError as exc:
-            st.error(f"{exc}. Falling back to the RAG API's /metrics (no history).", icon="📉")
-    admin = get_routing_admin()
-    if admin is None:
-        raise RagdeckError(
-            "no metrics source: set PROMETHEUS_URL (docker compose runs one; or Debian's `prometheus` with "
-            "monitoring/prometheus.yml) for budgets and history, or RAGDECK_API_URL for the API's live "
-            "values, or start the API on the Canary page"
-        )
-    return slo_from_samples(
-        admin.metrics(), targets, runs, collection
-    ), f"the RAG API's /metrics at {admin.shown_url}"
+    shown = redact_url(settings.prometheus_url or "")
+    return read_slos(query, get_routing_admin, targets, runs, collection, prometheus_shown=shown)
 
 
 def thin_data_warning(query: MetricsQuery) -> None:
@@ -134,19 +114,15 @@ def thin_data_warning(query: MetricsQuery) -> None:
 @st.fragment(run_every=refresh or None)
 def panel() -> None:
     """Cards, table, burn rates and the SLIs over time."""
-    try:
-        statuses, source = evaluate()
-    except RagdeckError as exc:
-        st.warning(str(exc), icon="ℹ️")
-        return
-    st.caption(f"Source: {source} · {time.strftime('%H:%M:%S', time.gmtime())} UTC")
-    if query is not None and source.startswith("Prometheus"):
+    reading = evaluate()
+    statuses = reading.statuses
+    if reading.problem:
+        st.error(reading.problem, icon="📉")
+    st.caption(f"Source: {reading.source} · {time.strftime('%H:%M:%S', time.gmtime())} UTC")
+    if query is not None and reading.kind == "prometheus":
         thin_data_warning(query)
-    if query is None:
-        st.info(
-            "Values since the API process started, without history: set PROMETHEUS_URL for error budgets, "
-            "burn rates and the SLIs over time."
-        )
+    if reading.hint:
+        st.info(reading.hint, icon="ℹ️")
     cards = [column for _ in range(0, len(statuses), 3) for column in st.columns(3)]
     for card, status in zip(cards, statuses, strict=False):
         shown = "no data" if status.value is None else _format(status)

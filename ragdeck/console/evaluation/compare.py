@@ -210,12 +210,26 @@ def run_label(run: RunRow) -> str:
     config = run.config.get("policy") or {}
     policy = f"{config.get('name') or run.collection} ({retrieval_label(config)})"
     when = time.strftime("%Y-%m-%d %H:%M", time.gmtime(run.created_at))
-    return f"{run.run_id} · {run.set_name} sha256:{run.set_hash[:8]} · {policy} · {when} UTC · {run.status}"
+    by = f" · by {run.config['created_by']}" if run.config.get("created_by") else ""
+    version = f"{run.set_name} sha256:{run.set_hash[:8]}"
+    return f"{run.run_id} · {version} · {policy} · {when} UTC · {run.status}{by}"
 
 
 def same_set_version(run: RunRow, runs: Sequence[RunRow]) -> list[RunRow]:
     """The other runs in ``runs`` over the same eval set version as ``run``: those it can be compared to."""
     return [r for r in runs if r.set_hash == run.set_hash and r.run_id != run.run_id]
+
+
+def default_pair(runs: Sequence[RunRow]) -> tuple[str, str | None]:
+    """The runs Compare opens on, from ``runs`` newest first: B is the newest finished run that has an earlier
+    finished run of the same eval set version, A the newest such earlier run (a baseline, then a candidate:
+    the demo's dense run, then its hybrid one). Without such a pair: the newest run as A, no B."""
+    done = [r for r in runs if r.status == "done"]
+    for i, b in enumerate(done):
+        a = next((r for r in done[i + 1 :] if r.set_hash == b.set_hash), None)
+        if a is not None:
+            return a.run_id, b.run_id
+    return runs[0].run_id, None
 
 
 def metric_table(comparison: Comparison) -> list[dict[str, Any]]:

@@ -95,11 +95,20 @@ class EvalRunner:
         self.deps = deps
 
     def start(
-        self, evalset: EvalSet, plan: EvalPlan, *, run_id: str | None = None, source: str | None = None
+        self,
+        evalset: EvalSet,
+        plan: EvalPlan,
+        *,
+        run_id: str | None = None,
+        source: str | None = None,
+        created_by: str | None = None,
+        notes: Sequence[str] = (),
     ) -> tuple[RunRow, EvalSet]:
         """Check the set against the policy's collection and record a new run (status "running").
 
-        ``source`` is the set's file, kept with the run so it can be resumed from the console.
+        ``source`` is the set's file, kept with the run so it can be resumed from the console;
+        ``created_by`` says who or what made the run (e.g. "ragdeck demo"), kept in its config; ``notes``
+        are kept after the set's own notes (what the run's report should say about how it ran).
         Returns the run and the set as it will be scored (mapped by spans when needed). Raises
         ``EvalSetProblems`` naming every unknown gold id before anything is stored.
         """
@@ -107,7 +116,7 @@ class EvalRunner:
         collection = store.resolve(plan.policy.alias)
         if plan.policy.retrieval != "dense" and not store.collection_info(collection).lexical:
             raise no_lexical_index(collection)  # else every query would fail the same way
-        prepared, notes, missing = prepare_set(evalset, store, collection, plan.missing_gold)
+        prepared, notes_set, missing = prepare_set(evalset, store, collection, plan.missing_gold)
         now = time.time()
         row = RunRow(
             run_id=run_id or new_run_id(),
@@ -120,11 +129,12 @@ class EvalRunner:
             total=len(prepared.records),
             config={
                 **plan.to_json(),
-                "notes": notes,
+                "notes": [*notes_set, *notes],
                 "judge": self._judge_mode(plan),
                 "set_path": source,
                 "scoring": scoring_record(prepared, plan),
                 "missing": missing.to_json(),
+                **({"created_by": created_by} if created_by else {}),
             },
         )
         self.deps.runs.create_run(row)

@@ -80,7 +80,9 @@ def _latency_status(
 ) -> SloStatus:
     bound = bucket_at_or_above(target_s, bounds)
     note = ""
-    if bound is None:
+    if not bounds:
+        note = f"no {histogram} series yet: no request has been recorded"
+    elif bound is None:
         note = f"no bucket of {histogram} at or above the target: the budget cannot be measured"
     elif abs(bound - target_s) > 1e-12:
         note = f"SLI counts requests over {bound:g} s, the bucket bound at or above the target"
