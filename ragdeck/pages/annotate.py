@@ -258,7 +258,7 @@ with user_errors():
                     row_.button(f"Mark {label}", key=f"mark_{label}_{question.id}_{hit.chunk_id}",
                                 type="tertiary", shortcut=shortcut, on_click=grade_by_button,
                                 args=(hit.chunk_id, key, span, label))  # fmt: skip
-            chunk_body(hit, question.id, terms)
+            chunk_body(hit, question.id, terms, keyword)
             with st.expander("Neighbours in the document"):
                 around = neighbours(get_span_index(physical), hit.chunk_id)
                 for label, chunk_id in (("Before", around.before), ("After", around.after)):

@@ -13,7 +13,7 @@ from ragdeck.console.annotation.candidates import highlight, preview
 from ragdeck.console.annotation.guidelines import read_guidelines, save_guidelines
 from ragdeck.console.annotation.worklist import FILTERS, RecordRow, keep
 from ragdeck.console.retrieval.pipeline import RetrievedChunk
-from ragdeck.ui import user_errors
+from ragdeck.errors import InputError
 
 ICONS = {"open": "⚪ open", "done": "✅ done", "skipped": "⏭️ skipped", "flagged": "🚩 flagged"}
 
@@ -59,32 +59,42 @@ def record_panel(
 
 def guidelines_panel(path: Path, expanded: bool) -> None:
     """The project's labelling guidelines (Markdown), with an editor to change them for everyone."""
+
+    def save() -> None:
+        try:
+            save_guidelines(path, st.session_state.get("ann_guidelines_text", ""))
+        except InputError as exc:
+            st.session_state["ann_guidelines_error"] = str(exc)
+            return
+        st.session_state["ann_edit_guidelines"] = False
+        st.toast("Guidelines saved.")
+
     with st.expander("📖 Guidelines", expanded=expanded):
         text = read_guidelines(path)
         st.markdown(text)
+        if error := st.session_state.pop("ann_guidelines_error", None):
+            st.error(error)
         if st.toggle("Edit the guidelines", key="ann_edit_guidelines"):
             with st.form("guidelines"):
-                typed = st.text_area(
-                    "Guidelines (Markdown, shared by every annotator)", value=text, height=300
-                )
+                st.text_area("Guidelines (Markdown, shared by every annotator)", value=text, height=300,
+                             key="ann_guidelines_text")  # fmt: skip
                 st.caption("Save with an empty box to restore the default text.")
-                if st.form_submit_button("Save guidelines"):
-                    with user_errors():
-                        save_guidelines(path, typed)
-                        st.session_state["ann_edit_guidelines"] = False
-                        st.toast("Guidelines saved.")
-                        st.rerun()
+                st.form_submit_button("Save guidelines", on_click=save)
 
 
-def chunk_body(hit: RetrievedChunk, question_id: str, terms: list[str]) -> None:
-    """A candidate's text: its first lines, all of it on demand; escaped, with the query terms marked."""
+def chunk_body(hit: RetrievedChunk, question_id: str, terms: list[str], keyword: str = "") -> None:
+    """A candidate's text: its first lines, all of it on demand (from the start when the keyword filter
+    matches past the first lines); escaped, with the query terms marked."""
     text = hit.body or hit.text
     head = preview(text)
     if head == text:
         st.html(highlight(text, terms))
         return
+    needle = keyword.strip().casefold()
     whole = st.toggle(
-        f"Show all ({len(text):,} characters)", key=f"all_{question_id}_{hit.chunk_id}", value=False
+        f"Show all ({len(text):,} characters)",
+        key=f"all_{question_id}_{hit.chunk_id}",
+        value=bool(needle) and needle not in head.casefold(),
     )
     more = "" if whole else '<div style="opacity: 0.6">…</div>'
     st.html(highlight(text if whole else head, terms) + more)
