@@ -13,6 +13,7 @@ from pages import open_page
 
 from ragdeck.console import annotation
 from ragdeck.console.annotation.candidates import highlight, neighbours, query_terms
+from ragdeck.console.annotation.guidelines import guidelines_file
 from ragdeck.console.evalsets.gold_mapping import ChunkSpan, SpanIndex
 from ragdeck.console.ingest.demo import DEMO_CORPUS
 from ragdeck.console.settings import Settings
@@ -93,9 +94,9 @@ def test_keyword_filter_keeps_only_matching_chunks(demo_data_dir: Path) -> None:
     kw = next(t for t in at.text_input if t.key and t.key.startswith("kw_"))
     kw.input("histogram_quantile").run()
     assert not at.exception, at.exception
-    bodies = [m.value for m in at.markdown if "histogram_quantile" in m.value.casefold()]
+    bodies = [h.value for h in at.html if "<mark>histogram_quantile</mark>" in h.value.casefold()]
     radios = [r for r in at.radio if r.key and r.key.startswith("rel_")]
-    assert radios and len(bodies) >= len(radios)
+    assert radios and len(bodies) >= len(radios)  # each card shows where its keyword is, marked
 
 
 def test_terms_highlighting_and_neighbours() -> None:
@@ -106,7 +107,7 @@ def test_terms_highlighting_and_neighbours() -> None:
         "prometheus",
     ]
     marked = highlight("TEI exports metrics; teis stay.", ["tei", "metrics"])
-    assert marked == ":orange-background[TEI] exports :orange-background[metrics]; teis stay."
+    assert "<mark>TEI</mark> exports <mark>metrics</mark>; teis stay.</div>" in marked
     index = SpanIndex.of([ChunkSpan("d#s:1", "d", 500, 900), ChunkSpan("d#s:0", "d", 0, 600)])
     assert neighbours(index, "d#s:0").after == "d#s:1" and neighbours(index, "d#s:0").before is None
     assert neighbours(index, "missing").before is None
@@ -203,3 +204,83 @@ def test_draft_questions_with_the_llm_review_and_queue(demo_data_dir: Path, monk
     kept = {q.question: q.draft for q in store.questions()}
     assert kept == {"Which retention setting matters most?": False, "Which setting number 4 matters?": True}
     assert [q.question for q in annotation.queue(store, "dora")] == ["Which retention setting matters most?"]
+
+
+@pytest.mark.slow
+def test_record_list_previous_next_flag_comment_and_reopening_a_skip(demo_data_dir: Path) -> None:
+    store = SqliteAnnotationStore(Settings().state_db)
+    texts = (
+        "How long does Prometheus keep data by default?",
+        "What does the /rerank route return?",
+        "How do I write a recording rule?",
+    )
+    q1, q2, q3 = annotation.add_questions(store, list(texts), source="typed", actor="lead")
+    at = open_page("annotate")
+    at.text_input(key="annotator").input("kim").run()
+    assert any("Relevance grades" in m.value for m in at.markdown)  # the guidelines, open at first
+    keys = {b.label: b.proto.shortcut for b in at.button if b.proto.shortcut}
+    assert (keys["◀ Previous"], keys["Next ▶"]) == ("p", "n")
+
+    def click(label: str) -> None:
+        next(b for b in at.button if b.label == label).click().run()
+        assert not at.exception, at.exception
+
+    def statuses() -> dict[str, str]:
+        table = at.sidebar.dataframe[0].value
+        return dict(zip(table["Question"], table["Status"], strict=True))
+
+    assert at.subheader[0].value == texts[0]
+    assert statuses() == dict.fromkeys(texts, "⚪ open")
+    next(r for r in at.radio if r.key and r.key.startswith("rel_")).set_value("relevant").run()
+    click("Save and next")
+    assert at.subheader[0].value == texts[1]
+    click("Skip")
+    assert at.subheader[0].value == texts[2]
+    click("Flag for review")  # no comment: refused, nothing saved
+    assert any("say why" in e.value for e in at.error) and at.subheader[0].value == texts[2]
+    assert store.answers(q3, "kim") == []
+    at.text_input(key=f"flag_{q3}").input("two questions in one")
+    click("Flag for review")
+    assert any("Nothing left in your queue" in s.value for s in at.success)
+    assert statuses() == {texts[0]: "✅ done", texts[1]: "⏭️ skipped", texts[2]: "🚩 flagged"}
+    assert list(at.sidebar.dataframe[0].value["Comment"]) == ["", "", "two questions in one"]
+
+    click("◀ Previous")  # nothing open: Previous opens the last record
+    assert at.subheader[0].value == texts[2] and any("two questions in one" in c.value for c in at.caption)
+    click("◀ Previous")
+    assert at.subheader[0].value == texts[1] and any("yours: **skipped**" in c.value for c in at.caption)
+    at.text_area(key=f"answer_{q2}").input("A list of scores.")
+    click("Save and next")  # the skipped question is finished
+    [answer] = store.answers(q2, "kim")
+    assert (answer.status, answer.reference_answer) == ("done", "A list of scores.")
+    assert statuses()[texts[1]] == "✅ done"
+
+    at.sidebar.selectbox(key="ann_filter").set_value("Flagged").run()
+    assert list(at.sidebar.dataframe[0].value["Question"]) == [texts[2]]
+    at.sidebar.selectbox(key="ann_pick").set_value(q3).run()  # open it from the list
+    assert at.subheader[0].value == texts[2]
+    assert at.text_input(key=f"flag_{q3}").value == "two questions in one"
+    at.sidebar.selectbox(key="ann_filter").set_value("All").run()
+    click("◀ Previous")
+    assert at.subheader[0].value == texts[1]
+    click("Next ▶")
+    assert at.subheader[0].value == texts[2]
+    [flagged] = store.answers(q3, "kim")
+    assert (flagged.status, flagged.note) == ("flagged", "two questions in one")
+    assert [label.relevance for label in store.labels(q1, "kim")] == [2]
+
+
+@pytest.mark.slow
+def test_guidelines_are_edited_on_the_page(demo_data_dir: Path) -> None:
+    store = SqliteAnnotationStore(Settings().state_db)
+    annotation.add_questions(store, ["How long does Prometheus keep data by default?"], "typed", "lead")
+    at = open_page("annotate")
+    at.text_input(key="annotator").input("lee").run()
+    at.toggle(key="ann_edit_guidelines").set_value(True).run()
+    box = next(t for t in at.text_area if t.label.startswith("Guidelines"))
+    box.input("**Our rule**: grade 2 only when the chunk answers alone.")
+    next(b for b in at.button if b.label == "Save guidelines").click().run()
+    assert not at.exception, at.exception
+    saved = guidelines_file(Settings().data_dir).read_text(encoding="utf-8")
+    assert saved == "**Our rule**: grade 2 only when the chunk answers alone."
+    assert any("Our rule" in m.value for m in at.markdown)

@@ -378,7 +378,8 @@ def test_export_gold_rules(store: SqliteAnnotationStore) -> None:
     annotation.adjudicate(store, adjudicated, "a1", 0, "lead", "does not answer it")
     annotation.adjudicate(store, adjudicated, "a2", 1, "lead", "partly", span=("doc", 10, 20))
     annotation.adjudicate(store, adjudicated, "a3", 2, "lead", "missed by both")
-    # A skipped annotator does not count; nor do drafts; a question nobody found gold for is left out.
+    # Labels given before a skip still count (bob's k1 makes it a majority of three); drafts do not; a
+    # question nobody found gold for is left out.
     annotation.set_label(store, skipped, "ann", "k1", 2)
     annotation.set_label(store, skipped, "bob", "k1", 2)
     annotation.set_answer(store, skipped, "bob", status="skipped")
@@ -388,7 +389,8 @@ def test_export_gold_rules(store: SqliteAnnotationStore) -> None:
     annotation.set_label(store, draft, "ann", "d1", 2)
 
     gold = {g.question_id: g for g in annotation.export_gold(store)}
-    assert list(gold) == [solo, pair, trio, adjudicated]
+    assert list(gold) == [solo, pair, trio, adjudicated, skipped]
+    assert gold[skipped].gold_chunk_ids == ("k1",) and gold[skipped].annotators == ("ann", "bob", "cy")
     assert gold[solo].gold_chunk_ids == ("s1", "s2") and gold[solo].relevance == {"s1": 2, "s2": 1}
     assert gold[solo].spans == {"s1": ChunkSpan("doc", 0, 50), "s2": ChunkSpan("doc", 40, 90)}
     assert (gold[solo].reference_answer, gold[solo].annotators) == ("Solo answer.", ("ann",))
@@ -411,7 +413,7 @@ def test_export_gold_rules(store: SqliteAnnotationStore) -> None:
     )
     everything = {g.question_id: g for g in annotation.export_gold(store, include_empty=True)}
     assert list(everything) == [solo, pair, trio, adjudicated, skipped, empty]
-    assert everything[skipped].annotators == ("ann", "cy") and everything[skipped].gold_chunk_ids == ()
+    assert everything[skipped].annotators == ("ann", "bob", "cy")
     assert everything[skipped].flagged_by == ("cy",) and everything[empty].annotators == ("ann",)
     with pytest.raises(InputError, match="min_relevance"):
         annotation.export_gold(store, min_relevance=3)
@@ -435,16 +437,16 @@ def test_labels_by_question_feeds_the_agreement_statistics(store: SqliteAnnotati
     annotation.set_label(store, q2, "bob", "d1", 1)
     annotation.set_label(store, q3, "ann", "e1", 1)
     annotation.set_label(store, q3, "bob", "e1", 1)
-    annotation.set_answer(store, q3, "bob", status="skipped")
+    annotation.set_answer(store, q3, "bob", status="skipped")  # labelled, then skipped: still counts
     by_question = annotation.labels_by_question(store)
     assert by_question == {
         q1: {"ann": {"c1": 2}, "bob": {"c1": 2, "c2": 1}},
         q2: {"ann": {}, "bob": {"d1": 1}},
-        q3: {"ann": {"e1": 1}},
+        q3: {"ann": {"e1": 1}, "bob": {"e1": 1}},
     }
     assert annotation.labels_by_question(store, [q2]) == {q2: by_question[q2]}
     overall = overall_agreement(by_question)
-    assert (overall.n_questions, overall.n_items, overall.kappa_method) == (2, 3, "cohen")
+    assert (overall.n_questions, overall.n_items, overall.kappa_method) == (3, 4, "cohen")
     assert overall.per_question[q1].disagreements == ("c2",)
 
 

@@ -104,7 +104,8 @@ def test_one_question_labelled_in_chromium_lands_in_the_store(console_url: str) 
         expect(
             page.get_by_role("heading", name="How long does Prometheus keep data by default?")
         ).to_be_visible(timeout=90_000)
-        page.get_by_text("relevant", exact=True).first.click()
+        # The first candidate's radio (the guidelines above also say "relevant").
+        page.locator("[data-testid=stRadio]").first.get_by_text("relevant", exact=True).click()
         page.wait_for_timeout(1500)  # the radio's change runs a rerun that saves the label
         answer = page.get_by_role("textbox", name="Reference answer")
         answer.fill("15 days, unless --storage.tsdb.retention.time says otherwise.")

@@ -1,6 +1,9 @@
-"""Annotate page: a queue of questions; for the current one, candidate chunks to judge, a reference answer,
-skip / flag / undo. Every click is saved at once in the annotation store (several annotators may work at
-the same time). The main actions have keyboard shortcuts (Streamlit's own ``shortcut=``)."""
+"""Annotate page: a queue of questions; for the current one, candidate chunks to judge (compact cards, the
+text escaped with the query terms marked), a reference answer, skip / flag with a comment / undo, and the
+project's guidelines. The sidebar lists the annotator's records with their status; Previous / Next and the
+list open any of them, so a skipped or flagged question can be finished later. Every click is saved at once
+in the annotation store (several annotators may work at the same time). The main actions have keyboard
+shortcuts (Streamlit's own ``shortcut=``)."""
 
 from __future__ import annotations
 
@@ -16,9 +19,13 @@ from ragdeck.console.annotation.candidates import (
     query_terms,
 )
 from ragdeck.console.annotation.drafts import draft_questions, pick_chunks
+from ragdeck.console.annotation.guidelines import guidelines_file
+from ragdeck.console.annotation.worklist import record_list, step
 from ragdeck.console.evalsets.files import read_upload
 from ragdeck.console.retrieval.collections import search_targets
 from ragdeck.console.retrieval.pipeline import Retriever
+from ragdeck.errors import InputError
+from ragdeck.pages.annotate_parts import chunk_body, guidelines_panel, record_panel
 from ragdeck.ui import (
     get_annotation_store,
     get_rag_service,
@@ -33,10 +40,11 @@ CHOICES = ["unjudged", *RELEVANCE_LABELS.values()]
 GRADE = {label: grade for grade, label in RELEVANCE_LABELS.items()}
 # Letters and digits act only when no text box has the focus; Ctrl/Cmd+Enter also while typing the answer.
 # None clashes with a browser shortcut (Streamlit reserves C and R).
-KEYS = {"done": "Mod+Enter", "skipped": "S", "flagged": "F", "undo": "U"}
+KEYS = {"done": "Mod+Enter", "skipped": "S", "flagged": "F", "undo": "U", "previous": "P", "next": "N"}
 GRADED_BY_KEY = 5  # the first candidates: their number marks "relevant", Shift+number "partly relevant"
 LEGEND = (
-    "⌨️ **Ctrl/⌘+Enter** save and next · **S** skip · **F** flag · **U** undo · "
+    "⌨️ **Ctrl/⌘+Enter** save and next · **S** skip · **F** flag · **U** undo · **P** / **N** previous / "
+    "next record · "
     f"**1–{GRADED_BY_KEY}** mark that candidate relevant, **Shift+1–{GRADED_BY_KEY}** partly relevant. "
     "Letters and digits work when no text box has the focus (click the page first)."
 )
@@ -137,13 +145,55 @@ share = finished / progress.total if progress.total else 0.0
 st.progress(
     share, text=f"{finished} of {progress.total} questions handled · {progress.labelled} labels by you"
 )
-queue = annotation.queue(store, annotator, limit=1)
-if not queue:
+
+
+def open_record(question_id: str | None) -> None:
+    """Show ``question_id`` next (None: the next open question of the queue), keeping a typed answer."""
+    keep_typed_answer()
+    st.session_state["ann_current"] = question_id
+
+
+def keep_typed_answer() -> None:
+    """Save the reference answer typed on the record being left (its status unchanged)."""
+    shown = st.session_state.get("ann_current")
+    typed = st.session_state.get(f"answer_{shown}")
+    if shown and typed is not None:
+        saved = store.answers(shown, annotator)
+        if typed != (saved[0].reference_answer if saved else ""):
+            annotation.set_answer(store, shown, annotator, typed)
+
+
+rows = record_list(store, annotator)
+ids = [r.question_id for r in rows]
+current = st.session_state.get("ann_current")
+if current not in ids:
+    queue = annotation.queue(store, annotator, limit=1)
+    current = queue[0].id if queue else None
+st.session_state["ann_current"] = current
+shown = record_panel(rows, current, open_record)
+back, forward, where = st.columns([1, 1, 4], vertical_alignment="center")
+before, after = step(shown, current, -1), step(shown, current, +1)
+back.button("◀ Previous", on_click=open_record, args=(before,), disabled=before is None, width="stretch",
+            shortcut=KEYS["previous"])  # fmt: skip
+forward.button("Next ▶", on_click=open_record, args=(after,), disabled=after is None, width="stretch",
+               shortcut=KEYS["next"])  # fmt: skip
+at = [r.question_id for r in shown]
+where.caption(
+    f"Record {at.index(current) + 1} of {len(at)} in the list" if current in at else f"{len(at)} in the list"
+)
+guidelines_panel(guidelines_file(stack.settings.data_dir), expanded=progress.labelled == 0)
+if current is None:
     st.success("Nothing left in your queue. Add questions above, or publish the eval set.", icon="🎉")
     st.stop()
-question = queue[0]
+question = store.question(current)
+row = rows[ids.index(current)]
 st.subheader(question.question)
-st.caption(f"`{question.id}` · {question.source}" + (" · draft" if question.draft else ""))
+st.caption(
+    f"`{question.id}` · {question.source}"
+    + (" · draft" if question.draft else "")
+    + f" · yours: **{row.status}**"
+    + (f" · 🚩 {row.comment}" if row.comment else "")
+)
 
 
 def save_label(chunk_id: str, key: str, span: tuple[str, int, int] | None) -> None:
@@ -162,10 +212,21 @@ def grade_by_button(chunk_id: str, key: str, span: tuple[str, int, int] | None, 
 
 
 def finish(status: str) -> None:
-    """Save the reference answer with a status and move on to the next question."""
-    annotation.set_answer(
-        store, question.id, annotator, st.session_state.get(f"answer_{question.id}", ""), status
-    )
+    """Save the reference answer with a status (a flag with its comment) and go to the next open question."""
+    try:
+        annotation.finish(
+            store,
+            question.id,
+            annotator,
+            status,
+            st.session_state.get(f"answer_{question.id}", ""),
+            comment=st.session_state.get(f"flag_{question.id}", "") if status == "flagged" else "",
+        )
+    except InputError as exc:
+        st.session_state["ann_error"] = str(exc)
+        return
+    st.session_state["ann_current"] = None
+    st.session_state.pop(f"flag_{question.id}", None)
 
 
 keyword = st.text_input("Keyword filter", key=f"kw_{question.id}", placeholder="only chunks containing…")
@@ -191,13 +252,13 @@ with user_errors():
             choice.radio("Relevance", CHOICES, key=key, horizontal=True, label_visibility="collapsed",
                          on_change=save_label, args=(hit.chunk_id, key, span))  # fmt: skip
             if position <= GRADED_BY_KEY:
-                row = choice.container(horizontal=True, gap="small")
+                row_ = choice.container(horizontal=True, gap="small")
                 marks = (("relevant", str(position)), ("partly relevant", f"Shift+{position}"))
                 for label, shortcut in marks:
-                    row.button(f"Mark {label}", key=f"mark_{label}_{question.id}_{hit.chunk_id}",
-                               type="tertiary", shortcut=shortcut, on_click=grade_by_button,
-                               args=(hit.chunk_id, key, span, label))  # fmt: skip
-            st.markdown(highlight(hit.body or hit.text, terms))
+                    row_.button(f"Mark {label}", key=f"mark_{label}_{question.id}_{hit.chunk_id}",
+                                type="tertiary", shortcut=shortcut, on_click=grade_by_button,
+                                args=(hit.chunk_id, key, span, label))  # fmt: skip
+            chunk_body(hit, question.id, terms, keyword)
             with st.expander("Neighbours in the document"):
                 around = neighbours(get_span_index(physical), hit.chunk_id)
                 for label, chunk_id in (("Before", around.before), ("After", around.after)):
@@ -206,17 +267,26 @@ with user_errors():
                         f"{label}: `{chunk_id}`" if chunk_id else f"{label}: start or end of the document"
                     )
                     if text:
-                        st.markdown(highlight(text, terms))
+                        st.html(highlight(text, terms))
 
     answers = {a.question_id: a for a in store.answers(question.id, annotator)}
-    answer_key = f"answer_{question.id}"
+    answer_key, flag_key = f"answer_{question.id}", f"flag_{question.id}"
     if answer_key not in st.session_state and question.id in answers:
         st.session_state[answer_key] = answers[question.id].reference_answer
+    if flag_key not in st.session_state and question.id in answers:
+        st.session_state[flag_key] = answers[question.id].note
     st.text_area(
         "Reference answer",
         key=answer_key,
         placeholder="The answer a person would accept, from the gold chunks.",
     )
+    st.text_input(
+        "Why flag it? (needed to flag; the reviewer reads it)",
+        key=flag_key,
+        placeholder="ambiguous, two questions in one, no chunk answers it…",
+    )
+    if error := st.session_state.pop("ann_error", None):
+        st.error(error, icon="🚩")
     done, skip, flag, undo = st.columns(4)
     done.button("Save and next", type="primary", on_click=finish, args=("done",), width="stretch",
                 shortcut=KEYS["done"])  # fmt: skip
@@ -226,7 +296,10 @@ with user_errors():
     st.caption(LEGEND)
     if undo.button("Undo my last change", width="stretch", shortcut=KEYS["undo"]):
         change = annotation.undo(store, annotator)
-        for key in [k for k in st.session_state if str(k).startswith(("rel_", "answer_"))]:
+        for key in [k for k in st.session_state if str(k).startswith(("rel_", "answer_", "flag_"))]:
             del st.session_state[key]  # reload what the store now holds
+        st.session_state["ann_current"] = (
+            change.question_ids[0] if change and change.question_ids else current
+        )
         st.toast(f"Undid {change.action}." if change else "Nothing to undo.")
         st.rerun()

@@ -2,11 +2,13 @@
 
 Owns the annotation rules and their records: adding questions deduped by their normalised text, accepting
 or discarding LLM drafts (``questions``); labels with source spans, reference answers and statuses,
-adjudication and undo (``labelling``); each annotator's queue and progress, assignments and the overlap
-sample (``queue``); who counts on a question, the majority rule and the gold export (``gold``); the input
-checks (``checks``) and the records (``records``). Also candidate chunks and keyword filtering for a
-question (``candidates``), LLM-drafted questions (``drafts``) and inter-annotator agreement
-(``agreement``). Fronts: the Annotate, Review and Publish pages.
+finishing a question as done, skipped or flagged (with a comment), adjudication and undo (``labelling``);
+each annotator's queue and progress, assignments and the overlap sample (``queue``); an annotator's record
+list with statuses, filters and previous / next (``worklist``); the project's labelling guidelines
+(``guidelines``); who counts on a question, the majority rule and the gold export (``gold``); the input
+checks (``checks``) and the records (``records``). Also candidate chunks, keyword filtering, previews and
+escaped highlighting for a question (``candidates``), LLM-drafted questions (``drafts``) and
+inter-annotator agreement (``agreement``). Fronts: the Annotate, Review and Publish pages.
 
 Storage is a port: the functions take an ``AnnotationRepository`` (``ports``) as their first argument and
 never build one. Its adapter, ``ragdeck.services.annotation_store.SqliteAnnotationStore``, is built by
@@ -25,7 +27,14 @@ twice for no gain: these records carry no behaviour.
 """
 
 from ragdeck.console.annotation.gold import export_gold, labels_by_question, majority_grade
-from ragdeck.console.annotation.labelling import adjudicate, clear_label, set_answer, set_label, undo
+from ragdeck.console.annotation.labelling import (
+    adjudicate,
+    clear_label,
+    finish,
+    set_answer,
+    set_label,
+    undo,
+)
 from ragdeck.console.annotation.ports import AnnotationRepository
 from ragdeck.console.annotation.questions import accept_draft, add_questions, discard_draft
 from ragdeck.console.annotation.queue import assign, overlap_sample, plan_overlap, progress, queue
@@ -65,6 +74,7 @@ __all__ = [
     "clear_label",
     "discard_draft",
     "export_gold",
+    "finish",
     "labels_by_question",
     "majority_grade",
     "overlap_sample",

@@ -1,8 +1,10 @@
 """What the Annotate page needs beyond the store: candidate chunks for a question, keyword filtering,
-query-term highlighting, and a chunk's neighbours in its document."""
+a chunk's first lines (``preview``), its text as escaped HTML with the query terms marked (``highlight``),
+and a chunk's neighbours in its document."""
 
 from __future__ import annotations
 
+import html
 import re
 from dataclasses import dataclass
 
@@ -12,6 +14,9 @@ from ragdeck.console.interfaces import VectorSearch
 from ragdeck.console.retrieval.pipeline import RetrievalParams, RetrievedChunk, Retriever
 
 RELEVANCE_LABELS = RELEVANCE  # grade -> what the pages call it
+CHUNK_STYLE = (
+    "white-space: pre-wrap; overflow-wrap: anywhere; margin: 0; font-size: 0.9rem; line-height: 1.45"
+)
 _WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]*[A-Za-z0-9]|[A-Za-z0-9]")
 
 
@@ -27,11 +32,34 @@ def query_terms(question: str) -> list[str]:
 
 
 def highlight(text: str, terms: list[str]) -> str:
-    """``text`` as Markdown with each whole-word occurrence of ``terms`` (any case) highlighted."""
-    if not terms:
-        return text
-    pattern = re.compile(r"(?<![\w])(" + "|".join(re.escape(t) for t in terms) + r")(?![\w])", re.IGNORECASE)
-    return pattern.sub(lambda m: f":orange-background[{m.group(1)}]", text)
+    """``text`` as an HTML fragment that shows exactly its characters, each whole-word occurrence of
+    ``terms`` (any case) wrapped in ``<mark>``.
+
+    Every character of the chunk is escaped (``html.escape``), so Markdown, code fences, HTML tags,
+    ``$math$`` or Streamlit directives in a chunk are shown as typed, never interpreted; line breaks and
+    spaces are kept (``white-space: pre-wrap``). Draw it as HTML (``st.html``), not as Markdown.
+    """
+    parts, at = [], 0
+    words = [re.escape(t) for t in sorted(set(terms), key=len, reverse=True) if t]
+    if words:
+        pattern = re.compile(r"(?<![\w])(" + "|".join(words) + r")(?![\w])", re.IGNORECASE)
+        for match in pattern.finditer(text):
+            parts.append(html.escape(text[at : match.start()]))
+            parts.append(f"<mark>{html.escape(match.group(1))}</mark>")
+            at = match.end()
+    parts.append(html.escape(text[at:]))
+    return f'<div class="chunk-text" style="{CHUNK_STYLE}">{"".join(parts)}</div>'
+
+
+def preview(text: str, max_lines: int = 3, max_chars: int = 300) -> str:
+    """The start of ``text``: its first ``max_lines`` lines, at most ``max_chars`` characters (cut at a
+    space when one is near). Equal to ``text`` when it is that short; else a prefix of it."""
+    lines = text.split("\n")
+    head = "\n".join(lines[:max_lines])
+    if len(head) > max_chars:
+        cut = head.rfind(" ", 0, max_chars)
+        head = head[: cut if cut > max_chars * 2 // 3 else max_chars]
+    return head
 
 
 def candidates(

@@ -31,9 +31,13 @@ def labels_by_question(
 ) -> LabelsByQuestion:
     """Question id -> annotator -> {chunk id: relevance}, for the annotators who count on each question.
 
-    An annotator counts on a question when they labelled a chunk on it or marked it done, and did not
-    mark it skipped; one who marked it done with no labels appears with an empty mapping (judged
-    nothing relevant). Drafts are left out. This is the input of ``console.annotation.agreement``.
+    An annotator counts on a question when they labelled a chunk on it (whatever their status: open, done,
+    skipped or flagged) or marked it done; one who marked it done with no labels appears with an empty
+    mapping (judged nothing relevant). Skipping means "I leave this question", not "withdraw my labels":
+    labels given before a skip stay, in agreement and in gold, because dropping the people who found a
+    question hard would make agreement look better than it is. A label is withdrawn by setting it back to
+    unjudged. A skip with no labels does not count (it judged nothing). Drafts are left out. This is the
+    input of ``console.annotation.agreement`` and of ``export_gold``.
     """
     wanted = None if question_ids is None else set(question_ids)
     return _counted(repo.snapshot(), wanted)
@@ -50,7 +54,7 @@ def _counted(snapshot: AnnotationSnapshot, wanted: set[str] | None) -> LabelsByQ
             out[qid].setdefault(person, {})
     for label in sorted(snapshot.labels, key=lambda x: x.chunk_id):
         qid, person = label.question_id, label.annotator
-        if qid in out and statuses.get((qid, person)) != "skipped":
+        if qid in out:
             out[qid].setdefault(person, {})[label.chunk_id] = label.relevance
     return {qid: dict(sorted(people.items())) for qid, people in out.items() if people}
 

@@ -12,7 +12,7 @@ from ragdeck.console.annotation.ports import AnnotationRepository
 from ragdeck.console.annotation.records import STATUSES, Adjudication, Answer, Change, ChunkSpan, Label
 from ragdeck.errors import InputError
 
-__all__ = ["SpanInput", "adjudicate", "clear_label", "set_answer", "set_label", "undo"]
+__all__ = ["SpanInput", "adjudicate", "clear_label", "finish", "set_answer", "set_label", "undo"]
 
 SpanInput = ChunkSpan | tuple[str, int, int] | Mapping[str, Any] | None
 
@@ -60,6 +60,30 @@ def set_answer(
         if value is not None and not isinstance(value, str):
             raise InputError(f"{what} must be text, got {value!r}")
     return repo.save_answer(question_id, annotator, text, status, note)
+
+
+def finish(
+    repo: AnnotationRepository,
+    question_id: str,
+    annotator: str,
+    status: str,
+    text: str | None = None,
+    comment: str = "",
+) -> Answer:
+    """Close a question for ``annotator`` as done, skipped or flagged, with their reference answer.
+
+    Flagging needs a ``comment`` saying why (InputError without one); it is kept in ``Answer.note`` for the
+    reviewer. Saving with another status clears the note: the flag, and its reason, are resolved. A
+    skipped or flagged question can be finished again later; its status is the newest one saved.
+    """
+    if status not in ("done", "skipped", "flagged"):
+        raise InputError(f"a question is finished as done, skipped or flagged, got {status!r}")
+    if not isinstance(comment, str):
+        raise InputError(f"comment must be text, got {comment!r}")
+    note = " ".join(comment.split())
+    if status == "flagged" and not note:
+        raise InputError("say why you flag this question (a short comment for the reviewer), then flag it")
+    return set_answer(repo, question_id, annotator, text, status, note if status == "flagged" else "")
 
 
 def adjudicate(
