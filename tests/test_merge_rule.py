@@ -54,3 +54,9 @@ def test_the_stated_rule_holds_on_a_store(data_dir: Path) -> None:
     assert items[tie].merged == {"c1": 0, "c2": 0} and items[tie].disputed == ("c1", "c2")
     assert items[decided].merged == {"c1": 0, "c2": 2} and items[decided].open == ()
     assert skipped not in items  # one annotator counts there, and nobody flagged it
+
+
+def test_the_docs_state_the_same_rule() -> None:
+    docs = (Path(__file__).resolve().parent.parent / "docs" / "eval-sets.md").read_text(encoding="utf-8")
+    for line in MERGE_RULE.splitlines()[1:]:
+        assert line in docs, f"docs/eval-sets.md lacks (or words differently) the merge rule's line: {line}"
