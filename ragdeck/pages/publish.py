@@ -69,6 +69,7 @@ def preview(chosen: list[GoldQuestion]) -> None:
         index=None,
         format_func=lambda q: by_id[q].question,
         placeholder="pick a question to read its gold chunks",
+        key="publish_read_chunks",
     )
     if picked is not None:
         collection = text_source(st, key="publish_text_source")

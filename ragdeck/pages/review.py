@@ -81,7 +81,8 @@ def title(qid: str) -> str:
     return ("⚠️ " if item.needs_review else "✓ ") + item.question
 
 
-qid = st.selectbox("Question to review", list(items), format_func=title)
+# keyed: the question stays chosen when a decision reorders the list (questions needing review come first)
+qid = st.selectbox("Question to review", list(items), format_func=title, key="review_question")
 item: ReviewItem = items[qid]
 st.markdown("**Question**")
 plain(st, item.question)
