@@ -102,6 +102,7 @@ def test_review_then_publish_new_then_replace_in_chromium(
         page.get_by_role("button", name="Record decision").click()
         _wait_for(lambda: store.adjudications(q1), "the decision in the store")
         expect(page.get_by_text("Decided by carol: relevant")).to_be_visible(timeout=60_000)
+        page.screenshot(path=str(tmp_path / "review.png"), full_page=True)
         [decision] = store.adjudications(q1)
         assert (decision.chunk_id, decision.relevance, decision.reason) == (
             disputed,
@@ -124,6 +125,7 @@ def test_review_then_publish_new_then_replace_in_chromium(
         page.get_by_role("option", name=QUESTIONS[0]).click()
         expect(page.get_by_text(_snippet(seeded["text"][disputed])).first).to_be_visible(timeout=60_000)
         _idle(page)
+        page.screenshot(path=str(tmp_path / "publish.png"), full_page=True)
         page.get_by_role("button", name="Publish", exact=True).click()
         expect(page.get_by_text("Published team_gold v1")).to_be_visible(timeout=60_000)
         records = [json.loads(line) for line in (sets / "team_gold.jsonl").read_text().splitlines()]

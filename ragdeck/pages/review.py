@@ -76,13 +76,11 @@ st.dataframe(
 )
 
 
-def title(qid: str) -> str:
-    item = items[qid]
-    return ("⚠️ " if item.needs_review else "✓ ") + item.question
-
-
-# keyed: the question stays chosen when a decision reorders the list (questions needing review come first)
-qid = st.selectbox("Question to review", list(items), format_func=title, key="review_question")
+# Keyed: the question stays chosen when a decision reorders the list (those needing review come first).
+# The option labels carry no status: a kept choice would go on showing the status it had when picked.
+qid = st.selectbox(
+    "Question to review", list(items), format_func=lambda q: items[q].question, key="review_question"
+)
 item: ReviewItem = items[qid]
 st.markdown("**Question**")
 plain(st, item.question)

@@ -5,8 +5,9 @@ or discarding LLM drafts (``questions``); labels with source spans, reference an
 adjudication and undo (``labelling``); each annotator's queue and progress, assignments and the overlap
 sample (``queue``); who counts on a question, the majority rule and the gold export (``gold``); the input
 checks (``checks``) and the records (``records``). Also candidate chunks and keyword filtering for a
-question (``candidates``), LLM-drafted questions (``drafts``) and inter-annotator agreement
-(``agreement``). Fronts: the Annotate, Review and Publish pages.
+question (``candidates``), LLM-drafted questions (``drafts``), inter-annotator agreement
+(``agreement``) and what Review and Publish show of a question: who said what, the merged grades, each
+answer, the chunks' text (``review``). Fronts: the Annotate, Review and Publish pages.
 
 Storage is a port: the functions take an ``AnnotationRepository`` (``ports``) as their first argument and
 never build one. Its adapter, ``ragdeck.services.annotation_store.SqliteAnnotationStore``, is built by

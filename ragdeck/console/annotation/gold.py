@@ -22,6 +22,7 @@ __all__ = [
     "MERGE_RULE",
     "MERGE_SUMMARY",
     "chosen_answer",
+    "counted_labels",
     "export_gold",
     "labels_by_question",
     "majority_grade",
@@ -114,10 +115,11 @@ def labels_by_question(
     nothing relevant). Drafts are left out. This is the input of ``console.annotation.agreement``.
     """
     wanted = None if question_ids is None else set(question_ids)
-    return _counted(repo.snapshot(), wanted)
+    return counted_labels(repo.snapshot(), wanted)
 
 
-def _counted(snapshot: AnnotationSnapshot, wanted: set[str] | None) -> LabelsByQuestion:
+def counted_labels(snapshot: AnnotationSnapshot, wanted: set[str] | None) -> LabelsByQuestion:
+    """``labels_by_question`` on a snapshot already read (``wanted``: the question ids, None for all)."""
     out: LabelsByQuestion = {}
     statuses = {(a.question_id, a.annotator): a.status for a in snapshot.answers}
     for q in snapshot.questions:
@@ -149,7 +151,7 @@ def export_gold(
     if min_relevance not in (1, 2):
         raise InputError(f"min_relevance must be 1 (partly relevant) or 2 (relevant), got {min_relevance!r}")
     snapshot = repo.snapshot()
-    counted = _counted(snapshot, None)
+    counted = counted_labels(snapshot, None)
     adjudicated: dict[str, dict[str, Adjudication]] = {}
     for decision in snapshot.adjudications:
         adjudicated.setdefault(decision.question_id, {})[decision.chunk_id] = decision

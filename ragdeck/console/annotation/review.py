@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from ragdeck.console.annotation.agreement import question_agreement
-from ragdeck.console.annotation.gold import _counted, chosen_answer, merge_grades
+from ragdeck.console.annotation.gold import chosen_answer, counted_labels, merge_grades
 from ragdeck.console.annotation.ports import AnnotationRepository
 from ragdeck.console.annotation.records import Adjudication, Answer
 from ragdeck.console.interfaces import VectorSearch
@@ -100,7 +100,7 @@ def review_items(repo: AnnotationRepository) -> list[ReviewItem]:
     """Every non-draft question that two or more annotators count on, or that someone flagged: first those
     that need a reviewer (an undecided disputed chunk, or a flag), then the rest, each in the order added."""
     snapshot = repo.snapshot()
-    counted = _counted(snapshot, None)
+    counted = counted_labels(snapshot, None)
     answers: dict[str, list[Answer]] = {}
     for answer in sorted(snapshot.answers, key=lambda a: (a.question_id, a.annotator)):
         answers.setdefault(answer.question_id, []).append(answer)
