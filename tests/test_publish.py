@@ -108,7 +108,55 @@ def test_publish_page(data_dir: Path, tmp_path: Path, monkeypatch: pytest.Monkey
     assert not at.exception, at.exception
     assert any("Published team_gold v1" in s.value for s in at.success)
     assert (tmp_path / "sets" / "team_gold.jsonl").exists()
-    assert at.dataframe[0].value["version"].tolist() == [1]
+    [history] = [d.value for d in at.dataframe if "version" in d.value.columns]
+    assert history["version"].tolist() == [1]
+
+
+def test_the_preview_shows_gold_chunks_answers_who_contributed_and_what_is_held_back(
+    data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from review_data import html_bodies, seed_chunks
+
+    from ragdeck.console.annotation.gold import MERGE_RULE, MERGE_SUMMARY
+
+    monkeypatch.setenv("RAGDECK_EVAL_SETS_DIR", str(tmp_path / "sets"))
+    seed_chunks()
+    store = SqliteAnnotationStore(Settings().state_db)
+    q1, q2, q3 = annotation.add_questions(
+        store, ["What is a recording rule?", "What is TEI?", "Nothing relevant?"], "typed", "ann"
+    )
+    for person, grades in (("alice", {"c1": 2, "c2": 0}), ("bob", {"c1": 2, "c2": 2})):
+        for chunk, grade in grades.items():
+            annotation.set_label(store, q1, person, chunk, grade, ("doc", 0, 10))
+    annotation.set_answer(store, q1, "alice", "It precomputes an expression.", "done")
+    annotation.adjudicate(store, q1, "c2", 1, "carol", "half of it")
+    annotation.set_label(store, q2, "bob", "c9", 2, ("doc", 0, 10))
+    annotation.set_answer(store, q2, "bob", "", "flagged", "is c9 outdated?")
+    annotation.set_label(store, q3, "alice", "c9", 0, ("doc", 0, 10))
+    at = open_page("publish")
+    assert any(c.value == MERGE_SUMMARY for c in at.caption)
+    assert any(m.value == MERGE_RULE for m in at.markdown)
+    at.text_input(key="publish_name").input("team_gold").run()
+    assert not at.exception, at.exception
+    tables = {tuple(d.value.columns): d.value for d in at.dataframe}
+    preview = next(v for k, v in tables.items() if "gold chunks" in k)
+    for table in tables.values():
+        assert "None" not in table.astype(str).to_numpy().ravel().tolist()
+    [row] = preview.to_dict("records")
+    assert row["question"] == "What is a recording rule?"
+    assert row["gold chunks"] == "c1 (relevant), c2 (partly relevant)"
+    assert row["reference answer"] == "It precomputes an expression." and row["answer by"] == "alice"
+    assert (row["annotators"], row["decided by"], row["flagged by"]) == ("alice, bob", "carol", "—")
+    held = next(v for k, v in tables.items() if "why" in k).set_index("question")["why"].to_dict()
+    assert held == {
+        "What is TEI?": "flagged by bob (is c9 outdated?); include flagged questions to publish it",
+        "Nothing relevant?": "no gold chunk: none is partly relevant or relevant by the merge rule",
+    }
+    assert not any("&lt;b&gt;bold?" in b for b in html_bodies(at))  # chunk text only on demand
+    next(s for s in at.selectbox if s.label == "Read the gold chunks of").set_value(q1).run()
+    bodies = html_bodies(at)
+    assert any("A recording rule precomputes an expression." in b for b in bodies)
+    assert any("&lt;b&gt;bold?&lt;/b&gt; :red[not red]" in b for b in bodies)  # escaped, not rendered
 
 
 def test_publish_page_starts_with_no_name_and_holds_flagged_questions_back(

@@ -14,6 +14,7 @@ from ragdeck.console.annotation.guidelines import read_guidelines, save_guidelin
 from ragdeck.console.annotation.worklist import FILTERS, RecordRow, keep
 from ragdeck.console.retrieval.pipeline import RetrievedChunk
 from ragdeck.errors import InputError
+from ragdeck.widgets import table
 
 ICONS = {"open": "⚪ open", "done": "✅ done", "skipped": "⏭️ skipped", "flagged": "🚩 flagged"}
 
@@ -29,7 +30,7 @@ def record_panel(
         st.caption(" · ".join(f"{counts.get(s, 0)} {s}" for s in ("open", "done", "skipped", "flagged")))
         what = st.selectbox("Show", FILTERS, key="ann_filter")
         shown = keep(rows, what)
-        table = [
+        listed = [
             {
                 "": "▶" if r.question_id == current else "",
                 "Status": ICONS.get(r.status, r.status),
@@ -40,8 +41,8 @@ def record_panel(
             }
             for r in shown
         ]
-        if table:
-            st.dataframe(table, hide_index=True, height=min(38 + 35 * len(table), 320))
+        if listed:
+            table(listed, height=min(38 + 35 * len(listed), 320))
         else:
             st.caption(f"No {what.lower()} records.")
         names = {r.question_id: f"{ICONS.get(r.status, r.status)} · {r.question}" for r in shown}

@@ -6,7 +6,8 @@ import pandas as pd
 import streamlit as st
 
 from ragdeck.console import audit
-from ragdeck.console.annotation import export_gold
+from ragdeck.console.annotation import RELEVANCE, GoldQuestion, export_gold
+from ragdeck.console.annotation.review import review_items
 from ragdeck.console.evalsets.publish import (
     EvalSetDiff,
     diff,
@@ -18,7 +19,9 @@ from ragdeck.console.evalsets.publish import (
 from ragdeck.console.roles import require
 from ragdeck.console.settings import Settings
 from ragdeck.errors import InputError
+from ragdeck.gold_view import EMPTY, chunk_block, merge_rule, read_chunks, text_source
 from ragdeck.ui import current_user, get_annotation_store, get_audit_log, user_errors
+from ragdeck.widgets import table
 
 
 def show_diff(change: EvalSetDiff) -> None:
@@ -29,18 +32,88 @@ def show_diff(change: EvalSetDiff) -> None:
         if ids:
             st.markdown(f"**{label} ({len(ids)}):** " + ", ".join(f"`{i}`" for i in ids))
     if change.changed:
-        st.dataframe(
+        table(
             pd.DataFrame([{"id": k, "changed fields": ", ".join(v)} for k, v in change.changed.items()]),
             hide_index=True,
         )
 
 
+def preview(chosen: list[GoldQuestion]) -> None:
+    """What will be published, one row per question: gold chunks, reference answer and who contributed."""
+    review = {item.question_id: item for item in review_items(store)}
+    rows = []
+    for g in chosen:
+        item = review.get(g.question_id)
+        deciders = sorted({d.adjudicator for d in item.decisions.values()}) if item else []
+        rows.append(
+            {
+                "question": g.question,
+                "gold chunks": ", ".join(f"{c} ({RELEVANCE[g.relevance[c]]})" for c in g.gold_chunk_ids),
+                "reference answer": g.reference_answer or EMPTY,
+                "answer by": g.answer_by or EMPTY,
+                "annotators": ", ".join(g.annotators) or EMPTY,
+                "decided by": ", ".join(deciders) or EMPTY,
+                "undecided disputes": len(item.open) if item else 0,
+                "flagged by": ", ".join(g.flagged_by) or EMPTY,
+            }
+        )
+    st.subheader("What will be published")
+    table(pd.DataFrame(rows), hide_index=True, width="stretch")
+    st.caption(
+        "Undecided disputes: chunks the annotators graded differently that no reviewer has decided on "
+        "Review; they are published with the grade the merge rule gives."
+    )
+    by_id = {g.question_id: g for g in chosen}
+    picked = st.selectbox(
+        "Read the gold chunks of",
+        list(by_id),
+        index=None,
+        format_func=lambda q: by_id[q].question,
+        placeholder="pick a question to read its gold chunks",
+        key="publish_read_chunks",
+    )
+    if picked is not None:
+        collection = text_source(st, key="publish_text_source")
+        texts = read_chunks(collection, list(by_id[picked].gold_chunk_ids))
+        for chunk_id in by_id[picked].gold_chunk_ids:
+            with st.container(border=True):
+                st.markdown(f"`{chunk_id}` · {RELEVANCE[by_id[picked].relevance[chunk_id]]}")
+                chunk_block(st, chunk_id, texts.get(chunk_id), collection)
+
+
+def held_back(flagged: list[GoldQuestion], empty: list[GoldQuestion]) -> None:
+    """The labelled questions that will not be published, each with why."""
+    notes = {(a.question_id, a.annotator): a.note.strip() for a in store.answers() if a.status == "flagged"}
+
+    def who(g: GoldQuestion) -> str:
+        return ", ".join(
+            f"{a} ({notes[(g.question_id, a)]})" if notes.get((g.question_id, a)) else a for a in g.flagged_by
+        )
+
+    rows = [
+        {"question": g.question, "why": f"flagged by {who(g)}; include flagged questions to publish it"}
+        for g in flagged
+    ]
+    rows += [
+        {
+            "question": g.question,
+            "why": "no gold chunk: none is partly relevant or relevant by the merge rule",
+        }
+        for g in empty
+    ]
+    if rows:
+        st.subheader("Held back")
+        table(pd.DataFrame(rows), hide_index=True, width="stretch")
+
+
 st.title("Publish")
 settings = Settings()
 store = get_annotation_store()
-gold = export_gold(store)
+labelled = export_gold(store, include_empty=True)
+gold = [g for g in labelled if g.gold_chunk_ids]
 directory = settings.eval_sets_dir
 st.caption(f"Eval sets are written to `{directory}` (set `RAGDECK_EVAL_SETS_DIR`); review them in git.")
+merge_rule(st)
 
 name = st.text_input(
     "Eval set name",
@@ -76,6 +149,9 @@ with user_errors():
             + ". Resolve them on Annotate, or include them on purpose."
         )
     st.caption(f"Content hash `{evalset.content_hash()[:16]}…`")
+    if chosen:
+        preview(chosen)
+    held_back([] if include_flagged else flagged, [g for g in labelled if not g.gold_chunk_ids])
     existing = versions(directory, name)
     confirmed = True
     if existing and evalset.records:
@@ -118,7 +194,7 @@ with user_errors():
     history = versions(directory, name)
     if history:
         st.subheader("Versions")
-        st.dataframe(
+        table(
             pd.DataFrame(
                 [
                     {

@@ -7,8 +7,9 @@ each annotator's queue and progress, assignments and the overlap sample (``queue
 list with statuses, filters and previous / next (``worklist``); the project's labelling guidelines
 (``guidelines``); who counts on a question, the majority rule and the gold export (``gold``); the input
 checks (``checks``) and the records (``records``). Also candidate chunks, keyword filtering, previews and
-escaped highlighting for a question (``candidates``), LLM-drafted questions (``drafts``) and
-inter-annotator agreement (``agreement``). Fronts: the Annotate, Review and Publish pages.
+escaped highlighting for a question (``candidates``), LLM-drafted questions (``drafts``), inter-annotator
+agreement (``agreement``) and what Review and Publish show of a question: who said what, the merged grades,
+each answer, the chunks' text (``review``). Fronts: the Annotate, Review and Publish pages.
 
 Storage is a port: the functions take an ``AnnotationRepository`` (``ports``) as their first argument and
 never build one. Its adapter, ``ragdeck.services.annotation_store.SqliteAnnotationStore``, is built by

@@ -1,17 +1,77 @@
 """From labels to gold: who counts on a question (``labels_by_question``, also the input of
-``agreement``), the majority rule (``majority_grade``) and each question's gold (``export_gold``)."""
+``agreement``), the majority rule (``majority_grade``, ``merge_grades``), each question's gold
+(``export_gold``) and the rule in plain words for the pages and docs (``MERGE_RULE``, ``MERGE_SUMMARY``)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from ragdeck.console.annotation.ports import AnnotationRepository
-from ragdeck.console.annotation.records import Adjudication, AnnotationSnapshot, ChunkSpan, GoldQuestion
+from ragdeck.console.annotation.records import (
+    RELEVANCE,
+    Adjudication,
+    AnnotationSnapshot,
+    Answer,
+    ChunkSpan,
+    GoldQuestion,
+)
 from ragdeck.errors import InputError
 
-__all__ = ["export_gold", "labels_by_question", "majority_grade"]
+__all__ = [
+    "MERGE_EXAMPLES",
+    "MERGE_RULE",
+    "MERGE_SUMMARY",
+    "chosen_answer",
+    "counted_labels",
+    "export_gold",
+    "labels_by_question",
+    "majority_grade",
+    "merge_grades",
+]
 
 LabelsByQuestion = dict[str, dict[str, dict[str, int]]]
+
+# Grades of several annotators on one chunk -> the merged grade; the rule text quotes these, and a test
+# checks each against ``majority_grade`` (so the words and the code cannot drift apart).
+MERGE_EXAMPLES: tuple[tuple[tuple[int, ...], int], ...] = (
+    ((2, 1), 1),
+    ((2, 0), 0),
+    ((2, 2, 0), 2),
+    ((2, 1, 0), 1),
+)
+
+
+def _example(grades: tuple[int, ...], merged: int) -> str:
+    return " + ".join(RELEVANCE[g] for g in grades) + f" → **{RELEVANCE[merged]}**"
+
+
+MERGE_SUMMARY = (
+    "Gold per chunk: the grade more than half of the annotators give (a tie is not a majority: with two "
+    "annotators the lower grade stands); a reviewer's decision overrides it; the reference answer is the "
+    "newest one given."
+)
+
+MERGE_RULE = "\n".join(
+    [
+        "**How the labels of several annotators become gold** (per question, per chunk):",
+        "- **Who counts:** every annotator who graded a chunk on the question (whether they then saved, "
+        "skipped or flagged it) or marked it done; one who skipped it without grading anything does not. "
+        "A chunk an annotator did not grade counts as *not relevant* from them.",
+        "- **Majority:** a chunk gets the highest grade that **more than half** of those annotators give "
+        "(or exceed). A tie is not a majority, so the lower grade stands: with two annotators a chunk "
+        "gets the lower of their two grades. E.g. "
+        + "; ".join(_example(g, m) for g, m in MERGE_EXAMPLES)
+        + ".",
+        "- **Adjudication:** a reviewer's decision on a chunk replaces the annotators' grades, whichever "
+        "way it goes.",
+        "- **Gold chunks:** those that end up *partly relevant* or *relevant*, relevant ones first.",
+        "- **Reference answer:** the most recently saved non-empty answer of an annotator who counts; "
+        "answers are not merged (Review shows each one).",
+        "- **Flagged questions** are held back from Publish until whoever flagged them marks them done "
+        "(or skips them) on Annotate, unless you include them on purpose. A question with no gold chunk "
+        "is left out.",
+    ]
+)
 
 
 def majority_grade(grades: Sequence[int]) -> int:
@@ -24,6 +84,26 @@ def majority_grade(grades: Sequence[int]) -> int:
         if sum(1 for g in grades if g >= grade) * 2 > len(grades):
             return grade
     return 0
+
+
+def merge_grades(people: Mapping[str, Mapping[str, int]], decided: Iterable[Adjudication]) -> dict[str, int]:
+    """Chunk id -> merged grade on one question: an adjudicated grade wins, else ``majority_grade`` of the
+    counting annotators' grades (``people``: annotator -> {chunk id: grade}; unjudged = 0)."""
+    decisions = {d.chunk_id: d.relevance for d in decided}
+    chunks = {c for labels in people.values() for c in labels} | set(decisions)
+    return {
+        c: decisions[c] if c in decisions else majority_grade([p.get(c, 0) for p in people.values()])
+        for c in sorted(chunks)
+    }
+
+
+def chosen_answer(answers: Iterable[Answer], people: Iterable[str]) -> Answer | None:
+    """The answer that becomes the reference answer: the newest non-empty one of a counting annotator."""
+    counting = set(people)
+    given = sorted(
+        (a for a in answers if a.annotator in counting and a.reference_answer), key=lambda a: a.updated_at
+    )
+    return given[-1] if given else None
 
 
 def labels_by_question(
@@ -40,10 +120,11 @@ def labels_by_question(
     input of ``console.annotation.agreement`` and of ``export_gold``.
     """
     wanted = None if question_ids is None else set(question_ids)
-    return _counted(repo.snapshot(), wanted)
+    return counted_labels(repo.snapshot(), wanted)
 
 
-def _counted(snapshot: AnnotationSnapshot, wanted: set[str] | None) -> LabelsByQuestion:
+def counted_labels(snapshot: AnnotationSnapshot, wanted: set[str] | None) -> LabelsByQuestion:
+    """``labels_by_question`` on a snapshot already read (``wanted``: the question ids, None for all)."""
     out: LabelsByQuestion = {}
     statuses = {(a.question_id, a.annotator): a.status for a in snapshot.answers}
     for q in snapshot.questions:
@@ -75,7 +156,7 @@ def export_gold(
     if min_relevance not in (1, 2):
         raise InputError(f"min_relevance must be 1 (partly relevant) or 2 (relevant), got {min_relevance!r}")
     snapshot = repo.snapshot()
-    counted = _counted(snapshot, None)
+    counted = counted_labels(snapshot, None)
     adjudicated: dict[str, dict[str, Adjudication]] = {}
     for decision in snapshot.adjudications:
         adjudicated.setdefault(decision.question_id, {})[decision.chunk_id] = decision
@@ -94,19 +175,13 @@ def export_gold(
         decided = adjudicated.get(q.id, {})
         if not people and not decided:
             continue
-        chunks = {c for labels in people.values() for c in labels} | set(decided)
-        grades = {
-            c: decided[c].relevance
-            if c in decided
-            else majority_grade([p.get(c, 0) for p in people.values()])
-            for c in chunks
-        }
+        grades = merge_grades(people, decided.values())
         gold = sorted((c for c, g in grades.items() if g >= min_relevance), key=lambda c: (-grades[c], c))
         if not gold and not include_empty:
             continue
         chunk_spans = {c: (decided[c].span if c in decided else None) or spans.get((q.id, c)) for c in gold}
         mine = [a for a in answers.get(q.id, []) if a.annotator in people]
-        newest = [a.reference_answer for a in mine if a.reference_answer]
+        used = chosen_answer(mine, people)
         out.append(
             GoldQuestion(
                 question_id=q.id,
@@ -114,13 +189,14 @@ def export_gold(
                 gold_chunk_ids=tuple(gold),
                 relevance={c: grades[c] for c in gold},
                 spans={c: s for c, s in chunk_spans.items() if s is not None},
-                reference_answer=newest[-1] if newest else "",
+                reference_answer=used.reference_answer if used else "",
                 annotators=tuple(people),
                 adjudicated=tuple(sorted(decided)),
                 flagged_by=tuple(sorted(a.annotator for a in answers.get(q.id, []) if a.status == "flagged")),
                 tags=q.tags,
                 source=q.source,
                 answers={a.annotator: a.reference_answer for a in mine},
+                answer_by=used.annotator if used else "",
             )
         )
     return out

@@ -83,3 +83,4 @@ class GoldQuestion:
     tags: tuple[str, ...] = ()
     source: str = "typed"
     answers: dict[str, str] = field(default_factory=dict)
+    answer_by: str = ""  # whose answer is ``reference_answer`` ("" when none)
