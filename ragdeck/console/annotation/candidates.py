@@ -9,6 +9,7 @@ import re
 from dataclasses import dataclass
 
 from ragdeck.console.annotation.records import RELEVANCE
+from ragdeck.console.annotation.review import chunk_texts
 from ragdeck.console.evalsets.gold_mapping import SpanIndex
 from ragdeck.console.interfaces import VectorSearch
 from ragdeck.console.retrieval.pipeline import RetrievalParams, RetrievedChunk, Retriever
@@ -100,8 +101,8 @@ def neighbours(index: SpanIndex, chunk_id: str) -> Neighbours:
 
 
 def neighbour_text(store: VectorSearch, collection: str, chunk_id: str | None) -> str | None:
-    """The body of a neighbouring chunk, or None."""
+    """The body of a neighbouring chunk, or None (read as Review reads chunks: ``review.chunk_texts``)."""
     if chunk_id is None:
         return None
-    points = store.retrieve(collection, [chunk_id])
-    return str(points[0].payload.get("body") or points[0].payload.get("text", "")) if points else None
+    found = chunk_texts(store, collection, [chunk_id]).get(chunk_id)
+    return found.text if found else None
