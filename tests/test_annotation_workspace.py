@@ -11,7 +11,7 @@ import pytest
 
 from ragdeck.console import annotation
 from ragdeck.console.annotation.agreement import question_agreement
-from ragdeck.console.annotation.candidates import highlight, preview
+from ragdeck.console.annotation.candidates import highlight
 from ragdeck.console.annotation.gold import labels_by_question
 from ragdeck.console.annotation.guidelines import (
     DEFAULT_GUIDELINES,
@@ -19,6 +19,7 @@ from ragdeck.console.annotation.guidelines import (
     read_guidelines,
     save_guidelines,
 )
+from ragdeck.console.annotation.review import preview
 from ragdeck.console.annotation.worklist import keep, record_list, step
 from ragdeck.errors import InputError
 from ragdeck.services.annotation_store import SqliteAnnotationStore

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import streamlit as st
 
-from ragdeck.console.annotation.candidates import highlight, preview
+from ragdeck.console.annotation.candidates import highlight
 from ragdeck.console.annotation.guidelines import read_guidelines, save_guidelines
+from ragdeck.console.annotation.review import preview
 from ragdeck.console.annotation.worklist import FILTERS, RecordRow, keep
 from ragdeck.console.retrieval.pipeline import RetrievedChunk
 from ragdeck.errors import InputError

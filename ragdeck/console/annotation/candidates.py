@@ -52,17 +52,6 @@ def highlight(text: str, terms: list[str]) -> str:
     return f'<div class="chunk-text" style="{CHUNK_STYLE}">{"".join(parts)}</div>'
 
 
-def preview(text: str, max_lines: int = 3, max_chars: int = 300) -> str:
-    """The start of ``text``: its first ``max_lines`` lines, at most ``max_chars`` characters (cut at a
-    space when one is near). Equal to ``text`` when it is that short; else a prefix of it."""
-    lines = text.split("\n")
-    head = "\n".join(lines[:max_lines])
-    if len(head) > max_chars:
-        cut = head.rfind(" ", 0, max_chars)
-        head = head[: cut if cut > max_chars * 2 // 3 else max_chars]
-    return head
-
-
 def candidates(
     retriever: Retriever, question: str, collection: str, *, k: int = 20, keyword: str = ""
 ) -> list[RetrievedChunk]:

@@ -13,7 +13,7 @@ from ragdeck.console.annotation.ports import AnnotationRepository
 from ragdeck.console.annotation.records import Adjudication, Answer
 from ragdeck.console.interfaces import VectorSearch
 
-__all__ = ["ChunkText", "ReviewItem", "chunk_texts", "first_lines", "review_items"]
+__all__ = ["ChunkText", "ReviewItem", "chunk_texts", "first_lines", "preview", "review_items"]
 
 
 @dataclass(frozen=True)
@@ -41,12 +41,20 @@ def chunk_texts(store: VectorSearch, collection: str, chunk_ids: Iterable[str]) 
     }
 
 
+def preview(text: str, max_lines: int = 3, max_chars: int = 300) -> str:
+    """The start of ``text``: its first ``max_lines`` lines, at most ``max_chars`` characters (cut at a
+    space when one is near). Equal to ``text`` when it is that short; else a prefix of it."""
+    lines = text.split("\n")
+    head = "\n".join(lines[:max_lines])
+    if len(head) > max_chars:
+        cut = head.rfind(" ", 0, max_chars)
+        head = head[: cut if cut > max_chars * 2 // 3 else max_chars]
+    return head
+
+
 def first_lines(text: str, lines: int = 3, chars: int = 300) -> tuple[str, bool]:
-    """The first ``lines`` non-blank lines of ``text`` (``chars`` at most) and whether it was cut."""
-    kept = [line for line in text.splitlines() if line.strip()][:lines]
-    short = "\n".join(kept)
-    if len(short) > chars:
-        short = short[:chars].rstrip()
+    """``preview`` of ``text``'s non-blank lines, ending in " …" when it was cut, and whether it was."""
+    short = preview("\n".join(line for line in text.splitlines() if line.strip()), lines, chars)
     cut = short != text.strip()
     return (short + " …" if cut else short), cut
 
