@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from batch_helpers import gathered
 from servers import free_port
 from tei_fake import FakeTei, rerank_score, run_fake_tei
 
@@ -216,6 +217,16 @@ def test_cross_encoder_tiny_real_run(tiny_cross_encoder: Path) -> None:
     assert reranker.model is reranker.model  # loaded once
     health = reranker.health()
     assert health.ok and health.model == tiny_cross_encoder.name
+
+
+def test_cross_encoder_gathers_concurrent_calls_with_the_same_scores(tiny_cross_encoder: Path) -> None:
+    reranker = CrossEncoderReranker(tiny_cross_encoder, batch_size=2)
+    queries = [QUERY, "Which component routes alerts?", "What is PromQL?"]
+    alone = [reranker.rerank(q, PASSAGES) for q in queries]
+    futures = gathered(reranker.batcher, [lambda q=q: reranker.rerank(q, PASSAGES) for q in queries])
+    assert reranker.batcher.recent[-1].calls == len(queries)  # one predict for the three queries
+    for expected, future in zip(alone, futures, strict=True):
+        assert future.result() == pytest.approx(expected, abs=1e-5)
 
 
 def test_cross_encoder_with_several_labels_is_refused(tmp_path: Path) -> None:

@@ -112,6 +112,15 @@ class Settings(BaseSettings):
     reranker_model_dir: Path | None = Field(None, description="Local CrossEncoder model directory.")
     embed_batch_size: int = Field(64, ge=1)
     embed_device: str = "cpu"
+    # Local inference under concurrent requests (issue 21): threads sized to the cores, micro-batching.
+    torch_threads: int | None = Field(
+        None, ge=1, description="torch intra-op threads of local models; unset = usable cores / workers - 1."
+    )
+    embed_batching: bool = Field(True, description="Gather concurrent embed/rerank calls in one model call.")
+    embed_batch_wait_ms: float = Field(
+        2.0, ge=0, le=1000, description="Longest wait to fill a batch, only while calls are queued."
+    )
+    embed_max_batch: int = Field(32, ge=1, description="Texts per gathered embedding batch at most.")
 
     # Retrieval defaults.
     alias: str = Field("rag_chunks", description="Alias the console and API serve from.")

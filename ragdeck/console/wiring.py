@@ -62,11 +62,19 @@ def build_embedder(settings: Settings) -> Embedder:
             timeout_s=settings.http_timeout_s,
             retry=RetryPolicy.from_retries(settings.http_retries),
             batch_size=settings.embed_batch_size,
+            batching=settings.embed_batching,
+            batch_wait_ms=settings.embed_batch_wait_ms,
         )
     from ragdeck.services.embedders import LocalEmbedder
 
     return LocalEmbedder(
-        settings.embedding_model, device=settings.embed_device, batch_size=settings.embed_batch_size
+        settings.embedding_model,
+        device=settings.embed_device,
+        batch_size=settings.embed_batch_size,
+        threads=settings.torch_threads,
+        batching=settings.embed_batching,
+        batch_wait_ms=settings.embed_batch_wait_ms,
+        max_batch=settings.embed_max_batch,
     )
 
 
@@ -84,7 +92,13 @@ def build_reranker(settings: Settings) -> Reranker | None:
     if settings.reranker_model_dir:
         from ragdeck.services.rerankers import CrossEncoderReranker
 
-        return CrossEncoderReranker(settings.reranker_model_dir, device=settings.embed_device)
+        return CrossEncoderReranker(
+            settings.reranker_model_dir,
+            device=settings.embed_device,
+            threads=settings.torch_threads,
+            batching=settings.embed_batching,
+            batch_wait_ms=settings.embed_batch_wait_ms,
+        )
     return None
 
 

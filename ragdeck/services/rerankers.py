@@ -16,9 +16,11 @@ import httpx
 import numpy as np
 
 from ragdeck.errors import ConfigError, ServiceUnavailable
+from ragdeck.services.batching import MicroBatcher
 from ragdeck.services.common import LazyModel, TeiClient, quiet_model_loading
 from ragdeck.services.http import RetryPolicy, TeiEndpoint
 from ragdeck.services.redact import redact_url
+from ragdeck.services.threads import apply_torch_threads
 from ragdeck.services.types import ComponentHealth
 
 if TYPE_CHECKING:
@@ -32,7 +34,8 @@ class TeiReranker(TeiClient[TeiEndpoint]):
     """Scores from a text-embeddings-inference reranker (``POST /rerank``, raw_scores off, truncate on).
 
     Texts go in requests of at most ``min(batch_size, max_client_batch_size from /info)``; TEI answers each
-    sorted by score with the text's ``index``, which maps the scores back to input order.
+    sorted by score with the text's ``index``, which maps the scores back to input order. Concurrent calls
+    are not combined: ``/rerank`` takes one query per request (TEI batches concurrent requests itself).
     """
 
     mode: str = "server"
@@ -114,12 +117,27 @@ class CrossEncoderReranker:
     """A local ``sentence_transformers.CrossEncoder`` model directory (e.g. a downloaded bge-reranker).
 
     A missing directory, or one without ``config.json``, raises ConfigError here; the model loads on first
-    use, once per object (a directory that still is not a loadable model raises ConfigError then).
+    use, once per object (a directory that still is not a loadable model raises ConfigError then). Loading
+    sets torch's CPU threads for the process (``threads``; unset = sized to the usable cores).
+
+    Every prediction runs on one thread; with ``batching`` on, concurrent calls of at most ``max_pairs``
+    (query, text) pairs in all are scored in one ``predict`` (gathering for up to ``batch_wait_ms`` only while
+    others are queued); each caller gets the scores of its own pairs.
     """
 
     mode: str = "local"
 
-    def __init__(self, model_dir: Path | str, device: str = "cpu", batch_size: int = 32) -> None:
+    def __init__(
+        self,
+        model_dir: Path | str,
+        device: str = "cpu",
+        batch_size: int = 32,
+        *,
+        threads: int | None = None,
+        batching: bool = True,
+        batch_wait_ms: float = 2.0,
+        max_pairs: int = 256,
+    ) -> None:
         if batch_size < 1:
             raise ConfigError(f"Rerank batch size must be >= 1, got {batch_size}.")
         self.model_dir = Path(model_dir).expanduser()
@@ -134,7 +152,11 @@ class CrossEncoderReranker:
         self.model_name: str = self.model_dir.name
         self.device = device
         self.batch_size = batch_size
+        self.threads = threads
         self._model: LazyModel[CrossEncoder] = LazyModel(self._load)
+        self.batcher: MicroBatcher[tuple[str, str], float] = MicroBatcher(
+            self._predict, wait_ms=batch_wait_ms, max_items=max_pairs if batching else 1, name="rerank"
+        )
 
     @property
     def model(self) -> CrossEncoder:
@@ -144,6 +166,7 @@ class CrossEncoderReranker:
     def _load(self) -> CrossEncoder:
         from sentence_transformers import CrossEncoder
 
+        apply_torch_threads(self.threads)
         try:
             with quiet_model_loading():
                 model = CrossEncoder(str(self.model_dir), device=self.device, local_files_only=True)
@@ -166,13 +189,17 @@ class CrossEncoderReranker:
         texts = list(texts)
         if not texts:
             return []
+        _ = self.model  # load here, in the caller's thread, not on the inference thread
+        pairs = [(query, text) for text in texts]
+        if len(pairs) <= self.batcher.max_items:
+            return self.batcher(pairs)
+        return self.batcher.alone(lambda: self._predict(pairs))
+
+    def _predict(self, pairs: list[tuple[str, str]]) -> list[float]:
         scores = self.model.predict(
-            [(query, text) for text in texts],
-            batch_size=self.batch_size,
-            show_progress_bar=False,
-            convert_to_numpy=True,
+            pairs, batch_size=self.batch_size, show_progress_bar=False, convert_to_numpy=True
         )
-        return [float(s) for s in np.asarray(scores, dtype=np.float32).reshape(len(texts))]
+        return [float(s) for s in np.asarray(scores, dtype=np.float32).reshape(len(pairs))]
 
     def health(self) -> ComponentHealth:
         """Loads the model and scores one pair; never raises."""
