@@ -18,7 +18,7 @@ import os
 import re
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import (
     AliasChoices,
@@ -112,6 +112,13 @@ class Settings(BaseSettings):
     reranker_model_dir: Path | None = Field(None, description="Local CrossEncoder model directory.")
     embed_batch_size: int = Field(64, ge=1)
     embed_device: str = "cpu"
+    # ONNX Runtime embedder, opt-in (bench/README.md "ONNX"): needs the extra `pip install 'ragdeck[onnx]'`.
+    embed_backend: Literal["torch", "onnx"] = Field(
+        "torch", description="In-process embedder: torch (sentence-transformers) or onnx (ONNX Runtime)."
+    )
+    embed_onnx_dir: Path | None = Field(
+        None, description="Where the onnx backend caches its model export; unset = <data_dir>/onnx."
+    )
 
     # Retrieval defaults.
     alias: str = Field("rag_chunks", description="Alias the console and API serve from.")
@@ -329,6 +336,11 @@ class Settings(BaseSettings):
     def qdrant_dir(self) -> Path:
         """Root of the embedded vector store."""
         return self.data_dir / "qdrant"
+
+    @property
+    def onnx_cache_dir(self) -> Path:
+        """Where the onnx embed backend exports models to (``embed_onnx_dir``, else ``data_dir/onnx``)."""
+        return self.embed_onnx_dir or self.data_dir / "onnx"
 
     @property
     def state_db(self) -> Path:

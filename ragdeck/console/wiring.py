@@ -66,7 +66,11 @@ def build_embedder(settings: Settings) -> Embedder:
     from ragdeck.services.embedders import LocalEmbedder
 
     return LocalEmbedder(
-        settings.embedding_model, device=settings.embed_device, batch_size=settings.embed_batch_size
+        settings.embedding_model,
+        device=settings.embed_device,
+        batch_size=settings.embed_batch_size,
+        backend=settings.embed_backend,
+        onnx_dir=settings.onnx_cache_dir,
     )
 
 

@@ -10,7 +10,7 @@ import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import httpx
 import numpy as np
@@ -50,17 +50,38 @@ def l2_normalize(vectors: np.ndarray) -> np.ndarray:
     return np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
 
 
+def _backend(backend: str, device: str, onnx_dir: Path | None) -> tuple[str, Path | None]:
+    """Checked ``(backend, onnx cache dir)``: onnx runs on the CPU and needs a cache directory."""
+    if backend not in ("torch", "onnx"):
+        raise ConfigError(f"Unknown embed backend {backend!r}: set RAGDECK_EMBED_BACKEND to torch or onnx.")
+    if backend == "onnx" and (device != "cpu" or onnx_dir is None):
+        raise ConfigError(
+            "RAGDECK_EMBED_BACKEND=onnx runs on the CPU with an export cache directory: "
+            f"got device {device!r}, cache {onnx_dir!r}. Set RAGDECK_EMBED_DEVICE=cpu or the torch backend."
+        )
+    return backend, onnx_dir
+
+
 class LocalEmbedder:
     """sentence-transformers model in this process; ``model=None`` uses the packaged all-MiniLM-L6-v2.
 
     ``model`` must be a local model directory (a missing one raises ConfigError here). The model loads on
     first use, once per object (thread-safe); a directory that is not a model raises ConfigError then.
+    ``backend="onnx"`` (opt-in, CPU only) runs it on ONNX Runtime instead, exported once into ``onnx_dir``.
     """
 
     mode: str = "local"
     path: Path | None  # the model directory (always set)
 
-    def __init__(self, model: str | None = None, device: str = "cpu", batch_size: int = 64) -> None:
+    def __init__(
+        self,
+        model: str | None = None,
+        device: str = "cpu",
+        batch_size: int = 64,
+        *,
+        backend: str = "torch",
+        onnx_dir: Path | None = None,
+    ) -> None:
         if batch_size < 1:
             raise ConfigError(
                 f"Embedding batch size must be >= 1, got {batch_size}: set RAGDECK_EMBED_BATCH_SIZE."
@@ -79,6 +100,7 @@ class LocalEmbedder:
             self.model_name = self.path.name
         self.device = device
         self.batch_size = batch_size
+        self.backend, self.onnx_dir = _backend(backend, device, onnx_dir)
         self._model: LazyModel[SentenceTransformer] = LazyModel(self._load)
         self._dimension: int | None = None
         # Every inference runs on this one thread: torch's CPU kernels already use every core, and each
@@ -92,6 +114,8 @@ class LocalEmbedder:
         return self._model.get()
 
     def _load(self) -> SentenceTransformer:
+        if self.backend == "onnx":
+            return self._load_onnx()
         from sentence_transformers import SentenceTransformer
 
         try:
@@ -103,6 +127,24 @@ class LocalEmbedder:
                 f"{type(exc).__name__}: {exc}. Point RAGDECK_EMBEDDING_MODEL at a sentence-transformers "
                 "model directory and RAGDECK_EMBED_DEVICE at a device this machine has."
             ) from exc
+
+    def _load_onnx(self) -> SentenceTransformer:
+        """The model on ONNX Runtime (``onnx_embedder``), exported into ``onnx_dir`` on first use."""
+        from ragdeck.services.onnx_embedder import OnnxSentenceModel, require_onnxruntime
+
+        require_onnxruntime()  # its ConfigError names the extra to install
+        try:
+            with quiet_model_loading():
+                model = OnnxSentenceModel(Path(str(self.path)), Path(str(self.onnx_dir)))
+        except ConfigError:
+            raise
+        except Exception as exc:
+            raise ConfigError(
+                f"Could not export or load the embedding model at {str(self.path)!r} for ONNX Runtime "
+                f"(cache {str(self.onnx_dir)!r}): {type(exc).__name__}: {exc}. "
+                "Set RAGDECK_EMBED_BACKEND=torch, or RAGDECK_EMBED_ONNX_DIR to a writable directory."
+            ) from exc
+        return cast("SentenceTransformer", model)
 
     @property
     def dimension(self) -> int:
