@@ -18,7 +18,7 @@ import os
 import re
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import (
     AliasChoices,
@@ -121,6 +121,13 @@ class Settings(BaseSettings):
         2.0, ge=0, le=1000, description="Longest wait to fill a batch, only while calls are queued."
     )
     embed_max_batch: int = Field(32, ge=1, description="Texts per gathered embedding batch at most.")
+    # ONNX Runtime embedder, opt-in (bench/README.md "ONNX"): needs the extra `pip install 'ragdeck[onnx]'`.
+    embed_backend: Literal["torch", "onnx"] = Field(
+        "torch", description="In-process embedder: torch (sentence-transformers) or onnx (ONNX Runtime)."
+    )
+    embed_onnx_dir: Path | None = Field(
+        None, description="Where the onnx backend caches its model export; unset = <data_dir>/onnx."
+    )
 
     # Retrieval defaults.
     alias: str = Field("rag_chunks", description="Alias the console and API serve from.")
@@ -338,6 +345,11 @@ class Settings(BaseSettings):
     def qdrant_dir(self) -> Path:
         """Root of the embedded vector store."""
         return self.data_dir / "qdrant"
+
+    @property
+    def onnx_cache_dir(self) -> Path:
+        """Where the onnx embed backend exports models to (``embed_onnx_dir``, else ``data_dir/onnx``)."""
+        return self.embed_onnx_dir or self.data_dir / "onnx"
 
     @property
     def state_db(self) -> Path:

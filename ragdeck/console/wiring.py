@@ -75,6 +75,8 @@ def build_embedder(settings: Settings) -> Embedder:
         batching=settings.embed_batching,
         batch_wait_ms=settings.embed_batch_wait_ms,
         max_batch=settings.embed_max_batch,
+        backend=settings.embed_backend,
+        onnx_dir=settings.onnx_cache_dir,
     )
 
 

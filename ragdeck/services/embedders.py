@@ -9,7 +9,7 @@ import os
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import httpx
 import numpy as np
@@ -19,7 +19,7 @@ from ragdeck.services.batching import MicroBatcher
 from ragdeck.services.common import LazyModel, TeiClient, quiet_model_loading
 from ragdeck.services.http import RetryPolicy, TeiEndpoint
 from ragdeck.services.redact import redact_text, redact_url
-from ragdeck.services.threads import apply_torch_threads
+from ragdeck.services.threads import apply_torch_threads, torch_threads
 from ragdeck.services.types import ComponentHealth
 
 if TYPE_CHECKING:
@@ -54,6 +54,18 @@ def l2_normalize(vectors: np.ndarray) -> np.ndarray:
     return np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
 
 
+def _backend(backend: str, device: str, onnx_dir: Path | None) -> tuple[str, Path | None]:
+    """Checked ``(backend, onnx cache dir)``: onnx runs on the CPU and needs a cache directory."""
+    if backend not in ("torch", "onnx"):
+        raise ConfigError(f"Unknown embed backend {backend!r}: set RAGDECK_EMBED_BACKEND to torch or onnx.")
+    if backend == "onnx" and (device != "cpu" or onnx_dir is None):
+        raise ConfigError(
+            "RAGDECK_EMBED_BACKEND=onnx runs on the CPU with an export cache directory: "
+            f"got device {device!r}, cache {onnx_dir!r}. Set RAGDECK_EMBED_DEVICE=cpu or the torch backend."
+        )
+    return backend, onnx_dir
+
+
 class LocalEmbedder:
     """sentence-transformers model in this process; ``model=None`` uses the packaged all-MiniLM-L6-v2.
 
@@ -64,6 +76,7 @@ class LocalEmbedder:
     Every inference runs on one thread (``self.batcher``'s). With ``batching`` on, concurrent calls of at
     most ``max_batch`` texts in all are encoded together (gathering for up to ``batch_wait_ms`` only while
     others are queued); vectors equal one-by-one encoding within float rounding (about 1e-7).
+    ``backend="onnx"`` (opt-in, CPU only) runs it on ONNX Runtime instead, exported once into ``onnx_dir``.
     """
 
     mode: str = "local"
@@ -79,6 +92,8 @@ class LocalEmbedder:
         batching: bool = True,
         batch_wait_ms: float = 2.0,
         max_batch: int = 32,
+        backend: str = "torch",
+        onnx_dir: Path | None = None,
     ) -> None:
         if batch_size < 1:
             raise ConfigError(
@@ -99,6 +114,7 @@ class LocalEmbedder:
         self.device = device
         self.batch_size = batch_size
         self.threads = threads
+        self.backend, self.onnx_dir = _backend(backend, device, onnx_dir)
         self._model: LazyModel[SentenceTransformer] = LazyModel(self._load)
         self._dimension: int | None = None
         # Every inference runs on the batcher's one thread: torch's CPU kernels already use the cores it is
@@ -115,6 +131,8 @@ class LocalEmbedder:
         return self._model.get()
 
     def _load(self) -> SentenceTransformer:
+        if self.backend == "onnx":
+            return self._load_onnx()
         from sentence_transformers import SentenceTransformer
 
         apply_torch_threads(self.threads)
@@ -127,6 +145,26 @@ class LocalEmbedder:
                 f"{type(exc).__name__}: {exc}. Point RAGDECK_EMBEDDING_MODEL at a sentence-transformers "
                 "model directory and RAGDECK_EMBED_DEVICE at a device this machine has."
             ) from exc
+
+    def _load_onnx(self) -> SentenceTransformer:
+        """The model on ONNX Runtime (``onnx_embedder``), exported into ``onnx_dir`` on first use."""
+        from ragdeck.services.onnx_embedder import OnnxSentenceModel, require_onnxruntime
+
+        require_onnxruntime()  # its ConfigError names the extra to install
+        try:
+            with quiet_model_loading():
+                model = OnnxSentenceModel(
+                    Path(str(self.path)), Path(str(self.onnx_dir)), threads=torch_threads(self.threads)
+                )
+        except ConfigError:
+            raise
+        except Exception as exc:
+            raise ConfigError(
+                f"Could not export or load the embedding model at {str(self.path)!r} for ONNX Runtime "
+                f"(cache {str(self.onnx_dir)!r}): {type(exc).__name__}: {exc}. "
+                "Set RAGDECK_EMBED_BACKEND=torch, or RAGDECK_EMBED_ONNX_DIR to a writable directory."
+            ) from exc
+        return cast("SentenceTransformer", model)
 
     @property
     def dimension(self) -> int:
