@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import streamlit as st
@@ -19,6 +20,7 @@ from ragdeck.console.online.ports import RoutingAdmin
 from ragdeck.console.retrieval.policies import Policy
 from ragdeck.console.retrieval.ports import PolicyOverrideStore
 from ragdeck.console.settings import Settings
+from ragdeck.console.warmup import WARM_UP_KIND, warm_up
 from ragdeck.console.wiring import (
     Stack,
     build_annotation_store,
@@ -57,9 +59,21 @@ def _cached_stack(key: str, _settings: Settings) -> Stack:
 
 
 def get_stack() -> Stack:
-    """The process-wide stack for the current settings (built once, shared by every session)."""
+    """The process-wide stack for the current settings (built once, shared by every session); the first
+    call starts warming it up in the background (``warm_up_job``)."""
     settings = Settings()
-    return _cached_stack(settings.fingerprint(), settings)
+    key = settings.fingerprint()
+    stack = _cached_stack(key, settings)
+    jobs = get_jobs()
+    if jobs.get(f"{WARM_UP_KIND}:{key}") is None:
+        work = partial(warm_up, stack.embedder, stack.store, settings.alias)
+        jobs.start(f"{WARM_UP_KIND}:{key}", work, kind=WARM_UP_KIND, label="Warming up the embedding model")
+    return stack
+
+
+def warm_up_job() -> Job | None:
+    """The background warm-up of the current stack (None before a page built it)."""
+    return get_jobs().get(f"{WARM_UP_KIND}:{Settings().fingerprint()}")
 
 
 @st.cache_resource(show_spinner="Loading the answering pipeline…")

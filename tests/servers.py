@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -39,6 +40,18 @@ def wait_for_port(port: int, proc: subprocess.Popen | None = None, timeout_s: fl
         except OSError:
             time.sleep(0.05)
     raise TimeoutError(f"nothing listening on 127.0.0.1:{port} after {timeout_s} s")
+
+
+def readyz_when_warm(get: Callable[[str], Any], timeout_s: float = 300.0) -> Any:
+    """The API's ``/readyz`` response once it no longer says "warming" (``get`` is a client's ``get``)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        response = get("/readyz")
+        if not response.json().get("warming"):
+            return response
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"/readyz still warming after {timeout_s} s: {response.text}")
+        time.sleep(0.05)
 
 
 def require_binary(name: str, *candidates: str) -> str:

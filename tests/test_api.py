@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from servers import free_port
+from servers import free_port, readyz_when_warm
 
 from ragdeck.api.app import create_app
 from ragdeck.api.runtime import ApiRuntime, build_runtime
@@ -165,17 +165,17 @@ def test_malformed_json_oversized_and_non_object_bodies(client: TestClient) -> N
 
 
 def test_readyz_names_the_failing_component(make_client, monkeypatch: pytest.MonkeyPatch) -> None:
-    ready = make_client().get("/readyz")
+    ready = readyz_when_warm(make_client().get)
     assert ready.status_code == 200, ready.text
     assert {c["component"] for c in ready.json()["checks"]} == {"embedder", "vector store", "llm"}
 
     llm_down = make_client(llm_base_url=f"http://127.0.0.1:{free_port()}/v1", http_retries=0)
-    body = llm_down.get("/readyz")
+    body = readyz_when_warm(llm_down.get)
     assert body.status_code == 503 and body.json()["failed"] == ["llm"]
     assert "llm:" in body.json()["error"]
 
     store_down = make_client(alias="no_such_alias")
-    body = store_down.get("/readyz")
+    body = readyz_when_warm(store_down.get)
     assert body.status_code == 503 and body.json()["failed"] == ["vector store"]
     assert "no_such_alias" in body.json()["error"]
     assert make_client().get("/healthz").json() == {"status": "ok"}

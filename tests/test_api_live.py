@@ -15,7 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 from openai_fake import run_fake_openai
 from prometheus_api_client import PrometheusConnect
-from servers import api_serve, prometheus_server, serve_asgi
+from servers import api_serve, prometheus_server, readyz_when_warm, serve_asgi
 
 from ragdeck.api.app import create_app
 from ragdeck.api.metrics import SLOW_BUCKETS
@@ -34,7 +34,7 @@ def test_query_end_to_end_with_the_real_local_llm(demo_data_dir: Path, local_emb
     runtime = build_runtime(settings, embedder=local_embedder)
     try:
         with TestClient(create_app(runtime)) as client:
-            ready = client.get("/readyz")
+            ready = readyz_when_warm(client.get)
             assert ready.status_code == 200, ready.text
             question = "Which HTTP route of text-embeddings-inference returns embeddings?"
             response = client.post("/query", json={"question": question, "user_id": "u-1"})

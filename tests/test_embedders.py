@@ -107,9 +107,18 @@ def test_local_directory_that_is_not_a_model_fails_once_with_config_error(tmp_pa
 
 
 def test_local_health(local_embedder: LocalEmbedder) -> None:
+    local_embedder.embed_query("loaded")
     health = local_embedder.health()
-    assert health.ok and health.mode == "local" and health.dimension == 384
+    assert health.ok and health.mode == "local" and health.dimension == 384 and "loaded" in health.detail
     assert health.model == PACKAGED_MODEL_NAME and health.version
+
+
+def test_local_health_does_not_load_the_model() -> None:
+    embedder = LocalEmbedder()
+    health = embedder.health()
+    assert not embedder.loaded, "a health check loaded the model"
+    assert health.ok and "not loaded yet" in health.detail and health.dimension is None
+    assert health.version and health.version.startswith("sentence-transformers ")
 
 
 # ---------------------------------------------------------------- TeiEmbedder

@@ -30,6 +30,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from servers import readyz_when_warm
 
 ROOT = Path(__file__).resolve().parent.parent
 TORCH_SPEC = os.environ.get("RAGDECK_TORCH_SPEC", "torch==2.13.0")
@@ -125,7 +126,7 @@ def _check_api(venv: Path, cwd: Path, env: dict[str, str], logs: Path) -> dict[s
     with _process(cmd, cwd, env, log) as proc:
         base = f"http://127.0.0.1:{port}"
         _wait_for(f"{base}/healthz", proc, log, lambda r: r.status_code == 200)
-        ready = httpx.get(f"{base}/readyz", timeout=120)
+        ready = readyz_when_warm(lambda path: httpx.get(f"{base}{path}", timeout=120), START_TIMEOUT_S)
         assert ready.status_code == 503, ready.text
         body = ready.json()
         assert {"embedder", "vector store", "llm"} <= set(body["failed"]), body

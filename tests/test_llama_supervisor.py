@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from servers import free_port
+from servers import free_port, readyz_when_warm
 
 from ragdeck.services.llama_local import LlamaServer, describe_exit
 from ragdeck.services.llama_supervisor import (
@@ -199,7 +199,7 @@ def test_api_answers_extractively_while_the_local_llm_is_down_and_says_so(
             assert runtime.service.fallback_default  # the local LLM ragdeck supervises: fallback on
             up = client.post("/query", json={"question": "What is a recording rule?"}).json()
             assert up["mode"] == "llm" and up["fallback_reason"] is None
-            assert client.get("/readyz").status_code == 200
+            assert readyz_when_warm(client.get).status_code == 200
 
             kill()
             wait_for(lambda: runtime.service._llm_down(), what="the service to see the LLM down")
@@ -253,7 +253,7 @@ def test_without_fallback_a_down_llm_is_a_503_naming_it(
             error = response.json()["error"]
             assert "The LLM of policy 'A' is unavailable" in error and "signal 9 (SIGKILL)" in error
             assert "RAGDECK_LLM_FALLBACK" in error
-            ready = client.get("/readyz")
+            ready = readyz_when_warm(client.get)
             assert ready.status_code == 503 and ready.json()["failed"] == ["llm"]
     finally:
         runtime.close()

@@ -207,6 +207,8 @@ def tiny_cross_encoder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_cross_encoder_tiny_real_run(tiny_cross_encoder: Path) -> None:
     reranker = CrossEncoderReranker(tiny_cross_encoder, batch_size=2)
+    before = reranker.health()  # a health check never loads a model
+    assert before.ok and "not loaded yet" in before.detail and not reranker._model.loaded
     assert reranker.mode == "local" and reranker.model_name == tiny_cross_encoder.name
     assert isinstance(reranker, Reranker)
     scores = reranker.rerank(QUERY, PASSAGES)
@@ -216,7 +218,7 @@ def test_cross_encoder_tiny_real_run(tiny_cross_encoder: Path) -> None:
     assert reranker.rerank(QUERY, []) == []
     assert reranker.model is reranker.model  # loaded once
     health = reranker.health()
-    assert health.ok and health.model == tiny_cross_encoder.name
+    assert health.ok and health.model == tiny_cross_encoder.name and "loaded" in health.detail
 
 
 def test_cross_encoder_gathers_concurrent_calls_with_the_same_scores(tiny_cross_encoder: Path) -> None:

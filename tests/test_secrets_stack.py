@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 from pages import open_page
-from servers import free_port, stop, wait_for_port
+from servers import free_port, readyz_when_warm, stop, wait_for_port
 
 USER, PASSWORD, QUERY_KEY = "alice", "s3cr3t-PASS", "K3Y-SECRET"
 KEYS = {
@@ -94,7 +94,7 @@ def test_no_secret_in_the_api_the_cli_or_their_logs(secret_env: dict[str, str], 
             wait_for_port(port, proc, timeout_s=120)
             with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as http:
                 healthz = http.get("/healthz")
-                readyz = http.get("/readyz")
+                readyz = readyz_when_warm(http.get)
                 query = http.post("/query", json={"question": "How long does Prometheus keep data?"})
                 wrong = http.get("/admin/routing", headers={"Authorization": "Bearer wrong"})
                 bearer = {"Authorization": f"Bearer {KEYS['RAGDECK_ADMIN_TOKEN']}"}

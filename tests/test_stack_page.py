@@ -13,9 +13,15 @@ from ragdeck.console.retrieval.collections import hit_rows, score_breakdown
 
 @pytest.mark.slow
 def test_stack_page_shows_components_collections_and_searches(demo_data_dir: Path) -> None:
+    import ragdeck.ui as ui
+
     at = open_page().run()
     assert not at.exception, at.exception
     assert at.title[0].value == "Stack"
+    warm = ui.warm_up_job()  # the first page to build the stack started loading the model in the background
+    assert warm is not None and warm.wait(300) and warm.state == "done", warm and warm.error
+    at.run()
+    assert any("Embedding model loaded" in c.value for c in at.caption), [c.value for c in at.caption]
     components = at.dataframe[0].value
     assert set(components["component"]) >= {"vector store", "embedder", "reranker"}
     assert components.loc[components["component"] == "vector store", "mode"].item() == "embedded"

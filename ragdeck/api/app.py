@@ -254,12 +254,20 @@ def create_app(runtime: ApiRuntime) -> FastAPI:
 
     @app.get("/readyz")
     def readyz() -> JSONResponse:
-        checks = service.ready()
+        test = runtime.readiness.latest()
+        if test is None:
+            warming = "not ready: warming up (loading the models, opening the collections); try again"
+            body: dict[str, Any] = {"ready": False, "warming": True, "failed": [], "degraded": []}
+            return JSONResponse({**body, "checks": [], "error": warming}, status_code=503)
+        checks = test.checks
         failed = [c.component for c in checks if not c.ok and not c.degraded]
         body = {
             "ready": not failed,
+            "warming": False,
             "failed": failed,
             "degraded": [c.component for c in checks if c.degraded],
+            "checked_s_ago": round(time.monotonic() - test.at, 1),
+            "warm_up_ms": None if test.warm_ms is None else round(test.warm_ms, 1),
             "checks": [
                 {
                     "component": c.component,

@@ -41,6 +41,7 @@ class BackgroundApi:
         self._server.should_exit = True  # type: ignore[attr-defined]
         self._thread.join(timeout=10)
         self._socket.close()
+        self.runtime.readiness.stop()
         self.runtime.feedback_log.close()
 
 

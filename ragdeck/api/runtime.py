@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ragdeck.api.metrics import ApiMetrics
+from ragdeck.api.readiness import Readiness
 from ragdeck.console.answering.service import RESPONSE_TTL_S, RagService
 from ragdeck.console.audit import AuditLog
 from ragdeck.console.interfaces import Embedder, FeedbackLog
@@ -42,6 +43,7 @@ class ApiRuntime:
     routing_state: RoutingState
     feedback_log: FeedbackLog
     audit_log: AuditLog
+    readiness: Readiness
     metrics: ApiMetrics = field(default_factory=ApiMetrics)
     _pruned_at: float = field(default=float("-inf"), repr=False)
     _prune_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -95,21 +97,26 @@ class ApiRuntime:
 
     def close(self) -> None:
         """Release the store, state and connections."""
+        self.readiness.stop()
         self.feedback_log.close()
         self.stack.close()
 
 
 def runtime_over(settings: Settings, stack: Stack) -> ApiRuntime:
-    """An API runtime over an existing ``stack`` (the console hosting the API shares its store handle)."""
+    """An API runtime over an existing ``stack`` (the console hosting the API shares its store handle);
+    it starts warming up at once (``Readiness``)."""
     service, state = build_rag_service(settings, stack)
-    return ApiRuntime(
+    runtime = ApiRuntime(
         settings=settings,
         stack=stack,
         service=service,
         routing_state=state,
         feedback_log=build_feedback_log(settings),
         audit_log=build_audit_log(settings),
+        readiness=Readiness(service, settings.ready_refresh_s),
     )
+    runtime.readiness.start()
+    return runtime
 
 
 def build_runtime(settings: Settings | None = None, *, embedder: Embedder | None = None) -> ApiRuntime:

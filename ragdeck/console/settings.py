@@ -201,6 +201,9 @@ class Settings(BaseSettings):
         None, description="The RAG API the console's Canary page drives; unset = one started in the console."
     )
     api_port: int = Field(8000, ge=1, le=65535, description="Port of the RAG API started inside the console.")
+    ready_refresh_s: float = Field(
+        10.0, gt=0, description="Seconds between the API's background self-tests, which /readyz answers from."
+    )
 
     # The answer judge (Ragas) of eval runs: a judge model on an OpenAI-compatible server, else offline.
     judge_base_url: str | None = Field(

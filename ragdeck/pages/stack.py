@@ -12,7 +12,8 @@ import streamlit as st
 
 from ragdeck.console.retrieval.collections import collection_rows, hit_rows, score_breakdown, search_targets
 from ragdeck.console.retrieval.pipeline import RetrievalParams, Retriever, SearchResult
-from ragdeck.ui import get_stack, hit_table, retrieval_inputs, user_errors
+from ragdeck.console.warmup import warm_up_status
+from ragdeck.ui import get_stack, hit_table, retrieval_inputs, user_errors, warm_up_job
 from ragdeck.widgets import table
 
 st.title("Stack")
@@ -29,6 +30,8 @@ with user_errors():
         hide_index=True,
         width="stretch",
     )
+level, warm_text = warm_up_status(warm_up_job())
+{"info": st.info, "success": st.caption, "error": st.error}.get(level, st.caption)(warm_text)
 llm_status = stack.llm_status() if stack.llm_status is not None else None
 if llm_status is not None and (not llm_status.ready or llm_status.last_failure is not None):
     show = st.info if llm_status.ready else st.error

@@ -136,6 +136,16 @@ class LazyModel(Generic[T]):
         self._model: T | None = None
         self._error: ConfigError | None = None
 
+    @property
+    def loaded(self) -> bool:
+        """Whether the model has been loaded (never loads it)."""
+        return self._model is not None
+
+    @property
+    def error(self) -> ConfigError | None:
+        """The ConfigError of a failed load, remembered; None otherwise (never loads)."""
+        return self._error
+
     def get(self) -> T:
         """The loaded model (loading it now if this is the first call)."""
         with self._lock:
@@ -148,6 +158,16 @@ class LazyModel(Generic[T]):
                     self._error = exc
                     raise
             return self._model
+
+
+def installed_version(distribution: str) -> str:
+    """A package's installed version from its metadata (cheap: imports nothing), else "unknown"."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(distribution)
+    except PackageNotFoundError:
+        return "unknown"
 
 
 @contextlib.contextmanager

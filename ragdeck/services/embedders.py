@@ -16,7 +16,7 @@ import numpy as np
 
 from ragdeck.errors import ConfigError, InputError, ServiceUnavailable
 from ragdeck.services.batching import MicroBatcher
-from ragdeck.services.common import LazyModel, TeiClient, quiet_model_loading
+from ragdeck.services.common import LazyModel, TeiClient, installed_version, quiet_model_loading
 from ragdeck.services.http import RetryPolicy, TeiEndpoint
 from ragdeck.services.redact import redact_text, redact_url
 from ragdeck.services.threads import apply_torch_threads, torch_threads
@@ -209,25 +209,35 @@ class LocalEmbedder:
         """Embed one query; float32 array of shape (dimension,)."""
         return self.embed_documents([text])[0]
 
-    def health(self) -> ComponentHealth:
-        """Loads the model and embeds one probe text; never raises."""
-        try:
-            from sentence_transformers import __version__ as st_version
+    @property
+    def loaded(self) -> bool:
+        """Whether the model is in memory (never loads it)."""
+        return self._model.loaded
 
+    def health(self) -> ComponentHealth:
+        """Never loads the model: a loaded one embeds one probe text, one not loaded yet is reported so (it
+        loads in the background at start, or on first use), a failed load shows its error. Never raises."""
+        base = {"component": "embedder", "mode": self.mode, "model": self.model_name}
+        runtime = "onnxruntime" if self.backend == "onnx" else "sentence-transformers"
+        version = f"{runtime} {installed_version(runtime)}"
+        if self._model.error is not None:
+            return ComponentHealth(**base, ok=False, detail=str(self._model.error), version=version)
+        if not self._model.loaded:
+            detail = (
+                f"in process on {self.device}, not loaded yet (loads in the background at start, or on use)"
+            )
+            return ComponentHealth(**base, ok=True, detail=detail, version=version)
+        try:
             self.embed_query(_PROBE_TEXT)
             return ComponentHealth(
-                component="embedder",
-                mode=self.mode,
+                **base,
                 ok=True,
-                detail=f"in process on {self.device}, max {self.model.max_seq_length} tokens/input",
-                version=f"sentence-transformers {st_version}",
-                model=self.model_name,
+                detail=f"in process on {self.device}, loaded, max {self.model.max_seq_length} tokens/input",
+                version=version,
                 dimension=self.dimension,
             )
         except Exception as exc:
-            return ComponentHealth(
-                component="embedder", mode=self.mode, ok=False, detail=str(exc), model=self.model_name
-            )
+            return ComponentHealth(**base, ok=False, detail=str(exc), version=version)
 
 
 class TeiEmbedder(TeiClient[TeiEndpoint]):

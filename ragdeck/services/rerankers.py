@@ -17,7 +17,7 @@ import numpy as np
 
 from ragdeck.errors import ConfigError, ServiceUnavailable
 from ragdeck.services.batching import MicroBatcher
-from ragdeck.services.common import LazyModel, TeiClient, quiet_model_loading
+from ragdeck.services.common import LazyModel, TeiClient, installed_version, quiet_model_loading
 from ragdeck.services.http import RetryPolicy, TeiEndpoint
 from ragdeck.services.redact import redact_url
 from ragdeck.services.threads import apply_torch_threads
@@ -202,20 +202,18 @@ class CrossEncoderReranker:
         return [float(s) for s in np.asarray(scores, dtype=np.float32).reshape(len(pairs))]
 
     def health(self) -> ComponentHealth:
-        """Loads the model and scores one pair; never raises."""
+        """Never loads the model: a loaded one scores one pair, one not loaded yet is reported so, a failed
+        load shows its error. Never raises."""
+        base = {"component": "reranker", "mode": self.mode, "model": self.model_name}
+        version = f"sentence-transformers {installed_version('sentence-transformers')}"
+        if self._model.error is not None:
+            return ComponentHealth(**base, ok=False, detail=str(self._model.error), version=version)
+        if not self._model.loaded:
+            detail = f"in process on {self.device}, {self.model_dir}, not loaded yet: loads on first rerank"
+            return ComponentHealth(**base, ok=True, detail=detail, version=version)
         try:
-            from sentence_transformers import __version__ as st_version
-
             self.rerank("health probe", ["probe passage"])
-            return ComponentHealth(
-                component="reranker",
-                mode=self.mode,
-                ok=True,
-                detail=f"in process on {self.device}, {self.model_dir}",
-                version=f"sentence-transformers {st_version}",
-                model=self.model_name,
-            )
+            detail = f"in process on {self.device}, {self.model_dir}, loaded"
+            return ComponentHealth(**base, ok=True, detail=detail, version=version)
         except Exception as exc:
-            return ComponentHealth(
-                component="reranker", mode=self.mode, ok=False, detail=str(exc), model=self.model_name
-            )
+            return ComponentHealth(**base, ok=False, detail=str(exc), version=version)
