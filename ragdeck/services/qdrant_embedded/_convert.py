@@ -24,7 +24,7 @@ from qdrant_edge import (
     SparseVector,
 )
 
-from ragdeck.services.common import scored_hit, stored_point
+from ragdeck.services.common import stored_point
 from ragdeck.services.lexical import LEXICAL_VECTOR, encoder, lexical_text
 from ragdeck.services.types import HnswConfig, PayloadFilter, ScoredHit, StoredPoint
 
@@ -93,6 +93,21 @@ def stored(record: Any, with_vectors: bool) -> StoredPoint:
     return stored_point(record.id, record.payload, vector_list(record.vector) if with_vectors else None)
 
 
+def hit(point_id: Any, score: float, payload: dict[str, Any] | None) -> ScoredHit:
+    """A ``ScoredHit`` of the engine's point: its chunk id (the payload's ``chunk_id``, else the point id).
+    The engine hands a new dict on every ``payload`` read, so it is kept as it is, not copied."""
+    payload = payload if payload is not None else {}
+    chunk_id = payload.get("chunk_id")
+    return ScoredHit(str(chunk_id) if chunk_id is not None else str(point_id), float(score), payload)
+
+
 def hits(found: Iterable[Any]) -> list[ScoredHit]:
     """The engine's scored points as ``ScoredHit``s, in its order (best first)."""
-    return [scored_hit(p.id, p.score, p.payload) for p in found]
+    return [hit(p.id, p.score, p.payload) for p in found]
+
+
+def query_list(vector: Any) -> list[float]:
+    """A query vector as the list of floats the engine reads (a list of numbers is passed as it is)."""
+    if isinstance(vector, np.ndarray):
+        return vector.tolist()  # type: ignore[no-any-return]
+    return vector if isinstance(vector, list) else [float(x) for x in vector]

@@ -38,7 +38,7 @@ class Catalog(ShardRoot):
 
     def list_aliases(self) -> dict[str, str]:
         """Alias -> collection for every alias."""
-        return dict(sorted(self._read_aliases().items()))
+        return dict(sorted(self._aliases().items()))
 
     def set_alias(self, alias: str, collection: str) -> None:
         """Create or move ``alias`` to ``collection`` with one atomic replace of aliases.json."""
@@ -97,19 +97,19 @@ class Catalog(ShardRoot):
             del mapping[alias]
 
     def resolve(self, name: str) -> str:
-        """The collection behind an alias, or ``name`` itself; raises CollectionNotFound."""
-        check_name(name)
-        if self._exists(name):
+        """The collection behind an alias, or ``name`` itself; raises CollectionNotFound. Reads no file
+        for a collection whose shard is open, nor aliases.json unless it changed (``_aliases``)."""
+        if self._is_collection(check_name(name)):
             return name
-        target = self._read_aliases().get(name)
+        target = self._aliases().get(name)
         if target is None:
             raise self._not_found(name)
-        if not self._exists(target):
-            raise CollectionNotFound(
-                f"alias '{name}' points at '{target}', which no longer exists; "
-                f"point it at another collection or delete it"
-            )
-        return target
+        if self._is_collection(target):
+            return target
+        raise CollectionNotFound(
+            f"alias '{name}' points at '{target}', which no longer exists; "
+            f"point it at another collection or delete it"
+        )
 
     # ------------------------------------------------------------------ collections
 
@@ -162,7 +162,7 @@ class Catalog(ShardRoot):
         points, indexed = int(info.points_count), int(info.indexed_vectors_count) - sparse
         dimension = int(meta["dimension"])
         below_threshold = points * dimension * 4 <= INDEXING_THRESHOLD_KB * 1024
-        aliases = sorted(a for a, c in self._read_aliases().items() if c == name)
+        aliases = sorted(a for a, c in self._aliases().items() if c == name)
         return CollectionInfo(
             name=name,
             dimension=dimension,
