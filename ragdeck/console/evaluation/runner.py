@@ -5,9 +5,10 @@ the query's depth and the scored search's latency are recorded), score the ranki
 (``metric@k`` over k chunks when the gold names chunks; ``doc_<metric>@k`` over k documents always), and
 when answers are asked for, generate an answer with the policy's model, score
 it against the reference (exact match, token F1) and let the judge score it (faithfulness, answer relevancy,
-context recall, with verdicts per claim). Each finished query is saved at once, so a run that dies can be
-resumed without redoing what it finished. Queries run on a bounded thread pool; a cancel event stops new
-queries from starting.
+context recall, with verdicts per claim). Questions are embedded in batches ahead of their queries;
+finished queries are committed a few at a time (``saving``), so a run that dies is resumed from what was
+committed without redoing it. Queries run on a bounded thread pool; a cancel event stops new queries from
+starting.
 
 What a run evaluates is its ``plan.EvalPlan``; the set is made ready for the collection by ``prepare`` and
 the finished run summarised by ``summary``.
@@ -15,6 +16,7 @@ the finished run summarised by ``summary``.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 import uuid
@@ -33,6 +35,7 @@ from ragdeck.console.evaluation.metrics import LEVELS, document_ranking, gold_le
 from ragdeck.console.evaluation.plan import EvalPlan
 from ragdeck.console.evaluation.ports import AnswerJudge, EvalRunStore
 from ragdeck.console.evaluation.prepare import prepare_set, qrels_of
+from ragdeck.console.evaluation.saving import ResultSaver
 from ragdeck.console.evaluation.summary import summarize
 from ragdeck.console.interfaces import ChatModel
 from ragdeck.console.retrieval.pipeline import RetrievedChunk, Retriever, SearchResult
@@ -41,6 +44,8 @@ from ragdeck.services.lexical import no_lexical_index
 from ragdeck.services.types import RunRow
 
 Progress = Callable[[int, int], None]  # (queries finished, queries in the run)
+
+EMBED_BATCH = 64  # questions embedded per embed_documents call, ahead of their queries
 
 
 @dataclass
@@ -169,49 +174,93 @@ class EvalRunner:
         """Run every query of ``evalset`` the run has not finished; store results, then the summary.
 
         ``evalset`` is the prepared set (from ``start`` or ``resume_set``). Returns the updated run.
+        Questions are embedded ``EMBED_BATCH`` at a time (one ``embed_documents`` call) ahead of their
+        queries; finished results are committed together (``saving.ResultSaver``), and ``progress``
+        counts only committed ones, which is also what a resume after a kill starts from.
         """
         plan = EvalPlan.from_json(run.config)
         done = self.deps.runs.finished_ids(run.run_id)
         todo = [(i, r) for i, r in enumerate(evalset.records) if r.id not in done]
-        total, finished = len(evalset.records), len(done)
+        saver = ResultSaver(self.deps.runs, run.run_id, len(done), len(evalset.records), progress)
         if progress:
-            progress(finished, total)
+            progress(saver.finished, saver.total)
         self.deps.runs.update_run(run.run_id, status="running")
         _ = self.deps.retriever.embedder.dimension  # load the model now, not in the first queries' timings
+        embeds = plan.policy.retrieval != "lexical"
         status = "done"
         try:
             with ThreadPoolExecutor(max_workers=plan.concurrency, thread_name_prefix="eval") as pool:
-                pending: set[Future[None]] = set()
+                pending: set[Future[tuple[EvalRecord, int, dict[str, Any]]]] = set()
                 queue = deque(todo)
+                vectors: deque[tuple[list[float] | None, float]] = deque()
                 while queue or pending:
                     while queue and len(pending) < plan.concurrency and not (cancel and cancel.is_set()):
+                        if not vectors:
+                            vectors.extend(
+                                self._embed_batch([r for _, r in list(queue)[:EMBED_BATCH]], embeds)
+                            )
                         position, record = queue.popleft()
-                        pending.add(pool.submit(self._run_one, run, plan, position, record))
+                        vector, embed_ms = vectors.popleft()
+                        pending.add(pool.submit(self._run_one, run, plan, position, record, vector, embed_ms))
                     if not pending:
                         break
                     completed, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
                     for future in completed:
-                        future.result()  # a store failure propagates: results must not be lost silently
-                        finished += 1
-                        if progress:
-                            progress(finished, total)
+                        saver.add(*future.result())  # a failure propagates: results must not be lost silently
+                    saver.flush(when_due=True)
                     if cancel and cancel.is_set() and queue:
                         status = "cancelled"
+                saver.flush()
         except BaseException as exc:
+            with contextlib.suppress(Exception):  # keep what finished, unless the store is what failed
+                saver.flush()
             self.deps.runs.update_run(run.run_id, status="failed", error=f"{type(exc).__name__}: {exc}")
             raise
         summary = summarize(run, self.deps.runs.results(run.run_id), plan)
         self.deps.runs.update_run(run.run_id, status=status, summary=summary)
         return self.deps.runs.get_run(run.run_id)
 
-    def _run_one(self, run: RunRow, plan: EvalPlan, position: int, record: EvalRecord) -> None:
-        result = self.evaluate_query(plan, record, run.collection)
-        result["position"] = position
-        self.deps.runs.save_result(run.run_id, record.id, position, result["error"] is None, result)
+    def _embed_batch(
+        self, records: Sequence[EvalRecord], embeds: bool
+    ) -> list[tuple[list[float] | None, float]]:
+        """Each record's question vector and its share of the batch's embedding time (ms); no vector (each
+        query then embeds its own, and records the error if it fails) for lexical runs or a failed batch."""
+        if not embeds or not records:
+            return [(None, 0.0)] * len(records)
+        t0 = time.perf_counter()
+        try:
+            matrix = self.deps.retriever.embedder.embed_documents([r.question for r in records])
+        except Exception:
+            return [(None, 0.0)] * len(records)
+        share = (time.perf_counter() - t0) * 1000 / len(records)
+        return [(row, share) for row in matrix.tolist()]
 
-    def evaluate_query(self, plan: EvalPlan, record: EvalRecord, collection: str) -> dict[str, Any]:
+    def _run_one(
+        self,
+        run: RunRow,
+        plan: EvalPlan,
+        position: int,
+        record: EvalRecord,
+        vector: list[float] | None = None,
+        embed_ms: float = 0.0,
+    ) -> tuple[EvalRecord, int, dict[str, Any]]:
+        result = self.evaluate_query(plan, record, run.collection, vector=vector, embed_ms=embed_ms)
+        result["position"] = position
+        return record, position, result
+
+    def evaluate_query(
+        self,
+        plan: EvalPlan,
+        record: EvalRecord,
+        collection: str,
+        *,
+        vector: Sequence[float] | None = None,
+        embed_ms: float = 0.0,
+    ) -> dict[str, Any]:
         """One query's result (see ``ragdeck.console.evaluation.report`` for the fields); errors are
-        recorded in the result's ``error`` rather than raised, so one bad query does not stop a run."""
+        recorded in the result's ``error`` rather than raised, so one bad query does not stop a run.
+        ``vector``: the question's embedding made beforehand (with ``embed_ms``, its share of the batch's
+        time, recorded as the embed timing); None embeds it here."""
         qrels = qrels_of(record)
         result: dict[str, Any] = {
             "query_id": record.id,
@@ -238,7 +287,9 @@ class EvalRunner:
 
             def search_at(depth: int) -> list[RetrievedChunk]:
                 searched.append(
-                    self.deps.retriever.search(record.question, collection, params.at_depth(depth))
+                    self.deps.retriever.search(
+                        record.question, collection, params.at_depth(depth), vector=vector
+                    )
                 )
                 return searched[-1].hits
 
@@ -265,6 +316,8 @@ class EvalRunner:
             result["retrieved_docs"] = document_ranking(ranking)
             result["level"], result["metrics"] = score_query(ranking, qrels, plan)
             timings = {k: search.timings_ms[k] for k in ("embed", "search", "rerank")}
+            if vector is not None:
+                timings["embed"] = embed_ms
             if plan.answers:
                 stage = "generation"
                 t0 = time.perf_counter()
@@ -299,7 +352,9 @@ class EvalRunner:
                     for name, value in result["judge"]["scores"].items():
                         if value is not None:
                             result["metrics"][name] = float(value)
-            timings["total"] = (time.perf_counter() - started) * 1000
+            timings["total"] = (time.perf_counter() - started) * 1000 + (
+                embed_ms if vector is not None else 0.0
+            )
             result["timings_ms"] = timings
         except Exception as exc:  # recorded per query: the run goes on, the page lists it as failed
             result["error"] = f"{stage}: {type(exc).__name__}: {exc}"

@@ -9,6 +9,7 @@ Every stage is timed with ``time.perf_counter``; timings are milliseconds.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -142,8 +143,18 @@ class Retriever:
                 f"with or rebuild it"
             )
 
-    def search(self, query: str, collection: str, params: RetrievalParams | None = None) -> SearchResult:
-        """Search ``collection`` (a name or alias) by ``params.retrieval``, rerank when a reranker is set."""
+    def search(
+        self,
+        query: str,
+        collection: str,
+        params: RetrievalParams | None = None,
+        *,
+        vector: Sequence[float] | None = None,
+    ) -> SearchResult:
+        """Search ``collection`` (a name or alias) by ``params.retrieval``, rerank when a reranker is set.
+
+        ``vector``: the query's embedding when the caller made it already (the eval runner embeds a run's
+        questions in batches); its time is then not in ``timings_ms["embed"]``."""
         params = params or RetrievalParams()
         if not query.strip():
             raise InputError("the question is empty: type a question to search for")
@@ -154,10 +165,17 @@ class Retriever:
         depth = params.top_k if reranking or hybrid else params.top_n
 
         t0 = time.perf_counter()
-        vector = None
-        if params.retrieval != "lexical":
+        if params.retrieval == "lexical":
+            vector = None
+        else:
             self._check_dimension(physical)
-            vector = self.embedder.embed_query(query).tolist()
+            if vector is None:
+                vector = self.embedder.embed_query(query).tolist()
+            elif len(vector) != self.embedder.dimension:
+                raise DimensionMismatch(
+                    f"the query vector is {len(vector)}-d but the embedder '{self.embedder.model_name}' "
+                    f"makes {self.embedder.dimension}-d ones; embed the question with the same embedder"
+                )
         t1 = time.perf_counter()
         ef, exact, where = params.hnsw_ef, params.exact, params.payload_filter
         keep = params.top_k if reranking else params.top_n
