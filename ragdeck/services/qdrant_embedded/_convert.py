@@ -26,6 +26,7 @@ from qdrant_edge import (
 
 from ragdeck.services.common import stored_point
 from ragdeck.services.lexical import LEXICAL_VECTOR, encoder, lexical_text
+from ragdeck.services.native_rrf import hit
 from ragdeck.services.types import HnswConfig, PayloadFilter, ScoredHit, StoredPoint
 
 INDEXING_THRESHOLD_KB = 1  # index every segment larger than 1 KB once optimize() runs (0 would disable it)
@@ -93,16 +94,9 @@ def stored(record: Any, with_vectors: bool) -> StoredPoint:
     return stored_point(record.id, record.payload, vector_list(record.vector) if with_vectors else None)
 
 
-def hit(point_id: Any, score: float, payload: dict[str, Any] | None) -> ScoredHit:
-    """A ``ScoredHit`` of the engine's point: its chunk id (the payload's ``chunk_id``, else the point id).
-    The engine hands a new dict on every ``payload`` read, so it is kept as it is, not copied."""
-    payload = payload if payload is not None else {}
-    chunk_id = payload.get("chunk_id")
-    return ScoredHit(str(chunk_id) if chunk_id is not None else str(point_id), float(score), payload)
-
-
 def hits(found: Iterable[Any]) -> list[ScoredHit]:
-    """The engine's scored points as ``ScoredHit``s, in its order (best first)."""
+    """The engine's scored points as ``ScoredHit``s, in its order (best first); the engine hands a new
+    payload dict on every read, so it is not copied again."""
     return [hit(p.id, p.score, p.payload) for p in found]
 
 

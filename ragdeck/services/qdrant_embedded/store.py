@@ -27,9 +27,9 @@ from qdrant_edge import (
 )
 
 from ragdeck.errors import DimensionMismatch, InputError
+from ragdeck.services import native_rrf
 from ragdeck.services.common import check_batch_size, dimension_mismatch, in_order
 from ragdeck.services.lexical import LEXICAL_VECTOR, SparseTerms, encoder, no_lexical_index
-from ragdeck.services.qdrant_embedded import _fusion
 from ragdeck.services.qdrant_embedded._convert import hits, point_vectors, query_list, stored, to_filter
 from ragdeck.services.qdrant_embedded._shards import Slot
 from ragdeck.services.qdrant_embedded.rebuild import IndexRebuild
@@ -175,8 +175,8 @@ class EmbeddedQdrantStore(Snapshots, IndexRebuild):
         """Hybrid search fused by the engine: the top ``depth`` dense and lexical candidates fused by RRF
         (``Fusion.Rrf(k=rrf_k)``), the best ``limit`` returned with payloads, each with its rank and score
         in both lists; the same chunks, order and scores as ``fuse(*search_both(..., depth), rrf_k=...)``
-        (see ``_fusion``). One batch of three engine queries: the fused one, and the two lists without
-        payloads for the ranks (payloads are what costs)."""
+        (see ``services.native_rrf``). One batch of three engine queries: the fused one, and the two
+        lists without payloads for the ranks (payloads are what costs)."""
         collection = self.resolve(name)
         if limit <= 0 or depth <= 0:
             return []
@@ -218,14 +218,14 @@ class EmbeddedQdrantStore(Snapshots, IndexRebuild):
                     ]
                 )
             )
-            dense_at, lexical_at = _fusion.ranks(dense), _fusion.ranks(lexical)
-            chosen = _fusion.cut(fused, limit, dense_at, lexical_at, rrf_k)
-            if chosen is not None:
-                return chosen
-            wanted = _fusion.full_order(limit, dense_at, lexical_at, rrf_k)
-            records = {r.id: r for r in slot.shard.retrieve(wanted, with_payload=True, with_vector=False)}
-        scores = _fusion.rrf(dense_at, lexical_at, rrf_k)
-        return [_fusion.fused_hit(records[pid], pid, scores, dense_at, lexical_at) for pid in wanted]
+            return native_rrf.fused(
+                fused,
+                dense,
+                lexical,
+                limit,
+                rrf_k,
+                lambda ids: slot.shard.retrieve(ids, with_payload=True, with_vector=False),  # type: ignore[union-attr]
+            )
 
     @staticmethod
     def _check_query(slot: Slot, collection: str, query: list[float]) -> None:

@@ -1,20 +1,20 @@
-"""The engine's RRF fusion read back in ragdeck's terms: each fused chunk's rank and score in the dense and
-the lexical list, and ragdeck's order (``console.retrieval.fusion``) where the engine's differs.
+"""Qdrant's own RRF fusion (qdrant-edge's ``Fusion.Rrf(k)``, the server's ``RrfQuery(Rrf(k))``) read back in
+ragdeck's terms, for both store adapters' ``search_hybrid``: each fused chunk's rank and score in the dense
+and the lexical list, and ragdeck's order (``console.retrieval.fusion``) where Qdrant's differs.
 
-The engine (``Fusion.Rrf(k)``, rank counted from 0 as ragdeck counts it) sums in float32 and leaves chunks
-of equal score in no defined order; ragdeck sums in float64 and breaks ties by the better dense rank, then
-the better lexical rank. So the fused chunks are re-scored from the two lists and re-sorted by ragdeck's key,
-and when a chunk the engine left out ties with one it kept at the cut (``cut`` is None then) the caller
-loads ragdeck's choice instead.
+Qdrant counts the rank from 0 as ragdeck does, but sums in float32 and leaves chunks of equal score in no
+defined order; ragdeck sums in float64 and breaks ties by the better dense rank, then the better lexical
+rank. So the fused chunks are re-scored from the two lists and re-sorted by ragdeck's key, and when a chunk
+Qdrant left out ties with one it kept at the cut (``cut`` is None then) the caller loads ragdeck's choice
+instead (``full_order``). Points are anything with ``id``, ``score`` and ``payload`` (either engine's).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from ragdeck.services.qdrant_embedded._convert import hit
-from ragdeck.services.types import FusedHit
+from ragdeck.services.types import FusedHit, ScoredHit
 
 Ranks = dict[Any, tuple[int, float]]  # point id -> (rank from 0, score) in one list
 
@@ -73,6 +73,14 @@ def full_order(limit: int, dense: Ranks, lexical: Ranks, k: int) -> list[Any]:
     return order(list(scores), scores, dense, lexical)[:limit]
 
 
+def hit(point_id: Any, score: float, payload: dict[str, Any] | None) -> ScoredHit:
+    """A ``ScoredHit`` of a Qdrant point: its chunk id (the payload's ``chunk_id``, else the point id).
+    Both engines hand a new payload dict per point, so it is kept as it is, not copied."""
+    payload = payload if payload is not None else {}
+    chunk_id = payload.get("chunk_id")
+    return ScoredHit(str(chunk_id) if chunk_id is not None else str(point_id), float(score), payload)
+
+
 def fused_hit(point: Any, pid: Any, scores: dict[Any, float], dense: Ranks, lexical: Ranks) -> FusedHit:
     """One fused chunk: the point (a scored point or a record, with its payload), its ragdeck RRF score and
     its place in each list; its hit carries the dense score, else the lexical one (as ``fuse`` keeps)."""
@@ -85,3 +93,33 @@ def fused_hit(point: Any, pid: Any, scores: dict[Any, float], dense: Ranks, lexi
         dense_score=float(d[1]) if d else None,
         lexical_score=float(lx[1]) if lx else None,
     )
+
+
+def fused(
+    fused_points: Sequence[Any],
+    dense_points: Sequence[Any],
+    lexical_points: Sequence[Any],
+    limit: int,
+    k: int,
+    load: Callable[[list[Any]], Sequence[Any]],
+) -> list[FusedHit]:
+    """Ragdeck's top ``limit`` from Qdrant's fused points (with payloads) and the two lists they were
+    fused from (payloads not needed); ``load(point_ids)`` fetches the payloads of ragdeck's choice when a
+    tie at the cut makes it differ from Qdrant's."""
+    dense, lexical = ranks(dense_points), ranks(lexical_points)
+    chosen = cut(fused_points, limit, dense, lexical, k)
+    if chosen is not None:
+        return chosen
+    wanted = full_order(limit, dense, lexical, k)
+    records = {r.id: r for r in load(wanted)}
+    scores = rrf(dense, lexical, k)
+    return [fused_hit(records[pid], pid, scores, dense, lexical) for pid in wanted]
+
+
+def from_lists(
+    dense_hits: Sequence[ScoredHit], lexical_hits: Sequence[ScoredHit], limit: int, k: int
+) -> list[FusedHit]:
+    """Ragdeck's RRF of two lists that carry their payloads, where Qdrant does not fuse (a query with no
+    lexical term, or a server without a parametrised RRF)."""
+    by_id = {h.id: h for h in [*lexical_hits, *dense_hits]}
+    return fused([], dense_hits, lexical_hits, limit, k, lambda ids: [by_id[i] for i in ids])
