@@ -13,24 +13,34 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from typing import Any
+from uuid import UUID
 
 from ragdeck.services.types import FusedHit, ScoredHit
 
-Ranks = dict[Any, tuple[int, float]]  # point id -> (rank from 0, score) in one list
+Ranks = dict[Any, tuple[int, float, Any]]  # key -> (rank from 0, score, point id) in one list
+
+
+def key(point_id: Any) -> Any:
+    """A point id as a dict key: a UUID's integer (hashing a ``uuid.UUID`` runs Python code each time,
+    and qdrant-edge hands every id as one), any other id as it is."""
+    return point_id.int if isinstance(point_id, UUID) else point_id
 
 
 def ranks(points: Sequence[Any]) -> Ranks:
-    """Point id -> (rank from 0, score) of one list (the first place of an id that comes twice)."""
+    """Key -> (rank from 0, score, point id) of one list (the first place of an id that comes twice)."""
     at: Ranks = {}
     for rank, p in enumerate(points):
-        at.setdefault(p.id, (rank, p.score))
+        pid = p.id
+        k = pid.int if isinstance(pid, UUID) else pid
+        if k not in at:
+            at[k] = (rank, p.score, pid)
     return at
 
 
 def rrf(dense: Ranks, lexical: Ranks, k: int) -> dict[Any, float]:
     """Every candidate's RRF score in float64: the sum over its lists of ``1 / (k + rank)``."""
-    scores = {pid: 1.0 / (k + r) for pid, (r, _) in dense.items()}
-    for pid, (r, _) in lexical.items():
+    scores = {pid: 1.0 / (k + r) for pid, (r, _, _) in dense.items()}
+    for pid, (r, _, _) in lexical.items():
         scores[pid] = scores.get(pid, 0.0) + 1.0 / (k + r)
     return scores
 
@@ -52,7 +62,7 @@ def cut(fused: Sequence[Any], limit: int, dense: Ranks, lexical: Ranks, k: int) 
     """The engine's fused points (with payloads) as ragdeck's top ``limit``, or None when ragdeck's top
     ``limit`` holds a candidate the engine did not return (a tie at the cut): then use ``full_order``."""
     scores = rrf(dense, lexical, k)
-    by_id = {p.id: p for p in fused}
+    by_id = {key(p.id): p for p in fused}
     if any(pid not in scores for pid in by_id):
         return None
     kept = order(list(by_id), scores, dense, lexical)
@@ -68,7 +78,7 @@ def cut(fused: Sequence[Any], limit: int, dense: Ranks, lexical: Ranks, k: int) 
 
 
 def full_order(limit: int, dense: Ranks, lexical: Ranks, k: int) -> list[Any]:
-    """Ragdeck's top ``limit`` point ids over both lists."""
+    """Ragdeck's top ``limit`` over both lists (keys)."""
     scores = rrf(dense, lexical, k)
     return order(list(scores), scores, dense, lexical)[:limit]
 
@@ -81,13 +91,16 @@ def hit(point_id: Any, score: float, payload: dict[str, Any] | None) -> ScoredHi
     return ScoredHit(str(chunk_id) if chunk_id is not None else str(point_id), float(score), payload)
 
 
-def fused_hit(point: Any, pid: Any, scores: dict[Any, float], dense: Ranks, lexical: Ranks) -> FusedHit:
-    """One fused chunk: the point (a scored point or a record, with its payload), its ragdeck RRF score and
-    its place in each list; its hit carries the dense score, else the lexical one (as ``fuse`` keeps)."""
-    d, lx = dense.get(pid), lexical.get(pid)
+def fused_hit(point: Any, at: Any, scores: dict[Any, float], dense: Ranks, lexical: Ranks) -> FusedHit:
+    """One fused chunk (``at``: its key): the point (a scored point or a record, with its payload), its
+    ragdeck RRF score and its place in each list; its hit carries the dense score, else the lexical one
+    (as ``fuse`` keeps)."""
+    d, lx = dense.get(at), lexical.get(at)
+    first = d or lx
+    assert first is not None
     return FusedHit(
-        hit=hit(pid, (d or lx)[1], point.payload),  # type: ignore[index]
-        score=scores[pid],
+        hit=hit(first[2], first[1], point.payload),
+        score=scores[at],
         dense_rank=d[0] + 1 if d else None,
         lexical_rank=lx[0] + 1 if lx else None,
         dense_score=float(d[1]) if d else None,
@@ -111,9 +124,10 @@ def fused(
     if chosen is not None:
         return chosen
     wanted = full_order(limit, dense, lexical, k)
-    records = {r.id: r for r in load(wanted)}
+    point_ids = [(dense.get(w) or lexical[w])[2] for w in wanted]
+    records = {key(r.id): r for r in load(point_ids)}
     scores = rrf(dense, lexical, k)
-    return [fused_hit(records[pid], pid, scores, dense, lexical) for pid in wanted]
+    return [fused_hit(records[w], w, scores, dense, lexical) for w in wanted]
 
 
 def from_lists(

@@ -55,7 +55,7 @@ class ScoredHit:
     payload: dict[str, Any]
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class FusedHit:
     """One chunk of a fused hybrid list: its fused score and where it stood in each list (ranks from 1);
     made by ``console.retrieval.fusion.fuse`` or by a store that fuses natively (``search_hybrid``)."""

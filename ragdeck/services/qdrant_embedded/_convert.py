@@ -97,7 +97,15 @@ def stored(record: Any, with_vectors: bool) -> StoredPoint:
 def hits(found: Iterable[Any]) -> list[ScoredHit]:
     """The engine's scored points as ``ScoredHit``s, in its order (best first); the engine hands a new
     payload dict on every read, so it is not copied again."""
-    return [hit(p.id, p.score, p.payload) for p in found]
+    out = []
+    for p in found:
+        payload = p.payload
+        chunk_id = payload.get("chunk_id") if payload else None
+        # The point id (a UUID object, ~1 µs to make) only for a point whose payload names no chunk.
+        out.append(
+            hit(p.id, p.score, payload) if chunk_id is None else ScoredHit(str(chunk_id), p.score, payload)
+        )
+    return out
 
 
 def query_list(vector: Any) -> list[float]:

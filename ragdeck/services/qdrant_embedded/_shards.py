@@ -152,6 +152,7 @@ class ShardRoot:
         # Resolved once: a slot's key is this plus the collection's name (names hold no "/" and ragdeck
         # makes collection directories by rename, never as links).
         self._real_collections = os.path.realpath(self.root / "collections")
+        self._aliases_file = str(self.root / "aliases.json")  # stat once per resolve: no Path built
         self._slots: dict[str, Slot] = {}  # name -> its slot in the process-wide registry, once looked up
         self._alias_cache: tuple[tuple[int, ...] | None, dict[str, str]] | None = None
 
@@ -186,14 +187,16 @@ class ShardRoot:
     def _exists(self, name: str) -> bool:
         return os.path.isfile(os.path.join(self._real_collections, name, "meta.json"))
 
-    def _is_collection(self, name: str) -> bool:
-        """``_exists`` without touching the disk when this process holds the collection's shard open: no
-        other process can remove or replace it then (it would need the shard's WAL lock, ``StoreBusy``),
-        and this process releases the handle before it does either."""
+    def _is_open(self, name: str) -> bool:
+        """Whether this process holds the collection's shard open, so that it exists: no other process can
+        remove or replace it then (it would need the shard's WAL lock: ``StoreBusy``), and this process
+        releases the handle before it does either."""
         slot = self._slots.get(name)
-        if slot is not None and slot.shard is not None:
-            return True
-        return self._exists(name)
+        return slot is not None and slot.shard is not None
+
+    def _is_collection(self, name: str) -> bool:
+        """``_exists`` without touching the disk when the collection's shard is open (``_is_open``)."""
+        return self._is_open(name) or self._exists(name)
 
     def _collection_names(self) -> list[str]:
         try:
@@ -246,7 +249,7 @@ class ShardRoot:
         clean" files: within one tick of the file system's coarse clock, a third write could reuse an
         inode with the same size and timestamp and look unchanged."""
         try:
-            st = os.stat(self._aliases_path)
+            st = os.stat(self._aliases_file)
             signature: tuple[int, ...] | None = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
         except FileNotFoundError:
             signature = None

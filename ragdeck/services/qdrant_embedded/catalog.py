@@ -18,7 +18,7 @@ from typing import Any
 
 from qdrant_edge import CountRequest, EdgeShard, Filter, HasVectorCondition
 
-from ragdeck.errors import CollectionExists, CollectionNotFound, ConfigError, InputError
+from ragdeck.errors import CollectionExists, CollectionNotFound, ConfigError, InputError, RagdeckError
 from ragdeck.services.common import aliased_error, check_hnsw, check_name, is_valid_name, write_json_atomic
 from ragdeck.services.lexical import LEXICAL_MODEL, LEXICAL_VECTOR
 from ragdeck.services.qdrant_embedded._convert import (
@@ -97,12 +97,22 @@ class Catalog(ShardRoot):
             del mapping[alias]
 
     def resolve(self, name: str) -> str:
-        """The collection behind an alias, or ``name`` itself; raises CollectionNotFound. Reads no file
-        for a collection whose shard is open, nor aliases.json unless it changed (``_aliases``)."""
-        if self._is_collection(check_name(name)):
+        """The collection behind an alias, or ``name`` itself; raises CollectionNotFound.
+
+        Reads no file for a collection whose shard this process holds, nor aliases.json unless it changed
+        (``_aliases``); the alias mapping is consulted before the disk, since no alias shares a collection's
+        name (every writer refuses it under the aliases lock)."""
+        if self._is_open(check_name(name)):
             return name
-        target = self._aliases().get(name)
+        try:
+            target = self._aliases().get(name)
+        except RagdeckError:  # a damaged aliases.json: collections are still found by name
+            if self._exists(name):
+                return name
+            raise
         if target is None:
+            if self._exists(name):
+                return name
             raise self._not_found(name)
         if self._is_collection(target):
             return target
