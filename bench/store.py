@@ -15,10 +15,12 @@ and the order of the operations rotates from question to question and run to run
 - ``hybrid store``: the store's ``search_hybrid`` alone, on the alias;
 - ``hybrid old``: ``store.search_both`` + ragdeck's ``fuse`` (the path before the engine fused);
 - ``hybrid native``: the shard's ``query`` with ``prefetches=[dense, sparse]`` and ``Fusion.Rrf(k=60)``,
-  limit 10 with payloads, plus the BM25 encoding of the question: the engine on its own;
-- ``hybrid native+lists``: the same batched with the two lists without payloads (what ragdeck asks for);
+  limit 10 with payloads, plus the BM25 encoding of the question, and reading each hit's score and
+  payload (which names its chunk): the engine on its own, used as any caller must use it;
+- ``hybrid native+lists``: the same batched with the two lists without payloads, reading their ids and
+  scores too (what ragdeck asks for, to give each chunk its rank in both lists);
 - ``dense ragdeck``: ``store.search`` on the alias, 10 hits with payloads; ``dense native``: the shard's
-  ``search`` with the same request.
+  ``search`` with the same request, reading each hit's score and payload.
 
 Per run: the median time per call of each operation over the questions; the table shows the median over
 runs, and the ratios are medians of the per-run ratios. Targets: hybrid ragdeck / native <= 1.10, dense
@@ -35,6 +37,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from common import ALIAS, ensure_demo_store
 from qdrant_edge import (
@@ -113,19 +116,30 @@ def main() -> None:
                 QueryRequest(limit=TOP_K, query=sparse, with_payload=False),
             ]
 
+        def read(points: list[Any]) -> list[tuple[float, dict[str, Any]]]:
+            """What any caller reads of a hit: its score and payload (which names the chunk)."""
+            return [(p.score, p.payload) for p in points]
+
+        def read_lists(found: list[list[Any]]) -> object:
+            """The fused hits as ``read``, and each list's point ids and scores (they carry no payload)."""
+            fused, dense, lexical = found
+            return read(fused), [(p.id, p.score) for p in dense], [(p.id, p.score) for p in lexical]
+
         def ops(q: str, v: list[float]) -> dict[str, Callable[[], object]]:
             return {
                 "hybrid ragdeck": lambda: retriever.search(q, ALIAS, params, vector=v),
                 "hybrid store": lambda: store.search_hybrid(ALIAS, v, q, TOP_N, depth=TOP_K, rrf_k=RRF_K),
                 "hybrid old": lambda: fuse(*store.search_both(ALIAS, v, q, TOP_K), rrf_k=RRF_K)[:TOP_N],
-                "hybrid native": lambda: shard.query(native_requests(q, v, False)[0]),
-                "hybrid native+lists": lambda: shard.query_batch(
-                    QueryBatchRequest(native_requests(q, v, True))
+                "hybrid native": lambda: read(shard.query(native_requests(q, v, False)[0])),
+                "hybrid native+lists": lambda: read_lists(
+                    shard.query_batch(QueryBatchRequest(native_requests(q, v, True)))
                 ),
                 "dense ragdeck": lambda: store.search(ALIAS, v, TOP_N),
-                "dense native": lambda: shard.search(
-                    SearchRequest(
-                        query=Query.Nearest(v), limit=TOP_N, params=SearchParams(), with_payload=True
+                "dense native": lambda: read(
+                    shard.search(
+                        SearchRequest(
+                            query=Query.Nearest(v), limit=TOP_N, params=SearchParams(), with_payload=True
+                        )
                     )
                 ),
             }

@@ -24,14 +24,16 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
+from itertools import islice
 from typing import Any
 
 from ragdeck.console.answering.answers import DEFAULT_SYSTEM_PROMPT
 from ragdeck.console.answering.generate import answer_question
-from ragdeck.console.evalsets.model import EvalRecord, EvalSet, doc_id_of, is_chunk_id
+from ragdeck.console.evalsets.model import EvalRecord, EvalSet, is_chunk_id
 from ragdeck.console.evaluation.answer_metrics import exact_match, token_f1
+from ragdeck.console.evaluation.batching import EMBED_WINDOW, Inline, embed_questions
 from ragdeck.console.evaluation.depth import method_text, retrieve_to_depth
-from ragdeck.console.evaluation.metrics import LEVELS, document_ranking, gold_level, score_levels
+from ragdeck.console.evaluation.metrics import LEVELS, doc_of, document_ranking, gold_level, score_levels
 from ragdeck.console.evaluation.plan import EvalPlan
 from ragdeck.console.evaluation.ports import AnswerJudge, EvalRunStore
 from ragdeck.console.evaluation.prepare import prepare_set, qrels_of
@@ -44,8 +46,6 @@ from ragdeck.services.lexical import no_lexical_index
 from ragdeck.services.types import RunRow
 
 Progress = Callable[[int, int], None]  # (queries finished, queries in the run)
-
-EMBED_BATCH = 64  # questions embedded per embed_documents call, ahead of their queries
 
 
 @dataclass
@@ -174,9 +174,9 @@ class EvalRunner:
         """Run every query of ``evalset`` the run has not finished; store results, then the summary.
 
         ``evalset`` is the prepared set (from ``start`` or ``resume_set``). Returns the updated run.
-        Questions are embedded ``EMBED_BATCH`` at a time (one ``embed_documents`` call) ahead of their
-        queries; finished results are committed together (``saving.ResultSaver``), and ``progress``
-        counts only committed ones, which is also what a resume after a kill starts from.
+        Questions are embedded in batches ahead of their queries (``batching.embed_questions``);
+        finished results are committed together (``saving.ResultSaver``), and ``progress`` counts only
+        committed ones, which is also what a resume after a kill starts from.
         """
         plan = EvalPlan.from_json(run.config)
         done = self.deps.runs.finished_ids(run.run_id)
@@ -186,18 +186,20 @@ class EvalRunner:
             progress(saver.finished, saver.total)
         self.deps.runs.update_run(run.run_id, status="running")
         _ = self.deps.retriever.embedder.dimension  # load the model now, not in the first queries' timings
-        embeds = plan.policy.retrieval != "lexical"
+        embeds, embedder = plan.policy.retrieval != "lexical", self.deps.retriever.embedder
         status = "done"
         try:
-            with ThreadPoolExecutor(max_workers=plan.concurrency, thread_name_prefix="eval") as pool:
+            many = plan.concurrency > 1  # one at a time runs inline: no thread hand-off per query
+            with ThreadPoolExecutor(plan.concurrency, "eval") if many else Inline() as pool:
                 pending: set[Future[tuple[EvalRecord, int, dict[str, Any]]]] = set()
                 queue = deque(todo)
                 vectors: deque[tuple[list[float] | None, float]] = deque()
                 while queue or pending:
                     while queue and len(pending) < plan.concurrency and not (cancel and cancel.is_set()):
                         if not vectors:
+                            window = [r.question for _, r in islice(queue, EMBED_WINDOW)]
                             vectors.extend(
-                                self._embed_batch([r for _, r in list(queue)[:EMBED_BATCH]], embeds)
+                                embed_questions(embedder, window) if embeds else [(None, 0.0)] * len(window)
                             )
                         position, record = queue.popleft()
                         vector, embed_ms = vectors.popleft()
@@ -219,21 +221,6 @@ class EvalRunner:
         summary = summarize(run, self.deps.runs.results(run.run_id), plan)
         self.deps.runs.update_run(run.run_id, status=status, summary=summary)
         return self.deps.runs.get_run(run.run_id)
-
-    def _embed_batch(
-        self, records: Sequence[EvalRecord], embeds: bool
-    ) -> list[tuple[list[float] | None, float]]:
-        """Each record's question vector and its share of the batch's embedding time (ms); no vector (each
-        query then embeds its own, and records the error if it fails) for lexical runs or a failed batch."""
-        if not embeds or not records:
-            return [(None, 0.0)] * len(records)
-        t0 = time.perf_counter()
-        try:
-            matrix = self.deps.retriever.embedder.embed_documents([r.question for r in records])
-        except Exception:
-            return [(None, 0.0)] * len(records)
-        share = (time.perf_counter() - t0) * 1000 / len(records)
-        return [(row, share) for row in matrix.tolist()]
 
     def _run_one(
         self,
@@ -294,7 +281,7 @@ class EvalRunner:
                 return searched[-1].hits
 
             hits, depth = retrieve_to_depth(
-                search_at, lambda h: doc_id_of(h.chunk_id), chunk_depth=plan.depth, documents=max(plan.ks)
+                search_at, lambda h: doc_of(h.chunk_id), chunk_depth=plan.depth, documents=max(plan.ks)
             )
             search = searched[-1]
             ranking = [h.chunk_id for h in hits]
@@ -303,7 +290,7 @@ class EvalRunner:
             result["retrieved"] = [
                 {
                     "chunk_id": h.chunk_id,
-                    "doc_id": h.doc_id or doc_id_of(h.chunk_id),
+                    "doc_id": h.doc_id or doc_of(h.chunk_id),
                     "score": h.score,
                     "vector_score": h.vector_score,
                     "rerank_score": h.rerank_score,
