@@ -1,6 +1,7 @@
 """Where an embedded store's files are and who holds its shards: the root's paths, the process-wide registry
 of open shard handles (one per collection directory, each with its own lock), aliases.json read and
-replaced under a lock, and the plain-file helpers the other modules share.
+replaced under a lock (and kept in memory until it changes), and the plain-file helpers the other modules
+share.
 
 The engine allows one open handle per shard directory per process, so handles live here, not in a store
 object: several store objects on the same root share them, and a shard held by another process raises
@@ -251,9 +252,7 @@ class ShardRoot:
         try:
             st = os.stat(self._aliases_file)
             signature: tuple[int, ...] | None = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
-        except FileNotFoundError:
-            signature = None
-        except OSError:  # let the reader name the problem
+        except OSError:  # none yet, or unreadable: the reader says which
             signature = None
         cached = self._alias_cache
         if cached is not None and signature is not None and cached[0] == signature:
