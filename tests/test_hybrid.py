@@ -419,3 +419,57 @@ def test_an_eval_in_lexical_mode_is_refused_up_front_on_a_collection_without_the
     evalset = EvalSet(name="s", records=[EvalRecord(id="q", question="anything?", gold_context_ids=[])])
     with pytest.raises(InputError, match="'old' has no lexical"):
         runner.start(evalset, EvalPlan(policy, (1,), False, 1))
+
+
+# ------------------------------------------------------------------ the engine's own fusion
+
+
+@pytest.mark.parametrize("k", [1, 2, 60])
+def test_native_hybrid_equals_ragdeck_fusion_of_both_lists(any_store, k: int) -> None:
+    """``search_hybrid`` (the engine's prefetch + RRF: qdrant-edge, or the server's Query API with k passed
+    explicitly, here qdrant-client's local mode) gives what ``fuse`` of ``search_both`` gives: the same
+    chunks in the same order, the same scores and ranks, also where scores tie at the cut."""
+    rng = np.random.default_rng(k)
+    words = [f"w{i}" for i in range(12)]  # a small vocabulary: many chunks share terms, so scores tie
+    store = any_store
+    assert store.capabilities.native_fusion
+    store.create_collection("c", 8, HnswConfig(m=4, ef_construct=16, full_scan_threshold=1))
+    store.upsert(
+        "c",
+        [
+            VectorPoint(
+                f"d{i % 9}#s:{i}",
+                rng.normal(size=8).tolist(),
+                {"text": " ".join(rng.choice(words, size=3)), "doc_id": f"d{i % 9}", "even": i % 2 == 0},
+            )
+            for i in range(80)
+        ],
+    )
+    store.finish_indexing("c")
+    store.set_alias("live", "c")
+    ties_at_cut = 0
+    for q in range(40):
+        vector = rng.normal(size=8).tolist()
+        text = " ".join(rng.choice(words, size=2))
+        limit, depth = int(rng.integers(1, 12)), int(rng.integers(5, 30))
+        where = {"even": True} if q % 4 == 0 else None
+        dense, lexical = store.search_both("c", vector, text, depth, exact=True, payload_filter=where)
+        expected = fuse(dense, lexical, fusion="rrf", rrf_k=k)
+        native = store.search_hybrid(
+            "live", vector, text, limit, depth=depth, rrf_k=k, exact=True, payload_filter=where
+        )
+        assert [f.hit.id for f in native] == [f.hit.id for f in expected[:limit]]
+        for got, want in zip(native, expected, strict=False):
+            assert got.score == pytest.approx(want.score, abs=1e-6)
+            assert (got.dense_rank, got.lexical_rank) == (want.dense_rank, want.lexical_rank)
+            for ours, theirs in (
+                (got.dense_score, want.dense_score),
+                (got.lexical_score, want.lexical_score),
+            ):
+                assert ours == theirs or ours == pytest.approx(theirs, abs=1e-6)  # None or close
+            assert (got.hit.id, got.hit.payload) == (want.hit.id, want.hit.payload)
+            assert got.hit.score == pytest.approx(want.hit.score, abs=1e-6)  # the list it came from
+        if len(expected) > limit and expected[limit - 1].score == expected[limit].score:
+            ties_at_cut += 1
+    assert ties_at_cut > 0  # the cut fell inside a tie at least once: ragdeck's tie-break was tested
+    assert store.search_hybrid("c", [0.1] * 8, "zzz", 5, depth=10, rrf_k=k)  # no term: dense alone

@@ -30,6 +30,7 @@ from ragdeck.console.interfaces import (
     VectorSearch,
     VectorStore,
 )
+from ragdeck.console.retrieval.ports import HybridSearch
 from ragdeck.errors import ConfigError
 from ragdeck.services.embedders import TeiEmbedder
 from ragdeck.services.qdrant_embedded import EmbeddedQdrantStore
@@ -96,7 +97,9 @@ def test_embedded_declares_what_it_can(embedded: EmbeddedQdrantStore) -> None:
         snapshots=True,
         sharding=False,
         hnsw=True,
+        native_fusion=True,
     )
+    assert isinstance(embedded, HybridSearch)  # the call native_fusion declares
     assert caps.mode == embedded.mode
     with pytest.raises(dataclasses.FrozenInstanceError):
         caps.mode = "server"  # type: ignore[misc]

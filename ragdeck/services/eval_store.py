@@ -2,14 +2,15 @@
 
 A run row holds what was evaluated (eval set name and content hash, the configuration, the physical
 collection), its status and, once finished, its summary. A result row holds one query's outcome as JSON.
-Each result is committed on its own, so a run killed half-way keeps every query it finished and can be
-resumed.
+Results are committed as they are saved (one by one, or a batch in one transaction), so a run killed
+half-way keeps every query it saved and can be resumed.
 """
 
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -126,6 +127,20 @@ class EvalStore:
                 "INSERT OR REPLACE INTO eval_results (run_id, query_id, position, ok, result, saved_at) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
                 (run_id, query_id, position, int(ok), json.dumps(result), time.time()),
+            )
+
+    def save_results(self, run_id: str, results: Sequence[tuple[str, int, bool, dict[str, Any]]]) -> None:
+        """Store (or replace) several queries' results, ``(query_id, position, ok, result)`` each, in one
+        transaction: all of them are committed before this returns, or none (as ``save_result``)."""
+        if not results:
+            return
+        now = time.time()
+        rows = [(run_id, q, pos, int(ok), json.dumps(r), now) for q, pos, ok, r in results]
+        with self.db.connect(write=True, durable=False) as db:
+            db.executemany(
+                "INSERT OR REPLACE INTO eval_results (run_id, query_id, position, ok, result, saved_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                rows,
             )
 
     def results(self, run_id: str) -> list[dict[str, Any]]:

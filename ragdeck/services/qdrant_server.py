@@ -39,6 +39,7 @@ from ragdeck.errors import (
     RagdeckError,
     ServiceUnavailable,
 )
+from ragdeck.services import native_rrf
 from ragdeck.services.common import (
     aliased_error,
     check_batch_size,
@@ -57,6 +58,7 @@ from ragdeck.services.redact import redact_text, redact_url
 from ragdeck.services.types import (
     CollectionInfo,
     ComponentHealth,
+    FusedHit,
     HnswConfig,
     PayloadFilter,
     ScoredHit,
@@ -114,6 +116,7 @@ class QdrantServerStore:
         self.client = client
         self.meta_dir = Path(meta_dir)
         self._alias_lock = threading.RLock()  # serialises this process's compare-and-set alias moves
+        self._rrf_k: bool | None = None  # whether the server's RRF takes a k (asked on first hybrid search)
         self.local = options.get("location") == ":memory:" or options.get("path") is not None
         self.url = url or options.get("url") or options.get("location") or options.get("host")
         self._api_key: str | None = options.get("api_key")
@@ -150,6 +153,7 @@ class QdrantServerStore:
             snapshots=not self.local,
             sharding=True,
             hnsw=not self.local,
+            native_fusion=True,
         )
 
     # ---- error translation ---------------------------------------------------------------------
@@ -692,6 +696,88 @@ class QdrantServerStore:
             [scored_hit(p.id, p.score, p.payload) for p in dense.points],
             [scored_hit(p.id, p.score, p.payload) for p in lexical.points],
         )
+
+    def search_hybrid(
+        self,
+        name: str,
+        vector: Sequence[float],
+        text: str,
+        limit: int,
+        *,
+        depth: int,
+        rrf_k: int,
+        hnsw_ef: int | None = None,
+        exact: bool = False,
+        payload_filter: PayloadFilter | None = None,
+    ) -> list[FusedHit]:
+        """Hybrid search fused by the server: the top ``depth`` dense and lexical candidates fused by RRF
+        with ``k`` passed explicitly (the server's default k is 2), the best ``limit`` returned with
+        payloads, each with its rank and score in both lists, in one request (the fused query and the two
+        lists without payloads); the same as ``fuse(*search_both(..., depth), rrf_k=...)``
+        (``services.native_rrf``). A server older than 1.16 takes no k: ragdeck fuses then."""
+        check_name(name)
+        terms = encoder().query(text)
+        if limit <= 0 or depth <= 0:
+            return []
+        if not terms.indices or not self._rrf_takes_k():
+            dense_hits, lexical_hits = self.search_both(
+                name, vector, text, depth, hnsw_ef=hnsw_ef, exact=exact, payload_filter=payload_filter
+            )
+            return native_rrf.from_lists(dense_hits, lexical_hits, limit, rrf_k)
+        query_filter = _to_filter(payload_filter)
+        params = models.SearchParams(hnsw_ef=hnsw_ef, exact=exact) if exact or hnsw_ef else None
+        dense = [float(x) for x in vector]
+        sparse = models.SparseVector(indices=terms.indices, values=terms.values)
+        requests = [
+            models.QueryRequest(
+                prefetch=[
+                    models.Prefetch(query=dense, limit=depth, params=params, filter=query_filter),
+                    models.Prefetch(query=sparse, using=LEXICAL_VECTOR, limit=depth, filter=query_filter),
+                ],
+                query=models.RrfQuery(rrf=models.Rrf(k=rrf_k)),
+                limit=limit,
+                filter=query_filter,
+                with_payload=True,
+            ),
+            models.QueryRequest(
+                query=dense, limit=depth, filter=query_filter, params=params, with_payload=False
+            ),
+            models.QueryRequest(
+                query=sparse, using=LEXICAL_VECTOR, limit=depth, filter=query_filter, with_payload=False
+            ),
+        ]
+        try:
+            with self._calls(name):
+                fused, dense_list, lexical_list = self.client.query_batch_points(
+                    collection_name=name, requests=requests
+                )
+        except (RagdeckError, ValueError):
+            # Name the cause the single searches name: a wrong vector size or no lexical index.
+            self.search(name, vector, 1, payload_filter=payload_filter)
+            self.search_lexical(name, text, 1, payload_filter=payload_filter)
+            raise
+
+        def load(ids: list[Any]) -> list[models.Record]:
+            with self._calls(name):
+                return self.client.retrieve(collection_name=name, ids=ids, with_payload=True)
+
+        return native_rrf.fused(fused.points, dense_list.points, lexical_list.points, limit, rrf_k, load)
+
+    def _rrf_takes_k(self) -> bool:
+        """Whether the server's RRF takes a k (Qdrant 1.16 and later; qdrant-client's local mode does);
+        the version is asked once."""
+        if self._rrf_k is None:
+            if self.local:
+                self._rrf_k = True
+            else:
+                try:
+                    with self._calls():
+                        version = self.client.info().version
+                    numbers = tuple(int(x) for x in re.findall(r"\d+", version)[:2])
+                    self._rrf_k = numbers >= (1, 16)
+                except Exception:  # unknown: ragdeck fuses, which is right on any version
+                    return False
+        return self._rrf_k
 
     @staticmethod
     def _stored(record: models.Record, with_vectors: bool) -> StoredPoint:

@@ -55,6 +55,19 @@ class ScoredHit:
     payload: dict[str, Any]
 
 
+@dataclass(slots=True)
+class FusedHit:
+    """One chunk of a fused hybrid list: its fused score and where it stood in each list (ranks from 1);
+    made by ``console.retrieval.fusion.fuse`` or by a store that fuses natively (``search_hybrid``)."""
+
+    hit: ScoredHit
+    score: float
+    dense_rank: int | None
+    lexical_rank: int | None
+    dense_score: float | None
+    lexical_score: float | None
+
+
 @dataclass
 class CollectionInfo:
     """What a collection holds and how it is indexed."""
@@ -101,6 +114,7 @@ class StoreCapabilities:
     snapshots: bool  # create, list, restore and download snapshots
     sharding: bool  # ``create_collection`` takes ``shards`` / ``replicas``
     hnsw: bool  # builds a real HNSW index (False: brute force, e.g. qdrant-client's local mode)
+    native_fusion: bool = False  # ``search_hybrid``: the engine fuses dense and lexical candidates by RRF
 
 
 @dataclass

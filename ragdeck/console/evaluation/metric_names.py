@@ -15,6 +15,7 @@ sweep, the CLI and the pages) goes through this module.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -106,6 +107,13 @@ def parse_metric(name: str) -> tuple[str, int | None]:
 def _parse(name: str, *, document_level: bool) -> MetricName:
     if not isinstance(name, str):
         raise MetricNameError(f"a metric name must be text such as 'ndcg@10', got {name!r}")
+    return _parse_text(name, document_level)
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_text(name: str, document_level: bool) -> MetricName:
+    """``_parse`` of a string, remembered: an eval run names the same few dozen metrics for every query
+    (errors are not cached: each bad name raises again)."""
     document = document_level and name.startswith(DOC_PREFIX)
     metric, at, k_text = (name.removeprefix(DOC_PREFIX) if document else name).partition(CUTOFF)
     if metric not in RETRIEVAL_METRICS:

@@ -29,6 +29,7 @@ documents that happen to lie in the first 100 chunks; the caller retrieves deep 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from itertools import chain, islice, repeat
 
@@ -177,9 +178,13 @@ def score_rankings(
     return {name: _score(table, metric, k) for name, (metric, k) in parsed.items()}
 
 
+# ``doc_id_of`` remembered: a run reads the document of the same chunk ids over and over (depth, metrics).
+doc_of = functools.lru_cache(maxsize=1 << 16)(doc_id_of)
+
+
 def document_ranking(ranking: Sequence[str]) -> list[str]:
     """Chunk ids → document ids, each document once, at the rank of its first chunk."""
-    return list(dict.fromkeys(map(doc_id_of, ranking)))
+    return list(dict.fromkeys(map(doc_of, ranking)))
 
 
 def document_qrels(qrels: Mapping[str, int]) -> dict[str, int]:

@@ -42,6 +42,10 @@ class EvalRunStore(Protocol):
     ) -> None:
         """Store one query's result durably before returning."""
 
+    def save_results(self, run_id: str, results: Sequence[tuple[str, int, bool, dict[str, Any]]]) -> None:
+        """Store several results, ``(query_id, position, ok, result)`` each, in one transaction: all are
+        durable when it returns, or none."""
+
     def results(self, run_id: str) -> list[dict[str, Any]]:
         """A run's per-query results in eval-set order."""
 

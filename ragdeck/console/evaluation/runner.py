@@ -5,9 +5,10 @@ the query's depth and the scored search's latency are recorded), score the ranki
 (``metric@k`` over k chunks when the gold names chunks; ``doc_<metric>@k`` over k documents always), and
 when answers are asked for, generate an answer with the policy's model, score
 it against the reference (exact match, token F1) and let the judge score it (faithfulness, answer relevancy,
-context recall, with verdicts per claim). Each finished query is saved at once, so a run that dies can be
-resumed without redoing what it finished. Queries run on a bounded thread pool; a cancel event stops new
-queries from starting.
+context recall, with verdicts per claim). Questions are embedded in batches ahead of their queries;
+finished queries are committed a few at a time (``saving``), so a run that dies is resumed from what was
+committed without redoing it. Queries run on a bounded thread pool; a cancel event stops new queries from
+starting.
 
 What a run evaluates is its ``plan.EvalPlan``; the set is made ready for the collection by ``prepare`` and
 the finished run summarised by ``summary``.
@@ -15,6 +16,7 @@ the finished run summarised by ``summary``.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 import uuid
@@ -22,17 +24,20 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
+from itertools import islice
 from typing import Any
 
 from ragdeck.console.answering.answers import DEFAULT_SYSTEM_PROMPT
 from ragdeck.console.answering.generate import answer_question
-from ragdeck.console.evalsets.model import EvalRecord, EvalSet, doc_id_of, is_chunk_id
+from ragdeck.console.evalsets.model import EvalRecord, EvalSet, is_chunk_id
 from ragdeck.console.evaluation.answer_metrics import exact_match, token_f1
+from ragdeck.console.evaluation.batching import EMBED_WINDOW, Inline, embed_questions
 from ragdeck.console.evaluation.depth import method_text, retrieve_to_depth
-from ragdeck.console.evaluation.metrics import LEVELS, document_ranking, gold_level, score_levels
+from ragdeck.console.evaluation.metrics import LEVELS, doc_of, document_ranking, gold_level, score_levels
 from ragdeck.console.evaluation.plan import EvalPlan
 from ragdeck.console.evaluation.ports import AnswerJudge, EvalRunStore
 from ragdeck.console.evaluation.prepare import prepare_set, qrels_of
+from ragdeck.console.evaluation.saving import ResultSaver
 from ragdeck.console.evaluation.summary import summarize
 from ragdeck.console.interfaces import ChatModel
 from ragdeck.console.retrieval.pipeline import RetrievedChunk, Retriever, SearchResult
@@ -169,49 +174,80 @@ class EvalRunner:
         """Run every query of ``evalset`` the run has not finished; store results, then the summary.
 
         ``evalset`` is the prepared set (from ``start`` or ``resume_set``). Returns the updated run.
+        Questions are embedded in batches ahead of their queries (``batching.embed_questions``);
+        finished results are committed together (``saving.ResultSaver``), and ``progress`` counts only
+        committed ones, which is also what a resume after a kill starts from.
         """
         plan = EvalPlan.from_json(run.config)
         done = self.deps.runs.finished_ids(run.run_id)
         todo = [(i, r) for i, r in enumerate(evalset.records) if r.id not in done]
-        total, finished = len(evalset.records), len(done)
+        saver = ResultSaver(self.deps.runs, run.run_id, len(done), len(evalset.records), progress)
         if progress:
-            progress(finished, total)
+            progress(saver.finished, saver.total)
         self.deps.runs.update_run(run.run_id, status="running")
         _ = self.deps.retriever.embedder.dimension  # load the model now, not in the first queries' timings
+        embeds, embedder = plan.policy.retrieval != "lexical", self.deps.retriever.embedder
         status = "done"
         try:
-            with ThreadPoolExecutor(max_workers=plan.concurrency, thread_name_prefix="eval") as pool:
-                pending: set[Future[None]] = set()
+            many = plan.concurrency > 1  # one at a time runs inline: no thread hand-off per query
+            with ThreadPoolExecutor(plan.concurrency, "eval") if many else Inline() as pool:
+                pending: set[Future[tuple[EvalRecord, int, dict[str, Any]]]] = set()
                 queue = deque(todo)
+                vectors: deque[tuple[list[float] | None, float]] = deque()
                 while queue or pending:
                     while queue and len(pending) < plan.concurrency and not (cancel and cancel.is_set()):
+                        if not vectors:
+                            window = [r.question for _, r in islice(queue, EMBED_WINDOW)]
+                            vectors.extend(
+                                embed_questions(embedder, window) if embeds else [(None, 0.0)] * len(window)
+                            )
                         position, record = queue.popleft()
-                        pending.add(pool.submit(self._run_one, run, plan, position, record))
+                        vector, embed_ms = vectors.popleft()
+                        pending.add(pool.submit(self._run_one, run, plan, position, record, vector, embed_ms))
                     if not pending:
                         break
                     completed, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
                     for future in completed:
-                        future.result()  # a store failure propagates: results must not be lost silently
-                        finished += 1
-                        if progress:
-                            progress(finished, total)
+                        saver.add(*future.result())  # a failure propagates: results must not be lost silently
+                    saver.flush(when_due=True)
                     if cancel and cancel.is_set() and queue:
                         status = "cancelled"
+                saver.flush()
         except BaseException as exc:
+            with contextlib.suppress(Exception):  # keep what finished, unless the store is what failed
+                saver.flush()
             self.deps.runs.update_run(run.run_id, status="failed", error=f"{type(exc).__name__}: {exc}")
             raise
         summary = summarize(run, self.deps.runs.results(run.run_id), plan)
         self.deps.runs.update_run(run.run_id, status=status, summary=summary)
         return self.deps.runs.get_run(run.run_id)
 
-    def _run_one(self, run: RunRow, plan: EvalPlan, position: int, record: EvalRecord) -> None:
-        result = self.evaluate_query(plan, record, run.collection)
+    def _run_one(
+        self,
+        run: RunRow,
+        plan: EvalPlan,
+        position: int,
+        record: EvalRecord,
+        vector: list[float] | None = None,
+        embed_ms: float = 0.0,
+    ) -> tuple[EvalRecord, int, dict[str, Any]]:
+        result = self.evaluate_query(plan, record, run.collection, vector=vector, embed_ms=embed_ms)
         result["position"] = position
-        self.deps.runs.save_result(run.run_id, record.id, position, result["error"] is None, result)
+        return record, position, result
 
-    def evaluate_query(self, plan: EvalPlan, record: EvalRecord, collection: str) -> dict[str, Any]:
+    def evaluate_query(
+        self,
+        plan: EvalPlan,
+        record: EvalRecord,
+        collection: str,
+        *,
+        vector: Sequence[float] | None = None,
+        embed_ms: float = 0.0,
+    ) -> dict[str, Any]:
         """One query's result (see ``ragdeck.console.evaluation.report`` for the fields); errors are
-        recorded in the result's ``error`` rather than raised, so one bad query does not stop a run."""
+        recorded in the result's ``error`` rather than raised, so one bad query does not stop a run.
+        ``vector``: the question's embedding made beforehand (with ``embed_ms``, its share of the batch's
+        time, recorded as the embed timing); None embeds it here."""
         qrels = qrels_of(record)
         result: dict[str, Any] = {
             "query_id": record.id,
@@ -238,12 +274,14 @@ class EvalRunner:
 
             def search_at(depth: int) -> list[RetrievedChunk]:
                 searched.append(
-                    self.deps.retriever.search(record.question, collection, params.at_depth(depth))
+                    self.deps.retriever.search(
+                        record.question, collection, params.at_depth(depth), vector=vector
+                    )
                 )
                 return searched[-1].hits
 
             hits, depth = retrieve_to_depth(
-                search_at, lambda h: doc_id_of(h.chunk_id), chunk_depth=plan.depth, documents=max(plan.ks)
+                search_at, lambda h: doc_of(h.chunk_id), chunk_depth=plan.depth, documents=max(plan.ks)
             )
             search = searched[-1]
             ranking = [h.chunk_id for h in hits]
@@ -252,7 +290,7 @@ class EvalRunner:
             result["retrieved"] = [
                 {
                     "chunk_id": h.chunk_id,
-                    "doc_id": h.doc_id or doc_id_of(h.chunk_id),
+                    "doc_id": h.doc_id or doc_of(h.chunk_id),
                     "score": h.score,
                     "vector_score": h.vector_score,
                     "rerank_score": h.rerank_score,
@@ -265,6 +303,8 @@ class EvalRunner:
             result["retrieved_docs"] = document_ranking(ranking)
             result["level"], result["metrics"] = score_query(ranking, qrels, plan)
             timings = {k: search.timings_ms[k] for k in ("embed", "search", "rerank")}
+            if vector is not None:
+                timings["embed"] = embed_ms
             if plan.answers:
                 stage = "generation"
                 t0 = time.perf_counter()
@@ -299,7 +339,9 @@ class EvalRunner:
                     for name, value in result["judge"]["scores"].items():
                         if value is not None:
                             result["metrics"][name] = float(value)
-            timings["total"] = (time.perf_counter() - started) * 1000
+            timings["total"] = (time.perf_counter() - started) * 1000 + (
+                embed_ms if vector is not None else 0.0
+            )
             result["timings_ms"] = timings
         except Exception as exc:  # recorded per query: the run goes on, the page lists it as failed
             result["error"] = f"{stage}: {type(exc).__name__}: {exc}"

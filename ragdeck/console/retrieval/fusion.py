@@ -15,22 +15,11 @@ always gives the same order.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from ragdeck.console.knobs import DEFAULT_RRF_K, KNOBS, check_fusion
-from ragdeck.services.types import ScoredHit
+from ragdeck.services.types import FusedHit, ScoredHit
 
-
-@dataclass(frozen=True)
-class FusedHit:
-    """One chunk of the fused list: its fused score and where it stood in each list (ranks from 1)."""
-
-    hit: ScoredHit
-    score: float
-    dense_rank: int | None
-    lexical_rank: int | None
-    dense_score: float | None
-    lexical_score: float | None
+__all__ = ["FusedHit", "fuse", "rrf_scores"]
 
 
 def rrf_scores(rankings: Sequence[Sequence[str]], k: int = DEFAULT_RRF_K) -> dict[str, float]:

@@ -9,13 +9,14 @@ Every stage is timed with ``time.perf_counter``; timings are milliseconds.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ragdeck.console.interfaces import Embedder, VectorSearch
 from ragdeck.console.knobs import RetrievalKnobs
 from ragdeck.console.retrieval.fusion import FusedHit, fuse
-from ragdeck.console.retrieval.ports import Reranker
+from ragdeck.console.retrieval.ports import HybridSearch, Reranker
 from ragdeck.errors import DimensionMismatch, InputError
 from ragdeck.services.types import PayloadFilter, ScoredHit
 
@@ -128,6 +129,8 @@ class Retriever:
         self.embedder = embedder
         self.reranker = reranker
         self._checked_dims: dict[str, int] = {}
+        # RRF in the engine when the store declares it: one call, payloads only for the chunks kept.
+        self._native = store if store.capabilities.native_fusion and isinstance(store, HybridSearch) else None
 
     def _check_dimension(self, collection: str) -> None:
         if collection not in self._checked_dims:
@@ -140,8 +143,18 @@ class Retriever:
                 f"with or rebuild it"
             )
 
-    def search(self, query: str, collection: str, params: RetrievalParams | None = None) -> SearchResult:
-        """Search ``collection`` (a name or alias) by ``params.retrieval``, rerank when a reranker is set."""
+    def search(
+        self,
+        query: str,
+        collection: str,
+        params: RetrievalParams | None = None,
+        *,
+        vector: Sequence[float] | None = None,
+    ) -> SearchResult:
+        """Search ``collection`` (a name or alias) by ``params.retrieval``, rerank when a reranker is set.
+
+        ``vector``: the query's embedding when the caller made it already (the eval runner embeds a run's
+        questions in batches); its time is then not in ``timings_ms["embed"]``."""
         params = params or RetrievalParams()
         if not query.strip():
             raise InputError("the question is empty: type a question to search for")
@@ -152,29 +165,40 @@ class Retriever:
         depth = params.top_k if reranking or hybrid else params.top_n
 
         t0 = time.perf_counter()
-        vector = None
-        if params.retrieval != "lexical":
+        if params.retrieval == "lexical":
+            vector = None
+        else:
             self._check_dimension(physical)
-            vector = self.embedder.embed_query(query).tolist()
+            if vector is None:
+                vector = self.embedder.embed_query(query).tolist()
+            elif len(vector) != self.embedder.dimension:
+                raise DimensionMismatch(
+                    f"the query vector is {len(vector)}-d but the embedder '{self.embedder.model_name}' "
+                    f"makes {self.embedder.dimension}-d ones; embed the question with the same embedder"
+                )
         t1 = time.perf_counter()
-        dense: list[ScoredHit] = []
-        lexical: list[ScoredHit] = []
         ef, exact, where = params.hnsw_ef, params.exact, params.payload_filter
+        keep = params.top_k if reranking else params.top_n
+        candidates: list[FusedHit]
         if vector is None:
             lexical = self.store.search_lexical(physical, query, depth, payload_filter=where)
+            candidates = _candidates(lexical, "lexical")
+        elif hybrid and params.fusion == "rrf" and self._native is not None:
+            candidates = self._native.search_hybrid(
+                physical, vector, query, keep, depth=depth, rrf_k=params.rrf_k, hnsw_ef=ef, exact=exact,
+                payload_filter=where,
+            )  # fmt: skip
         elif hybrid:  # one call: a server answers both lists in one request
             dense, lexical = self.store.search_both(
                 physical, vector, query, depth, hnsw_ef=ef, exact=exact, payload_filter=where
             )
-        else:
-            dense = self.store.search(physical, vector, depth, hnsw_ef=ef, exact=exact, payload_filter=where)
-        if hybrid:
             fused = fuse(
                 dense, lexical, fusion=params.fusion, rrf_k=params.rrf_k, dense_weight=params.dense_weight
             )
-            candidates = fused[: params.top_k if reranking else params.top_n]
+            candidates = fused[:keep]
         else:
-            candidates = _candidates(dense or lexical, params.retrieval)
+            dense = self.store.search(physical, vector, depth, hnsw_ef=ef, exact=exact, payload_filter=where)
+            candidates = _candidates(dense, "dense")
         t2 = time.perf_counter()
 
         use_reranker = reranking and bool(candidates)

@@ -1,5 +1,6 @@
-"""What retrieval needs from outside: ``Reranker`` (a cross-encoder for the pipeline) and
-``PolicyOverrideStore`` (the policy fields set at run time).
+"""What retrieval needs from outside: ``Reranker`` (a cross-encoder for the pipeline),
+``PolicyOverrideStore`` (the policy fields set at run time) and ``HybridSearch`` (a vector store that fuses
+hybrid candidates itself, declared by ``capabilities.native_fusion``).
 
 ``services.policy_overrides`` satisfies it; ``console.wiring`` builds it and reads it for
 ``policies.load_policies`` (the domain reads no database); ``hnsw.apply`` writes through it.
@@ -10,9 +11,31 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Protocol, runtime_checkable
 
-from ragdeck.services.types import ComponentHealth
+from ragdeck.services.types import ComponentHealth, FusedHit, PayloadFilter
 
-__all__ = ["PolicyOverrideStore", "Reranker"]
+__all__ = ["HybridSearch", "PolicyOverrideStore", "Reranker"]
+
+
+@runtime_checkable
+class HybridSearch(Protocol):
+    """The optional call of a vector store whose ``capabilities.native_fusion`` is True (the embedded
+    engine): hybrid search fused by RRF in the engine."""
+
+    def search_hybrid(
+        self,
+        name: str,
+        vector: Sequence[float],
+        text: str,
+        limit: int,
+        *,
+        depth: int,
+        rrf_k: int,
+        hnsw_ef: int | None = None,
+        exact: bool = False,
+        payload_filter: PayloadFilter | None = None,
+    ) -> list[FusedHit]:
+        """The best ``limit`` of the top-``depth`` dense and lexical candidates fused by RRF: the same
+        chunks, order, scores and per-list ranks as ``fusion.fuse(*store.search_both(..., depth))``."""
 
 
 @runtime_checkable

@@ -1,6 +1,7 @@
 """Where an embedded store's files are and who holds its shards: the root's paths, the process-wide registry
 of open shard handles (one per collection directory, each with its own lock), aliases.json read and
-replaced under a lock, and the plain-file helpers the other modules share.
+replaced under a lock (and kept in memory until it changes), and the plain-file helpers the other modules
+share.
 
 The engine allows one open handle per shard directory per process, so handles live here, not in a store
 object: several store objects on the same root share them, and a shard held by another process raises
@@ -49,6 +50,7 @@ class Slot:
 _SLOTS: dict[str, Slot] = {}
 _SLOTS_GUARD = threading.Lock()
 _ALIAS_LOCK = threading.Lock()  # serialises aliases.json read-modify-write inside this process
+_RACY_NS = 1_000_000_000  # an aliases.json younger than this when read is read again (see ``_aliases``)
 
 
 # ------------------------------------------------------------------ plain files
@@ -131,6 +133,7 @@ class ShardRoot:
         snapshots=True,
         sharding=False,
         hnsw=True,
+        native_fusion=True,
     )
 
     def __init__(self, root: Path, *, busy_timeout_s: float = 2.0, upsert_batch_size: int = 512) -> None:
@@ -147,6 +150,12 @@ class ShardRoot:
             ) from exc
         self._used: set[str] = set()
         self._used_guard = threading.Lock()
+        # Resolved once: a slot's key is this plus the collection's name (names hold no "/" and ragdeck
+        # makes collection directories by rename, never as links).
+        self._real_collections = os.path.realpath(self.root / "collections")
+        self._aliases_file = str(self.root / "aliases.json")  # stat once per resolve: no Path built
+        self._slots: dict[str, Slot] = {}  # name -> its slot in the process-wide registry, once looked up
+        self._alias_cache: tuple[tuple[int, ...] | None, dict[str, str]] | None = None
 
     def __enter__(self) -> Self:
         return self
@@ -177,7 +186,18 @@ class ShardRoot:
         return self._collections_dir / f".{kind}-{uuid.uuid4().hex}"
 
     def _exists(self, name: str) -> bool:
-        return (self._collections_dir / name / "meta.json").is_file()
+        return os.path.isfile(os.path.join(self._real_collections, name, "meta.json"))
+
+    def _is_open(self, name: str) -> bool:
+        """Whether this process holds the collection's shard open, so that it exists: no other process can
+        remove or replace it then (it would need the shard's WAL lock: ``StoreBusy``), and this process
+        releases the handle before it does either."""
+        slot = self._slots.get(name)
+        return slot is not None and slot.shard is not None
+
+    def _is_collection(self, name: str) -> bool:
+        """``_exists`` without touching the disk when the collection's shard is open (``_is_open``)."""
+        return self._is_open(name) or self._exists(name)
 
     def _collection_names(self) -> list[str]:
         try:
@@ -219,6 +239,29 @@ class ShardRoot:
             )
         return dict(data)
 
+    def _aliases(self) -> dict[str, str]:
+        """aliases.json as ``_read_aliases`` reads it, cached in memory until the file changes (do not
+        modify the mapping returned).
+
+        Every writer replaces the file with ``os.replace``, in this process or another (``ragdeck index
+        swap`` while the console runs), so a change shows in its ``os.stat``: a new inode, mtime, ctime or
+        size. One ``stat`` per call instead of a read and a JSON parse. A file changed less than
+        ``_RACY_NS`` before it was read is not trusted (read again next time), as git treats "racily
+        clean" files: within one tick of the file system's coarse clock, a third write could reuse an
+        inode with the same size and timestamp and look unchanged."""
+        try:
+            st = os.stat(self._aliases_file)
+            signature: tuple[int, ...] | None = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+        except OSError:  # none yet, or unreadable: the reader says which
+            signature = None
+        cached = self._alias_cache
+        if cached is not None and signature is not None and cached[0] == signature:
+            return cached[1]
+        mapping = self._read_aliases()
+        settled = signature is not None and time.time_ns() - signature[2] > _RACY_NS
+        self._alias_cache = (signature, mapping) if settled else None
+        return mapping
+
     @contextlib.contextmanager
     def _alias_txn(self) -> Iterator[dict[str, str]]:
         """Exclusive read-modify-write of aliases.json (thread lock + fcntl lock across processes).
@@ -253,13 +296,17 @@ class ShardRoot:
     # ------------------------------------------------------------------ handles
 
     def _slot(self, name: str) -> Slot:
-        key = os.path.realpath(self._collection_dir(name))
+        slot = self._slots.get(name)
+        if slot is not None:
+            return slot
+        key = os.path.join(self._real_collections, check_name(name))
         with _SLOTS_GUARD:
             slot = _SLOTS.get(key)
             if slot is None:
                 slot = _SLOTS[key] = Slot()
         with self._used_guard:
             self._used.add(key)
+            self._slots[name] = slot
         return slot
 
     def _load(self, name: str, shard_dir: Path, config: EdgeConfig | None = None) -> EdgeShard:
@@ -328,6 +375,7 @@ class ShardRoot:
         """Flush and close every handle this store opened (another store object reopens lazily)."""
         with self._used_guard:
             keys, self._used = list(self._used), set()
+            self._slots = {}
         errors: list[BaseException] = []
         for key in keys:
             with _SLOTS_GUARD:

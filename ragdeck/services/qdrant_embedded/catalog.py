@@ -18,7 +18,7 @@ from typing import Any
 
 from qdrant_edge import CountRequest, EdgeShard, Filter, HasVectorCondition
 
-from ragdeck.errors import CollectionExists, CollectionNotFound, ConfigError, InputError
+from ragdeck.errors import CollectionExists, CollectionNotFound, ConfigError, InputError, RagdeckError
 from ragdeck.services.common import aliased_error, check_hnsw, check_name, is_valid_name, write_json_atomic
 from ragdeck.services.lexical import LEXICAL_MODEL, LEXICAL_VECTOR
 from ragdeck.services.qdrant_embedded._convert import (
@@ -38,7 +38,7 @@ class Catalog(ShardRoot):
 
     def list_aliases(self) -> dict[str, str]:
         """Alias -> collection for every alias."""
-        return dict(sorted(self._read_aliases().items()))
+        return dict(sorted(self._aliases().items()))
 
     def set_alias(self, alias: str, collection: str) -> None:
         """Create or move ``alias`` to ``collection`` with one atomic replace of aliases.json."""
@@ -97,19 +97,29 @@ class Catalog(ShardRoot):
             del mapping[alias]
 
     def resolve(self, name: str) -> str:
-        """The collection behind an alias, or ``name`` itself; raises CollectionNotFound."""
-        check_name(name)
-        if self._exists(name):
+        """The collection behind an alias, or ``name`` itself; raises CollectionNotFound.
+
+        Reads no file for a collection whose shard this process holds, nor aliases.json unless it changed
+        (``_aliases``); the alias mapping is consulted before the disk, since no alias shares a collection's
+        name (every writer refuses it under the aliases lock)."""
+        if self._is_open(check_name(name)):
             return name
-        target = self._read_aliases().get(name)
+        try:
+            target = self._aliases().get(name)
+        except RagdeckError:  # a damaged aliases.json: collections are still found by name
+            if self._exists(name):
+                return name
+            raise
         if target is None:
+            if self._exists(name):
+                return name
             raise self._not_found(name)
-        if not self._exists(target):
-            raise CollectionNotFound(
-                f"alias '{name}' points at '{target}', which no longer exists; "
-                f"point it at another collection or delete it"
-            )
-        return target
+        if self._is_collection(target):
+            return target
+        raise CollectionNotFound(
+            f"alias '{name}' points at '{target}', which no longer exists; "
+            f"point it at another collection or delete it"
+        )
 
     # ------------------------------------------------------------------ collections
 
@@ -162,7 +172,7 @@ class Catalog(ShardRoot):
         points, indexed = int(info.points_count), int(info.indexed_vectors_count) - sparse
         dimension = int(meta["dimension"])
         below_threshold = points * dimension * 4 <= INDEXING_THRESHOLD_KB * 1024
-        aliases = sorted(a for a, c in self._read_aliases().items() if c == name)
+        aliases = sorted(a for a, c in self._aliases().items() if c == name)
         return CollectionInfo(
             name=name,
             dimension=dimension,

@@ -12,8 +12,12 @@ from typing import Any
 
 import numpy as np
 from qdrant_edge import (
+    Filter,
+    Fusion,
     Point,
+    Prefetch,
     Query,
+    QueryBatchRequest,
     QueryRequest,
     ScrollRequest,
     SearchParams,
@@ -23,12 +27,21 @@ from qdrant_edge import (
 )
 
 from ragdeck.errors import DimensionMismatch, InputError
+from ragdeck.services import native_rrf
 from ragdeck.services.common import check_batch_size, dimension_mismatch, in_order
-from ragdeck.services.lexical import LEXICAL_VECTOR, encoder, no_lexical_index
-from ragdeck.services.qdrant_embedded._convert import hits, point_vectors, stored, to_filter
+from ragdeck.services.lexical import LEXICAL_VECTOR, SparseTerms, encoder, no_lexical_index
+from ragdeck.services.qdrant_embedded._convert import hits, point_vectors, query_list, stored, to_filter
+from ragdeck.services.qdrant_embedded._shards import Slot
 from ragdeck.services.qdrant_embedded.rebuild import IndexRebuild
 from ragdeck.services.qdrant_embedded.snapshots import Snapshots
-from ragdeck.services.types import PayloadFilter, ScoredHit, StoredPoint, VectorPoint, point_uuid
+from ragdeck.services.types import (
+    FusedHit,
+    PayloadFilter,
+    ScoredHit,
+    StoredPoint,
+    VectorPoint,
+    point_uuid,
+)
 
 __all__ = ["EmbeddedQdrantStore"]
 
@@ -108,24 +121,9 @@ class EmbeddedQdrantStore(Snapshots, IndexRebuild):
         collection = self.resolve(name)
         if limit <= 0:
             return []
-        query = vector.tolist() if isinstance(vector, np.ndarray) else [float(x) for x in vector]
-        request = SearchRequest(
-            query=Query.Nearest(query),
-            limit=int(limit),
-            filter=to_filter(payload_filter),
-            params=SearchParams(hnsw_ef=hnsw_ef, exact=exact),
-            with_payload=True,
-        )
+        query = query_list(vector)
         with self._open(collection) as slot:
-            assert slot.shard is not None and slot.meta is not None
-            dimension = int(slot.meta["dimension"])
-            if len(query) != dimension:
-                raise DimensionMismatch(
-                    f"collection '{collection}' holds {dimension}-d vectors but the query is "
-                    f"{len(query)}-d; use the embedder the collection was built with or rebuild it"
-                )
-            found = slot.shard.search(request)
-        return hits(found)
+            return self._dense(slot, collection, query, limit, hnsw_ef, exact, to_filter(payload_filter))
 
     def search_lexical(
         self, name: str, text: str, limit: int, *, payload_filter: PayloadFilter | None = None
@@ -138,20 +136,7 @@ class EmbeddedQdrantStore(Snapshots, IndexRebuild):
             return []
         terms = encoder().query(text)
         with self._open(collection) as slot:
-            assert slot.shard is not None and slot.meta is not None
-            if not slot.meta.get("lexical"):
-                raise no_lexical_index(collection)
-            if not terms.indices:
-                return []
-            found = slot.shard.query(
-                QueryRequest(
-                    query=Query.Nearest(SparseVector(terms.indices, terms.values), using=LEXICAL_VECTOR),
-                    limit=int(limit),
-                    filter=to_filter(payload_filter),
-                    with_payload=True,
-                )
-            )
-        return hits(found)
+            return self._lexical(slot, collection, terms, limit, to_filter(payload_filter))
 
     def search_both(
         self,
@@ -167,11 +152,132 @@ class EmbeddedQdrantStore(Snapshots, IndexRebuild):
         """The dense and the lexical candidates of one hybrid query from the same state of the collection
         (no write between them): ``(search(...), search_lexical(...))``."""
         collection = self.resolve(name)
-        with self._slot(collection).lock:
-            dense = self.search(
-                collection, vector, limit, hnsw_ef=hnsw_ef, exact=exact, payload_filter=payload_filter
+        if limit <= 0:
+            return [], []
+        query, terms, where = query_list(vector), encoder().query(text), to_filter(payload_filter)
+        with self._open(collection) as slot:
+            dense = self._dense(slot, collection, query, limit, hnsw_ef, exact, where)
+            return dense, self._lexical(slot, collection, terms, limit, where)
+
+    def search_hybrid(
+        self,
+        name: str,
+        vector: Sequence[float],
+        text: str,
+        limit: int,
+        *,
+        depth: int,
+        rrf_k: int,
+        hnsw_ef: int | None = None,
+        exact: bool = False,
+        payload_filter: PayloadFilter | None = None,
+    ) -> list[FusedHit]:
+        """Hybrid search fused by the engine: the top ``depth`` dense and lexical candidates fused by RRF
+        (``Fusion.Rrf(k=rrf_k)``), the best ``limit`` returned with payloads, each with its rank and score
+        in both lists; the same chunks, order and scores as ``fuse(*search_both(..., depth), rrf_k=...)``
+        (see ``services.native_rrf``). One batch of three engine queries: the fused one, and the two
+        lists without payloads for the ranks (payloads are what costs)."""
+        collection = self.resolve(name)
+        if limit <= 0 or depth <= 0:
+            return []
+        query, terms, where = query_list(vector), encoder().query(text), to_filter(payload_filter)
+        params = SearchParams(hnsw_ef=hnsw_ef, exact=exact)
+        dense_query = Query.Nearest(query)
+        with self._open(collection) as slot:
+            assert slot.shard is not None
+            self._check_query(slot, collection, query)
+            if not slot.meta.get("lexical"):  # type: ignore[union-attr]
+                raise no_lexical_index(collection)
+            if not terms.indices:  # no lexical candidate: the fused list is the dense one
+                found = self._dense(slot, collection, query, min(limit, depth), hnsw_ef, exact, where)
+                return [
+                    FusedHit(h, 1.0 / (rrf_k + r), r + 1, None, h.score, None) for r, h in enumerate(found)
+                ]
+            sparse = Query.Nearest(SparseVector(terms.indices, terms.values), using=LEXICAL_VECTOR)
+            fused, dense, lexical = slot.shard.query_batch(
+                QueryBatchRequest(
+                    [
+                        QueryRequest(
+                            limit=int(limit),
+                            prefetches=[
+                                Prefetch(limit=int(depth), query=dense_query, params=params, filter=where),
+                                Prefetch(limit=int(depth), query=sparse, filter=where),
+                            ],
+                            query=Fusion.Rrf(k=int(rrf_k)),
+                            filter=where,
+                            with_payload=True,
+                        ),
+                        QueryRequest(
+                            limit=int(depth),
+                            query=dense_query,
+                            params=params,
+                            filter=where,
+                            with_payload=False,
+                        ),
+                        QueryRequest(limit=int(depth), query=sparse, filter=where, with_payload=False),
+                    ]
+                )
             )
-            return dense, self.search_lexical(collection, text, limit, payload_filter=payload_filter)
+            return native_rrf.fused(
+                fused,
+                dense,
+                lexical,
+                limit,
+                rrf_k,
+                lambda ids: slot.shard.retrieve(ids, with_payload=True, with_vector=False),  # type: ignore[union-attr]
+            )
+
+    @staticmethod
+    def _check_query(slot: Slot, collection: str, query: list[float]) -> None:
+        assert slot.meta is not None
+        dimension = int(slot.meta["dimension"])
+        if len(query) != dimension:
+            raise DimensionMismatch(
+                f"collection '{collection}' holds {dimension}-d vectors but the query is "
+                f"{len(query)}-d; use the embedder the collection was built with or rebuild it"
+            )
+
+    def _dense(
+        self,
+        slot: Slot,
+        collection: str,
+        query: list[float],
+        limit: int,
+        hnsw_ef: int | None,
+        exact: bool,
+        where: Filter | None,
+    ) -> list[ScoredHit]:
+        """The dense search on an open slot (call inside ``_open``)."""
+        assert slot.shard is not None
+        self._check_query(slot, collection, query)
+        request = SearchRequest(
+            query=Query.Nearest(query),
+            limit=int(limit),
+            filter=where,
+            params=SearchParams(hnsw_ef=hnsw_ef, exact=exact),
+            with_payload=True,
+        )
+        return hits(slot.shard.search(request))
+
+    @staticmethod
+    def _lexical(
+        slot: Slot, collection: str, terms: SparseTerms, limit: int, where: Filter | None
+    ) -> list[ScoredHit]:
+        """The BM25 search on an open slot (call inside ``_open``)."""
+        assert slot.shard is not None and slot.meta is not None
+        if not slot.meta.get("lexical"):
+            raise no_lexical_index(collection)
+        if not terms.indices:
+            return []
+        found = slot.shard.query(
+            QueryRequest(
+                query=Query.Nearest(SparseVector(terms.indices, terms.values), using=LEXICAL_VECTOR),
+                limit=int(limit),
+                filter=where,
+                with_payload=True,
+            )
+        )
+        return hits(found)
 
     def retrieve(self, name: str, ids: Sequence[str], *, with_vectors: bool = False) -> list[StoredPoint]:
         """Points by chunk id, in the order asked (missing ids are skipped)."""
