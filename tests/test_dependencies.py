@@ -25,7 +25,6 @@ SKIP_DIRS = {"demo_corpus"}
 
 # Declared but not imported by ragdeck's own code, and why they stay declared.
 NOT_IMPORTED = {
-    "torch": "sentence-transformers' engine; declared to keep pip on the CPU build installed first",
     "langchain-community": "pinned: newer releases break `import ragas`",
     "instructor": "floored: without it pip backtracks to instructor 1.3 (caps openai, tenacity, rich)",
     "rapidfuzz": "Ragas' NonLLMStringSimilarity / NonLLMContextRecall import it when the offline judge runs",
@@ -37,6 +36,7 @@ OPTIONAL_EXTRAS = {
     "otel": "OTEL_EXPORTER_OTLP_ENDPOINT",
     "llm": "the local LLM",
     "datasets": "ragdeck import hf",
+    "onnx": "RAGDECK_EMBED_BACKEND=onnx",
 }
 
 

@@ -100,3 +100,36 @@ def test_a_failing_background_refresh_turns_readyz_503_naming_the_component(
         _until(lambda: client.get("/readyz").status_code == 200, "a refresh to see it back")
     finally:
         runtime.close()
+
+
+def test_requests_that_see_the_llm_state_change_run_one_self_test_together(
+    demo_data_dir, local_embedder
+) -> None:
+    runtime = build_runtime(Settings(admin_token="t", ready_refresh_s=3600), embedder=local_embedder)
+    try:
+        assert readyz_when_warm(TestClient(create_app(runtime)).get).status_code == 200
+        service = runtime.service
+        real_ready, runs = service.ready, []
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            runs.append(threading.current_thread().name)
+            return real_ready(*args, **kwargs)
+
+        class Restarted:  # what a supervisor reports after bringing the LLM back
+            ready = True
+
+            def summary(self) -> str:
+                return "up, restarted 1×"
+
+        service.ready = counted  # type: ignore[method-assign]
+        service.llm_status = Restarted  # the state the cached self-test saw (none) has changed
+        seen: list[Any] = []
+        threads = [threading.Thread(target=lambda: seen.append(runtime.readiness.latest())) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert len(runs) == 1, runs
+        assert len({id(s) for s in seen}) == 1 and seen[0].llm_state == (None, "up, restarted 1×")
+    finally:
+        runtime.close()

@@ -56,19 +56,27 @@ class Readiness:
         self._stop.set()
 
     def latest(self) -> SelfTest | None:
-        """The newest self-test, run again first when the LLM's state changed since; None while warming."""
+        """The newest self-test, run again first when the LLM's state changed since; None while warming.
+
+        Requests that see the change together run one self-test: the others find it done under the lock."""
         latest = self._latest
-        if latest is not None and latest.llm_state != self._llm_state():
-            latest = self.refresh()
-        return latest
+        if latest is None or latest.llm_state == self._llm_state():
+            return latest
+        with self._lock:
+            latest = self._latest
+            if latest is not None and latest.llm_state != self._llm_state():
+                latest = self._self_test()
+            return latest
 
     def refresh(self) -> SelfTest:
         """Run the self-test now and cache it."""
         with self._lock:
-            state = self._llm_state()
-            checks = self.service.ready()
-            self._latest = SelfTest(checks, time.monotonic(), state, self.warm_ms)
-            return self._latest
+            return self._self_test()
+
+    def _self_test(self) -> SelfTest:  # the caller holds the lock
+        state = self._llm_state()
+        self._latest = SelfTest(self.service.ready(), time.monotonic(), state, self.warm_ms)
+        return self._latest
 
     def _llm_state(self) -> tuple[str | None, str | None]:
         status = self.service.llm_status() if self.service.llm_status is not None else None
