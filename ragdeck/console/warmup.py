@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextlib
 import time
 
-from ragdeck.console.interfaces import Embedder, VectorStore
+from ragdeck.console.interfaces import Embedder, VectorSearch
 from ragdeck.console.jobs import Job
 from ragdeck.errors import CollectionNotFound
 
@@ -15,7 +15,7 @@ WARM_UP_KIND = "warm-up"
 WARM_TEXT = "warm up the embedding model"
 
 
-def warm_up(embedder: Embedder, store: VectorStore, alias: str, job: Job) -> float:
+def warm_up(embedder: Embedder, store: VectorSearch, alias: str, job: Job) -> float:
     """Load the model with one embedding, then one search on ``alias`` when it exists; seconds taken."""
     t0 = time.perf_counter()
     job.report("loading the embedding model", 0, 2)
