@@ -447,7 +447,7 @@ def test_native_hybrid_equals_ragdeck_fusion_of_both_lists(any_store, k: int) ->
     )
     store.finish_indexing("c")
     store.set_alias("live", "c")
-    ties_at_cut = 0
+    ties_at_cut, fused_alone = 0, {True: 0, False: 0}
     for q in range(40):
         vector = rng.normal(size=8).tolist()
         text = " ".join(rng.choice(words, size=2))
@@ -471,5 +471,13 @@ def test_native_hybrid_equals_ragdeck_fusion_of_both_lists(any_store, k: int) ->
             assert got.hit.score == pytest.approx(want.hit.score, abs=1e-6)  # the list it came from
         if len(expected) > limit and expected[limit - 1].score == expected[limit].score:
             ties_at_cut += 1
+        cheap = store.search_hybrid(
+            "live", vector, text, limit, depth=depth, rrf_k=k, exact=True, payload_filter=where, ranks=False
+        )
+        assert [f.hit.id for f in cheap] == [f.hit.id for f in expected[:limit]]
+        assert [f.score for f in cheap] == pytest.approx([f.score for f in expected[:limit]], abs=1e-6)
+        assert [f.hit.payload for f in cheap] == [f.hit.payload for f in expected[:limit]]
+        fused_alone[all(f.dense_rank is None and f.lexical_rank is None for f in cheap)] += 1
     assert ties_at_cut > 0  # the cut fell inside a tie at least once: ragdeck's tie-break was tested
+    assert fused_alone[True] and fused_alone[False]  # without ranks: the fused query alone, and on a tie both
     assert store.search_hybrid("c", [0.1] * 8, "zzz", 5, depth=10, rrf_k=k)  # no term: dense alone

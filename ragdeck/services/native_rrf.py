@@ -11,11 +11,16 @@ instead (``full_order``). Points are anything with ``id``, ``score`` and ``paylo
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Sequence
 from typing import Any
 from uuid import UUID
 
 from ragdeck.services.types import FusedHit, ScoredHit
+
+# Engine scores closer than this (relative) count as a tie: Qdrant sums in float32 (about 6e-8 relative per
+# operation), so two sums it orders apart by more than this are in ragdeck's float64 order too.
+TIE_TOLERANCE = 1e-6
 
 Ranks = dict[Any, tuple[int, float, Any]]  # key -> (rank from 0, score, point id) in one list
 
@@ -128,6 +133,25 @@ def fused(
     records = {key(r.id): r for r in load(point_ids)}
     scores = rrf(dense, lexical, k)
     return [fused_hit(records[w], w, scores, dense, lexical) for w in wanted]
+
+
+def without_ranks(fused_points: Sequence[Any], limit: int) -> list[FusedHit] | None:
+    """Ragdeck's top ``limit`` from Qdrant's fused points alone, asked for ``limit + 1`` of them (with
+    payloads), when no per-list rank is wanted (the RAG API's answers show none): the engine's order and
+    score (its float32 sum, within 1e-9 of ragdeck's; the hit carries it too) with no rank. None when two
+    of them tie within ``TIE_TOLERANCE`` (the one past the cut included): only the two lists can say
+    ragdeck's order then, so the caller takes the full path (``fused``)."""
+    scores = [float(p.score) for p in fused_points[: limit + 1]]
+    for better, worse in itertools.pairwise(scores):
+        if better - worse <= TIE_TOLERANCE * abs(better):
+            return None
+    out = []
+    for p, score in zip(fused_points[:limit], scores, strict=False):
+        payload = p.payload or {}
+        # the point id (a UUID object, ~1 µs to make) only for a point whose payload names no chunk
+        point_id = p.id if payload.get("chunk_id") is None else None
+        out.append(FusedHit(hit(point_id, score, payload), score, None, None, None, None))
+    return out
 
 
 def from_lists(

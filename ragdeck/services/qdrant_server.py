@@ -709,12 +709,14 @@ class QdrantServerStore:
         hnsw_ef: int | None = None,
         exact: bool = False,
         payload_filter: PayloadFilter | None = None,
+        ranks: bool = True,
     ) -> list[FusedHit]:
         """Hybrid search fused by the server: the top ``depth`` dense and lexical candidates fused by RRF
         with ``k`` passed explicitly (the server's default k is 2), the best ``limit`` returned with
         payloads, each with its rank and score in both lists, in one request (the fused query and the two
         lists without payloads); the same as ``fuse(*search_both(..., depth), rrf_k=...)``
-        (``services.native_rrf``). A server older than 1.16 takes no k: ragdeck fuses then."""
+        (``services.native_rrf``). A server older than 1.16 takes no k: ragdeck fuses then. ``ranks``
+        False: the fused query alone when no two of its scores tie (``native_rrf.without_ranks``)."""
         check_name(name)
         terms = encoder().query(text)
         if limit <= 0 or depth <= 0:
@@ -728,17 +730,26 @@ class QdrantServerStore:
         params = models.SearchParams(hnsw_ef=hnsw_ef, exact=exact) if exact or hnsw_ef else None
         dense = [float(x) for x in vector]
         sparse = models.SparseVector(indices=terms.indices, values=terms.values)
+        prefetch = [
+            models.Prefetch(query=dense, limit=depth, params=params, filter=query_filter),
+            models.Prefetch(query=sparse, using=LEXICAL_VECTOR, limit=depth, filter=query_filter),
+        ]
+        rrf = models.RrfQuery(rrf=models.Rrf(k=rrf_k))
+        fused_query = models.QueryRequest(
+            prefetch=prefetch, query=rrf, limit=limit, filter=query_filter, with_payload=True
+        )
+        if not ranks:
+            alone = fused_query.model_copy(update={"limit": limit + 1})
+            try:
+                with self._calls(name):
+                    (answer,) = self.client.query_batch_points(collection_name=name, requests=[alone])
+            except (RagdeckError, ValueError):
+                answer = None  # the full path below names the cause
+            found = native_rrf.without_ranks(answer.points, limit) if answer is not None else None
+            if found is not None:
+                return found
         requests = [
-            models.QueryRequest(
-                prefetch=[
-                    models.Prefetch(query=dense, limit=depth, params=params, filter=query_filter),
-                    models.Prefetch(query=sparse, using=LEXICAL_VECTOR, limit=depth, filter=query_filter),
-                ],
-                query=models.RrfQuery(rrf=models.Rrf(k=rrf_k)),
-                limit=limit,
-                filter=query_filter,
-                with_payload=True,
-            ),
+            fused_query,
             models.QueryRequest(
                 query=dense, limit=depth, filter=query_filter, params=params, with_payload=False
             ),

@@ -6,6 +6,7 @@ the API front turns its outcomes into HTTP and Prometheus metrics, and stage tim
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 import threading
@@ -193,7 +194,7 @@ class RagService:
     def _answer(
         self, policy: Policy, reason: str, question: str, index_version: str, started: float
     ) -> QueryOutcome:
-        params = policy.retrieval_params()
+        params = dataclasses.replace(policy.retrieval_params(), list_ranks=False)  # answers show none
         with tracer.start_as_current_span("rag.retrieve"):
             result = self.retriever.search(question, index_version, params)
         t_gen = time.perf_counter()

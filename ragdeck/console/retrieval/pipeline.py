@@ -26,10 +26,13 @@ class RetrievalParams(RetrievalKnobs):
     """How to retrieve: the knobs (``console.knobs``: ``top_k`` candidates from the store, from each list in
     hybrid mode, ``top_n`` returned after reranking; ``retrieval`` is dense, lexical or hybrid, fused by
     ``fusion``: rrf with ``rrf_k``, or weighted with ``dense_weight``), plus ``exact`` (brute force instead of
-    HNSW) and a ``payload_filter``. Invalid knobs raise InputError naming the knob."""
+    HNSW), a ``payload_filter``, and ``list_ranks``: whether hybrid hits need their rank and score in each
+    list (the pages and eval results show them; the RAG API's answers do not, and an engine that fuses
+    saves the two lists without them). Invalid knobs raise InputError naming the knob."""
 
     exact: bool = False
     payload_filter: PayloadFilter | None = None
+    list_ranks: bool = True
 
 
 @dataclass
@@ -186,7 +189,7 @@ class Retriever:
         elif hybrid and params.fusion == "rrf" and self._native is not None:
             candidates = self._native.search_hybrid(
                 physical, vector, query, keep, depth=depth, rrf_k=params.rrf_k, hnsw_ef=ef, exact=exact,
-                payload_filter=where,
+                payload_filter=where, ranks=params.list_ranks,
             )  # fmt: skip
         elif hybrid:  # one call: a server answers both lists in one request
             dense, lexical = self.store.search_both(

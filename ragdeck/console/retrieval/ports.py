@@ -33,9 +33,12 @@ class HybridSearch(Protocol):
         hnsw_ef: int | None = None,
         exact: bool = False,
         payload_filter: PayloadFilter | None = None,
+        ranks: bool = True,
     ) -> list[FusedHit]:
         """The best ``limit`` of the top-``depth`` dense and lexical candidates fused by RRF: the same
-        chunks, order, scores and per-list ranks as ``fusion.fuse(*store.search_both(..., depth))``."""
+        chunks, order, scores and per-list ranks as ``fusion.fuse(*store.search_both(..., depth))``.
+        ``ranks`` False: the same chunks in the same order without per-list ranks and scores (scores
+        within 1e-9), cheaper where the engine's fused list has no tie."""
 
 
 @runtime_checkable

@@ -171,12 +171,14 @@ class EmbeddedQdrantStore(Snapshots, IndexRebuild):
         hnsw_ef: int | None = None,
         exact: bool = False,
         payload_filter: PayloadFilter | None = None,
+        ranks: bool = True,
     ) -> list[FusedHit]:
         """Hybrid search fused by the engine: the top ``depth`` dense and lexical candidates fused by RRF
         (``Fusion.Rrf(k=rrf_k)``), the best ``limit`` returned with payloads, each with its rank and score
         in both lists; the same chunks, order and scores as ``fuse(*search_both(..., depth), rrf_k=...)``
         (see ``services.native_rrf``). One batch of three engine queries: the fused one, and the two
-        lists without payloads for the ranks (payloads are what costs)."""
+        lists without payloads for the ranks (payloads are what costs). ``ranks`` False: the fused query
+        alone when no two of its scores tie (``native_rrf.without_ranks``), with no per-list rank."""
         collection = self.resolve(name)
         if limit <= 0 or depth <= 0:
             return []
@@ -194,30 +196,31 @@ class EmbeddedQdrantStore(Snapshots, IndexRebuild):
                     FusedHit(h, 1.0 / (rrf_k + r), r + 1, None, h.score, None) for r, h in enumerate(found)
                 ]
             sparse = Query.Nearest(SparseVector(terms.indices, terms.values), using=LEXICAL_VECTOR)
-            fused, dense, lexical = slot.shard.query_batch(
-                QueryBatchRequest(
-                    [
-                        QueryRequest(
-                            limit=int(limit),
-                            prefetches=[
-                                Prefetch(limit=int(depth), query=dense_query, params=params, filter=where),
-                                Prefetch(limit=int(depth), query=sparse, filter=where),
-                            ],
-                            query=Fusion.Rrf(k=int(rrf_k)),
-                            filter=where,
-                            with_payload=True,
-                        ),
-                        QueryRequest(
-                            limit=int(depth),
-                            query=dense_query,
-                            params=params,
-                            filter=where,
-                            with_payload=False,
-                        ),
-                        QueryRequest(limit=int(depth), query=sparse, filter=where, with_payload=False),
-                    ]
+            prefetches = [
+                Prefetch(limit=int(depth), query=dense_query, params=params, filter=where),
+                Prefetch(limit=int(depth), query=sparse, filter=where),
+            ]
+            rrf = Fusion.Rrf(k=int(rrf_k))
+            lists = [
+                QueryRequest(
+                    limit=int(depth), query=dense_query, params=params, filter=where, with_payload=False
+                ),
+                QueryRequest(limit=int(depth), query=sparse, filter=where, with_payload=False),
+            ]
+            if ranks:
+                fused_query = QueryRequest(
+                    limit=int(limit), prefetches=prefetches, query=rrf, filter=where, with_payload=True
                 )
-            )
+                fused, dense, lexical = slot.shard.query_batch(QueryBatchRequest([fused_query, *lists]))
+            else:  # the fused query alone, and the two lists only when two of its scores tie
+                fused_query = QueryRequest(
+                    limit=int(limit) + 1, prefetches=prefetches, query=rrf, filter=where, with_payload=True
+                )
+                fused = slot.shard.query(fused_query)
+                alone = native_rrf.without_ranks(fused, limit)
+                if alone is not None:
+                    return alone
+                dense, lexical = slot.shard.query_batch(QueryBatchRequest(lists))
             return native_rrf.fused(
                 fused,
                 dense,
