@@ -358,10 +358,12 @@ def retrieval_inputs(
             FUSIONS,
             index=FUSIONS.index(fusion),
             horizontal=True,
-            format_func=lambda f: {"rrf": "RRF", "weighted": "weighted"}[f],
+            format_func=lambda f: {"rrf": "RRF", "weighted": "weighted", "dbsf": "DBSF"}[f],
         )
         k, weight = KNOBS["rrf_k"], KNOBS["dense_weight"]  # their bounds
-        if fusion == "rrf":
+        if fusion == "dbsf":
+            knob_col.caption("Each list's scores scaled by their mean ± 3 standard deviations, then summed.")
+        elif fusion == "rrf":
             rrf_k = knob_col.number_input("RRF k", min_value=int(k.minimum), max_value=1000, value=rrf_k)
         else:
             low, high = float(weight.minimum), float(weight.maximum)

@@ -85,7 +85,7 @@ def test_weighted_fusion_normalises_each_list_then_weighs() -> None:
 
 
 def test_fusion_options_are_checked() -> None:
-    with pytest.raises(InputError, match="fusion must be one of rrf, weighted"):
+    with pytest.raises(InputError, match="fusion must be one of rrf, weighted, dbsf"):
         fuse([], [], fusion="max")
     with pytest.raises(InputError, match="rrf_k must be an integer >= 1"):
         RetrievalParams(retrieval="hybrid", rrf_k=0)
@@ -103,6 +103,60 @@ def _engine_points(n: int, seed: int) -> tuple[list[list[float]], list[tuple[lis
         terms = sorted(rng.choice(30, size=4, replace=False).tolist())
         sparse.append((terms, rng.uniform(0.1, 3.0, size=4).tolist()))
     return dense, sparse
+
+
+def test_dbsf_scales_each_list_by_its_mean_and_three_deviations_then_sums() -> None:
+    dense = hits(("a", 0.9), ("b", 0.7), ("c", 0.5))
+    lexical = hits(("c", 12.0), ("d", 6.0))
+    fused = {f.hit.id: f.score for f in fuse(dense, lexical, fusion="dbsf")}
+    sd_dense, sd_lexical = 0.2, 18**0.5  # sample deviations (n - 1), as Qdrant: means 0.7 and 9
+    assert fused == pytest.approx(
+        {
+            "a": (0.9 - 0.7 + 3 * sd_dense) / (6 * sd_dense),
+            "b": 0.5,
+            "c": (0.5 - 0.7 + 3 * sd_dense) / (6 * sd_dense) + (12 - 9 + 3 * sd_lexical) / (6 * sd_lexical),
+            "d": (6 - 9 + 3 * sd_lexical) / (6 * sd_lexical),
+        }
+    )
+    assert [f.score for f in fuse(hits(("x", 0.4)), [], fusion="dbsf")] == [0.5]  # one score: σ = 0
+
+
+def test_dbsf_equals_qdrants_own_distribution_based_fusion(tmp_path: Path) -> None:
+    """The same two candidate lists fused by qdrant-edge's prefetch + ``Fusion.Dbsf`` and by ``fuse``."""
+    dense, sparse = _engine_points(60, seed=3)
+    shard = edge.EdgeShard.create(
+        str(tmp_path / "shard"),
+        edge.EdgeConfig(
+            vectors=edge.EdgeVectorParams(size=8, distance=edge.Distance.Cosine),
+            sparse_vectors={"lexical": edge.EdgeSparseVectorParams(modifier=edge.Modifier.Idf)},
+        ),
+    )
+    shard.update(
+        edge.UpdateOperation.upsert_points(
+            [
+                edge.Point(str(uuid.UUID(int=i + 1)), {"": d, "lexical": edge.SparseVector(*s)}, {"i": i})
+                for i, (d, s) in enumerate(zip(dense, sparse, strict=True))
+            ]
+        )
+    )
+    for query_dense, terms in (([0.3] * 8, [1, 5, 7, 11, 20]), ([0.1, -0.4] * 4, [2, 3, 29])):
+        by_dense = edge.Query.Nearest(query_dense)
+        by_terms = edge.Query.Nearest(edge.SparseVector(terms, [1.0] * len(terms)), using="lexical")
+
+        def listed(query: object) -> list[ScoredHit]:
+            found = shard.query(edge.QueryRequest(limit=15, query=query, with_payload=True))
+            return [ScoredHit(str(p.id), p.score, p.payload) for p in found]
+
+        ours = {f.hit.id: f.score for f in fuse(listed(by_dense), listed(by_terms), fusion="dbsf")}
+        engine = shard.query(
+            edge.QueryRequest(
+                limit=30,
+                prefetches=[edge.Prefetch(limit=15, query=by_dense), edge.Prefetch(limit=15, query=by_terms)],
+                query=edge.Fusion.Dbsf(),
+            )
+        )
+        assert {str(p.id): p.score for p in engine} == pytest.approx(ours, rel=1e-4, abs=1e-6)
+    shard.close()
 
 
 @pytest.mark.parametrize("k", [1, 2, 60])

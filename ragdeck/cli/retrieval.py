@@ -29,7 +29,8 @@ RetrievalOpt = Annotated[
     ),
 ]
 FusionOpt = Annotated[
-    str | None, typer.Option("--fusion", help="Hybrid fusion: rrf (reciprocal rank) or weighted (scores).")
+    str | None,
+    typer.Option("--fusion", help="Hybrid fusion: rrf (ranks), weighted or dbsf (scores)."),
 ]
 _RRF_K, _DENSE_WEIGHT = KNOBS["rrf_k"], KNOBS["dense_weight"]  # their bounds, defined once
 RrfKOpt = Annotated[

@@ -2,7 +2,8 @@
 
 ``RetrievalKnobs`` holds them: ``top_k`` candidates from the vector store (from each list in hybrid mode),
 ``top_n`` kept after reranking, the search-time ``hnsw_ef``, ``rerank``, the ``retrieval`` mode (dense,
-lexical or hybrid) and hybrid's ``fusion`` (RRF with ``rrf_k``, or weighted scores with ``dense_weight``).
+lexical or hybrid) and hybrid's ``fusion`` (RRF with ``rrf_k``, weighted scores with ``dense_weight``, or
+distribution-based score fusion, dbsf).
 Everything else takes them from here:
 
 - the pipeline's ``RetrievalParams`` and a ``Policy`` are ``RetrievalKnobs`` with more fields, so both have
@@ -39,7 +40,7 @@ __all__ = [
 ]
 
 RetrievalMode = Literal["dense", "lexical", "hybrid"]
-Fusion = Literal["rrf", "weighted"]
+Fusion = Literal["rrf", "weighted", "dbsf"]
 RETRIEVAL_MODES: tuple[str, ...] = get_args(RetrievalMode)
 FUSIONS: tuple[str, ...] = get_args(Fusion)
 DEFAULT_RRF_K = 60  # Qdrant's default k of Rrf

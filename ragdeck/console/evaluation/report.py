@@ -158,6 +158,8 @@ def retrieval_label(policy: dict[str, Any]) -> str:
     mode = policy.get("retrieval") or KNOBS["retrieval"].default
     if mode != "hybrid":
         return mode
+    if policy.get("fusion") == "dbsf":
+        return "hybrid DBSF"
     if policy.get("fusion") == "weighted":
         return f"hybrid weighted {policy.get('dense_weight', KNOBS['dense_weight'].default):g} dense"
     return f"hybrid RRF k={policy.get('rrf_k', KNOBS['rrf_k'].default)}"

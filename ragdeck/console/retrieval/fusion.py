@@ -7,6 +7,11 @@
   candidate, or all scores equal, gives 1), then ``w * dense + (1 - w) * lexical``; a chunk missing from a
   list gets 0 from it. The scores of the two lists are on different scales (cosine vs BM25), which is why
   they are normalised before they are weighted.
+- **Distribution-based score fusion** (DBSF, as Qdrant's ``Fusion.DBSF`` computes it): each list's scores
+  are scaled so that its mean − 3σ maps to 0 and its mean + 3σ to 1 (σ the sample standard deviation of
+  the list's scores, n − 1; one candidate, or all equal, gives 0.5), then the two are summed; a chunk
+  missing from a list gets 0 from it. Scores beyond 3σ are not clipped. Unlike min-max, one extreme score
+  does not squeeze the others together.
 
 Ties are broken by the better dense rank, then the better lexical rank, then the chunk id: the same input
 always gives the same order.
@@ -31,6 +36,19 @@ def rrf_scores(rankings: Sequence[Sequence[str]], k: int = DEFAULT_RRF_K) -> dic
     return scores
 
 
+def _distribution_scaled(hits: Sequence[ScoredHit]) -> dict[str, float]:
+    """DBSF's scaling of one list: (score - (mean - 3σ)) / 6σ; 0.5 for every hit when σ is 0."""
+    if not hits:
+        return {}
+    scores = [h.score for h in hits]
+    mean = sum(scores) / len(scores)
+    sigma = (sum((s - mean) ** 2 for s in scores) / max(1, len(scores) - 1)) ** 0.5
+    if sigma <= 0:
+        return {h.id: 0.5 for h in hits}
+    low = mean - 3 * sigma
+    return {h.id: (h.score - low) / (6 * sigma) for h in hits}
+
+
 def _normalised(hits: Sequence[ScoredHit]) -> dict[str, float]:
     if not hits:
         return {}
@@ -53,6 +71,11 @@ def fuse(
     lexical_at = {h.id: (rank, h) for rank, h in reversed(list(enumerate(lexical, start=1)))}
     if fusion == "rrf":
         scores = rrf_scores([[h.id for h in dense], [h.id for h in lexical]], rrf_k)
+    elif fusion == "dbsf":
+        dense_dbsf, lexical_dbsf = _distribution_scaled(dense), _distribution_scaled(lexical)
+        scores = {
+            cid: dense_dbsf.get(cid, 0.0) + lexical_dbsf.get(cid, 0.0) for cid in {**dense_at, **lexical_at}
+        }
     else:
         dense_norm, lexical_norm = _normalised(dense), _normalised(lexical)
         scores = {
