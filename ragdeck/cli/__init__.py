@@ -14,7 +14,7 @@ One module per command group, each registered with ``app`` below (``ragdeck --he
 - ``replay``      ``ragdeck replay``: eval-set questions against a RAG API at a bounded rate
 - ``api``         ``ragdeck api serve``: the RAG API service
 - ``llm``         ``ragdeck llm serve | smoke | status``: the local LLM and the configured one
-- ``evalset``     ``ragdeck evalset validate | convert | map``: eval set files
+- ``evalset``     ``ragdeck evalset validate | convert | map | power``: eval set files, and their sample size
 - ``index``       ``ragdeck index versions | rebuild | gate | swap | rollback | ...``: index versions
 - ``hnsw``        ``ragdeck hnsw sweep | apply``: HNSW tuning
 
