@@ -368,6 +368,8 @@ def sample_size(
         top = min(MAX_SIMULATED_N, int(1.5 * max(needed or MAX_SIMULATED_N, n)))
         curve = [(k, sim.power(k, delta, alpha)) for k in _curve_ns(top)]
         sims, used_seed = simulations, seed
+        if spread.source == "one run":
+            notes.append("one run: the simulation resamples this run's centred values scaled to σ_d")
         if n < 12:
             notes.append(f"only {n} questions to resample: the simulated figures rest on very few values")
     return PowerReport(
