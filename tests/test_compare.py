@@ -295,7 +295,8 @@ def test_compare_page_shows_statistics_scatter_and_regressions_and_refuses_other
     headers = [m.value for m in at.markdown if m.value.startswith(("**A**\n", "**B**\n"))]
     assert len(headers) == 2 and "collection `col_run-a`" in headers[0] and "dense retrieval" in headers[1]
     charts = [c for c in at.get("plotly_chart")]
-    assert len(charts) == 2 and "per query: A against B" in charts[1].proto.spec
+    assert len(charts) == 3 and "per query: A against B" in charts[1].proto.spec
+    assert "Power against questions" in charts[2].proto.spec  # the sample-size panel
     assert any(s.value == "Largest regressions of B on recall@10" for s in at.subheader)
     assert len(at.expander) == 20
     assert [d.label for d in at.get("download_button")] == [

@@ -56,6 +56,13 @@ def test_run_from_the_page_then_summary_table_drilldown_and_downloads(demo_data_
     assert any("reranker:" in m.value and "level:" in m.value for m in at.markdown)
     downloads = [d.label for d in at.get("download_button")]
     assert downloads == ["CSV", "JSON", "HTML report"]
+    # the sample-size panel, from this run's spread with the paired one assumed (ρ = 0.5 by default)
+    sizing = next(m.value for m in at.markdown if "questions needed to detect" in m.value)
+    assert "Δ = 0.02 in recall@10" in sizing and "this set has 43" in sizing
+    assert any("assumption: one run" in c.value and "ρ = 0.5" in c.value for c in at.caption)
+    at.number_input(key="power_run_rho").set_value(0.9).run()  # policies that agree need fewer questions
+    closer = next(m.value for m in at.markdown if "questions needed to detect" in m.value)
+    assert int(closer.split()[0].strip("*")) < int(sizing.split()[0].strip("*"))
 
 
 def test_run_in_hybrid_mode_stores_the_policy_and_shows_ranks(demo_data_dir: Path) -> None:

@@ -14,9 +14,10 @@ One module per command group, each registered with ``app`` below (``ragdeck --he
 - ``replay``      ``ragdeck replay``: eval-set questions against a RAG API at a bounded rate
 - ``api``         ``ragdeck api serve``: the RAG API service
 - ``llm``         ``ragdeck llm serve | smoke | status``: the local LLM and the configured one
-- ``evalset``     ``ragdeck evalset validate | convert | map``: eval set files
+- ``evalset``     ``ragdeck evalset validate | convert | map | power``: eval set files, and their sample size
 - ``index``       ``ragdeck index versions | rebuild | gate | swap | rollback | ...``: index versions
 - ``hnsw``        ``ragdeck hnsw sweep | apply``: HNSW tuning
+- ``policy``      ``ragdeck policy draft list | apply | undo``: study drafts, tried as the canary
 
 and beside them ``local`` (the local LLM and Prometheus that ``console`` and ``api serve`` start) and
 ``common`` (consoles, shared options, the stack, error lines and exit codes).
@@ -45,6 +46,7 @@ from ragdeck.cli import (
     index,
     ingest,
     llm,
+    policy,
     replay,
     retrieval,
     stack,
@@ -75,6 +77,7 @@ app.add_typer(index.app, name="index")
 app.add_typer(collection.app, name="collection")
 app.add_typer(audit.app, name="audit")
 app.add_typer(hnsw.app, name="hnsw")
+app.add_typer(policy.app, name="policy")
 app.add_typer(imports.app, name="import")
 app.command("eval")(eval.eval_cmd)
 app.command("compare")(compare.compare_cmd)

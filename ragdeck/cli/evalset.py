@@ -1,9 +1,12 @@
-"""``ragdeck evalset``: validate eval set files (also against a collection), convert between formats, and
-map a set's gold onto the chunks of another collection."""
+"""``ragdeck evalset``: validate eval set files (also against a collection), convert between formats, map a
+set's gold onto the chunks of another collection, and size a set (``power``: the questions needed to detect
+a difference, from eval runs)."""
 
 from __future__ import annotations
 
+import json
 import re
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,7 +23,8 @@ from ragdeck.console.settings import Settings
 from ragdeck.errors import InputError, RagdeckError
 
 app = typer.Typer(
-    help="Eval sets: validate JSONL / CSV / TREC qrels files, convert them, map gold onto a collection.",
+    help="Eval sets: validate JSONL / CSV / TREC qrels files, convert them, map gold onto a collection, size "
+    "them (power).",
     no_args_is_help=True,
 )
 
@@ -248,3 +252,63 @@ def map_cmd(
     typer.echo(f"wrote {files}: {len(kept)} records, content hash sha256:{mapped_set.content_hash()}")
     if not report.complete:
         raise typer.Exit(EXIT_FAILED)
+
+
+@app.command("power")
+def power_cmd(
+    run: Annotated[
+        list[str],
+        typer.Option(
+            "--run",
+            "-r",
+            help="An eval run (id or `ragdeck eval --json` file). Twice: A then B, their paired differences; "
+            "once: that run's spread, with the paired one assumed (see --rho).",
+        ),
+    ],
+    metric: Annotated[
+        str | None, typer.Option("--metric", "-m", help="Metric (default: the first headline one of A).")
+    ] = None,
+    delta: Annotated[
+        float, typer.Option("--delta", "-d", help="The difference to detect, in the metric's units.")
+    ] = 0.02,
+    power: Annotated[float, typer.Option("--power", help="Wanted power (0-1).")] = 0.8,
+    alpha: Annotated[float, typer.Option("--alpha", help="Two-sided significance level.")] = 0.05,
+    method: Annotated[
+        str, typer.Option("--method", help="normal (paired normal approximation) or simulation (resampling).")
+    ] = "normal",
+    rho: Annotated[
+        float,
+        typer.Option("--rho", help="One run: assumed correlation of two policies' per-question values."),
+    ] = 0.5,
+    simulations: Annotated[int, typer.Option("--simulations", help="Simulation: draws per n.")] = 2000,
+    seed: Annotated[int, typer.Option("--seed", help="Simulation: random seed.")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Sample size: questions needed to detect a difference at a power and α, and the smallest difference
+    the current set detects, from two runs' paired differences or one run's spread. Says its method."""
+    from ragdeck.cli.compare import load_run
+    from ragdeck.console.evaluation import power as sizing
+    from ragdeck.console.evaluation.report import headline_metrics
+    from ragdeck.console.wiring import build_eval_store
+
+    if len(run) > 2:
+        raise InputError(f"give --run once (one run) or twice (A then B), not {len(run)} times")
+    store = build_eval_store(Settings())
+    loaded = [load_run(reference, store) for reference in run]
+    (run_a, results_a) = loaded[0]
+    if metric is None:
+        metric = next(iter(headline_metrics(run_a.summary)), None)
+        if metric is None:
+            raise InputError(f"run {run_a.run_id} has no scored metric: give --metric")
+    if len(loaded) == 2:
+        spread = sizing.spread_of_pair(run_a, results_a, *loaded[1], metric)
+    else:
+        spread = sizing.spread_of_run(run_a, results_a, metric, rho=rho)
+    report = sizing.sample_size(
+        spread, delta, power=power, alpha=alpha, method=method, simulations=simulations, seed=seed
+    )
+    if as_json:
+        sys.stdout.write(json.dumps(report.to_json(), indent=2) + "\n")
+    else:
+        for line in report.lines():
+            typer.echo(line)

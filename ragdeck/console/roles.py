@@ -30,10 +30,13 @@ _ENGINEER_ACTIONS = (
     "eval.run",  # retrieval / answer runs on the shared stack (CLI, Evaluate page)
     "evalset.publish",  # a new gold version others evaluate against
     "hnsw.sweep",  # temporary copies of a collection, searched many times
+    "policy.draft",  # a draft policy from a study, saved or deleted (it changes no live policy)
     "index.gate",  # an eval run of a candidate version
     "slo.targets",
 )
 _OPERATOR_ACTIONS = (
+    "canary.draft",  # a draft's knobs become the canary policy's run-time overrides
+    "canary.draft.undo",
     "canary.promote",
     "canary.rollback",
     "canary.thresholds",

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from ragdeck.console.evaluation.runner import EvalRunner
     from ragdeck.console.index_ops.operations import IndexOps
     from ragdeck.console.index_ops.records import IndexVersion
+    from ragdeck.console.online.drafts import PolicyDrafts
 
 
 def build_store(settings: Settings) -> VectorStore:
@@ -457,6 +458,15 @@ def build_audit_log(settings: Settings) -> AuditLog:
     """The audit log in the state database, sealed with the key at ``settings.audit_key_path`` (one per
     database per process)."""
     return _audit_log_at(settings.state_db, settings.audit_key_path)
+
+
+def build_policy_drafts(settings: Settings) -> PolicyDrafts:
+    """Draft policies from studies in the SQLite state database, audited in the audit log (a retrieval
+    study saves one with ``save_draft``; the Canary page tries one as the canary)."""
+    from ragdeck.console.online.drafts import PolicyDrafts
+    from ragdeck.services.policy_drafts import SqlitePolicyDrafts
+
+    return PolicyDrafts(SqlitePolicyDrafts(settings.state_db), build_audit_log(settings))
 
 
 def build_ingest_journal(settings: Settings) -> IngestJournal:

@@ -29,6 +29,7 @@ from ragdeck.console.roles import Role
 from ragdeck.console.settings import Settings
 from ragdeck.console.wiring import build_metrics_query, build_replay_sender
 from ragdeck.errors import RagdeckError
+from ragdeck.pages.canary_drafts import drafts_panel
 from ragdeck.ui import (
     current_user,
     get_audit_log,
@@ -124,6 +125,8 @@ probe = st.text_input("Which policy does a user get? (user id)", key="canary_pro
 if probe.strip():
     with user_errors():
         st.write(f"`{probe.strip()}` → policy **{admin.assign(probe.strip())}**")
+
+drafts_panel(canary, weights.get(canary, 0.0), user, remote_api=bool(settings.api_url))
 
 # ---------------------------------------------------------------------- live figures
 

@@ -16,7 +16,9 @@ from ragdeck.console.evaluation.compare import (
     run_label,
     same_set_version,
 )
+from ragdeck.console.evaluation.power import spread_of_pair
 from ragdeck.errors import RagdeckError
+from ragdeck.pages.power_panel import power_panel
 from ragdeck.ui import get_eval_store
 from ragdeck.widgets import table
 
@@ -109,6 +111,12 @@ for q in regressions:
             answer = q["answer_a" if name == "A" else "answer_b"]
             if answer:
                 column.markdown(f"> {answer}")
+
+power_panel(
+    "power_pair",
+    comparison.compared,
+    lambda m, _rho: spread_of_pair(run_a, results_a, run_b, results_b, m),
+)
 
 downloads = st.columns(2)
 downloads[0].download_button(

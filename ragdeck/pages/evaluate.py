@@ -16,6 +16,7 @@ from ragdeck.console.evaluation.export import export_json
 from ragdeck.console.evaluation.metric_names import DEFAULT_KS, cut_offs_up_to
 from ragdeck.console.evaluation.missing import DEFAULT_MISSING_GOLD, MISSING_GOLD
 from ragdeck.console.evaluation.plan import EvalPlan
+from ragdeck.console.evaluation.power import spread_of_run
 from ragdeck.console.evaluation.report import (
     cutoff_table,
     headline_metrics,
@@ -31,6 +32,7 @@ from ragdeck.console.retrieval.policies import Policy
 from ragdeck.console.roles import require
 from ragdeck.console.settings import Settings
 from ragdeck.console.wiring import build_policies
+from ragdeck.pages.power_panel import power_panel
 from ragdeck.ui import (
     bounded_int,
     current_user,
@@ -285,6 +287,8 @@ if pick:
         for metric, why in judge.get("errors", {}).items():
             st.warning(f"{metric}: {why}")
     st.json(result.get("metrics", {}), expanded=False)
+
+power_panel("power_run", headline, lambda metric, rho: spread_of_run(run, results, metric, rho=rho))
 
 st.subheader("Downloads")
 cols = st.columns(3)

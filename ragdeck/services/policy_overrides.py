@@ -69,6 +69,31 @@ class PolicyOverrides:
             )
         return None if row is None else json.loads(row[0])
 
+    def set_fields(
+        self, policy: str, values: dict[str, Any], *, clear: tuple[str, ...] = (), actor: str
+    ) -> dict[str, Any]:
+        """Set several fields of one policy and remove the overrides of ``clear``, in one transaction (a
+        reader sees all of it or none); returns the overrides those fields held before (absent: none)."""
+        fields = (*values, *clear)
+        with self._db.connect(write=True) as db:
+            marks = ", ".join("?" for _ in fields)
+            rows = db.execute(
+                f"SELECT field, value FROM policy_overrides WHERE policy = ? AND field IN ({marks})",
+                (policy, *fields),
+            ).fetchall()
+            now = time.time()
+            db.executemany(
+                "INSERT INTO policy_overrides (policy, field, value, actor, updated_at) "
+                "VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT(policy, field) DO UPDATE SET value = excluded.value, actor = excluded.actor, "
+                "updated_at = excluded.updated_at",
+                [(policy, field, json.dumps(value), actor, now) for field, value in values.items()],
+            )
+            db.executemany(
+                "DELETE FROM policy_overrides WHERE policy = ? AND field = ?", [(policy, f) for f in clear]
+            )
+        return {field: json.loads(value) for field, value in rows}
+
     def clear(self, policy: str, field: str) -> None:
         """Remove one override (the TOML value applies again)."""
         with self._db.connect(write=True) as db:

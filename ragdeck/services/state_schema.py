@@ -262,12 +262,29 @@ _PENDING_ALIAS_MOVES = (
     "ALTER TABLE index_alias_events ADD COLUMN pid INTEGER",
 )
 
+# ---------------------------------------------------------------- step 5: draft policies from studies
+
+_POLICY_DRAFTS = (
+    # A configuration a retrieval study chose, kept by name until someone tries it as the canary.
+    """CREATE TABLE IF NOT EXISTS policy_drafts (
+        name TEXT PRIMARY KEY, knobs TEXT NOT NULL, study_id TEXT, summary TEXT NOT NULL,
+        created_by TEXT NOT NULL, created_at REAL NOT NULL)""",
+    # Each time a draft's knobs became a policy's overrides: what those fields held before, for the undo.
+    """CREATE TABLE IF NOT EXISTS policy_draft_applications (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, draft TEXT NOT NULL, study_id TEXT, policy TEXT NOT NULL,
+        knobs TEXT NOT NULL, previous TEXT NOT NULL, applied_by TEXT NOT NULL, applied_at REAL NOT NULL,
+        undone_by TEXT, undone_at REAL)""",
+    "CREATE INDEX IF NOT EXISTS policy_draft_applications_by_policy "
+    "ON policy_draft_applications (policy, id)",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "baseline_0_1_0", run=_baseline),
     Migration(2, "add_hnsw_sweeps", _HNSW_SWEEPS),
     Migration(3, "add_kv_entries_and_one_vote_per_response", _RESPONSES_AND_ONE_VOTE),
     Migration(4, "add_pending_alias_moves", _PENDING_ALIAS_MOVES),
-    # Append new steps here: Migration(5, "verb_what", ("ALTER TABLE ...",)); never edit a released one.
+    Migration(5, "add_policy_drafts", _POLICY_DRAFTS),
+    # Append new steps here: Migration(6, "verb_what", ("ALTER TABLE ...",)); never edit a released one.
 )
 
 _NAME = re.compile(r"[a-z][a-z0-9_]*")

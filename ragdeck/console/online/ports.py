@@ -1,7 +1,9 @@
 """What live traffic needs from outside: ``RoutingState`` (canary weights, guard thresholds and events shared
-by every API replica) and ``RoutingAdmin`` (the RAG API's admin endpoints, for the canary controls).
+by every API replica), ``RoutingAdmin`` (the RAG API's admin endpoints, for the canary controls) and
+``DraftStore`` (draft policies from studies and their applications to a policy).
 
-``services.routing_state`` and ``services.rag_api_admin`` satisfy them; ``console.wiring`` builds them.
+``services.routing_state``, ``services.rag_api_admin`` and ``services.policy_drafts`` satisfy them;
+``console.wiring`` builds them.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from ragdeck.services.types import MetricSample
 
-__all__ = ["RoutingAdmin", "RoutingState"]
+__all__ = ["DraftStore", "RoutingAdmin", "RoutingState"]
 
 
 @runtime_checkable
@@ -65,3 +67,42 @@ class RoutingAdmin(Protocol):
 
     def metrics(self) -> list[MetricSample]:
         """Every sample the API exports on ``/metrics``."""
+
+
+@runtime_checkable
+class DraftStore(Protocol):
+    """Draft policies and each time one became a policy's overrides (``services.policy_drafts``): rows as
+    dicts (draft: name, knobs, study_id, summary, created_by, created_at; application: id, draft,
+    study_id, policy, knobs, previous, applied_by, applied_at, undone_by, undone_at)."""
+
+    def put(
+        self, name: str, knobs: dict[str, Any], study_id: str | None, summary: dict[str, Any], created_by: str
+    ) -> dict[str, Any]:
+        """Save a draft (replacing one of the same name); returns the stored row."""
+
+    def get(self, name: str) -> dict[str, Any] | None:
+        """One draft, or None."""
+
+    def list(self) -> list[dict[str, Any]]:
+        """Every draft, newest first."""
+
+    def delete(self, name: str) -> bool:
+        """Remove a draft; False when there was none."""
+
+    def record_application(
+        self,
+        *,
+        draft: str,
+        study_id: str | None,
+        policy: str,
+        knobs: dict[str, Any],
+        previous: dict[str, Any],
+        actor: str,
+    ) -> int:
+        """Note a draft's knobs became a policy's overrides (``previous``: what those fields held)."""
+
+    def standing(self, policy: str) -> dict[str, Any] | None:
+        """The newest application to ``policy`` not undone yet, or None."""
+
+    def mark_undone(self, application_id: int, actor: str) -> bool:
+        """Mark an application undone; False when it already was."""

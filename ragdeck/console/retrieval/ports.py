@@ -52,6 +52,11 @@ class PolicyOverrideStore(Protocol):
     def set(self, policy: str, field: str, value: Any, *, actor: str) -> Any:
         """Set one field of one policy (None: back to unset); returns the previous override, if any."""
 
+    def set_fields(
+        self, policy: str, values: dict[str, Any], *, clear: tuple[str, ...] = (), actor: str
+    ) -> dict[str, Any]:
+        """Set several fields and remove the overrides of ``clear`` at once; returns what they held."""
+
     def clear(self, policy: str, field: str) -> None:
         """Remove one override (the TOML value applies again)."""
 
