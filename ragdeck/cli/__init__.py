@@ -18,6 +18,7 @@ One module per command group, each registered with ``app`` below (``ragdeck --he
 - ``index``       ``ragdeck index versions | rebuild | gate | swap | rollback | ...``: index versions
 - ``hnsw``        ``ragdeck hnsw sweep | apply``: HNSW tuning
 - ``policy``      ``ragdeck policy draft list | apply | undo``: study drafts, tried as the canary
+- ``tune``        ``ragdeck tune``: a retrieval study, tuned on some questions and tested on the others
 
 and beside them ``local`` (the local LLM and Prometheus that ``console`` and ``api serve`` start) and
 ``common`` (consoles, shared options, the stack, error lines and exit codes).
@@ -50,6 +51,7 @@ from ragdeck.cli import (
     replay,
     retrieval,
     stack,
+    tune,
 )
 from ragdeck.cli.common import EXIT_FAILED, EXIT_INTERRUPTED, exit_on_sigterm, print_error
 from ragdeck.console.settings import Settings
@@ -81,6 +83,7 @@ app.add_typer(policy.app, name="policy")
 app.add_typer(imports.app, name="import")
 app.command("eval")(eval.eval_cmd)
 app.command("compare")(compare.compare_cmd)
+app.command("tune")(tune.tune_cmd)
 app.command("replay")(replay.replay_cmd)
 
 

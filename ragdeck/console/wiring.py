@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from ragdeck.console.index_ops.operations import IndexOps
     from ragdeck.console.index_ops.records import IndexVersion
     from ragdeck.console.online.drafts import PolicyDrafts
+    from ragdeck.services.study_files import StudyFiles
 
 
 def build_store(settings: Settings) -> VectorStore:
@@ -573,3 +574,10 @@ def build_replay_sender(target: str, max_in_flight: int, timeout_s: float = 30.0
     from ragdeck.services.replay_client import RagApiClient
 
     return RagApiClient(target, timeout_s=timeout_s, max_connections=max_in_flight)
+
+
+def build_study_files(settings: Settings) -> StudyFiles:
+    """Retrieval studies saved as JSON under ``<data_dir>/studies`` (resume, the Tune page, reports)."""
+    from ragdeck.services.study_files import StudyFiles
+
+    return StudyFiles(settings.data_dir / "studies")

@@ -241,7 +241,8 @@ def to_csv(rows: Sequence[dict[str, Any]]) -> str:
     return buffer.getvalue()
 
 
-def _table_html(rows: Sequence[dict[str, Any]]) -> str:
+def table_html(rows: Sequence[dict[str, Any]]) -> str:
+    """Rows (dicts with the same keys) as an HTML table, every value escaped, floats to 4 places."""
     if not rows:
         return "<p>No rows.</p>"
     head = "".join(f"<th>{html.escape(str(k))}</th>" for k in rows[0])
@@ -280,17 +281,17 @@ def html_report(run: RunRow, results: Sequence[dict[str, Any]], charts: Sequence
         f"scored, {summary.get('failed', 0)} failed</p>",
         "<ul>" + "".join(f"<li>{html.escape(line)}</li>" for line in scoring_lines(run)) + "</ul>",
         "<h2>Summary (means with bootstrap 95 % intervals)</h2>",
-        _table_html(metric_rows),
+        table_html(metric_rows),
         "<h2>Every cut-off (means)</h2>",
-        _table_html(cutoff_table(summary)),
+        table_html(cutoff_table(summary)),
         *charts,
         "<h2>Per query</h2>",
-        _table_html(rows),
+        table_html(rows),
     ]
     if failed:
         parts += [
             "<h2>Failed queries</h2>",
-            _table_html(
+            table_html(
                 [{"query_id": r["query_id"], "question": r["question"], "error": r["error"]} for r in failed]
             ),
         ]
