@@ -122,7 +122,7 @@ def test_the_pipeline_allows_more_results_than_candidates_a_policy_does_not() ->
 
 def test_check_fusion_keeps_its_messages() -> None:
     check_fusion("hybrid", "weighted", 60, 0.3)
-    with pytest.raises(InputError, match="fusion must be one of rrf, weighted, got 'max'"):
+    with pytest.raises(InputError, match="fusion must be one of rrf, weighted, dbsf, got 'max'"):
         check_fusion("hybrid", "max", 60, 0.5)
 
 

@@ -95,6 +95,7 @@ class Study:
             **self.plan.to_json(),
             "trials": self.trials,
             "chosen": self.chosen,
+            "chosen_knobs": self.chosen_knobs(),
             "baseline_scores": self.baseline,
             "test": self.test,
             "decision": self.decision,

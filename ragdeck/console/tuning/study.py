@@ -129,7 +129,9 @@ class StudyRunner:
         self.trials = plan.space.trials(reranker=deps.reranker is not None, top_n=plan.baseline.top_n)
         ks = tuple(sorted({*DEFAULT_KS, parse_metric_name(plan.objective).k or 10}))
         self.ks = ks
-        deepest = max([*plan.space.top_ks, plan.baseline.top_k, 2 * max(ks)])
+        # Lists are fetched at twice the deepest candidate depth (and 4 × k), so that the deeper searches
+        # a document cut-off may ask for (``depth.retrieve_to_depth``) are served from them too.
+        deepest = max(2 * max([*plan.space.top_ks, plan.baseline.top_k]), 4 * max(ks))
         self.cache = CandidateCache(deps.store, depth=deepest)
         self.rerank_cache = RerankCache(deps.reranker) if deps.reranker is not None else None
         cached = Retriever(self.cache, deps.embedder, self.rerank_cache)
