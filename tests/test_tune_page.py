@@ -223,3 +223,50 @@ def test_a_sweep_kept_by_an_earlier_process_is_listed_and_resumed(data_dir: Path
     assert not at.expander  # done: nothing left to resume
     [row] = build_sweep_log(Settings()).sweeps()
     assert (row["status"], row["measured"]) == ("done", 4)
+
+
+def test_a_retrieval_study_runs_from_the_page_and_saves_a_draft(demo_data_dir: Path, local_embedder) -> None:
+    import ragdeck.console.wiring as wiring
+    import ragdeck.ui as ui
+    from ragdeck.console.tuning.study import STUDY_JOB_KIND
+    from ragdeck.console.wiring import build_policy_drafts, build_study_files
+
+    original = wiring.build_embedder
+    wiring.build_embedder = lambda settings: local_embedder  # the session's loaded model
+    try:
+        at = open_page("tune")
+        assert any("No study yet" in i.value for i in at.info)
+        _widget(at.selectbox, "Eval set").select_index(
+            next(i for i, o in enumerate(_widget(at.selectbox, "Eval set").options) if "demo_gold" in o)
+        )
+        _widget(at.multiselect, "Modes").set_value(["lexical", "hybrid"])
+        _widget(at.multiselect, "Fusions").set_value(["rrf", "dbsf"])
+        _widget(at.multiselect, "RRF k").set_value([60])
+        _widget(at.multiselect, "Candidates per list").set_value([40])
+        _widget(at.button, "Run study").click().run()
+        assert not at.exception, at.exception
+        (job,) = [j for j in ui.get_jobs()._jobs.values() if j.kind == STUDY_JOB_KIND]
+        assert job.thread is not None
+        job.thread.join(300)
+        assert job.error is None, job.error
+        at.run()
+        assert not at.exception, at.exception
+        (saved,) = build_study_files(Settings()).list()
+        assert saved["status"] == "done" and [t["label"] for t in saved["trials"]] == [
+            "lexical", "hybrid rrf k=60 top_k=40", "hybrid dbsf top_k=40",
+        ]  # fmt: skip
+        shown = [m.label for m in at.metric]
+        assert shown == ["Held-out gain", "95 % interval", "Permutation p", "Optimism"]
+        assert at.metric[0].value == f"{saved['test']['difference']:+.4f}"
+        decision = [*at.success, *at.info, *at.warning]
+        assert any(saved["decision"] in d.value for d in decision)
+        assert len(at.get("plotly_chart")) >= 1
+        assert [b.label for b in at.get("download_button")] == ["Download JSON", "Download HTML"]
+        _widget(at.text_input, "Draft name").set_value("from-study")
+        _widget(at.button, "Save as draft policy").click().run()
+        assert not at.exception, at.exception
+        draft = build_policy_drafts(Settings()).get_draft("from-study")
+        assert draft.study_id == saved["study_id"] and draft.knobs == saved["chosen_knobs"]
+        assert any("Saved draft from-study" in s.value for s in at.success)
+    finally:
+        wiring.build_embedder = original

@@ -148,6 +148,7 @@ def tune_cmd(
             seed=seed,
             test_fraction=test_fraction,
             budget_p95_ms=budget_p95_ms,
+            set_path=str(set_file),
         )
         study = Study(new_study_id(), plan)
     stack = build_stack(settings)

@@ -31,11 +31,12 @@ class StudyPlan:
     split: Split
     budget_p95_ms: float | None = None
     missing_gold: str = "skip"
+    set_path: str | None = None  # the file it was read from, to resume from
 
     def to_json(self) -> dict[str, Any]:
         """The plan as the report records it."""
         return {
-            "eval_set": {"name": self.set_name, "version": self.set_hash},
+            "eval_set": {"name": self.set_name, "version": self.set_hash, "path": self.set_path},
             "collection": self.collection,
             "baseline": self.baseline.as_dict(),
             "space": self.space.to_json(),
@@ -61,6 +62,7 @@ class StudyPlan:
             ),
             budget_p95_ms=data.get("budget_p95_ms"),
             missing_gold=data.get("missing_gold", "skip"),
+            set_path=data["eval_set"].get("path"),
         )
 
 

@@ -41,6 +41,7 @@ from ragdeck.console.evaluation.ports import EvalRunStore
 from ragdeck.console.evaluation.prepare import prepare_set
 from ragdeck.console.evaluation.runner import EvalDeps, EvalRunner
 from ragdeck.console.interfaces import Embedder, VectorSearch
+from ragdeck.console.jobs import Job, JobRunner
 from ragdeck.console.retrieval.pipeline import Retriever
 from ragdeck.console.retrieval.policies import Policy
 from ragdeck.console.retrieval.ports import Reranker
@@ -86,6 +87,7 @@ def plan_study(
     test_fraction: float = 0.3,
     budget_p95_ms: float | None = None,
     missing_gold: str = "skip",
+    set_path: str | None = None,
 ) -> StudyPlan:
     """A study's plan: the split of ``evalset``'s questions from ``seed``, the baseline searching
     ``collection``, the space (default ``SearchSpace()``) and the objective (a stored metric name)."""
@@ -102,6 +104,7 @@ def plan_study(
         split=split,
         budget_p95_ms=budget_p95_ms,
         missing_gold=missing_gold,
+        set_path=set_path,
     )
 
 
@@ -313,3 +316,24 @@ class StudyRunner:
 
 class StudyQueryError(Exception):
     """A question failed under a trial (the trial is recorded with the error and never chosen)."""
+
+
+STUDY_JOB_KIND = "study"
+
+
+def start_study_job(
+    jobs: JobRunner, runner: StudyRunner, study: Study, save: Callable[[dict[str, Any]], object]
+) -> Job:
+    """Run the study in a thread of ``jobs`` (key ``study:<id>``): progress is "trials done/total", the
+    job's cancel switch stops it between trials, ``save`` keeps it (as JSON) after every trial; the
+    job's result is the study."""
+
+    def work(job: Job) -> Study:
+        return runner.run(
+            study,
+            save=lambda s: save(s.to_json()),
+            progress=lambda done, total: job.report("trials", done, total),
+            cancel=job.cancel,
+        )
+
+    return jobs.start(f"study:{study.study_id}", work, kind=STUDY_JOB_KIND, label=f"Study {study.study_id}")
