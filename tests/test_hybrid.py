@@ -105,6 +105,28 @@ def _engine_points(n: int, seed: int) -> tuple[list[list[float]], list[tuple[lis
     return dense, sparse
 
 
+def _edge_shard(
+    tmp_path: Path, dense: list[list[float]], sparse: list[tuple[list[int], list[float]]]
+) -> edge.EdgeShard:
+    """A qdrant-edge shard holding the points, each with its dense and its lexical (sparse) vector."""
+    shard = edge.EdgeShard.create(
+        str(tmp_path / "shard"),
+        edge.EdgeConfig(
+            vectors=edge.EdgeVectorParams(size=8, distance=edge.Distance.Cosine),
+            sparse_vectors={"lexical": edge.EdgeSparseVectorParams(modifier=edge.Modifier.Idf)},
+        ),
+    )
+    shard.update(
+        edge.UpdateOperation.upsert_points(
+            [
+                edge.Point(str(uuid.UUID(int=i + 1)), {"": d, "lexical": edge.SparseVector(*s)}, {"i": i})
+                for i, (d, s) in enumerate(zip(dense, sparse, strict=True))
+            ]
+        )
+    )
+    return shard
+
+
 def test_dbsf_scales_each_list_by_its_mean_and_three_deviations_then_sums() -> None:
     dense = hits(("a", 0.9), ("b", 0.7), ("c", 0.5))
     lexical = hits(("c", 12.0), ("d", 6.0))
@@ -124,21 +146,7 @@ def test_dbsf_scales_each_list_by_its_mean_and_three_deviations_then_sums() -> N
 def test_dbsf_equals_qdrants_own_distribution_based_fusion(tmp_path: Path) -> None:
     """The same two candidate lists fused by qdrant-edge's prefetch + ``Fusion.Dbsf`` and by ``fuse``."""
     dense, sparse = _engine_points(60, seed=3)
-    shard = edge.EdgeShard.create(
-        str(tmp_path / "shard"),
-        edge.EdgeConfig(
-            vectors=edge.EdgeVectorParams(size=8, distance=edge.Distance.Cosine),
-            sparse_vectors={"lexical": edge.EdgeSparseVectorParams(modifier=edge.Modifier.Idf)},
-        ),
-    )
-    shard.update(
-        edge.UpdateOperation.upsert_points(
-            [
-                edge.Point(str(uuid.UUID(int=i + 1)), {"": d, "lexical": edge.SparseVector(*s)}, {"i": i})
-                for i, (d, s) in enumerate(zip(dense, sparse, strict=True))
-            ]
-        )
-    )
+    shard = _edge_shard(tmp_path, dense, sparse)
     for query_dense, terms in (([0.3] * 8, [1, 5, 7, 11, 20]), ([0.1, -0.4] * 4, [2, 3, 29])):
         by_dense = edge.Query.Nearest(query_dense)
         by_terms = edge.Query.Nearest(edge.SparseVector(terms, [1.0] * len(terms)), using="lexical")
@@ -165,21 +173,7 @@ def test_rrf_equals_qdrants_own_fusion_in_both_engines(tmp_path: Path, k: int) -
     dense, sparse = _engine_points(60, seed=k)
     query_dense, query_sparse = [0.3] * 8, ([1, 5, 7, 11, 20], [1.0] * 5)
 
-    shard = edge.EdgeShard.create(
-        str(tmp_path / "shard"),
-        edge.EdgeConfig(
-            vectors=edge.EdgeVectorParams(size=8, distance=edge.Distance.Cosine),
-            sparse_vectors={"lexical": edge.EdgeSparseVectorParams(modifier=edge.Modifier.Idf)},
-        ),
-    )
-    shard.update(
-        edge.UpdateOperation.upsert_points(
-            [
-                edge.Point(str(uuid.UUID(int=i + 1)), {"": d, "lexical": edge.SparseVector(*s)}, {"i": i})
-                for i, (d, s) in enumerate(zip(dense, sparse, strict=True))
-            ]
-        )
-    )
+    shard = _edge_shard(tmp_path, dense, sparse)
     prefetch_dense = edge.Query.Nearest(query_dense)
     prefetch_lexical = edge.Query.Nearest(edge.SparseVector(*query_sparse), using="lexical")
 

@@ -18,8 +18,8 @@ from ragdeck.console.evalsets.io import read_any
 from ragdeck.console.knobs import FUSIONS, RETRIEVAL_MODES
 from ragdeck.console.roles import cli_user, require
 from ragdeck.console.settings import Settings
-from ragdeck.console.tuning.record import Study, StudyPlan, new_study_id
-from ragdeck.console.tuning.report import html_report, summary_lines
+from ragdeck.console.tuning.record import Study, new_study_id
+from ragdeck.console.tuning.report import draft_summary, html_report, summary_lines
 from ragdeck.console.tuning.space import SearchSpace, parse_list, read_bool, read_ef
 from ragdeck.console.tuning.split import DEFAULT_SEED, DEFAULT_TEST_FRACTION
 from ragdeck.console.tuning.study import StudyDeps, StudyRunner, objective_name, plan_study
@@ -165,7 +165,7 @@ def tune_cmd(
             draft,
             study.chosen_knobs() or {},
             study_id=study.study_id,
-            summary=_draft_summary(report),
+            summary=draft_summary(report),
             actor=user,
         )
         typer.echo(
@@ -198,20 +198,4 @@ def _run(runner: StudyRunner, study: Study, save: Callable[[dict[str, Any]], obj
             raise
 
 
-def _draft_summary(report: dict[str, Any]) -> dict[str, Any]:
-    """What the Canary page shows of a draft's study."""
-    test = report.get("test") or {}
-    return {
-        "metric": report["objective"],
-        "test_mean_chosen": test.get("chosen_mean"),
-        "test_mean_baseline": test.get("baseline_mean"),
-        "diff": test.get("difference"),
-        "low": test.get("ci_low"),
-        "high": test.get("ci_high"),
-        "p_value": test.get("p_value"),
-        "optimism": test.get("optimism"),
-        "decision": report.get("decision"),
-    }
-
-
-__all__ = ["StudyPlan", "tune_cmd"]
+__all__ = ["tune_cmd"]

@@ -19,7 +19,7 @@ from ragdeck.console.knobs import FUSIONS, RETRIEVAL_MODES
 from ragdeck.console.roles import allowed, require
 from ragdeck.console.settings import Settings
 from ragdeck.console.tuning.record import Study, new_study_id
-from ragdeck.console.tuning.report import html_report, summary_lines, trial_rows
+from ragdeck.console.tuning.report import draft_summary, html_report, summary_lines, trial_rows
 from ragdeck.console.tuning.space import SearchSpace
 from ragdeck.console.tuning.study import (
     STUDY_JOB_KIND,
@@ -254,20 +254,12 @@ def _draft_form(study: dict[str, Any], user: User) -> None:
         cols = st.columns([2, 1])
         name = cols[0].text_input("Draft name", f"study-{study['study_id'][-6:]}", disabled=not can)
         if cols[1].form_submit_button("Save as draft policy", disabled=not can):
-            test = study.get("test") or {}
-            summary = {
-                "metric": study["objective"],
-                "test_mean_chosen": test.get("chosen_mean"),
-                "test_mean_baseline": test.get("baseline_mean"),
-                "diff": test.get("difference"),
-                "low": test.get("ci_low"),
-                "high": test.get("ci_high"),
-                "p_value": test.get("p_value"),
-                "optimism": test.get("optimism"),
-                "decision": study.get("decision"),
-            }
             draft = build_policy_drafts(Settings()).save_draft(
-                name, study["chosen_knobs"], study_id=study["study_id"], summary=summary, actor=user
+                name,
+                study["chosen_knobs"],
+                study_id=study["study_id"],
+                summary=draft_summary(study),
+                actor=user,
             )
             st.success(f"Saved draft {draft.name}: try it as the canary from the Canary page.")
     if not can:

@@ -68,6 +68,23 @@ def summary_lines(study: dict[str, Any]) -> list[str]:
     return lines
 
 
+def draft_summary(study: dict[str, Any]) -> dict[str, Any]:
+    """What a draft policy keeps of its study (the Canary page shows it): the objective, the held-out
+    means, the paired difference with its interval and p-value, the optimism and the decision."""
+    test = study.get("test") or {}
+    return {
+        "metric": study["objective"],
+        "test_mean_chosen": test.get("chosen_mean"),
+        "test_mean_baseline": test.get("baseline_mean"),
+        "diff": test.get("difference"),
+        "low": test.get("ci_low"),
+        "high": test.get("ci_high"),
+        "p_value": test.get("p_value"),
+        "optimism": test.get("optimism"),
+        "decision": study.get("decision"),
+    }
+
+
 def html_report(study: dict[str, Any], charts: tuple[str, ...] = ()) -> str:
     """A self-contained HTML page: the summary, ``charts`` (HTML fragments), every trial, the test
     questions' pairs, and the whole study as JSON. Opens offline; nothing is fetched."""
