@@ -24,10 +24,22 @@ from ragdeck.console.evaluation.power import (
     spread_of_pair,
     spread_of_run,
 )
-from ragdeck.console.evaluation.stats import paired_permutation_test
+from ragdeck.console.evaluation.stats import paired_permutation_test, student_t_quantile
 from ragdeck.errors import InputError
 
 Z_975, Z_80, Z_90 = 1.959964, 0.841621, 1.281552  # standard normal quantiles, from a table
+
+
+@pytest.mark.parametrize("df", [1, 1.5, 2, 3, 5, 9, 12, 29, 100, 1000, 1e5])
+def test_the_t_quantile_equals_scipys_without_needing_scipy(df: float) -> None:
+    """The simulation's critical value comes from ragdeck's own Student-t quantile (scipy is only a test
+    dependency): equal to scipy's across the tails, the centre and fractional degrees of freedom."""
+    for p in (1e-9, 1e-4, 0.025, 0.05, 0.3, 0.5, 0.7, 0.95, 0.975, 0.995, 1 - 1e-9):
+        expected = float(stats.t.ppf(p, df))
+        assert student_t_quantile(p, df) == pytest.approx(expected, rel=1e-8, abs=1e-12), (p, df)
+    for p, bad_df in ((0.0, 3), (1.0, 3), (0.5, 0)):
+        with pytest.raises(ValueError):
+            student_t_quantile(p, bad_df)
 
 
 def test_normal_approximation_against_hand_computed_values() -> None:

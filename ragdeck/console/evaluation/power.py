@@ -29,6 +29,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from ragdeck.console.evaluation.stats import student_t_quantile
 from ragdeck.errors import InputError
 from ragdeck.services.types import RunRow
 
@@ -228,10 +229,8 @@ class Simulator:
     def power(self, n: int, delta: float, alpha: float = DEFAULT_ALPHA) -> float:
         """Share of the draws of n where the two-sided paired t-test of mean 0 rejects at ``alpha`` when
         the true mean difference is ``delta``."""
-        from scipy.stats import t as student_t
-
         means, sds = self._draws(n)
-        crit = float(student_t.ppf(1 - alpha / 2, n - 1))
+        crit = student_t_quantile(1 - alpha / 2, n - 1)
         with np.errstate(divide="ignore", invalid="ignore"):
             stat = np.abs(means + delta) / (sds / math.sqrt(n))
         return float(np.mean(np.where(sds > 0, stat > crit, np.abs(means + delta) > 0)))
