@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import threading
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ from ragdeck.console.wiring import build_policy_drafts, build_study_files
 from ragdeck.errors import InputError
 from ragdeck.services.eval_store import EvalStore
 from ragdeck.services.qdrant_embedded import EmbeddedQdrantStore
+from ragdeck.services.types import ComponentHealth
 
 DEMO_GOLD = Path(ragdeck.__file__).parent / "demo_eval_sets" / "demo_gold.jsonl"
 OBJECTIVE = "doc_ndcg@10"
@@ -247,3 +248,47 @@ def test_the_objective_must_be_a_metric_the_runner_scores() -> None:
     for bad, match in (("ndcg", "cut-off"), ("bleu@10", "unknown metric")):
         with pytest.raises(InputError, match=match):
             objective_name(bad)
+
+
+class WordOverlapReranker:
+    """A cheap, deterministic cross-encoder stand-in (the share of the question's words in the passage) that
+    records every (question, passage) pair it is asked to score. What is under test is the study's reuse
+    of scores and its equality with the eval runner, which do not depend on the model."""
+
+    mode, model_name = "local", "word-overlap"
+
+    def __init__(self) -> None:
+        self.asked: list[tuple[str, str]] = []
+
+    def rerank(self, query: str, texts: Sequence[str]) -> list[float]:
+        self.asked.extend((query, text) for text in texts)
+        words = set(query.lower().split())
+        return [len(words & set(text.lower().split())) / max(1, len(words)) for text in texts]
+
+    def health(self) -> ComponentHealth:
+        return ComponentHealth("reranker", self.mode, ok=True, model=self.model_name)
+
+
+def test_reranker_trials_score_what_eval_scores_and_reuse_the_scores(demo, local_embedder, tmp_path) -> None:
+    """With a reranker, rerank off and on at two depths are tried; each trial equals the eval runner with
+    that reranker, and the study never asks the reranker to score the same (question, chunk) twice: the
+    deeper trial reranks only the candidates the shallower one did not."""
+    store, evalset = demo
+    space = SearchSpace(modes=("dense",), top_ks=(20, 40))
+    reranker = WordOverlapReranker()
+    study_plan = plan_study(evalset, Policy(name="A"), "rag_chunks", objective=OBJECTIVE, space=space)
+    runner = StudyRunner(StudyDeps(store, local_embedder, reranker), study_plan, evalset)
+    assert runner.rerank_cache is not None
+    behind_cache = runner.rerank_cache.reranker = WordOverlapReranker()  # what the trials' cache asks
+    study = runner.run(Study(new_study_id(), runner.plan))
+    asked = behind_cache.asked
+    assert [t["label"] for t in study.trials] == ["dense", "dense top_k=20 rerank", "dense top_k=40 rerank"]
+    assert asked and len(asked) == len(set(asked))  # no chunk scored twice for one question
+    assert study.trials[1]["tune_score"] != study.trials[0]["tune_score"]  # the reranker changed rankings
+
+    tune_set = EvalSet("tune", [r for r in evalset.records if r.id in set(study.plan.split.tune_ids)])
+    evaluator = EvalRunner(EvalDeps(Retriever(store, local_embedder, reranker), EvalStore(tmp_path / "r.db")))
+    for trial in study.trials:
+        run, prepared = evaluator.start(tune_set, EvalPlan(runner.policy(trial["params"]), concurrency=1))
+        mean = evaluator.execute(run, prepared).summary["metrics"][OBJECTIVE]["mean"]
+        assert trial["tune_score"] == pytest.approx(mean, abs=1e-9), trial["label"]
