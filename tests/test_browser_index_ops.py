@@ -8,6 +8,7 @@ import csv
 import io
 import json
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -48,11 +49,20 @@ def _set(page, label: str, value: str) -> None:
     _idle(page)
 
 
-def _audit_export(page) -> list[dict[str, str]]:
-    """The rows the page's audit log shows now (its filters applied), read from its CSV export."""
-    with page.expect_download() as download:
-        page.get_by_role("button", name="Export CSV").click()
-    return list(csv.DictReader(io.StringIO(Path(download.value.path()).read_text(encoding="utf-8"))))
+def _audit_export(page, **filtered: str) -> list[dict[str, str]]:
+    """The rows the page's audit log shows, read from its CSV export once the filters just set have
+    applied (every row has the ``filtered`` column values; a filter's rerun can start after the page
+    looked idle), or as they are after a minute."""
+    deadline = time.monotonic() + 60
+    while True:
+        with page.expect_download() as download:
+            page.get_by_role("button", name="Export CSV").click()
+        text = Path(download.value.path()).read_text(encoding="utf-8")
+        rows = list(csv.DictReader(io.StringIO(text)))
+        applied = all(row[column] == value for row in rows for column, value in filtered.items())
+        if (rows and applied) or time.monotonic() > deadline:
+            return rows
+        _idle(page)
 
 
 def _pick(page, label: str, option: str) -> None:
@@ -96,7 +106,7 @@ def test_rebuild_gate_swap_rollback_in_chromium(small_console, tmp_path: Path) -
         expect(green).to_have_count(0)
         _idle(page)
         _pick(page, "Outcome", "failed")
-        (failed,) = _audit_export(page)
+        (failed,) = _audit_export(page, outcome="failed")
         assert (failed["action"], failed["target"], failed["outcome"]) == (
             "index.gate",
             "rag_chunks_v2",
@@ -247,7 +257,7 @@ def test_a_signed_in_operator_rolls_back_and_the_audit_log_names_them_in_chromiu
         _idle(page)
         _set(page, "Action", "index.rollback")
         _set(page, "User", "olga")
-        (row,) = _audit_export(page)
+        (row,) = _audit_export(page, action="index.rollback", actor="olga")
         assert (row["actor"], row["role"], row["action"], row["reason"]) == (
             "olga", "operator", "index.rollback", reason,
         )  # fmt: skip
