@@ -140,6 +140,15 @@ def _idle(page: Page) -> None:
     expect(app).to_have_attribute("data-test-script-state", "notRunning", timeout=90_000)
 
 
+def _radio_shows(page: Page, position: int, choice: str) -> None:
+    """Wait until the candidate at ``position`` (from 0) shows ``choice`` checked and the run is over."""
+    from playwright.sync_api import expect
+
+    radios = page.locator("[data-testid=stRadio]").filter(has_text="partly relevant").nth(position)
+    expect(radios.get_by_role("radio", name=choice, exact=True)).to_be_checked(timeout=60_000)
+    _idle(page)
+
+
 def _open_annotate(page: Page, console_url: str, name: str) -> None:
     """The Annotate page, the annotator's name typed."""
     from playwright.sync_api import expect
@@ -237,10 +246,13 @@ def test_annotate_keyboard_shortcuts_in_chromium(console_url: str) -> None:
         heading.click()  # the focus leaves the name box: letters and digits now act
         page.keyboard.press("1")  # candidate 1: relevant
         _wait_for(lambda: grades(q1) == [2], "the grade of key 1")
-        _idle(page)  # a key pressed during a rerun may reach a button that is being redrawn
+        # A key pressed during a rerun may reach a button that is being redrawn: wait until the rerun the
+        # key started has drawn its result, then until it is over (the store is written before the browser
+        # hears that a run began, so the script state alone can still read the last run's "notRunning").
+        _radio_shows(page, 0, "relevant")
         page.keyboard.press("Shift+2")  # candidate 2: partly relevant
         _wait_for(lambda: grades(q1) == [1, 2], "the grade of Shift+2")
-        _idle(page)
+        _radio_shows(page, 1, "partly relevant")
         page.keyboard.press("s")  # skip
         expect(page.get_by_role("heading", name=second)).to_be_visible(timeout=60_000)
         assert status(q1) == "skipped"

@@ -4,7 +4,15 @@ skipped question and finish it; the record list and the store agree."""
 from __future__ import annotations
 
 import pytest
-from test_browser import CHROMIUM, CHROMIUM_ARGS, _idle, _open_annotate, _require_browser, _wait_for
+from test_browser import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    _idle,
+    _open_annotate,
+    _radio_shows,
+    _require_browser,
+    _wait_for,
+)
 from test_browser import console_url as console_url  # the fixture: a running console on the demo data
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
@@ -44,7 +52,7 @@ def test_label_skip_flag_and_finish_a_skipped_question_in_chromium(console_url: 
 
         page.get_by_role("button", name="Mark relevant").first.click()  # candidate 1
         _wait_for(lambda: [x.relevance for x in store.labels(q1, "mia")] == [2], "the label of question 1")
-        _idle(page)
+        _radio_shows(page, 0, "relevant")
         page.get_by_role("button", name="Save and next").click()
         expect(page.get_by_role("heading", name=texts[1])).to_be_visible(timeout=60_000)
         _idle(page)
