@@ -114,7 +114,10 @@ class Settings(BaseSettings):
     embed_device: str = "cpu"
     # Local inference under concurrent requests (issue 21): threads sized to the cores, micro-batching.
     torch_threads: int | None = Field(
-        None, ge=1, description="torch intra-op threads of local models; unset = usable cores / workers - 1."
+        None,
+        ge=1,
+        description="Intra-op threads of local models (ONNX Runtime or torch); unset = usable cores / workers"
+        " - 1.",
     )
     embed_batching: bool = Field(True, description="Gather concurrent embed/rerank calls in one model call.")
     embed_batch_wait_ms: float = Field(
