@@ -236,8 +236,11 @@ class OnnxSentenceModel:
     def get_sentence_embedding_dimension(self) -> int:
         return self._dimension
 
-    def encode(self, sentences: Sequence[str], batch_size: int = 32, **_: Any) -> np.ndarray:
-        """L2-normalised float32 vectors; batches formed longest text first, as sentence-transformers does."""
+    def encode(self, sentences: str | Sequence[str], batch_size: int = 32, **_: Any) -> np.ndarray:
+        """L2-normalised float32 vectors (one vector for one string); batches formed longest text first, as
+        sentence-transformers does."""
+        if isinstance(sentences, str):
+            return self.encode([sentences], batch_size)[0]
         order = sorted(range(len(sentences)), key=lambda i: -len(sentences[i]))
         out = np.zeros((len(sentences), self._dimension), dtype=np.float32)
         for begin in range(0, len(order), batch_size):
