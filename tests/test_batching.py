@@ -168,8 +168,11 @@ def test_thread_count_follows_cores_workers_and_the_setting() -> None:
 
 
 def test_loading_a_local_model_applies_the_thread_count(local_embedder: LocalEmbedder) -> None:
-    _ = local_embedder.model
-    assert torch.get_num_threads() == apply_torch_threads()  # set once per process, at the first load
+    model = local_embedder.model  # ONNX Runtime by default: the count is its session's intra-op threads
+    assert local_embedder.runtime == "onnx"
+    assert model.session.get_session_options().intra_op_num_threads == torch_threads(None)
+    _ = LocalEmbedder(backend="torch").model
+    assert torch.get_num_threads() == apply_torch_threads()  # set once per process, at the first torch load
 
 
 @pytest.mark.parametrize(

@@ -147,9 +147,7 @@ class LocalEmbedder:
     def _load(self) -> SentenceTransformer:
         if self.backend != "torch":
             try:
-                model = self._load_onnx()
-                self.runtime = "onnx"
-                return model
+                return self._load_onnx()
             except ConfigError as exc:
                 if self.backend == "onnx":
                     raise
@@ -158,11 +156,10 @@ class LocalEmbedder:
         from sentence_transformers import SentenceTransformer
 
         apply_torch_threads(self.threads)
+        self.runtime = "torch"  # a failed load is reported as torch's
         try:
             with quiet_model_loading():
-                model = SentenceTransformer(str(self.path), device=self.device, local_files_only=True)
-            self.runtime = "torch"
-            return model
+                return SentenceTransformer(str(self.path), device=self.device, local_files_only=True)
         except Exception as exc:
             raise ConfigError(
                 f"Could not load the embedding model at {str(self.path)!r} on device {self.device!r}: "
@@ -187,6 +184,7 @@ class LocalEmbedder:
                 f"(cache {str(cache)!r}): {type(exc).__name__}: {exc}. "
                 "Set RAGDECK_EMBED_BACKEND=torch, or RAGDECK_EMBED_ONNX_DIR to a writable directory."
             ) from exc
+        self.runtime = "onnx"
         return cast("SentenceTransformer", model)
 
     @property
