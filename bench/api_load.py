@@ -1,13 +1,15 @@
 """API throughput under concurrent clients, with and without micro-batching (issue 21).
 
 Usage: python bench/api_load.py [--seconds 8] [--rounds 2] [--clients 1,16]
-                                [--configs batching,no-batching,before]
+                                [--configs batching,no-batching,before,torch]
 
 Starts one ``ragdeck api serve`` per configuration (embedded default over a copy of the demo collection,
 extractive answers), each its own process on 127.0.0.1:
-  batching     the defaults: torch threads sized to the usable cores, micro-batching on;
-  no-batching  the same threads, ``RAGDECK_EMBED_BATCHING=false`` (one encode per call);
-  before       no batching and torch's own thread count (``RAGDECK_TORCH_THREADS`` = every core).
+  batching     the defaults: the embedder on ONNX Runtime (``RAGDECK_EMBED_BACKEND=auto``), its threads sized
+               to the usable cores, micro-batching on;
+  no-batching  the same, ``RAGDECK_EMBED_BATCHING=false`` (one encode per call);
+  before       torch, no batching and torch's own thread count (``RAGDECK_TORCH_THREADS`` = every core);
+  torch        the defaults on torch (``RAGDECK_EMBED_BACKEND=torch``, the default before ONNX Runtime).
 Then, for ``--rounds`` rounds, drives each server in turn (order alternating between rounds) with closed-loop
 clients (each sends its next request when the previous answer arrives) for ``--seconds`` at each concurrency.
 Only one server is loaded at a time. Reports requests/s, client P50/P95, the server's retrieval stage
@@ -37,7 +39,12 @@ from ragdeck.services.threads import usable_cores
 CONFIGS = {
     "batching": {},
     "no-batching": {"RAGDECK_EMBED_BATCHING": "false"},
-    "before": {"RAGDECK_EMBED_BATCHING": "false", "RAGDECK_TORCH_THREADS": str(os.cpu_count() or 1)},
+    "before": {
+        "RAGDECK_EMBED_BACKEND": "torch",
+        "RAGDECK_EMBED_BATCHING": "false",
+        "RAGDECK_TORCH_THREADS": str(os.cpu_count() or 1),
+    },
+    "torch": {"RAGDECK_EMBED_BACKEND": "torch"},
 }
 
 

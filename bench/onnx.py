@@ -82,8 +82,8 @@ try:
     import onnxruntime  # noqa: F401  (ragdeck.services.onnx_embedder runs it)
 except ImportError as exc:
     print(
-        f"bench/onnx.py needs onnxruntime and onnx ({exc}): install the extra in a separate environment "
-        "(`pip install -e '.[onnx]'` in a new venv) and run this script with that environment's python.",
+        f"bench/onnx.py needs onnxruntime and onnx ({exc}), which ragdeck depends on: reinstall it "
+        "(`pip install -e .`).",
         file=sys.stderr,
     )
     sys.exit(2)

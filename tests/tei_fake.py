@@ -167,10 +167,19 @@ def tei_error(
     return JSONResponse(body, status_code=status, headers=headers or None)
 
 
+@functools.cache
+def _torch_model(path: str) -> Any:
+    """The model on sentence-transformers (torch), once per path: the fake reads its modules (the pooled
+    vector before Normalize for normalize=false), which ONNX Runtime's graph does not expose."""
+    from sentence_transformers import SentenceTransformer
+
+    return SentenceTransformer(path, device="cpu", local_files_only=True)
+
+
 def create_app(embedder: LocalEmbedder, state: FakeTeiState) -> FastAPI:
     """The fake TEI app; handlers are sync so the model runs in the threadpool."""
     app = FastAPI()
-    model = embedder.model
+    model = embedder.model if embedder.runtime == "torch" else _torch_model(str(embedder.path))
 
     def fault_or_delay(path: str) -> Response | None:
         fault = state._take_fault(path)

@@ -36,7 +36,6 @@ OPTIONAL_EXTRAS = {
     "otel": "OTEL_EXPORTER_OTLP_ENDPOINT",
     "llm": "the local LLM",
     "datasets": "ragdeck import hf",
-    "onnx": "RAGDECK_EMBED_BACKEND=onnx",
 }
 
 

@@ -111,6 +111,9 @@ def test_local_health(local_embedder: LocalEmbedder) -> None:
     health = local_embedder.health()
     assert health.ok and health.mode == "local" and health.dimension == 384 and "loaded" in health.detail
     assert health.model == PACKAGED_MODEL_NAME and health.version
+    # the packaged model runs on ONNX Runtime by default, and the Stack page says so
+    assert local_embedder.runtime == "onnx" and "(ONNX Runtime)" in health.detail
+    assert health.version.startswith("onnxruntime ")
 
 
 def test_local_health_does_not_load_the_model() -> None:
@@ -118,7 +121,9 @@ def test_local_health_does_not_load_the_model() -> None:
     health = embedder.health()
     assert not embedder.loaded, "a health check loaded the model"
     assert health.ok and "not loaded yet" in health.detail and health.dimension is None
-    assert health.version and health.version.startswith("sentence-transformers ")
+    assert "(ONNX Runtime where it can, else torch)" in health.detail
+    torch_only = LocalEmbedder(backend="torch").health()
+    assert torch_only.version and torch_only.version.startswith("sentence-transformers ")
 
 
 # ---------------------------------------------------------------- TeiEmbedder

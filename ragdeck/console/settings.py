@@ -114,19 +114,27 @@ class Settings(BaseSettings):
     embed_device: str = "cpu"
     # Local inference under concurrent requests (issue 21): threads sized to the cores, micro-batching.
     torch_threads: int | None = Field(
-        None, ge=1, description="torch intra-op threads of local models; unset = usable cores / workers - 1."
+        None,
+        ge=1,
+        description="Intra-op threads of local models (ONNX Runtime or torch); unset = usable cores / workers"
+        " - 1.",
     )
     embed_batching: bool = Field(True, description="Gather concurrent embed/rerank calls in one model call.")
     embed_batch_wait_ms: float = Field(
         2.0, ge=0, le=1000, description="Longest wait to fill a batch, only while calls are queued."
     )
     embed_max_batch: int = Field(32, ge=1, description="Texts per gathered embedding batch at most.")
-    # ONNX Runtime embedder, opt-in (bench/README.md "ONNX"): needs the extra `pip install 'ragdeck[onnx]'`.
-    embed_backend: Literal["torch", "onnx"] = Field(
-        "torch", description="In-process embedder: torch (sentence-transformers) or onnx (ONNX Runtime)."
+    # The in-process embedder's runtime (bench/README.md "ONNX"): auto = ONNX Runtime (same rankings, half
+    # the query latency) for a Transformer + mean-pooling model on the CPU, else torch, saying why.
+    embed_backend: Literal["auto", "torch", "onnx"] = Field(
+        "auto",
+        description="In-process embedder: auto (ONNX Runtime where the model allows, else torch), torch "
+        "(sentence-transformers) or onnx (ONNX Runtime, an error where it cannot run the model).",
     )
     embed_onnx_dir: Path | None = Field(
-        None, description="Where the onnx backend caches its model export; unset = <data_dir>/onnx."
+        None,
+        description="Where the ONNX export of the model is cached; unset = $XDG_CACHE_HOME/ragdeck/onnx "
+        "(~/.cache/ragdeck/onnx), shared by every data directory.",
     )
 
     # Retrieval defaults.
@@ -348,11 +356,6 @@ class Settings(BaseSettings):
     def qdrant_dir(self) -> Path:
         """Root of the embedded vector store."""
         return self.data_dir / "qdrant"
-
-    @property
-    def onnx_cache_dir(self) -> Path:
-        """Where the onnx embed backend exports models to (``embed_onnx_dir``, else ``data_dir/onnx``)."""
-        return self.embed_onnx_dir or self.data_dir / "onnx"
 
     @property
     def state_db(self) -> Path:

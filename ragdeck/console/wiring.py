@@ -78,7 +78,7 @@ def build_embedder(settings: Settings) -> Embedder:
         batch_wait_ms=settings.embed_batch_wait_ms,
         max_batch=settings.embed_max_batch,
         backend=settings.embed_backend,
-        onnx_dir=settings.onnx_cache_dir,
+        onnx_dir=settings.embed_onnx_dir,
     )
 
 

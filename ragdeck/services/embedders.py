@@ -5,6 +5,7 @@ Both return float32, L2-normalised vectors and satisfy ``ragdeck.console.interfa
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections.abc import Sequence
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
 # Local models load from disk only: never let huggingface_hub call out. Must precede its first import.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+_log = logging.getLogger(__name__)
 PACKAGED_MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 _PROBE_TEXT = "ragdeck dimension probe"
 # Measured on 1 torch thread, 16 demo questions of 18-79 tokens: 18.8 ms/query one by one, 15.4 in
@@ -54,16 +56,21 @@ def l2_normalize(vectors: np.ndarray) -> np.ndarray:
     return np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
 
 
-def _backend(backend: str, device: str, onnx_dir: Path | None) -> tuple[str, Path | None]:
-    """Checked ``(backend, onnx cache dir)``: onnx runs on the CPU and needs a cache directory."""
-    if backend not in ("torch", "onnx"):
-        raise ConfigError(f"Unknown embed backend {backend!r}: set RAGDECK_EMBED_BACKEND to torch or onnx.")
-    if backend == "onnx" and (device != "cpu" or onnx_dir is None):
+BACKENDS = ("auto", "torch", "onnx")
+
+
+def _backend(backend: str, device: str) -> str:
+    """The checked backend: onnx runs on the CPU only; auto elsewhere is torch."""
+    if backend not in BACKENDS:
         raise ConfigError(
-            "RAGDECK_EMBED_BACKEND=onnx runs on the CPU with an export cache directory: "
-            f"got device {device!r}, cache {onnx_dir!r}. Set RAGDECK_EMBED_DEVICE=cpu or the torch backend."
+            f"Unknown embed backend {backend!r}: set RAGDECK_EMBED_BACKEND to auto, torch or onnx."
         )
-    return backend, onnx_dir
+    if backend == "onnx" and device != "cpu":
+        raise ConfigError(
+            f"RAGDECK_EMBED_BACKEND=onnx runs on the CPU, got device {device!r}: set "
+            "RAGDECK_EMBED_DEVICE=cpu, or RAGDECK_EMBED_BACKEND=auto (torch on that device)."
+        )
+    return "torch" if backend == "auto" and device != "cpu" else backend
 
 
 class LocalEmbedder:
@@ -76,7 +83,11 @@ class LocalEmbedder:
     Every inference runs on one thread (``self.batcher``'s). With ``batching`` on, concurrent calls of at
     most ``max_batch`` texts in all are encoded together (gathering for up to ``batch_wait_ms`` only while
     others are queued); vectors equal one-by-one encoding within float rounding (about 1e-7).
-    ``backend="onnx"`` (opt-in, CPU only) runs it on ONNX Runtime instead, exported once into ``onnx_dir``.
+    ``backend``: "auto" (the default) runs it on ONNX Runtime where it can (the CPU, a Transformer +
+    mean-pooling model: same vectors within 1e-7, about half the query latency), exported once into
+    ``onnx_dir`` (default ``onnx_embedder.default_cache_dir()``), else on torch, keeping the reason in
+    ``onnx_fallback``; "onnx" raises ConfigError where ONNX Runtime cannot run it; "torch" never tries.
+    ``runtime`` says which one loaded ("onnx" or "torch"; None before the model loads).
     """
 
     mode: str = "local"
@@ -92,7 +103,7 @@ class LocalEmbedder:
         batching: bool = True,
         batch_wait_ms: float = 2.0,
         max_batch: int = 32,
-        backend: str = "torch",
+        backend: str = "auto",
         onnx_dir: Path | None = None,
     ) -> None:
         if batch_size < 1:
@@ -114,7 +125,10 @@ class LocalEmbedder:
         self.device = device
         self.batch_size = batch_size
         self.threads = threads
-        self.backend, self.onnx_dir = _backend(backend, device, onnx_dir)
+        self.backend = _backend(backend, device)
+        self.onnx_dir = onnx_dir
+        self.runtime: str | None = None  # "onnx" | "torch", once loaded
+        self.onnx_fallback: str | None = None  # why auto runs torch
         self._model: LazyModel[SentenceTransformer] = LazyModel(self._load)
         self._dimension: int | None = None
         # Every inference runs on the batcher's one thread: torch's CPU kernels already use the cores it is
@@ -131,11 +145,18 @@ class LocalEmbedder:
         return self._model.get()
 
     def _load(self) -> SentenceTransformer:
-        if self.backend == "onnx":
-            return self._load_onnx()
+        if self.backend != "torch":
+            try:
+                return self._load_onnx()
+            except ConfigError as exc:
+                if self.backend == "onnx":
+                    raise
+                self.onnx_fallback = str(exc)
+                _log.warning("embedding on torch: ONNX Runtime cannot run the model: %s", exc)
         from sentence_transformers import SentenceTransformer
 
         apply_torch_threads(self.threads)
+        self.runtime = "torch"  # a failed load is reported as torch's
         try:
             with quiet_model_loading():
                 return SentenceTransformer(str(self.path), device=self.device, local_files_only=True)
@@ -148,22 +169,22 @@ class LocalEmbedder:
 
     def _load_onnx(self) -> SentenceTransformer:
         """The model on ONNX Runtime (``onnx_embedder``), exported into ``onnx_dir`` on first use."""
-        from ragdeck.services.onnx_embedder import OnnxSentenceModel, require_onnxruntime
+        from ragdeck.services.onnx_embedder import OnnxSentenceModel, default_cache_dir, require_onnxruntime
 
-        require_onnxruntime()  # its ConfigError names the extra to install
+        require_onnxruntime()  # its ConfigError says what to install
+        cache = self.onnx_dir or default_cache_dir()
         try:
             with quiet_model_loading():
-                model = OnnxSentenceModel(
-                    Path(str(self.path)), Path(str(self.onnx_dir)), threads=torch_threads(self.threads)
-                )
+                model = OnnxSentenceModel(Path(str(self.path)), cache, threads=torch_threads(self.threads))
         except ConfigError:
             raise
         except Exception as exc:
             raise ConfigError(
                 f"Could not export or load the embedding model at {str(self.path)!r} for ONNX Runtime "
-                f"(cache {str(self.onnx_dir)!r}): {type(exc).__name__}: {exc}. "
+                f"(cache {str(cache)!r}): {type(exc).__name__}: {exc}. "
                 "Set RAGDECK_EMBED_BACKEND=torch, or RAGDECK_EMBED_ONNX_DIR to a writable directory."
             ) from exc
+        self.runtime = "onnx"
         return cast("SentenceTransformer", model)
 
     @property
@@ -216,23 +237,32 @@ class LocalEmbedder:
 
     def health(self) -> ComponentHealth:
         """Never loads the model: a loaded one embeds one probe text, one not loaded yet is reported so (it
-        loads in the background at start, or on first use), a failed load shows its error. Never raises."""
+        loads in the background at start, or on first use), a failed load shows its error. Says which
+        runtime runs it (and why torch, when auto could not use ONNX Runtime). Never raises."""
         base = {"component": "embedder", "mode": self.mode, "model": self.model_name}
-        runtime = "onnxruntime" if self.backend == "onnx" else "sentence-transformers"
-        version = f"{runtime} {installed_version(runtime)}"
+        runtime = self.runtime or ("torch" if self.backend == "torch" else "onnx")
+        package = "onnxruntime" if runtime == "onnx" else "sentence-transformers"
+        version = f"{package} {installed_version(package)}"
         if self._model.error is not None:
             return ComponentHealth(**base, ok=False, detail=str(self._model.error), version=version)
         if not self._model.loaded:
+            planned = {"auto": "ONNX Runtime where it can, else torch", "onnx": "ONNX Runtime"}
+            on = planned.get(self.backend, "torch")
             detail = (
-                f"in process on {self.device}, not loaded yet (loads in the background at start, or on use)"
+                f"in process on {self.device} ({on}), not loaded yet (loads in the background at start, "
+                "or on use)"
             )
             return ComponentHealth(**base, ok=True, detail=detail, version=version)
+        on = "ONNX Runtime" if runtime == "onnx" else "torch"
+        if self.onnx_fallback:
+            on += f"; not ONNX Runtime: {self.onnx_fallback}"
         try:
             self.embed_query(_PROBE_TEXT)
             return ComponentHealth(
                 **base,
                 ok=True,
-                detail=f"in process on {self.device}, loaded, max {self.model.max_seq_length} tokens/input",
+                detail=f"in process on {self.device} ({on}), loaded, max {self.model.max_seq_length} "
+                "tokens/input",
                 version=version,
                 dimension=self.dimension,
             )

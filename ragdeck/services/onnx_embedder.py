@@ -1,11 +1,13 @@
-"""A sentence-transformers model run by ONNX Runtime: ``RAGDECK_EMBED_BACKEND=onnx``, opt-in, extra ``onnx``.
+"""A sentence-transformers model run by ONNX Runtime: the default in-process embedder where it can run the
+model (``RAGDECK_EMBED_BACKEND=auto``; ``onnx`` insists, ``torch`` opts out).
 
 sentence-transformers' own ``backend="onnx"`` goes through optimum-onnx, which needs transformers < 4.58 (ours
 is 5.x), so the export is done here: the model's transformer (eager attention, so ONNX Runtime's BERT fusions
 apply) with mean pooling in the graph, exported once by ``torch.onnx.export``, fused by ONNX Runtime's
 transformer optimizer at ``opt_level=0`` (graph rewrites only: Attention, SkipLayerNormalization, BiasGelu,
 contrib ops every CPU build of ONNX Runtime has; nothing chosen for the CPU that exports it), and cached in a
-directory keyed by the model files. ONNX Runtime's CPU-specific optimisations happen when a session loads and
+directory keyed by the model files and the versions that made the file (``default_cache_dir``: one per user,
+shared by every data directory). ONNX Runtime's CPU-specific optimisations happen when a session loads and
 are never saved. Tokenisation, truncation, longest-first batching and L2 normalisation match
 sentence-transformers' ``encode``. fp32 only: int8 changed the demo rankings (bench/README.md, "ONNX").
 """
@@ -16,7 +18,8 @@ import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Sequence
+import warnings
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +29,21 @@ from ragdeck.errors import ConfigError
 
 ONNX_FILE = "model.onnx"
 _INPUTS = ("input_ids", "attention_mask", "token_type_ids")
-_INSTALL = "install the extra: `pip install 'ragdeck[onnx]'` (onnxruntime and onnx)"
+_INSTALL = "reinstall ragdeck (`pip install ragdeck` brings onnxruntime and onnx)"
+# What an export depends on besides the model: a file made by other versions is made again.
+_EXPORT_VERSIONS = ("onnxruntime", "onnx", "torch", "transformers")
+
+
+def default_cache_dir() -> Path:
+    """``$XDG_CACHE_HOME/ragdeck/onnx``, else ``~/.cache/ragdeck/onnx``; a temporary directory's
+    ``ragdeck-onnx`` where the home directory cannot be found."""
+    base = os.environ.get("XDG_CACHE_HOME", "").strip()
+    if not base:
+        try:
+            base = str(Path.home() / ".cache")
+        except RuntimeError:  # no HOME and no password entry
+            base = tempfile.gettempdir()
+    return Path(base) / "ragdeck" / "onnx"
 
 
 def require_onnxruntime() -> Any:
@@ -67,11 +84,16 @@ def _mean_pooling_only(model_dir: Path) -> None:
 
 
 def cache_key(model_dir: Path) -> str:
-    """Hex digest of the model directory's top-level files (name, size, mtime): a changed model re-exports."""
-    digest = hashlib.sha256()
+    """Hex digest of the model directory's path and top-level files (name, size, mtime) and of the versions
+    of the libraries that export and run it: a changed model or library exports again."""
+    from ragdeck.services.common import installed_version
+
+    digest = hashlib.sha256(str(model_dir.resolve()).encode())
     for file in sorted(p for p in model_dir.iterdir() if p.is_file()):
         stat = file.stat()
         digest.update(f"{file.name}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    for name in _EXPORT_VERSIONS:
+        digest.update(f"{name}=={installed_version(name)}\n".encode())
     return digest.hexdigest()[:16]
 
 
@@ -101,7 +123,9 @@ def export_onnx(model_dir: Path, target: Path) -> None:
         ["a probe text", "a longer probe text for the export"], padding=True, return_tensors="pt"
     )
     target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=target.parent) as work:
+    # the exporter's deprecation and tracer warnings are about its internals, not something a user can act on
+    with tempfile.TemporaryDirectory(dir=target.parent) as work, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
         raw = Path(work) / "raw.onnx"
         torch.onnx.export(
             MeanPooled(transformer.eval()),
@@ -127,6 +151,62 @@ def export_onnx(model_dir: Path, target: Path) -> None:
         os.replace(Path(work) / ONNX_FILE, target)
 
 
+def _max_seq_length(model_dir: Path) -> int:
+    """sentence-transformers' input length: ``max_seq_length`` of sentence_bert_config.json, else the
+    tokenizer's ``model_max_length``, else 512."""
+    for name, key in (
+        ("sentence_bert_config.json", "max_seq_length"),
+        ("tokenizer_config.json", "model_max_length"),
+    ):
+        try:
+            value = json.loads((model_dir / name).read_text()).get(key)
+        except (OSError, ValueError):
+            continue
+        if isinstance(value, int) and 0 < value < 1_000_000:
+            return value
+    return 512
+
+
+def _tokenizer(model_dir: Path, max_length: int) -> Callable[[list[str]], dict[str, np.ndarray]]:
+    """Texts to the model's int64 inputs, padded to the longest and cut at ``max_length`` tokens (specials
+    included) as transformers' fast tokenizer does: the ``tokenizers`` library on the model's
+    tokenizer.json (no torch or transformers import: a second or so less at start), else transformers'
+    AutoTokenizer for a model saved without one."""
+    path = model_dir / "tokenizer.json"
+    if not path.is_file():
+        from transformers import AutoTokenizer
+
+        slow = AutoTokenizer.from_pretrained(str(model_dir), local_files_only=True)
+
+        def with_transformers(texts: list[str]) -> dict[str, np.ndarray]:
+            found = slow(
+                texts, padding=True, truncation="longest_first", max_length=max_length, return_tensors="np"
+            )
+            return {name: np.asarray(found[name], dtype=np.int64) for name in _INPUTS if name in found}
+
+        return with_transformers
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(path))
+    padding = tokenizer.padding or {}
+    tokenizer.enable_truncation(max_length=max_length, strategy="longest_first")
+    tokenizer.enable_padding(
+        pad_id=int(padding.get("pad_id", 0)),
+        pad_type_id=int(padding.get("pad_type_id", 0)),
+        pad_token=str(padding.get("pad_token", "[PAD]")),
+    )
+
+    def with_tokenizers(texts: list[str]) -> dict[str, np.ndarray]:
+        encoded = tokenizer.encode_batch(texts)
+        return {
+            "input_ids": np.array([e.ids for e in encoded], dtype=np.int64),
+            "attention_mask": np.array([e.attention_mask for e in encoded], dtype=np.int64),
+            "token_type_ids": np.array([e.type_ids for e in encoded], dtype=np.int64),
+        }
+
+    return with_tokenizers
+
+
 class OnnxSentenceModel:
     """The subset of ``SentenceTransformer`` that ``LocalEmbedder`` uses, on ONNX Runtime's CPU provider.
 
@@ -140,8 +220,6 @@ class OnnxSentenceModel:
     ) -> None:
         ort = require_onnxruntime()
         _mean_pooling_only(model_dir)
-        from transformers import AutoTokenizer
-
         self.onnx_path = onnx_file or cache_root / f"{model_dir.name}-{cache_key(model_dir)}" / ONNX_FILE
         if not self.onnx_path.is_file():
             export_onnx(model_dir, self.onnx_path)
@@ -150,29 +228,25 @@ class OnnxSentenceModel:
         if threads:
             options.intra_op_num_threads = threads
         self.session = ort.InferenceSession(str(self.onnx_path), options, providers=["CPUExecutionProvider"])
-        self.tokenizer = AutoTokenizer.from_pretrained(str(model_dir), local_files_only=True)
-        config = json.loads((model_dir / "sentence_bert_config.json").read_text())
-        self.max_seq_length = int(config.get("max_seq_length") or self.tokenizer.model_max_length)
+        self.max_seq_length = _max_seq_length(model_dir)
+        self._tokenize = _tokenizer(model_dir, self.max_seq_length)
         self._inputs = [i.name for i in self.session.get_inputs()]
         self._dimension = int(self.session.get_outputs()[0].shape[-1])
 
     def get_sentence_embedding_dimension(self) -> int:
         return self._dimension
 
-    def encode(self, sentences: Sequence[str], batch_size: int = 32, **_: Any) -> np.ndarray:
-        """L2-normalised float32 vectors; batches formed longest text first, as sentence-transformers does."""
+    def encode(self, sentences: str | Sequence[str], batch_size: int = 32, **_: Any) -> np.ndarray:
+        """L2-normalised float32 vectors (one vector for one string); batches formed longest text first, as
+        sentence-transformers does."""
+        if isinstance(sentences, str):
+            return self.encode([sentences], batch_size)[0]
         order = sorted(range(len(sentences)), key=lambda i: -len(sentences[i]))
         out = np.zeros((len(sentences), self._dimension), dtype=np.float32)
         for begin in range(0, len(order), batch_size):
             batch = order[begin : begin + batch_size]
-            tokens = self.tokenizer(
-                [sentences[i] for i in batch],
-                padding=True,
-                truncation="longest_first",
-                max_length=self.max_seq_length,
-                return_tensors="np",
-            )
-            feed = {name: tokens[name].astype(np.int64) for name in self._inputs}
+            tokens = self._tokenize([sentences[i] for i in batch])
+            feed = {name: tokens[name] for name in self._inputs}
             vectors = np.asarray(self.session.run(None, feed)[0], dtype=np.float32)
             norms = np.linalg.norm(vectors, axis=1, keepdims=True)
             out[batch] = np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
