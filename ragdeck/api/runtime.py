@@ -102,9 +102,10 @@ class ApiRuntime:
         self.stack.close()
 
 
-def runtime_over(settings: Settings, stack: Stack) -> ApiRuntime:
+def runtime_over(settings: Settings, stack: Stack, *, warm: bool = True) -> ApiRuntime:
     """An API runtime over an existing ``stack`` (the console hosting the API shares its store handle);
-    it starts warming up at once (``Readiness``)."""
+    it starts warming up at once (``Readiness``), or when the caller calls ``readiness.start()`` if not
+    ``warm``."""
     service, state = build_rag_service(settings, stack)
     runtime = ApiRuntime(
         settings=settings,
@@ -115,19 +116,23 @@ def runtime_over(settings: Settings, stack: Stack) -> ApiRuntime:
         audit_log=build_audit_log(settings),
         readiness=Readiness(service, settings.ready_refresh_s),
     )
-    runtime.readiness.start()
+    if warm:
+        runtime.readiness.start()
     return runtime
 
 
-def build_runtime(settings: Settings | None = None, *, embedder: Embedder | None = None) -> ApiRuntime:
-    """Wire the API from settings (default ``Settings()``); ``embedder`` replaces the configured one."""
+def build_runtime(
+    settings: Settings | None = None, *, embedder: Embedder | None = None, warm: bool = True
+) -> ApiRuntime:
+    """Wire the API from settings (default ``Settings()``); ``embedder`` replaces the configured one;
+    ``warm``: start warming up now (else on ``readiness.start()``)."""
     install_log_redaction()
     settings = settings or Settings()
     stack = build_stack(settings)
     if embedder is not None:
         stack.use_embedder(embedder)
     try:
-        runtime = runtime_over(settings, stack)
+        runtime = runtime_over(settings, stack, warm=warm)
     except Exception:
         stack.close()
         raise

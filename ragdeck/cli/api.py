@@ -31,12 +31,22 @@ def serve_cmd(
 
     if all_interfaces:
         address = ALL_INTERFACES
+
+    class WarmOnceListening(uvicorn.Server):
+        """Starts the warm-up once the port listens: loading a model can hold the GIL for half a second
+        (ONNX Runtime builds its session in one C++ call), which would delay the bind and /healthz."""
+
+        async def startup(self, sockets: list | None = None) -> None:
+            await super().startup(sockets)
+            runtime.readiness.start()
+
     with local_llm(Settings(), llm):
-        runtime = build_runtime(Settings())
+        runtime = build_runtime(Settings(), warm=False)
         try:
             if build_demo_first:
                 build_demo(runtime.stack)
             out.print(f"ragdeck API on http://{address}:{port}  (docs at /docs; Ctrl+C to stop)")
-            uvicorn.run(create_app(runtime), host=address, port=port, log_level=log_level)
+            config = uvicorn.Config(create_app(runtime), host=address, port=port, log_level=log_level)
+            WarmOnceListening(config).run()
         finally:
             runtime.close()
