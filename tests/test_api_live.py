@@ -171,3 +171,21 @@ def test_two_api_processes_sharing_redis_route_alike(
         assert up.json()["replaced"] is None and down.json()["replaced"] == "up"
     votes = RedisFeedbackLog(redis_url, retention_s=60)
     assert votes.vote(response_id) == "down" and sum(votes.counts().values()) >= 1
+
+
+def test_api_serve_on_a_port_in_use_fails_and_says_so(data_dir: Path, tmp_path: Path) -> None:
+    """The warm-up starts only once the port listens; a port that cannot be bound is a failed start (exit
+    status 3, as ``uvicorn.run``), never a process that exits 0 or warms up a model nobody can reach."""
+    import socket
+    import sys
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            [str(Path(sys.executable).parent / "ragdeck"), "api", "serve", "--port", str(port), "--no-llm"],
+            env=os.environ.copy(), cwd=tmp_path, capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+    assert done.returncode == 3, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "address already in use" in (done.stdout + done.stderr).lower()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Annotated
 
 import typer
@@ -10,6 +11,8 @@ from ragdeck.cli.common import out
 from ragdeck.cli.ingest import build_demo
 from ragdeck.cli.local import ALL_INTERFACES, AddressOpt, AllInterfacesOpt, DemoOpt, LlmOpt, local_llm
 from ragdeck.console.settings import Settings
+
+STARTUP_FAILURE = 3  # uvicorn's exit status when the server could not start
 
 app = typer.Typer(help="The RAG API service (FastAPI): /query, /feedback, /healthz, /readyz, /metrics.")
 
@@ -47,6 +50,10 @@ def serve_cmd(
                 build_demo(runtime.stack)
             out.print(f"ragdeck API on http://{address}:{port}  (docs at /docs; Ctrl+C to stop)")
             config = uvicorn.Config(create_app(runtime), host=address, port=port, log_level=log_level)
-            WarmOnceListening(config).run()
+            server = WarmOnceListening(config)
+            with contextlib.suppress(KeyboardInterrupt):  # as uvicorn.run: Ctrl+C is a clean stop
+                server.run()
+            if not server.started:  # as uvicorn.run: a port in use is a failed start
+                raise typer.Exit(STARTUP_FAILURE)
         finally:
             runtime.close()
