@@ -40,5 +40,6 @@ def test_a_benchmark_runs_at_its_smallest_size(
         text=True,
         timeout=600,
     )
-    assert done.returncode == 0, f"{script} exited {done.returncode}:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    tails = f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    assert done.returncode == 0, f"{script} exited {done.returncode}:\n{tails}"
     assert summary in done.stdout, done.stdout[-3000:]
