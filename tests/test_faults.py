@@ -31,7 +31,9 @@ ACKS_BEFORE_KILL = 15
 
 
 def _kill_after_acks(code: str, workdir: Path, acks: int = ACKS_BEFORE_KILL) -> list[str]:
-    """Run ``code`` in a new Python, SIGKILL it after ``acks`` lines of output; the lines it printed."""
+    """Run ``code`` in a new Python, SIGKILL it after ``acks`` lines of output; every whole line it printed
+    before the kill (those still in the pipe too: the child runs ahead of the reader, and each of its lines
+    acknowledges a write that returned)."""
     proc = subprocess.Popen(
         [sys.executable, "-u", "-c", textwrap.dedent(code)],
         cwd=workdir,
@@ -52,7 +54,9 @@ def _kill_after_acks(code: str, workdir: Path, acks: int = ACKS_BEFORE_KILL) -> 
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=60)
     assert proc.returncode == -signal.SIGKILL
-    return lines
+    rest = proc.stdout.read()
+    whole = rest if rest.endswith("\n") else rest.rpartition("\n")[0]  # a line cut by the kill is no ack
+    return lines + [line.strip() for line in whole.splitlines()]
 
 
 def test_sigkill_during_label_saves_loses_no_acknowledged_label(tmp_path: Path) -> None:
