@@ -4,14 +4,7 @@ skipped question and finish it; the record list and the store agree."""
 from __future__ import annotations
 
 import pytest
-from test_browser import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
-    _idle,
-    _open_annotate,
-    _require_browser,
-    _wait_for,
-)
+from test_browser import CHROMIUM, CHROMIUM_ARGS, _idle, _open_annotate, _require_browser, _wait_for
 from test_browser import console_url as console_url  # the fixture: a running console on the demo data
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]

@@ -12,8 +12,6 @@ from ragdeck.cli.ingest import build_demo
 from ragdeck.cli.local import ALL_INTERFACES, AddressOpt, AllInterfacesOpt, DemoOpt, LlmOpt, local_llm
 from ragdeck.console.settings import Settings
 
-STARTUP_FAILURE = 3  # uvicorn's exit status when the server could not start
-
 app = typer.Typer(help="The RAG API service (FastAPI): /query, /feedback, /healthz, /readyz, /metrics.")
 
 
@@ -28,6 +26,7 @@ def serve_cmd(
 ) -> None:
     """Serve the RAG API on the configured stack (one process; run replicas behind a gateway)."""
     import uvicorn
+    from uvicorn.config import STARTUP_FAILURE  # its exit status for a server that could not start
 
     from ragdeck.api.app import create_app
     from ragdeck.api.runtime import build_runtime

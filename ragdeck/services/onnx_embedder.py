@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from ragdeck.errors import ConfigError
+from ragdeck.services.common import installed_version
 
 ONNX_FILE = "model.onnx"
 _INPUTS = ("input_ids", "attention_mask", "token_type_ids")
@@ -86,8 +87,6 @@ def _mean_pooling_only(model_dir: Path) -> None:
 def cache_key(model_dir: Path) -> str:
     """Hex digest of the model directory's path and top-level files (name, size, mtime) and of the versions
     of the libraries that export and run it: a changed model or library exports again."""
-    from ragdeck.services.common import installed_version
-
     digest = hashlib.sha256(str(model_dir.resolve()).encode())
     for file in sorted(p for p in model_dir.iterdir() if p.is_file()):
         stat = file.stat()
